@@ -1,0 +1,42 @@
+/* Delivery: atomic output files (temporary name in the target directory, fsync, rename),
+ * SHA-256 of inputs and outputs, and the run's manifest (manifest.csv + manifest.json). */
+#ifndef KPIPRESS_DELIVER_H
+#define KPIPRESS_DELIVER_H
+
+#include "kpipress/err.h"
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct kp_outfile {
+    char *final_path; /* where the file lands */
+    char *tmp_path;   /* ".<name>.tmp-<pid>-<n>" in the same directory */
+} kp_outfile;
+
+/* Create the parent directories of final_path (mode 0755) and choose a temporary path
+ * beside it. Nothing is created at tmp_path yet: the caller writes it (a renderer). */
+kp_err kp_outfile_begin(kp_outfile *of, const char *final_path, kp_error *e);
+/* fsync tmp_path, rename it to final_path, fsync the directory; frees the paths. */
+kp_err kp_outfile_commit(kp_outfile *of, kp_error *e);
+/* Remove tmp_path if it exists; frees the paths. NULL-safe, safe after commit. */
+void kp_outfile_abort(kp_outfile *of);
+
+/* Create directory path and its parents (like mkdir -p). */
+kp_err kp_mkdirs(const char *path, kp_error *e);
+
+/* SHA-256 of a file as 64 lowercase hex digits plus NUL; *bytes gets the size if non-NULL. */
+kp_err kp_sha256_file(const char *path, char hex[65], uint64_t *bytes, kp_error *e);
+
+typedef struct kp_manifest kp_manifest;
+
+kp_manifest *kp_manifest_new(void);
+void kp_manifest_free(kp_manifest *m); /* NULL-safe */
+/* Record a complete output file: its size and SHA-256 are read from path now. key,
+ * recipient and subject may be NULL. path is stored relative to the manifest directory
+ * when it lies under it. */
+kp_err kp_manifest_add(kp_manifest *m, const char *report, const char *key, const char *path,
+                       const char *recipient, const char *subject, kp_error *e);
+/* Rows sorted by (report, path) so the manifest is deterministic whatever the order of
+ * completion. Writes dir/manifest.csv and dir/manifest.json atomically. */
+kp_err kp_manifest_write(kp_manifest *m, const char *dir, kp_error *e);
+
+#endif

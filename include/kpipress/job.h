@@ -1,0 +1,126 @@
+/* The job file: which exports to load, which period to report on, which documents to
+ * write. kp_job_load parses and validates it (inih via ini.c); kp_job_resolve fixes the
+ * as-of date and the period's exact date range. A kp_job owns all its strings. */
+#ifndef KPIPRESS_JOB_H
+#define KPIPRESS_JOB_H
+
+#include "kpipress/date.h"
+#include "kpipress/err.h"
+#include "kpipress/limits.h"
+#include "kpipress/vars.h"
+
+typedef enum {
+    KP_SRC_OPPORTUNITIES = 0,
+    KP_SRC_REPS,
+    KP_SRC_QUOTAS,
+    KP_SRC_KIND_COUNT
+} kp_source_kind;
+
+typedef struct kp_mapping {
+    char *field;  /* canonical field, e.g. "amount" */
+    char *header; /* export header that feeds it */
+    long line;
+} kp_mapping;
+
+typedef struct kp_source {
+    char *name;     /* section name: [source NAME] */
+    kp_source_kind kind; /* from `type =`, or from the name when it is a kind name */
+    char *file;     /* as written in the job */
+    char *path;     /* resolved against the job file's directory */
+    char *preset;   /* "salesforce", "hubspot", "pipedrive", "generic" */
+    char delimiter; /* 0 = detect */
+    int date_dmy;   /* dates = dmy */
+    int decimal_comma;
+    char *encoding; /* "utf-8" (default) or "cp1252" */
+    kp_mapping *maps;
+    size_t nmaps;
+    long line;      /* line of the section header */
+} kp_source;
+
+typedef struct kp_report {
+    char *name;
+    char *template_file; /* as written */
+    char *template_path; /* resolved against the job file's directory */
+    char *output;        /* output pattern relative to output_dir, with {placeholders} */
+    char *burst;         /* SQL or NULL */
+    long burst_line;
+    char *email;         /* recipient pattern or NULL */
+    long line;
+} kp_report;
+
+typedef enum {
+    KP_PERIOD_CURRENT_MONTH = 0,
+    KP_PERIOD_PREVIOUS_MONTH,
+    KP_PERIOD_CURRENT_QUARTER,
+    KP_PERIOD_PREVIOUS_QUARTER,
+    KP_PERIOD_QUARTER_TO_DATE,
+    KP_PERIOD_MONTH_TO_DATE,
+    KP_PERIOD_YEAR_TO_DATE,
+    KP_PERIOD_CURRENT_FISCAL_YEAR,
+    KP_PERIOD_PREVIOUS_FISCAL_YEAR,
+    KP_PERIOD_FISCAL_YEAR_TO_DATE,
+    KP_PERIOD_CURRENT_FISCAL_QUARTER,
+    KP_PERIOD_PREVIOUS_FISCAL_QUARTER,
+    KP_PERIOD_TRAILING_12_MONTHS,
+    KP_PERIOD_CUSTOM /* "2026-01-01..2026-03-31" */
+} kp_period_kind;
+
+/* A resolved reporting period: inclusive bounds, with its comparison periods. */
+typedef struct kp_period {
+    kp_period_kind kind;
+    kp_date start, end;           /* inclusive */
+    kp_date prev_start, prev_end; /* the period before, same length in months */
+    kp_date yoy_start, yoy_end;   /* same period one year earlier */
+    char label[64];   /* "October 2026", "Q3 2026", "FY2027", "2026-01-01 to 2026-03-31" */
+    char slug[64];    /* file-name form: "2026-10", "2026-Q3", "FY2027", "2026-01-01_2026-03-31" */
+} kp_period;
+
+typedef struct kp_job {
+    char *path;        /* job file as given */
+    char *dir;         /* its directory: relative paths resolve against it */
+    char *name;
+    char *database;    /* resolved path, or ":memory:" */
+    char *as_of_text;  /* "today" or a date, as written */
+    char *period_text;
+    int fiscal_year_start; /* 1..12 */
+    char *currency;    /* ISO code */
+    char *output_dir;  /* resolved, may still contain {placeholders} until resolve */
+    double max_reject_pct;
+    char *timezone;    /* IANA name or "UTC" */
+    char *font;        /* TTF path for PDFs, NULL = default */
+    kp_source sources[KP_MAX_SOURCES];
+    size_t nsources;
+    kp_report reports[KP_MAX_REPORTS];
+    size_t nreports;
+    /* Filled by kp_job_resolve: */
+    kp_date as_of;
+    kp_period period;
+    kp_vars vars; /* job_name, as_of, period, period_label, period_start, period_end,
+                     prev_start, prev_end, yoy_start, yoy_end, currency, fiscal_year_start */
+} kp_job;
+
+/* Parse and validate path. Checks: known sections and keys, required keys, value syntax,
+ * that source files and templates exist. Errors name the file and line. On success *out
+ * is a new job the caller frees with kp_job_free. */
+kp_err kp_job_load(const char *path, kp_job **out, kp_error *e);
+void kp_job_free(kp_job *job); /* NULL-safe */
+
+/* Fix the as-of date (override: "YYYY-MM-DD" or NULL for the job's as_of; "today" reads
+ * the clock, in UTC, here and only here), resolve the period, expand output_dir, fill
+ * job->vars. */
+kp_err kp_job_resolve(kp_job *job, const char *as_of_override, kp_error *e);
+
+/* Find a source by kind, or NULL. */
+const kp_source *kp_job_source(const kp_job *job, kp_source_kind kind);
+
+/* Period arithmetic (period.c). Parse a period name ("previous_month") or custom range;
+ * -1 if unknown. */
+int kp_period_parse(const char *text, kp_period_kind *kind, kp_date *custom_start,
+                    kp_date *custom_end);
+/* Resolve kind at as_of with the fiscal year starting in month fy_start (1..12). The
+ * fiscal year is named after the calendar year in which it ends (FY2027 = Feb 2026 to
+ * Jan 2027 when fy_start = 2), as Salesforce does by default. */
+void kp_period_resolve(kp_period_kind kind, kp_date as_of, int fy_start, kp_date custom_start,
+                       kp_date custom_end, kp_period *out);
+
+#endif

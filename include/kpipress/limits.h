@@ -1,0 +1,21 @@
+/* Every hard limit of kpipress in one place: the sizes a hostile or broken input can
+ * reach before it is refused with a message, and the limits of the output formats. */
+#ifndef KPIPRESS_LIMITS_H
+#define KPIPRESS_LIMITS_H
+
+#define KP_INI_MAX_LINE 4096         /* longest job/template line (inih default is 200) */
+#define KP_INI_MAX_VALUE 65536       /* longest value after joining continuation lines */
+#define KP_INI_MAX_SECTIONS 1000     /* sections per job or template file */
+#define KP_CSV_MAX_FIELD 65536       /* longest CSV field in bytes */
+#define KP_CSV_MAX_COLUMNS 1024      /* widest CSV row */
+#define KP_CSV_BLOCK 65536           /* bytes fed to libcsv per call */
+#define KP_MAX_SOURCES 32
+#define KP_MAX_REPORTS 64
+#define KP_XLSX_MAX_ROWS 1048576     /* Excel's row limit, header included */
+#define KP_XLSX_MAX_COLS 16384
+#define KP_XLSX_MAX_STRING 32767     /* Excel's cell string limit in characters */
+#define KP_XLSX_MAX_SHEETNAME 31
+#define KP_NAME_MAX 256              /* names: sources, reports, metrics, columns */
+#define KP_PATH_MAX 4096
+
+#endif

@@ -1,0 +1,26 @@
+/* The load stage: every source of a job, through its preset's column mapping and the
+ * value parsers, into the canonical STRICT tables, in one transaction. Rows that cannot
+ * be loaded go to <output_dir>/rejects/<source>.csv and dq_issues. */
+#ifndef KPIPRESS_LOAD_H
+#define KPIPRESS_LOAD_H
+
+#include "kpipress/err.h"
+#include "kpipress/job.h"
+#include "kpipress/store.h"
+
+typedef struct kp_load_stats {
+    long rows_read[KP_MAX_SOURCES];
+    long rows_loaded[KP_MAX_SOURCES];
+    long rows_rejected[KP_MAX_SOURCES];
+    long rows_warned[KP_MAX_SOURCES];
+    long rows_skipped[KP_MAX_SOURCES]; /* recognised footer rows */
+} kp_load_stats;
+
+/* Create the canonical schema if missing (idempotent). */
+kp_err kp_load_schema(kp_store *s, kp_error *e);
+
+/* Load all sources of a resolved job. One transaction: on any error nothing is changed.
+ * Rejects over job->max_reject_pct: KP_ERR_DATA, nothing loaded. */
+kp_err kp_load_run(const kp_job *job, kp_store *s, kp_load_stats *stats, kp_error *e);
+
+#endif

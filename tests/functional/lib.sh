@@ -1,0 +1,25 @@
+# Helpers for functional tests: TAP-style "ok N - desc" / "not ok N - desc" lines that
+# tests/run counts. Source this file; KP_BIN and KP_ROOT come from tests/run.
+: "${KP_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${KP_BIN:=$KP_ROOT/kpipress}"
+PY=/usr/bin/python3
+DATASETS=${KP_DATASETS:-$KP_ROOT/../shared/datasets}
+_tap_n=0
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/kpf.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+ok()   { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n - $*"; }
+notok(){ _tap_n=$((_tap_n + 1)); echo "not ok $_tap_n - $*"; }
+skip() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n - # SKIP $*"; }
+# check DESC CMD...: ok when CMD exits 0
+check() { local d=$1; shift; if "$@" >"$TMP/check.out" 2>&1; then ok "$d"; else notok "$d"; sed 's/^/#   /' "$TMP/check.out" | head -20; fi; }
+# expect_exit CODE DESC CMD...: ok when CMD exits with CODE; its stderr is in $TMP/stderr
+expect_exit() {
+    local code=$1 d=$2; shift 2
+    "$@" >"$TMP/stdout" 2>"$TMP/stderr"; local rc=$?
+    if [ "$rc" -eq "$code" ]; then ok "$d"; else notok "$d (exit $rc, want $code)"; sed 's/^/#   /' "$TMP/stderr" | head -10; fi
+}
+# expect_stderr TEXT DESC: ok when $TMP/stderr contains TEXT (fixed string)
+expect_stderr() {
+    if grep -qF -- "$1" "$TMP/stderr"; then ok "$2"; else notok "$2"; echo "#   want: $1"; sed 's/^/#   got:  /' "$TMP/stderr" | head -5; fi
+}
