@@ -3,15 +3,16 @@
 
 VERSION   := 0.1.0
 CC        ?= cc
+PREFIX    ?= /usr/local
 PKGS      := xlsxwriter sqlite3 inih
 WARN      := -Wall -Wextra -Wpedantic -Wshadow -Werror
-CSTD      := -std=c11 -D_POSIX_C_SOURCE=200809L -DKP_VERSION='"$(VERSION)"'
+CSTD      := -std=c11 -D_POSIX_C_SOURCE=200809L -DKP_VERSION='"$(VERSION)"' \
+             -DKP_TEMPLATE_DIR='"$(PREFIX)/share/kpipress/templates"'
 OPT       ?= -O2 -g
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS    += $(CSTD) $(WARN) $(OPT) -Iinclude $(PKG_CFLAGS) -MMD -MP
 LDLIBS    += $(PKG_LIBS) -lhpdf -lcsv -lz -lm
-PREFIX    ?= /usr/local
 
 BUILD     ?= build
 SRC       := $(wildcard src/*.c)
@@ -24,7 +25,7 @@ BIN       ?= kpipress
 BUILD_PKGS := make gcc pkg-config libxlsxwriter-dev libhpdf-dev libcsv-dev libinih-dev \
               libsqlite3-dev zlib1g-dev fonts-dejavu-core
 TEST_PKGS  := $(BUILD_PKGS) libcmocka-dev python3 python3-openpyxl poppler-utils qpdf \
-              sqlite3 valgrind
+              sqlite3 valgrind libreoffice-calc-nogui
 
 .PHONY: all deps test-deps demo test asan valgrind install clean format unit functional
 

@@ -81,7 +81,9 @@ char *kp_date_format_iso(kp_date date, char *buf)
 {
     int y, m, d;
     kp_date_to_ymd(date, &y, &m, &d);
-    snprintf(buf, KP_DATE_ISO_LEN + 1, "%04d-%02d-%02d", y, m, d);
+    /* The ranges are known (years 1..9999); the casts tell the compiler so. */
+    snprintf(buf, KP_DATE_ISO_LEN + 1, "%04u-%02u-%02u", (unsigned)y % 10000u,
+             (unsigned)m % 100u, (unsigned)d % 100u);
     return buf;
 }
 

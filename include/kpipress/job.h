@@ -44,7 +44,12 @@ typedef struct kp_report {
     char *output;        /* output pattern relative to output_dir, with {placeholders} */
     char *burst;         /* SQL or NULL */
     long burst_line;
-    char *email;         /* recipient pattern or NULL */
+    char *email;         /* recipient address pattern ({email}) or NULL */
+    char *email_name;    /* recipient display-name pattern ({name}) or NULL */
+    char *subject;       /* message subject pattern */
+    char *body;          /* message body pattern */
+    char *from;          /* sender address (required with email) */
+    char *from_name;     /* sender display name or NULL */
     long line;
 } kp_report;
 
@@ -88,6 +93,7 @@ typedef struct kp_job {
     double max_reject_pct;
     char *timezone;    /* IANA name or "UTC" */
     char *font;        /* TTF path for PDFs, NULL = default */
+    char *deliver_command; /* e.g. "/usr/sbin/sendmail -t -i": gets each message on stdin */
     kp_source sources[KP_MAX_SOURCES];
     size_t nsources;
     kp_report reports[KP_MAX_REPORTS];

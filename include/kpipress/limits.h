@@ -15,7 +15,16 @@
 #define KP_XLSX_MAX_COLS 16384
 #define KP_XLSX_MAX_STRING 32767     /* Excel's cell string limit in characters */
 #define KP_XLSX_MAX_SHEETNAME 31
+#define KP_XLSX_MAX_COL_WIDTH 60     /* widest column sized from content, characters */
+#define KP_XLSX_MAX_DEFINED_NAME 255 /* Excel defined-name length */
 #define KP_NAME_MAX 256              /* names: sources, reports, metrics, columns */
 #define KP_PATH_MAX 4096
+#define KP_PDF_CHART_MAX_CATEGORIES 60 /* categories drawn in one PDF chart; more are cut */
+
+#define KP_SAMPLE_MAX_REPS 5000        /* kpipress sample: quota-carrying reps */
+#define KP_SAMPLE_MAX_MONTHS 120       /* kpipress sample: months of history */
+#define KP_SAMPLE_MAX_OPPS 100000000L  /* kpipress sample: opportunities */
+#define KP_EMAIL_LINE 78             /* header line length before folding (RFC 5322 2.1.1) */
+#define KP_EMAIL_MAX_ADDRESS 254     /* longest e-mail address accepted (RFC 5321 path limit) */
 
 #endif

@@ -1,0 +1,678 @@
+/* The job file: parsed with the INI adapter into a kp_job, validated key by key with the
+ * line of every mistake, then resolved (as-of date, period, output directory, vars).
+ * Relative paths are relative to the job file, so a job runs the same from any cwd. */
+#include "kpipress/job.h"
+
+#include "kpipress/email.h"
+#include "kpipress/ini.h"
+#include "kpipress/log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef KP_TEMPLATE_DIR
+#define KP_TEMPLATE_DIR "/usr/local/share/kpipress/templates"
+#endif
+
+typedef enum { SEC_NONE, SEC_JOB, SEC_SOURCE, SEC_REPORT } sec_kind;
+
+typedef struct {
+    kp_job *job;
+    sec_kind sec;
+    kp_source *src;
+    kp_report *rep;
+    char last_key[KP_NAME_MAX]; /* for continuation lines and duplicate detection */
+    char seen[64][KP_NAME_MAX]; /* keys seen in the current section */
+    size_t nseen;
+    long job_line; /* line of [job], 0 if absent */
+} parse_ctx;
+
+static const char *const job_keys[] = {"name",     "database",          "as_of",
+                                       "period",   "fiscal_year_start", "currency",
+                                       "output_dir", "max_reject_pct",  "timezone",
+                                       "font",     "deliver_command", NULL};
+static const char *const source_keys[] = {"file",     "preset",  "type",     "delimiter",
+                                          "dates",    "decimal", "encoding", NULL};
+static const char *const report_keys[] = {"template", "output",  "burst", "email",
+                                          "email_name", "subject", "body",  "from",
+                                          "from_name",  NULL};
+static const char *const source_kinds[] = {"opportunities", "reps", "quotas"};
+
+/* ---- small helpers ------------------------------------------------------------------ */
+
+static int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* dir + "/" + rel unless rel is absolute or dir is "". malloc'd. */
+static char *join_path(const char *dir, const char *rel)
+{
+    if (rel[0] == '/' || !dir[0] || !strcmp(dir, "."))
+        return strdup(rel);
+    size_t n = strlen(dir) + strlen(rel) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", dir, rel);
+    return p;
+}
+
+static const char *list_keys(const char *const *keys, char *buf, size_t size)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; keys[i] && o < size; i++)
+        o += (size_t)snprintf(buf + o, size - o, "%s%s", i ? ", " : "", keys[i]);
+    return buf;
+}
+
+static int in_list(const char *const *keys, const char *k)
+{
+    for (size_t i = 0; keys[i]; i++)
+        if (!strcmp(keys[i], k))
+            return 1;
+    return 0;
+}
+
+/* ---- section and key handlers -------------------------------------------------------- */
+
+static kp_err on_section(void *user, const char *section, long line, kp_error *e)
+{
+    parse_ctx *c = user;
+    kp_job *job = c->job;
+    c->nseen = 0;
+    c->last_key[0] = '\0';
+    c->src = NULL;
+    c->rep = NULL;
+    if (!strcmp(section, "job")) {
+        if (c->job_line)
+            return kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0,
+                                "duplicate [job] section (first at line %ld)", c->job_line);
+        c->sec = SEC_JOB;
+        c->job_line = line;
+        return KP_OK;
+    }
+    const char *name = NULL;
+    if (!strncmp(section, "source ", 7)) {
+        c->sec = SEC_SOURCE;
+        name = section + 7;
+    } else if (!strncmp(section, "report ", 7)) {
+        c->sec = SEC_REPORT;
+        name = section + 7;
+    } else {
+        return kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0,
+                            "unknown section [%s] (expected [job], [source NAME] or "
+                            "[report NAME])",
+                            section);
+    }
+    while (*name == ' ')
+        name++;
+    if (!*name)
+        return kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0, "[%s] needs a name",
+                            section);
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+            return kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0,
+                                "name \"%s\" may hold only letters, digits, '-' and '_'", name);
+    if (c->sec == SEC_SOURCE) {
+        for (size_t i = 0; i < job->nsources; i++)
+            if (!strcmp(job->sources[i].name, name))
+                return kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0,
+                                    "duplicate [source %s] (first at line %ld)", name,
+                                    job->sources[i].line);
+        if (job->nsources == KP_MAX_SOURCES)
+            return kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0,
+                                "more than %d sources", KP_MAX_SOURCES);
+        c->src = &job->sources[job->nsources++];
+        c->src->line = line;
+        c->src->kind = KP_SRC_KIND_COUNT; /* unset until type= or the name decides */
+        if (!(c->src->name = strdup(name)))
+            return kp_error_set(e, KP_ERR_NOMEM, job->path, line, 0, "out of memory");
+    } else {
+        for (size_t i = 0; i < job->nreports; i++)
+            if (!strcmp(job->reports[i].name, name))
+                return kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0,
+                                    "duplicate [report %s] (first at line %ld)", name,
+                                    job->reports[i].line);
+        if (job->nreports == KP_MAX_REPORTS)
+            return kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0,
+                                "more than %d reports", KP_MAX_REPORTS);
+        c->rep = &job->reports[job->nreports++];
+        c->rep->line = line;
+        if (!(c->rep->name = strdup(name)))
+            return kp_error_set(e, KP_ERR_NOMEM, job->path, line, 0, "out of memory");
+    }
+    return KP_OK;
+}
+
+static kp_err set_str(char **field, const char *value, const kp_job *job, long line, kp_error *e)
+{
+    char *v = strdup(value);
+    if (!v)
+        return kp_error_set(e, KP_ERR_NOMEM, job->path, line, 0, "out of memory");
+    free(*field);
+    *field = v;
+    return KP_OK;
+}
+
+static kp_err bad_value(const kp_job *job, long line, const char *key, const char *value,
+                        const char *expected, kp_error *e)
+{
+    kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0, "bad value \"%s\": expected %s", value,
+                 expected);
+    kp_error_key(e, key);
+    return KP_ERR_CONFIG;
+}
+
+static kp_err job_key(parse_ctx *c, const char *key, const char *value, long line, kp_error *e)
+{
+    kp_job *job = c->job;
+    if (!strcmp(key, "name"))
+        return set_str(&job->name, value, job, line, e);
+    if (!strcmp(key, "database"))
+        return set_str(&job->database, value, job, line, e);
+    if (!strcmp(key, "as_of")) {
+        kp_date d;
+        if (strcmp(value, "today") && kp_date_parse_iso(value, strlen(value), &d))
+            return bad_value(job, line, key, value, "\"today\" or a date YYYY-MM-DD", e);
+        return set_str(&job->as_of_text, value, job, line, e);
+    }
+    if (!strcmp(key, "period")) {
+        kp_period_kind k;
+        kp_date s, en;
+        if (kp_period_parse(value, &k, &s, &en))
+            return bad_value(job, line, key, value,
+                             "current_month, previous_month, current_quarter, "
+                             "previous_quarter, quarter_to_date, month_to_date, year_to_date, "
+                             "current_fiscal_year, previous_fiscal_year, fiscal_year_to_date, "
+                             "current_fiscal_quarter, previous_fiscal_quarter, "
+                             "trailing_12_months or YYYY-MM-DD..YYYY-MM-DD",
+                             e);
+        return set_str(&job->period_text, value, job, line, e);
+    }
+    if (!strcmp(key, "fiscal_year_start")) {
+        char *end;
+        errno = 0;
+        long m = strtol(value, &end, 10);
+        if (errno || *end || end == value || m < 1 || m > 12)
+            return bad_value(job, line, key, value, "a month number 1-12", e);
+        job->fiscal_year_start = (int)m;
+        return KP_OK;
+    }
+    if (!strcmp(key, "currency")) {
+        if (strlen(value) != 3 || !isupper((unsigned char)value[0]) ||
+            !isupper((unsigned char)value[1]) || !isupper((unsigned char)value[2]))
+            return bad_value(job, line, key, value, "a three-letter ISO 4217 code like USD", e);
+        return set_str(&job->currency, value, job, line, e);
+    }
+    if (!strcmp(key, "output_dir"))
+        return set_str(&job->output_dir, value, job, line, e);
+    if (!strcmp(key, "max_reject_pct")) {
+        char *end;
+        errno = 0;
+        double v = strtod(value, &end);
+        if (errno || *end || end == value || !(v >= 0 && v <= 100))
+            return bad_value(job, line, key, value, "a percentage between 0 and 100", e);
+        job->max_reject_pct = v;
+        return KP_OK;
+    }
+    if (!strcmp(key, "timezone"))
+        return set_str(&job->timezone, value, job, line, e);
+    if (!strcmp(key, "font"))
+        return set_str(&job->font, value, job, line, e);
+    if (!strcmp(key, "deliver_command"))
+        return set_str(&job->deliver_command, value, job, line, e);
+    return KP_ERR_INTERNAL;
+}
+
+static kp_err source_key(parse_ctx *c, const char *key, const char *value, long line,
+                         kp_error *e)
+{
+    kp_job *job = c->job;
+    kp_source *s = c->src;
+    if (!strncmp(key, "map.", 4)) {
+        if (!key[4])
+            return bad_value(job, line, key, value, "map.FIELD = Export Header", e);
+        kp_mapping *m = realloc(s->maps, (s->nmaps + 1) * sizeof *m);
+        if (!m)
+            return kp_error_set(e, KP_ERR_NOMEM, job->path, line, 0, "out of memory");
+        s->maps = m;
+        m = &s->maps[s->nmaps++];
+        m->line = line;
+        m->field = strdup(key + 4);
+        m->header = strdup(value);
+        if (!m->field || !m->header)
+            return kp_error_set(e, KP_ERR_NOMEM, job->path, line, 0, "out of memory");
+        return KP_OK;
+    }
+    if (!strcmp(key, "file"))
+        return set_str(&s->file, value, job, line, e);
+    if (!strcmp(key, "preset")) {
+        static const char *const presets[] = {"salesforce", "hubspot", "pipedrive", "generic",
+                                              NULL};
+        if (!in_list(presets, value))
+            return bad_value(job, line, key, value, "salesforce, hubspot, pipedrive or generic",
+                             e);
+        return set_str(&s->preset, value, job, line, e);
+    }
+    if (!strcmp(key, "type")) {
+        for (int k = 0; k < KP_SRC_KIND_COUNT; k++)
+            if (!strcmp(value, source_kinds[k])) {
+                s->kind = (kp_source_kind)k;
+                return KP_OK;
+            }
+        return bad_value(job, line, key, value, "opportunities, reps or quotas", e);
+    }
+    if (!strcmp(key, "delimiter")) {
+        if (!strcmp(value, "auto"))
+            s->delimiter = 0;
+        else if (!strcmp(value, "comma") || !strcmp(value, ","))
+            s->delimiter = ',';
+        else if (!strcmp(value, "semicolon"))
+            s->delimiter = ';';
+        else if (!strcmp(value, "tab"))
+            s->delimiter = '\t';
+        else
+            return bad_value(job, line, key, value, "auto, comma, semicolon or tab", e);
+        return KP_OK;
+    }
+    if (!strcmp(key, "dates")) {
+        if (strcmp(value, "mdy") && strcmp(value, "dmy") && strcmp(value, "auto"))
+            return bad_value(job, line, key, value, "auto, mdy or dmy", e);
+        s->date_dmy = !strcmp(value, "dmy");
+        return KP_OK;
+    }
+    if (!strcmp(key, "decimal")) {
+        if (strcmp(value, "point") && strcmp(value, "comma"))
+            return bad_value(job, line, key, value, "point or comma", e);
+        s->decimal_comma = !strcmp(value, "comma");
+        return KP_OK;
+    }
+    if (!strcmp(key, "encoding")) {
+        if (strcasecmp(value, "utf-8") && strcasecmp(value, "utf8") &&
+            strcasecmp(value, "cp1252") && strcasecmp(value, "windows-1252"))
+            return bad_value(job, line, key, value, "utf-8 or cp1252", e);
+        return set_str(&s->encoding, strncasecmp(value, "utf", 3) ? "cp1252" : "utf-8", job,
+                       line, e);
+    }
+    return KP_ERR_INTERNAL;
+}
+
+static kp_err report_key(parse_ctx *c, const char *key, const char *value, long line,
+                         kp_error *e)
+{
+    kp_job *job = c->job;
+    kp_report *r = c->rep;
+    if (!strcmp(key, "template"))
+        return set_str(&r->template_file, value, job, line, e);
+    if (!strcmp(key, "output")) {
+        if (value[0] == '/' || strstr(value, ".."))
+            return bad_value(job, line, key, value,
+                             "a path relative to output_dir, without \"..\"", e);
+        return set_str(&r->output, value, job, line, e);
+    }
+    if (!strcmp(key, "burst")) {
+        r->burst_line = line;
+        return set_str(&r->burst, value, job, line, e);
+    }
+    struct {
+        const char *key;
+        char **field;
+    } texts[] = {{"email", &r->email},     {"email_name", &r->email_name},
+                 {"subject", &r->subject}, {"body", &r->body},
+                 {"from", &r->from},       {"from_name", &r->from_name}};
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
+        if (!strcmp(key, texts[i].key))
+            return set_str(texts[i].field, value, job, line, e);
+    return KP_ERR_INTERNAL;
+}
+
+/* Append an indented continuation line to the previous key's value (multi-line SQL). */
+static kp_err continue_value(parse_ctx *c, const char *value, long line, kp_error *e)
+{
+    char **field = NULL;
+    if (c->sec == SEC_REPORT && !strcmp(c->last_key, "burst"))
+        field = &c->rep->burst;
+    else if (c->sec == SEC_REPORT && !strcmp(c->last_key, "body"))
+        field = &c->rep->body;
+    if (!field || !*field)
+        return kp_error_set(e, KP_ERR_CONFIG, c->job->path, line, 0,
+                            "indented line continues \"%s\", which takes a single line "
+                            "(only burst SQL and body may span lines)",
+                            c->last_key);
+    size_t n = strlen(*field) + strlen(value) + 2;
+    if (n > KP_INI_MAX_VALUE)
+        return kp_error_set(e, KP_ERR_CONFIG, c->job->path, line, 0,
+                            "value of %s longer than %d bytes", c->last_key, KP_INI_MAX_VALUE);
+    char *p = realloc(*field, n);
+    if (!p)
+        return kp_error_set(e, KP_ERR_NOMEM, c->job->path, line, 0, "out of memory");
+    strcat(p, "\n");
+    strcat(p, value);
+    *field = p;
+    return KP_OK;
+}
+
+static kp_err on_key(void *user, const char *section, const char *key, const char *value,
+                     long line, int continuation, kp_error *e)
+{
+    parse_ctx *c = user;
+    kp_job *job = c->job;
+    char keys[256];
+    (void)section;
+    if (c->sec == SEC_NONE)
+        return kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0,
+                            "key \"%s\" outside any section (start with [job])", key);
+    if (continuation && !strcmp(key, c->last_key))
+        return continue_value(c, value, line, e);
+    const char *const *valid = c->sec == SEC_JOB      ? job_keys
+                               : c->sec == SEC_SOURCE ? source_keys
+                                                      : report_keys;
+    int is_map = c->sec == SEC_SOURCE && !strncmp(key, "map.", 4);
+    if (!is_map && !in_list(valid, key)) {
+        kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0, "unknown key (valid keys: %s%s)",
+                     list_keys(valid, keys, sizeof keys),
+                     c->sec == SEC_SOURCE ? ", map.FIELD" : "");
+        kp_error_key(e, key);
+        return KP_ERR_CONFIG;
+    }
+    for (size_t i = 0; i < c->nseen; i++)
+        if (!strcmp(c->seen[i], key)) {
+            kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0, "duplicate key");
+            kp_error_key(e, key);
+            return KP_ERR_CONFIG;
+        }
+    if (c->nseen < sizeof c->seen / sizeof c->seen[0])
+        snprintf(c->seen[c->nseen++], KP_NAME_MAX, "%s", key);
+    snprintf(c->last_key, sizeof c->last_key, "%s", key);
+    if (!*value) {
+        kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0, "empty value");
+        kp_error_key(e, key);
+        return KP_ERR_CONFIG;
+    }
+    return c->sec == SEC_JOB      ? job_key(c, key, value, line, e)
+           : c->sec == SEC_SOURCE ? source_key(c, key, value, line, e)
+                                  : report_key(c, key, value, line, e);
+}
+
+/* ---- validation after parsing -------------------------------------------------------- */
+
+/* Where a template named in a job is looked for: beside the job, then $KPIPRESS_TEMPLATES,
+ * then templates/ beside or above the executable (a source tree: ./kpipress or
+ * build-asan/kpipress), then ../share/kpipress/templates from it (an installed tree), then
+ * the compiled-in installation directory. */
+static char *find_template(const kp_job *job, const char *name)
+{
+    char *p = join_path(job->dir, name);
+    if (!p || file_exists(p) || strchr(name, '/'))
+        return p;
+    free(p);
+    char exe[KP_PATH_MAX];
+    char dirs[4][KP_PATH_MAX + 32];
+    size_t n = 0;
+    const char *env = getenv("KPIPRESS_TEMPLATES");
+    if (env && *env)
+        snprintf(dirs[n++], sizeof dirs[0], "%s", env);
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char *slash = len > 0 ? (exe[len] = '\0', strrchr(exe, '/')) : NULL;
+    if (slash) {
+        *slash = '\0';
+        snprintf(dirs[n++], sizeof dirs[0], "%s/templates", exe);
+        snprintf(dirs[n++], sizeof dirs[0], "%s/../templates", exe);
+        snprintf(dirs[n++], sizeof dirs[0], "%s/../share/kpipress/templates", exe);
+    }
+    for (size_t i = 0; i <= n; i++) {
+        p = join_path(i < n ? dirs[i] : KP_TEMPLATE_DIR, name);
+        if (!p || file_exists(p))
+            return p;
+        free(p);
+    }
+    return join_path(job->dir, name); /* not found: report the path beside the job */
+}
+
+static kp_err validate(kp_job *job, kp_error *e)
+{
+    if (!job->name)
+        return kp_error_set(e, KP_ERR_CONFIG, job->path, 0, 0,
+                            "missing [job] section or its required key \"name\"");
+    if (!job->period_text)
+        return kp_error_set(e, KP_ERR_CONFIG, job->path, 0, 0,
+                            "[job] is missing the required key \"period\"");
+    for (size_t i = 0; i < job->nsources; i++) {
+        kp_source *s = &job->sources[i];
+        if (s->kind == KP_SRC_KIND_COUNT) {
+            for (int k = 0; k < KP_SRC_KIND_COUNT; k++)
+                if (!strcmp(s->name, source_kinds[k]))
+                    s->kind = (kp_source_kind)k;
+            if (s->kind == KP_SRC_KIND_COUNT)
+                return kp_error_set(e, KP_ERR_CONFIG, job->path, s->line, 0,
+                                    "[source %s] needs \"type = opportunities|reps|quotas\" "
+                                    "(or name the section after its type)",
+                                    s->name);
+        }
+        for (size_t j = 0; j < i; j++)
+            if (job->sources[j].kind == s->kind)
+                return kp_error_set(e, KP_ERR_CONFIG, job->path, s->line, 0,
+                                    "second source of type %s (first is [source %s])",
+                                    source_kinds[s->kind], job->sources[j].name);
+        if (!s->file)
+            return kp_error_set(e, KP_ERR_CONFIG, job->path, s->line, 0,
+                                "[source %s] is missing the required key \"file\"", s->name);
+        if (!s->preset && !(s->preset = strdup("generic")))
+            return kp_error_set(e, KP_ERR_NOMEM, job->path, s->line, 0, "out of memory");
+        if (!s->encoding && !(s->encoding = strdup("utf-8")))
+            return kp_error_set(e, KP_ERR_NOMEM, job->path, s->line, 0, "out of memory");
+        if (!(s->path = join_path(job->dir, s->file)))
+            return kp_error_set(e, KP_ERR_NOMEM, job->path, s->line, 0, "out of memory");
+        if (!file_exists(s->path))
+            return kp_error_set(e, KP_ERR_CONFIG, job->path, s->line, 0,
+                                "[source %s]: file not found: %s", s->name, s->path);
+    }
+    if (!kp_job_source(job, KP_SRC_OPPORTUNITIES))
+        return kp_error_set(e, KP_ERR_CONFIG, job->path, 0, 0,
+                            "no opportunities source: add [source opportunities] with a file");
+    for (size_t i = 0; i < job->nreports; i++) {
+        kp_report *r = &job->reports[i];
+        if (!r->template_file)
+            return kp_error_set(e, KP_ERR_CONFIG, job->path, r->line, 0,
+                                "[report %s] is missing the required key \"template\"",
+                                r->name);
+        if (!r->output)
+            return kp_error_set(e, KP_ERR_CONFIG, job->path, r->line, 0,
+                                "[report %s] is missing the required key \"output\"", r->name);
+        if (!(r->template_path = find_template(job, r->template_file)))
+            return kp_error_set(e, KP_ERR_NOMEM, job->path, r->line, 0, "out of memory");
+        if (!file_exists(r->template_path))
+            return kp_error_set(e, KP_ERR_CONFIG, job->path, r->line, 0,
+                                "[report %s]: template not found: %s", r->name,
+                                r->template_path);
+        if (r->email && !r->from)
+            return kp_error_set(e, KP_ERR_CONFIG, job->path, r->line, 0,
+                                "[report %s] sends e-mail: add \"from = address\"", r->name);
+        if (r->from && kp_email_check_address(r->from, e) != KP_OK) {
+            e->code = KP_ERR_CONFIG;
+            snprintf(e->file, sizeof e->file, "%s", job->path);
+            e->line = r->line;
+            return KP_ERR_CONFIG;
+        }
+    }
+    return KP_OK;
+}
+
+kp_err kp_job_load(const char *path, kp_job **out, kp_error *e)
+{
+    *out = NULL;
+    kp_job *job = calloc(1, sizeof *job);
+    if (!job)
+        return kp_error_set(e, KP_ERR_NOMEM, path, 0, 0, "out of memory");
+    job->fiscal_year_start = 1;
+    job->max_reject_pct = 1.0;
+    kp_err rc = KP_ERR_NOMEM;
+    if (!(job->path = strdup(path)))
+        goto fail;
+    const char *slash = strrchr(path, '/');
+    job->dir = slash ? strndup(path, (size_t)(slash - path + (slash == path))) : strdup(".");
+    if (!job->dir)
+        goto fail;
+    if (!file_exists(path)) {
+        rc = kp_error_set(e, KP_ERR_CONFIG, path, 0, 0, "job file not found");
+        goto fail;
+    }
+    parse_ctx c = {.job = job};
+    kp_ini_handler h = {.on_section = on_section, .on_key = on_key};
+    if ((rc = kp_ini_parse(path, &h, &c, e)) != KP_OK)
+        goto fail;
+    if ((rc = validate(job, e)) != KP_OK)
+        goto fail;
+    rc = KP_ERR_NOMEM;
+    if (!job->as_of_text && !(job->as_of_text = strdup("today")))
+        goto fail;
+    if (!job->currency && !(job->currency = strdup("USD")))
+        goto fail;
+    if (!job->timezone && !(job->timezone = strdup("UTC")))
+        goto fail;
+    char *db = job->database ? job->database : "var/kpipress.db";
+    char *resolved = strcmp(db, ":memory:") ? join_path(job->dir, db) : strdup(db);
+    if (!resolved)
+        goto fail;
+    free(job->database);
+    job->database = resolved;
+    char *od = join_path(job->dir, job->output_dir ? job->output_dir : "out/{period}");
+    if (!od)
+        goto fail;
+    free(job->output_dir);
+    job->output_dir = od;
+    *out = job;
+    return KP_OK;
+fail:
+    if (rc == KP_ERR_NOMEM && (!e || e->code != KP_ERR_NOMEM))
+        kp_error_set(e, KP_ERR_NOMEM, path, 0, 0, "out of memory");
+    kp_job_free(job);
+    return rc;
+}
+
+void kp_job_free(kp_job *job)
+{
+    if (!job)
+        return;
+    free(job->path);
+    free(job->dir);
+    free(job->name);
+    free(job->database);
+    free(job->as_of_text);
+    free(job->period_text);
+    free(job->currency);
+    free(job->output_dir);
+    free(job->timezone);
+    free(job->font);
+    free(job->deliver_command);
+    for (size_t i = 0; i < job->nsources; i++) {
+        kp_source *s = &job->sources[i];
+        free(s->name);
+        free(s->file);
+        free(s->path);
+        free(s->preset);
+        free(s->encoding);
+        for (size_t m = 0; m < s->nmaps; m++) {
+            free(s->maps[m].field);
+            free(s->maps[m].header);
+        }
+        free(s->maps);
+    }
+    for (size_t i = 0; i < job->nreports; i++) {
+        kp_report *r = &job->reports[i];
+        free(r->name);
+        free(r->template_file);
+        free(r->template_path);
+        free(r->output);
+        free(r->burst);
+        free(r->email);
+        free(r->email_name);
+        free(r->subject);
+        free(r->body);
+        free(r->from);
+        free(r->from_name);
+    }
+    kp_vars_clear(&job->vars);
+    free(job);
+}
+
+const kp_source *kp_job_source(const kp_job *job, kp_source_kind kind)
+{
+    for (size_t i = 0; i < job->nsources; i++)
+        if (job->sources[i].kind == kind)
+            return &job->sources[i];
+    return NULL;
+}
+
+/* ---- resolution ----------------------------------------------------------------------- */
+
+static kp_date today_utc(void)
+{
+    /* The one clock read of kpipress: "as_of = today" asks for it explicitly. */
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    return kp_date_from_ymd(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
+kp_err kp_job_resolve(kp_job *job, const char *as_of_override, kp_error *e)
+{
+    const char *text = as_of_override ? as_of_override : job->as_of_text;
+    if (!strcmp(text, "today"))
+        job->as_of = today_utc();
+    else if (kp_date_parse_iso(text, strlen(text), &job->as_of))
+        return kp_error_set(e, KP_ERR_USAGE, NULL, 0, 0,
+                            "bad as-of date \"%s\": expected YYYY-MM-DD or today", text);
+    kp_period_kind kind;
+    kp_date cs = 0, ce = 0;
+    if (kp_period_parse(job->period_text, &kind, &cs, &ce))
+        return kp_error_set(e, KP_ERR_CONFIG, job->path, 0, 0, "bad period");
+    kp_period_resolve(kind, job->as_of, job->fiscal_year_start, cs, ce, &job->period);
+    kp_period *p = &job->period;
+    char buf[KP_DATE_ISO_LEN + 1], fy[8];
+    kp_vars *v = &job->vars;
+    kp_vars_clear(v);
+    snprintf(fy, sizeof fy, "%d", job->fiscal_year_start);
+    struct {
+        const char *name;
+        kp_date d;
+    } dates[] = {{"as_of", job->as_of},          {"period_start", p->start},
+                 {"period_end", p->end},         {"prev_start", p->prev_start},
+                 {"prev_end", p->prev_end},      {"yoy_start", p->yoy_start},
+                 {"yoy_end", p->yoy_end}};
+    kp_err rc = KP_OK;
+    for (size_t i = 0; i < sizeof dates / sizeof *dates && !rc; i++)
+        rc = kp_vars_set(v, dates[i].name, kp_date_format_iso(dates[i].d, buf));
+    if (!rc)
+        rc = kp_vars_set(v, "job_name", job->name);
+    if (!rc)
+        rc = kp_vars_set(v, "period", p->slug);
+    if (!rc)
+        rc = kp_vars_set(v, "period_label", p->label);
+    if (!rc)
+        rc = kp_vars_set(v, "currency", job->currency);
+    if (!rc)
+        rc = kp_vars_set(v, "fiscal_year_start", fy);
+    if (rc)
+        return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+    char *od = NULL;
+    if ((rc = kp_vars_expand(v, job->output_dir, &od, e)) != KP_OK) {
+        if (e)
+            snprintf(e->file, sizeof e->file, "%s", job->path);
+        return rc;
+    }
+    free(job->output_dir);
+    job->output_dir = od;
+    if ((rc = kp_vars_set(v, "output_dir", od)))
+        return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+    return KP_OK;
+}

@@ -1,0 +1,1305 @@
+/* The load stage: reads each source of a job (reps, then quotas, then opportunities, so
+ * owners and quota holders can be checked against reps), maps its columns through the
+ * preset, parses and validates every row, and writes the canonical tables in ONE
+ * transaction. Bad rows go to dq_issues and <output_dir>/rejects/<source>.csv; a bad file
+ * or too many rejects roll everything back, so the database is as it was before. */
+#include "kpipress/load.h"
+#include "kpipress/csv.h"
+#include "kpipress/deliver.h"
+#include "kpipress/doc.h"
+#include "kpipress/presets.h"
+#include "kpipress/value.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Amounts are stored as INTEGER cents: SQLite sums integers exactly, so bookings and
+ * quota attainment add up to the cent however many rows there are; REAL dollars would
+ * drift (0.1 + 0.2 != 0.3). The opportunities view adds amount = cents / 100.0 for
+ * display. Dates are TEXT 'YYYY-MM-DD', validated by value.c before insert, because
+ * SQLite's date functions accept 2024-02-30 unchanged. */
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS reps("
+    " rep_id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT, team TEXT, region TEXT,"
+    " manager_id TEXT, hire_date TEXT, active INTEGER NOT NULL DEFAULT 1) STRICT;"
+    "CREATE TABLE IF NOT EXISTS quotas("
+    " rep_id TEXT NOT NULL, period_start TEXT NOT NULL, period_end TEXT NOT NULL,"
+    " amount_cents INTEGER NOT NULL, PRIMARY KEY(rep_id, period_start)) STRICT;"
+    "CREATE INDEX IF NOT EXISTS quotas_period ON quotas(period_start, period_end);"
+    "CREATE TABLE IF NOT EXISTS opportunity_snapshots("
+    " as_of TEXT NOT NULL, opp_id TEXT NOT NULL, name TEXT, account TEXT, owner_id TEXT,"
+    " stage TEXT, amount_cents INTEGER, currency TEXT, probability REAL,"
+    " forecast_category TEXT, type TEXT, lead_source TEXT, product TEXT, created_date TEXT,"
+    " close_date TEXT, is_closed INTEGER NOT NULL, is_won INTEGER NOT NULL,"
+    " source_line INTEGER NOT NULL, PRIMARY KEY(as_of, opp_id)) WITHOUT ROWID, STRICT;"
+    "CREATE INDEX IF NOT EXISTS opp_snap_owner ON opportunity_snapshots(as_of, owner_id);"
+    "CREATE INDEX IF NOT EXISTS opp_snap_close ON opportunity_snapshots(as_of, close_date);"
+    "CREATE VIEW IF NOT EXISTS opportunities AS"
+    " SELECT as_of, opp_id, name, account, owner_id, stage, amount_cents, currency,"
+    " probability, forecast_category, type, lead_source, product, created_date, close_date,"
+    " is_closed, is_won, source_line, amount_cents / 100.0 AS amount"
+    " FROM opportunity_snapshots"
+    " WHERE as_of = (SELECT max(as_of) FROM opportunity_snapshots);"
+    "CREATE TABLE IF NOT EXISTS dq_issues("
+    " as_of TEXT NOT NULL, source TEXT NOT NULL, line INTEGER, column_name TEXT,"
+    " rule TEXT NOT NULL, severity TEXT NOT NULL, value TEXT, message TEXT NOT NULL) STRICT;"
+    "CREATE INDEX IF NOT EXISTS dq_issues_as_of ON dq_issues(as_of, source, line);"
+    "CREATE TABLE IF NOT EXISTS runs("
+    " run_id INTEGER PRIMARY KEY, as_of TEXT NOT NULL, job_file TEXT, job_sha256 TEXT,"
+    " status TEXT NOT NULL, error TEXT, started_step TEXT, summary TEXT) STRICT;";
+
+kp_err kp_load_schema(kp_store *s, kp_error *e)
+{
+    return kp_store_exec(s, schema_sql, e);
+}
+
+/* ---- per-source state ----------------------------------------------------------------- */
+
+/* Column index (into the file's header) of each canonical field; -1 when absent. */
+typedef struct cols {
+    int opp_id, name, account, owner, stage, amount, currency, probability,
+        forecast_category, type, lead_source, product, created_date, close_date, is_closed,
+        is_won, status;
+    int rep_id, email, team, region, manager, hire_date, active;
+    int period_start, period_end;
+} cols;
+
+static const struct {
+    const char *field;
+    size_t off;
+} col_slots[] = {
+    {"opp_id", offsetof(cols, opp_id)},
+    {"name", offsetof(cols, name)},
+    {"account", offsetof(cols, account)},
+    {"owner", offsetof(cols, owner)},
+    {"stage", offsetof(cols, stage)},
+    {"amount", offsetof(cols, amount)},
+    {"currency", offsetof(cols, currency)},
+    {"probability", offsetof(cols, probability)},
+    {"forecast_category", offsetof(cols, forecast_category)},
+    {"type", offsetof(cols, type)},
+    {"lead_source", offsetof(cols, lead_source)},
+    {"product", offsetof(cols, product)},
+    {"created_date", offsetof(cols, created_date)},
+    {"close_date", offsetof(cols, close_date)},
+    {"is_closed", offsetof(cols, is_closed)},
+    {"is_won", offsetof(cols, is_won)},
+    {"status", offsetof(cols, status)},
+    {"rep_id", offsetof(cols, rep_id)},
+    {"email", offsetof(cols, email)},
+    {"team", offsetof(cols, team)},
+    {"region", offsetof(cols, region)},
+    {"manager", offsetof(cols, manager)},
+    {"hire_date", offsetof(cols, hire_date)},
+    {"active", offsetof(cols, active)},
+    {"period_start", offsetof(cols, period_start)},
+    {"period_end", offsetof(cols, period_end)},
+};
+
+#define MAX_ISSUES 16
+#define MAX_PENDING_FOOTER 8
+#define MSG_MAX 320
+
+typedef struct issue {
+    const char *rule;
+    int reject; /* 1 reject, 0 warning */
+    int col;    /* column index or -1 */
+    char msg[MSG_MAX];
+} issue;
+
+typedef struct footer_row {
+    long line;
+    char *text;
+} footer_row;
+
+typedef struct loader {
+    const kp_job *job;
+    const kp_source *src;
+    size_t index;
+    const kp_preset *preset;
+    kp_store *s;
+    kp_load_stats *stats;
+    char as_of[KP_DATE_ISO_LEN + 1];
+    int tz;             /* job time zone, minutes east of UTC */
+    int cp1252;
+    kp_date_order dates;
+
+    int have_header;
+    size_t ncols;
+    char **header;
+    cols c;
+
+    issue issues[MAX_ISSUES];
+    size_t nissues;
+
+    footer_row pending[MAX_PENDING_FOOTER];
+    size_t npending;
+
+    /* Converted (cp1252) copy of the current record. */
+    char *conv;
+    size_t conv_cap;
+    const char **cfields;
+    size_t *clens;
+    size_t cfields_cap;
+
+    kp_stmt *ins, *ins_issue, *q_dup, *q_rep_id, *q_rep_name, *q_overlap;
+
+    kp_outfile rej;
+    FILE *rej_f;
+    long first_line, first_col;
+    char first_msg[MSG_MAX];
+    char first_colname[KP_NAME_MAX];
+} loader;
+
+static const char *kind_name(kp_source_kind k)
+{
+    switch (k) {
+    case KP_SRC_OPPORTUNITIES: return "opportunities";
+    case KP_SRC_REPS: return "reps";
+    case KP_SRC_QUOTAS: return "quotas";
+    default: return "?";
+    }
+}
+
+static char *dup_mem(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+/* Trimmed text of column col, or NULL (len 0) when the column is absent. */
+static const char *cell(const kp_csv_record *rec, int col, size_t *len)
+{
+    if (col < 0 || (size_t)col >= rec->nfields) {
+        *len = 0;
+        return NULL;
+    }
+    *len = rec->lens[col];
+    return kp_value_trim(rec->fields[col], len);
+}
+
+static const char *col_name(const loader *L, int col)
+{
+    return col >= 0 && (size_t)col < L->ncols ? L->header[col] : "";
+}
+
+static void add_issue(loader *L, const char *rule, int reject, int col, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+
+static void add_issue(loader *L, const char *rule, int reject, int col, const char *fmt, ...)
+{
+    if (L->nissues == MAX_ISSUES)
+        return;
+    issue *is = &L->issues[L->nissues++];
+    is->rule = rule;
+    is->reject = reject;
+    is->col = col;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(is->msg, sizeof is->msg, fmt, ap);
+    va_end(ap);
+}
+
+static int has_reject(const loader *L)
+{
+    for (size_t i = 0; i < L->nissues; i++)
+        if (L->issues[i].reject)
+            return 1;
+    return 0;
+}
+
+/* ---- typed cells: each returns 1 with a value, 0 when empty, -1 (issue added) when bad */
+
+static int get_date(loader *L, const kp_csv_record *rec, int col, kp_date *out)
+{
+    size_t n;
+    const char *v = cell(rec, col, &n);
+    if (!n)
+        return 0;
+    if (kp_value_parse_date(v, n, L->dates, L->tz, out) == 0)
+        return 1;
+    add_issue(L, "unparseable", 1, col, "%s: '%.*s' is not a date (expected YYYY-MM-DD or %s)",
+              col_name(L, col), (int)(n > 64 ? 64 : n), v,
+              L->dates == KP_DATES_DMY ? "D/M/YYYY" : "M/D/YYYY");
+    return -1;
+}
+
+static int get_money(loader *L, const kp_csv_record *rec, int col, int64_t *cents,
+                     char cur[4])
+{
+    size_t n;
+    const char *v = cell(rec, col, &n);
+    if (!n)
+        return 0;
+    if (kp_value_parse_money(v, n, L->src->decimal_comma, cents, cur) == 0)
+        return 1;
+    add_issue(L, "unparseable", 1, col, "%s: '%.*s' is not an amount (expected e.g. %s)",
+              col_name(L, col), (int)(n > 64 ? 64 : n), v,
+              L->src->decimal_comma ? "1.234,50" : "1234.50 or $1,234.50");
+    return -1;
+}
+
+static int get_percent(loader *L, const kp_csv_record *rec, int col, double *out)
+{
+    size_t n;
+    const char *v = cell(rec, col, &n);
+    if (!n)
+        return 0;
+    if (kp_value_parse_percent(v, n, L->preset->pct_style, out) == 0)
+        return 1;
+    add_issue(L, "unparseable", 1, col, "%s: '%.*s' is not a percentage", col_name(L, col),
+              (int)(n > 64 ? 64 : n), v);
+    return -1;
+}
+
+static int get_bool(loader *L, const kp_csv_record *rec, int col, int *out)
+{
+    size_t n;
+    const char *v = cell(rec, col, &n);
+    if (col < 0)
+        return 0;
+    if (kp_value_parse_bool(v, n, out) == 0)
+        return n ? 1 : 0;
+    add_issue(L, "unparseable", 1, col, "%s: '%.*s' is not a yes/no value (1/0, true/false)",
+              col_name(L, col), (int)(n > 64 ? 64 : n), v);
+    return -1;
+}
+
+/* Bind trimmed text of col, NULL when absent or empty. */
+static void bind_cell(kp_stmt *st, int idx, const kp_csv_record *rec, int col)
+{
+    size_t n;
+    const char *v = cell(rec, col, &n);
+    if (n)
+        kp_stmt_bind_text(st, idx, v, n);
+    else
+        kp_stmt_bind_null(st, idx);
+}
+
+static void bind_date(kp_stmt *st, int idx, int have, kp_date d)
+{
+    char buf[KP_DATE_ISO_LEN + 1];
+    if (have > 0)
+        kp_stmt_bind_text(st, idx, kp_date_format_iso(d, buf), KP_DATE_ISO_LEN);
+    else
+        kp_stmt_bind_null(st, idx);
+}
+
+/* Run a lookup statement with one or two text parameters; returns rows seen (max 2),
+ * -1 on error. *first gets a copy of column 0 of the first row when non-NULL. */
+static int lookup(kp_stmt *st, const char *a, size_t alen, const char *b, size_t blen,
+                  char **first, kp_error *e)
+{
+    int rows = 0, rc;
+    kp_stmt_reset(st);
+    kp_stmt_bind_text(st, 1, a, alen);
+    if (b)
+        kp_stmt_bind_text(st, 2, b, blen);
+    while (rows < 2 && (rc = kp_stmt_step(st, e)) == 1) {
+        if (rows == 0 && first) {
+            const char *t = kp_stmt_column_text(st, 0);
+            *first = t ? dup_mem(t, strlen(t)) : NULL;
+        }
+        rows++;
+    }
+    if (rows < 2 && rc < 0)
+        return -1;
+    kp_stmt_reset(st);
+    return rows;
+}
+
+static kp_err step_insert(loader *L, kp_stmt *st, long line, kp_error *e)
+{
+    int rc = kp_stmt_step(st, e);
+    kp_stmt_reset(st);
+    if (rc < 0) {
+        e->line = line;
+        snprintf(e->file, sizeof e->file, "%s", L->src->path);
+        return e->code;
+    }
+    return KP_OK;
+}
+
+/* ---- rows of each kind ----------------------------------------------------------------- */
+
+static kp_err row_rep(loader *L, const kp_csv_record *rec, kp_error *e)
+{
+    const cols *c = &L->c;
+    size_t idn, namen;
+    const char *id = cell(rec, c->rep_id, &idn);
+    cell(rec, c->name, &namen);
+    kp_date hire = 0;
+    int active = 1;
+    if (!idn)
+        add_issue(L, "missing_required", 1, c->rep_id, "%s: rep id is empty",
+                  col_name(L, c->rep_id));
+    if (!namen)
+        add_issue(L, "missing_required", 1, c->name, "%s: rep name is empty",
+                  col_name(L, c->name));
+    int have_hire = get_date(L, rec, c->hire_date, &hire);
+    int a;
+    if (get_bool(L, rec, c->active, &a) == 1)
+        active = a;
+    if (idn) {
+        int n = lookup(L->q_rep_id, id, idn, NULL, 0, NULL, e);
+        if (n < 0)
+            return e->code;
+        if (n > 0)
+            add_issue(L, "duplicate_id", 1, c->rep_id, "%s: rep id '%.*s' appears twice",
+                      col_name(L, c->rep_id), (int)idn, id);
+    }
+    if (has_reject(L))
+        return KP_OK;
+    kp_stmt *st = L->ins;
+    kp_stmt_bind_text(st, 1, id, idn);
+    bind_cell(st, 2, rec, c->name);
+    bind_cell(st, 3, rec, c->email);
+    bind_cell(st, 4, rec, c->team);
+    bind_cell(st, 5, rec, c->region);
+    bind_cell(st, 6, rec, c->manager);
+    bind_date(st, 7, have_hire, hire);
+    kp_stmt_bind_int64(st, 8, active);
+    return step_insert(L, st, rec->line, e);
+}
+
+static kp_err row_quota(loader *L, const kp_csv_record *rec, kp_error *e)
+{
+    const cols *c = &L->c;
+    size_t idn;
+    const char *id = cell(rec, c->rep_id, &idn);
+    kp_date start = 0, end = 0;
+    int64_t cents = 0;
+    char cur[4];
+    if (!idn)
+        add_issue(L, "missing_required", 1, c->rep_id, "%s: quota owner is empty",
+                  col_name(L, c->rep_id));
+    int hs = get_date(L, rec, c->period_start, &start);
+    if (hs == 0)
+        add_issue(L, "missing_required", 1, c->period_start, "%s: start date is empty",
+                  col_name(L, c->period_start));
+    int he = get_date(L, rec, c->period_end, &end);
+    int ha = get_money(L, rec, c->amount, &cents, cur);
+    if (ha == 0)
+        add_issue(L, "missing_required", 1, c->amount, "%s: quota amount is empty",
+                  col_name(L, c->amount));
+    if (ha > 0 && cents < 0)
+        add_issue(L, "negative_amount", 1, c->amount, "%s: quota amount is negative",
+                  col_name(L, c->amount));
+    if (hs > 0 && he == 0) {
+        /* Monthly quotas: a period without an end runs to the end of its month. */
+        end = kp_date_month_start(start, 1) - 1;
+        he = 1;
+    }
+    if (hs > 0 && he > 0 && end < start)
+        add_issue(L, "period_end_before_start", 1, c->period_end,
+                  "%s: the quota period ends before it starts", col_name(L, c->period_end));
+    if (idn) {
+        int n = lookup(L->q_rep_id, id, idn, NULL, 0, NULL, e);
+        if (n < 0)
+            return e->code;
+        if (n == 0)
+            add_issue(L, "quota_unknown_rep", 1, c->rep_id,
+                      "%s: '%.*s' is not a rep_id in the reps source", col_name(L, c->rep_id),
+                      (int)(idn > 64 ? 64 : idn), id);
+    }
+    char sb[KP_DATE_ISO_LEN + 1], eb[KP_DATE_ISO_LEN + 1];
+    if (idn && hs > 0 && he > 0 && end >= start) {
+        kp_date_format_iso(start, sb);
+        kp_date_format_iso(end, eb);
+        kp_stmt *q = L->q_overlap;
+        kp_stmt_reset(q);
+        kp_stmt_bind_text(q, 1, id, idn);
+        kp_stmt_bind_text(q, 2, eb, KP_DATE_ISO_LEN);
+        kp_stmt_bind_text(q, 3, sb, KP_DATE_ISO_LEN);
+        int r = kp_stmt_step(q, e);
+        if (r < 0)
+            return e->code;
+        if (r == 1)
+            add_issue(L, "quota_overlap", 1, c->period_start,
+                      "%s: quota %s..%s overlaps the quota of '%.*s' starting %s",
+                      col_name(L, c->period_start), sb, eb, (int)(idn > 64 ? 64 : idn), id,
+                      kp_stmt_column_text(q, 0));
+        kp_stmt_reset(q);
+    }
+    if (has_reject(L))
+        return KP_OK;
+    kp_stmt *st = L->ins;
+    kp_stmt_bind_text(st, 1, id, idn);
+    kp_stmt_bind_text(st, 2, sb, KP_DATE_ISO_LEN);
+    kp_stmt_bind_text(st, 3, eb, KP_DATE_ISO_LEN);
+    kp_stmt_bind_int64(st, 4, cents);
+    return step_insert(L, st, rec->line, e);
+}
+
+/* ok = 1 and *v set for "open", "won", "lost" (Pipedrive's deal status). */
+static int parse_status(const char *s, size_t n, int *closed, int *won)
+{
+    if (kp_presets_header_eq(s, n, "open")) {
+        *closed = *won = 0;
+        return 1;
+    }
+    if (kp_presets_header_eq(s, n, "won")) {
+        *closed = *won = 1;
+        return 1;
+    }
+    if (kp_presets_header_eq(s, n, "lost")) {
+        *closed = 1;
+        *won = 0;
+        return 1;
+    }
+    return 0;
+}
+
+static kp_err row_opp(loader *L, const kp_csv_record *rec, kp_error *e)
+{
+    const cols *c = &L->c;
+    kp_err rc = KP_OK;
+    char *owner_id = NULL, *key = NULL;
+    size_t idn, namen, stagen, ownern, accn;
+    const char *id = cell(rec, c->opp_id, &idn);
+    const char *name = cell(rec, c->name, &namen);
+    const char *stage = cell(rec, c->stage, &stagen);
+    const char *owner = cell(rec, c->owner, &ownern);
+    const char *account = cell(rec, c->account, &accn);
+    kp_date created = 0, closed_on = 0;
+    int64_t cents = 0;
+    char cur[4] = "";
+    double prob = -1;
+
+    int hc = get_date(L, rec, c->created_date, &created);
+    int hd = get_date(L, rec, c->close_date, &closed_on);
+    int ha = get_money(L, rec, c->amount, &cents, cur);
+    int hp = get_percent(L, rec, c->probability, &prob);
+
+    /* The key. Report exports often have no id column; then the deal is identified by
+     * name + account + created date joined with '|': stable across exports of the same
+     * CRM (a line number is not), at the price that renaming a deal makes it a new one. */
+    size_t keyn;
+    if (c->opp_id >= 0) {
+        if (!idn)
+            add_issue(L, "missing_required", 1, c->opp_id, "%s: opportunity id is empty",
+                      col_name(L, c->opp_id));
+        key = dup_mem(id ? id : "", idn);
+    } else {
+        char cb[KP_DATE_ISO_LEN + 1] = "";
+        if (hc > 0)
+            kp_date_format_iso(created, cb);
+        if (!namen)
+            add_issue(L, "missing_required", 1, c->name,
+                      "%s: opportunity name is empty (the file has no id column, so name, "
+                      "account and created date identify a deal)",
+                      col_name(L, c->name));
+        size_t cap = namen + accn + sizeof cb + 3;
+        if ((key = malloc(cap)) != NULL)
+            snprintf(key, cap, "%.*s|%.*s|%s", (int)namen, name ? name : "", (int)accn,
+                     account ? account : "", cb);
+    }
+    if (!key) {
+        rc = kp_error_set(e, KP_ERR_NOMEM, L->src->path, rec->line, 0, "out of memory");
+        goto fail;
+    }
+    keyn = strlen(key);
+    if (!stagen)
+        add_issue(L, "missing_required", 1, c->stage, "%s: stage is empty",
+                  col_name(L, c->stage));
+
+    /* Closed/won: the export's own flags, else Pipedrive-style status, else stage rule. */
+    const kp_stage_rule *rule = stagen ? kp_presets_stage(L->preset, stage, stagen) : NULL;
+    int is_closed = 0, is_won = 0, decided = 0;
+    if (c->is_closed >= 0 || c->is_won >= 0) {
+        int a = 0, b = 0;
+        int ra = get_bool(L, rec, c->is_closed, &a), rb = get_bool(L, rec, c->is_won, &b);
+        if (ra >= 0 && rb >= 0) {
+            is_won = b;
+            is_closed = a || b;
+            decided = 1;
+        }
+    }
+    size_t stn;
+    const char *status = cell(rec, c->status, &stn);
+    if (!decided && stn) {
+        if (parse_status(status, stn, &is_closed, &is_won))
+            decided = 1;
+        else
+            add_issue(L, "unparseable", 1, c->status,
+                      "%s: '%.*s' is not a deal status (open, won, lost)",
+                      col_name(L, c->status), (int)(stn > 64 ? 64 : stn), status);
+    }
+    if (!decided && rule) {
+        is_closed = rule->is_closed;
+        is_won = rule->is_won;
+        decided = 1;
+    }
+    if (stagen && !rule) {
+        if (!decided && !L->preset->open_unknown_stages)
+            add_issue(L, "unknown_stage", 1, c->stage,
+                      "%s: '%.*s' is not a stage of the %s preset, so whether the deal is "
+                      "closed or won is unknown",
+                      col_name(L, c->stage), (int)(stagen > 64 ? 64 : stagen), stage,
+                      L->preset->name);
+        else if (!L->preset->open_unknown_stages)
+            add_issue(L, "unknown_stage", 0, c->stage,
+                      "%s: '%.*s' is not a stage of the %s preset (closed/won taken from "
+                      "the export)",
+                      col_name(L, c->stage), (int)(stagen > 64 ? 64 : stagen), stage,
+                      L->preset->name);
+    }
+    if (hp == 0 && rule && rule->probability >= 0) {
+        prob = rule->probability;
+        hp = 1;
+    }
+    if (hp > 0 && (prob < 0 || prob > 1))
+        add_issue(L, "probability_out_of_range", 1, c->probability,
+                  "%s: probability %g%% is outside 0..100%%", col_name(L, c->probability),
+                  prob * 100);
+    if (ha > 0 && cents < 0)
+        add_issue(L, "negative_amount", 1, c->amount, "%s: amount is negative",
+                  col_name(L, c->amount));
+    if (is_won && ha == 0)
+        add_issue(L, "won_without_amount", 0, c->amount, "%s: a won deal has no amount",
+                  col_name(L, c->amount));
+    /* A warning, not a reject: deals imported into a CRM after the fact carry the import
+     * date as created date (the Salesforce demo extract does), and are real deals. */
+    if (hc > 0 && hd > 0 && closed_on < created)
+        add_issue(L, "close_before_created", 0, c->close_date,
+                  "%s: the close date is before the created date", col_name(L, c->close_date));
+    if (c->account >= 0 && !accn)
+        add_issue(L, "missing_account", 0, c->account, "%s: the deal has no account",
+                  col_name(L, c->account));
+
+    int n = lookup(L->q_dup, L->as_of, KP_DATE_ISO_LEN, key, keyn, NULL, e);
+    if (n < 0) {
+        rc = e->code;
+        goto fail;
+    }
+    if (n > 0)
+        add_issue(L, "duplicate_id", 1, c->opp_id >= 0 ? c->opp_id : c->name,
+                  "opportunity '%.*s' appears twice", (int)(keyn > 80 ? 80 : keyn), key);
+
+    /* Owner: a rep_id, else exactly one rep of that name, else kept as written. */
+    if (ownern) {
+        n = lookup(L->q_rep_id, owner, ownern, NULL, 0, NULL, e);
+        if (n == 0)
+            n = lookup(L->q_rep_name, owner, ownern, NULL, 0, &owner_id, e);
+        if (n < 0) {
+            rc = e->code;
+            goto fail;
+        }
+        if (n != 1) {
+            free(owner_id);
+            owner_id = NULL;
+            add_issue(L, "owner_not_in_reps", 0, c->owner,
+                      n == 0 ? "%s: '%.*s' is neither a rep_id nor a rep name in reps"
+                             : "%s: '%.*s' is the name of several reps",
+                      col_name(L, c->owner), (int)(ownern > 64 ? 64 : ownern), owner);
+        }
+    } else {
+        add_issue(L, "owner_not_in_reps", 0, c->owner, "%s: the deal has no owner",
+                  col_name(L, c->owner));
+    }
+
+    if (has_reject(L))
+        goto fail;
+    kp_stmt *st = L->ins;
+    kp_stmt_bind_text(st, 1, L->as_of, KP_DATE_ISO_LEN);
+    kp_stmt_bind_text(st, 2, key, keyn);
+    bind_cell(st, 3, rec, c->name);
+    bind_cell(st, 4, rec, c->account);
+    if (owner_id)
+        kp_stmt_bind_text(st, 5, owner_id, strlen(owner_id));
+    else
+        bind_cell(st, 5, rec, c->owner);
+    bind_cell(st, 6, rec, c->stage);
+    if (ha > 0)
+        kp_stmt_bind_int64(st, 7, cents);
+    else
+        kp_stmt_bind_null(st, 7);
+    size_t curn;
+    const char *curv = cell(rec, c->currency, &curn);
+    if (curn)
+        kp_stmt_bind_text(st, 8, curv, curn);
+    else if (cur[0])
+        kp_stmt_bind_text(st, 8, cur, strlen(cur));
+    else if (L->job->currency)
+        kp_stmt_bind_text(st, 8, L->job->currency, strlen(L->job->currency));
+    else
+        kp_stmt_bind_null(st, 8);
+    if (hp > 0)
+        kp_stmt_bind_double(st, 9, prob);
+    else
+        kp_stmt_bind_null(st, 9);
+    size_t fcn;
+    const char *fc = cell(rec, c->forecast_category, &fcn);
+    if (fcn)
+        kp_stmt_bind_text(st, 10, fc, fcn);
+    else if (rule && rule->forecast_category)
+        kp_stmt_bind_text(st, 10, rule->forecast_category, strlen(rule->forecast_category));
+    else
+        kp_stmt_bind_null(st, 10);
+    bind_cell(st, 11, rec, c->type);
+    bind_cell(st, 12, rec, c->lead_source);
+    bind_cell(st, 13, rec, c->product);
+    bind_date(st, 14, hc, created);
+    bind_date(st, 15, hd, closed_on);
+    kp_stmt_bind_int64(st, 16, is_closed);
+    kp_stmt_bind_int64(st, 17, is_won);
+    kp_stmt_bind_int64(st, 18, rec->line);
+    rc = step_insert(L, st, rec->line, e);
+fail:
+    free(owner_id);
+    free(key);
+    return rc;
+}
+
+/* ---- issues and rejects ------------------------------------------------------------- */
+
+static kp_err write_issue(loader *L, long line, const char *colname, const char *value,
+                          size_t vlen, const issue *is, kp_error *e)
+{
+    kp_stmt *st = L->ins_issue;
+    kp_stmt_bind_text(st, 1, L->as_of, KP_DATE_ISO_LEN);
+    kp_stmt_bind_text(st, 2, L->src->name, strlen(L->src->name));
+    kp_stmt_bind_int64(st, 3, line);
+    if (colname && *colname)
+        kp_stmt_bind_text(st, 4, colname, strlen(colname));
+    else
+        kp_stmt_bind_null(st, 4);
+    kp_stmt_bind_text(st, 5, is->rule, strlen(is->rule));
+    kp_stmt_bind_text(st, 6, is->reject ? "reject" : "warning", is->reject ? 6 : 7);
+    if (value)
+        kp_stmt_bind_text(st, 7, value, vlen);
+    else
+        kp_stmt_bind_null(st, 7);
+    kp_stmt_bind_text(st, 8, is->msg, strlen(is->msg));
+    return step_insert(L, st, line, e);
+}
+
+static kp_err open_rejects(loader *L, size_t nraw, const char *const *raw, kp_error *e)
+{
+    kp_err rc;
+    char path[KP_PATH_MAX], safe[KP_NAME_MAX];
+    kp_vars_sanitize_component(L->src->name, safe, sizeof safe);
+    snprintf(path, sizeof path, "%s/rejects/%s.csv", L->job->output_dir, safe);
+    if ((rc = kp_outfile_begin(&L->rej, path, e)) != KP_OK)
+        return rc;
+    if (!(L->rej_f = fopen(L->rej.tmp_path, "w"))) {
+        rc = kp_error_set(e, KP_ERR_IO, L->rej.tmp_path, 0, 0, "cannot create: %s",
+                          strerror(errno));
+        kp_outfile_abort(&L->rej);
+        return rc;
+    }
+    const char *fixed[4] = {"line", "column", "rule", "message"};
+    const char **hdr = malloc((nraw + 4) * sizeof *hdr);
+    if (!hdr)
+        return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+    memcpy(hdr, fixed, sizeof fixed);
+    memcpy(hdr + 4, raw, nraw * sizeof *hdr);
+    int w = kp_csv_write_record(L->rej_f, nraw + 4, hdr);
+    free(hdr);
+    return w ? kp_error_set(e, KP_ERR_IO, L->rej.tmp_path, 0, 0, "write error") : KP_OK;
+}
+
+
+static kp_err write_reject(loader *L, long line, const issue *is, size_t nraw,
+                           const char *const *raw, kp_error *e)
+{
+    kp_err rc;
+    if (L->first_line == 0) {
+        L->first_line = line;
+        L->first_col = is->col + 1;
+        snprintf(L->first_msg, sizeof L->first_msg, "%s", is->msg);
+        snprintf(L->first_colname, sizeof L->first_colname, "%s", col_name(L, is->col));
+    }
+    if (!L->job->output_dir)
+        return KP_OK;
+    if (!L->rej_f && (rc = open_rejects(L, L->ncols, (const char *const *)L->header, e)))
+        return rc;
+    char lb[24], cb[24];
+    snprintf(lb, sizeof lb, "%ld", line);
+    snprintf(cb, sizeof cb, "%d", is->col + 1);
+    const char **row = malloc((nraw + 4) * sizeof *row);
+    if (!row)
+        return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+    row[0] = lb;
+    row[1] = is->col >= 0 ? cb : "";
+    row[2] = is->rule;
+    row[3] = is->msg;
+    memcpy(row + 4, raw, nraw * sizeof *row);
+    int w = kp_csv_write_record(L->rej_f, nraw + 4, row);
+    free(row);
+    return w ? kp_error_set(e, KP_ERR_IO, L->rej.tmp_path, 0, 0, "write error") : KP_OK;
+}
+
+/* After a row's checks: its issues into dq_issues, the row into the rejects file when
+ * any issue rejects it, and the counters. */
+static kp_err finish_row(loader *L, const kp_csv_record *rec, kp_error *e)
+{
+    kp_err rc;
+    const issue *first_reject = NULL;
+    int warned = 0;
+    for (size_t i = 0; i < L->nissues; i++) {
+        const issue *is = &L->issues[i];
+        size_t n = 0;
+        const char *v = is->col >= 0 ? cell(rec, is->col, &n) : NULL;
+        if ((rc = write_issue(L, rec->line, col_name(L, is->col), v, n, is, e)))
+            return rc;
+        if (is->reject && !first_reject)
+            first_reject = is;
+        warned |= !is->reject;
+    }
+    if (first_reject) {
+        L->stats->rows_rejected[L->index]++;
+        return write_reject(L, rec->line, first_reject, rec->nfields, rec->fields, e);
+    }
+    L->stats->rows_loaded[L->index]++;
+    L->stats->rows_warned[L->index] += warned;
+    return KP_OK;
+}
+
+/* ---- footers, encoding, header ----------------------------------------------------- */
+
+static int starts_with(const char *s, size_t n, const char *prefix)
+{
+    size_t k = strlen(prefix);
+    return n >= k && !memcmp(s, prefix, k);
+}
+
+static int contains(const char *s, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= n; i++)
+        if (!memcmp(s + i, needle, k))
+            return 1;
+    return 0;
+}
+
+/* Salesforce report exports end with a blank row, "Grand Totals (N records)", a blank
+ * row, a confidentiality line and a copyright line, each one field wide. */
+static int is_footer(const char *s, size_t n)
+{
+    s = kp_value_trim(s, &n);
+    return n == 0 || starts_with(s, n, "Grand Totals (") ||
+           kp_presets_header_eq(s, n, "Confidential Information - Do Not Distribute") ||
+           (starts_with(s, n, "Copyright (c)") && contains(s, n, "salesforce.com"));
+}
+
+/* Windows-1252 bytes 0x80..0x9F; the rest of the high half is Latin-1. The five bytes
+ * Windows leaves undefined map to the C1 controls, as Windows itself converts them. */
+static const unsigned short cp1252_high[32] = {
+    0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+    0x2039, 0x0152, 0x008D, 0x017D, 0x008F, 0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
+    0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178};
+
+static kp_err convert_cp1252(loader *L, const kp_csv_record *in, kp_csv_record *out,
+                             kp_error *e)
+{
+    size_t need = 0;
+    for (size_t i = 0; i < in->nfields; i++)
+        need += in->lens[i] * 3 + 1;
+    if (need > L->conv_cap) {
+        char *p = realloc(L->conv, need);
+        if (!p)
+            return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+        L->conv = p;
+        L->conv_cap = need;
+    }
+    if (in->nfields > L->cfields_cap) {
+        const char **f = realloc(L->cfields, in->nfields * sizeof *f);
+        if (f)
+            L->cfields = f;
+        size_t *l = f ? realloc(L->clens, in->nfields * sizeof *l) : NULL;
+        if (!l)
+            return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+        L->clens = l;
+        L->cfields_cap = in->nfields;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < in->nfields; i++) {
+        size_t start = o;
+        for (size_t k = 0; k < in->lens[i]; k++) {
+            unsigned char b = (unsigned char)in->fields[i][k];
+            unsigned cp = b < 0x80 ? b : b < 0xA0 ? cp1252_high[b - 0x80] : b;
+            if (cp < 0x80) {
+                L->conv[o++] = (char)cp;
+            } else if (cp < 0x800) {
+                L->conv[o++] = (char)(0xC0 | (cp >> 6));
+                L->conv[o++] = (char)(0x80 | (cp & 0x3F));
+            } else {
+                L->conv[o++] = (char)(0xE0 | (cp >> 12));
+                L->conv[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                L->conv[o++] = (char)(0x80 | (cp & 0x3F));
+            }
+        }
+        L->conv[o++] = '\0';
+        L->cfields[i] = L->conv + start;
+        L->clens[i] = o - start - 1;
+    }
+    *out = *in;
+    out->fields = L->cfields;
+    out->lens = L->clens;
+    return KP_OK;
+}
+
+static kp_err check_utf8(loader *L, const kp_csv_record *rec, kp_error *e)
+{
+    for (size_t i = 0; i < rec->nfields; i++)
+        if (!kp_utf8_valid(rec->fields[i], rec->lens[i]))
+            return kp_error_set(e, KP_ERR_DATA, L->src->path, rec->line, (long)i + 1,
+                                "invalid UTF-8 in field %zu; if the file was saved by Excel "
+                                "on Windows, set `encoding = cp1252` in [source %s] or save "
+                                "it as CSV UTF-8",
+                                i + 1, L->src->name);
+    return KP_OK;
+}
+
+static int find_header(const loader *L, const char *name)
+{
+    for (size_t i = 0; i < L->ncols; i++)
+        if (kp_presets_header_eq(L->header[i], strlen(L->header[i]), name))
+            return (int)i;
+    return -1;
+}
+
+static int *slot(cols *c, const char *field)
+{
+    for (size_t i = 0; i < sizeof col_slots / sizeof col_slots[0]; i++)
+        if (!strcmp(col_slots[i].field, field))
+            return (int *)((char *)c + col_slots[i].off);
+    return NULL;
+}
+
+static void list_aliases(const kp_field_def *d, char *buf, size_t size)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; d->headers[i] && o < size; i++)
+        o += (size_t)snprintf(buf + o, size - o, "%s\"%s\"", i ? ", " : "", d->headers[i]);
+}
+
+static kp_err on_header(loader *L, const kp_csv_record *rec, kp_error *e)
+{
+    const kp_source *src = L->src;
+    const kp_field_def *defs = L->preset->fields[src->kind];
+    size_t ndefs = L->preset->nfields[src->kind];
+    char aliases[600];
+
+    L->have_header = 1;
+    if (!(L->header = calloc(rec->nfields, sizeof *L->header)))
+        return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+    L->ncols = rec->nfields;
+    for (size_t i = 0; i < rec->nfields; i++) {
+        size_t n = rec->lens[i];
+        const char *h = kp_value_trim(rec->fields[i], &n);
+        if (!(L->header[i] = dup_mem(h, n)))
+            return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+    }
+    if (rec->nfields == 1) {
+        const char *h = rec->fields[0];
+        /* The job spells delimiters as words: ';' would start an INI comment. */
+        static const struct {
+            char c;
+            const char *shown, *fix;
+        } delims[] = {{';', "';'", "set `delimiter = semicolon`"},
+                      {'\t', "a tab", "set `delimiter = tab`"},
+                      {',', "','", "set `delimiter = comma`"},
+                      {'|', "'|'", "kpipress reads , ; and tab: export again with one of them"}};
+        for (size_t i = 0; i < sizeof delims / sizeof delims[0]; i++)
+            if (strchr(h, delims[i].c))
+                return kp_error_set(e, KP_ERR_DATA, src->path, rec->line, 1,
+                                    "the header has a single column, but a %s export has "
+                                    "several: is the delimiter %s? (%s in [source %s])",
+                                    kind_name(src->kind), delims[i].shown, delims[i].fix,
+                                    src->name);
+    }
+    for (size_t i = 0; i < sizeof col_slots / sizeof col_slots[0]; i++)
+        *(int *)((char *)&L->c + col_slots[i].off) = -1;
+
+    /* A map must name a field this kind of source has. */
+    for (size_t m = 0; m < src->nmaps; m++)
+        if (!kp_presets_field(L->preset, src->kind, src->maps[m].field))
+            return kp_error_set(e, KP_ERR_CONFIG, L->job->path, src->maps[m].line, 0,
+                                "map.%s: a %s source has no field '%s'", src->maps[m].field,
+                                kind_name(src->kind), src->maps[m].field);
+    for (size_t k = 0; k < ndefs; k++) {
+        const kp_field_def *d = &defs[k];
+        int col = -1, mapped = 0;
+        for (size_t m = 0; m < src->nmaps; m++) {
+            if (kp_presets_field(L->preset, src->kind, src->maps[m].field) != d)
+                continue;
+            mapped = 1;
+            if ((col = find_header(L, src->maps[m].header)) < 0)
+                return kp_error_set(e, KP_ERR_DATA, src->path, rec->line, 0,
+                                    "map.%s = %s (job line %ld), but the header has no column "
+                                    "\"%s\"",
+                                    src->maps[m].field, src->maps[m].header,
+                                    src->maps[m].line, src->maps[m].header);
+        }
+        for (size_t a = 0; !mapped && col < 0 && d->headers[a]; a++)
+            col = find_header(L, d->headers[a]);
+        *slot(&L->c, d->field) = col;
+        if (col < 0 && d->required) {
+            list_aliases(d, aliases, sizeof aliases);
+            return kp_error_set(e, KP_ERR_DATA, src->path, rec->line, 0,
+                                "no column for the required field '%s' of a %s %s export: "
+                                "expected one of %s (or set `map.%s = <header>` in [source %s])",
+                                d->field, L->preset->name, kind_name(src->kind), aliases,
+                                d->field, src->name);
+        }
+    }
+    if (src->kind == KP_SRC_OPPORTUNITIES && L->c.opp_id < 0 && L->c.name < 0) {
+        list_aliases(kp_presets_field(L->preset, src->kind, "opp_id"), aliases, sizeof aliases);
+        return kp_error_set(e, KP_ERR_DATA, src->path, rec->line, 0,
+                            "no column for the required field 'opp_id': expected one of %s, or "
+                            "an opportunity name column (name, account and created date then "
+                            "identify a deal)",
+                            aliases);
+    }
+    return KP_OK;
+}
+
+/* ---- the record callback ------------------------------------------------------------ */
+
+static kp_err flush_footers(loader *L, kp_error *e)
+{
+    kp_err rc = KP_OK;
+    for (size_t i = 0; i < L->npending; i++) {
+        footer_row *f = &L->pending[i];
+        if (!rc && f->text[0]) {
+            /* A footer line followed by more data is not a footer: report, do not skip. */
+            const char *raw[1] = {f->text};
+            size_t len = strlen(f->text);
+            kp_csv_record rec = {1, raw, &len, f->line, f->line};
+            L->stats->rows_read[L->index]++;
+            L->nissues = 0;
+            add_issue(L, "misplaced_footer", 1, 0,
+                      "a report footer row ('%.60s') before the end of the file", f->text);
+            rc = finish_row(L, &rec, e);
+        } else if (!rc) {
+            L->stats->rows_skipped[L->index]++;
+        }
+        free(f->text);
+    }
+    L->npending = 0;
+    return rc;
+}
+
+static kp_err on_record(void *user, const kp_csv_record *raw, kp_error *e)
+{
+    loader *L = user;
+    kp_csv_record conv;
+    const kp_csv_record *rec = raw;
+    kp_err rc;
+    if (L->cp1252) {
+        if ((rc = convert_cp1252(L, raw, &conv, e)))
+            return rc;
+        rec = &conv;
+    } else if ((rc = check_utf8(L, raw, e))) {
+        return rc;
+    }
+    if (!L->have_header)
+        return on_header(L, rec, e);
+    if (rec->nfields != L->ncols) {
+        if (rec->nfields == 1 && is_footer(rec->fields[0], rec->lens[0]) &&
+            L->npending < MAX_PENDING_FOOTER) {
+            size_t n = rec->lens[0];
+            const char *t = kp_value_trim(rec->fields[0], &n);
+            footer_row *f = &L->pending[L->npending];
+            if (!(f->text = dup_mem(t, n)))
+                return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+            f->line = rec->line;
+            L->npending++;
+            return KP_OK;
+        }
+        int more = rec->nfields > L->ncols;
+        return kp_error_set(e, KP_ERR_DATA, L->src->path, rec->line,
+                            (long)(more ? L->ncols : rec->nfields) + 1,
+                            "row has %zu fields, the header has %zu (expected %zu, got %zu): "
+                            "%s",
+                            rec->nfields, L->ncols, L->ncols, rec->nfields,
+                            more ? "an unquoted delimiter inside a value? quote that value"
+                                 : "a missing field or a line break inside an unquoted value?");
+    }
+    int blank = 1;
+    for (size_t i = 0; i < rec->nfields && blank; i++) {
+        size_t n = rec->lens[i];
+        kp_value_trim(rec->fields[i], &n);
+        blank = n == 0;
+    }
+    if (blank) {
+        L->stats->rows_skipped[L->index]++;
+        return KP_OK;
+    }
+    if (L->npending && (rc = flush_footers(L, e)))
+        return rc;
+    L->stats->rows_read[L->index]++;
+    L->nissues = 0;
+    switch (L->src->kind) {
+    case KP_SRC_REPS: rc = row_rep(L, rec, e); break;
+    case KP_SRC_QUOTAS: rc = row_quota(L, rec, e); break;
+    default: rc = row_opp(L, rec, e); break;
+    }
+    if (rc)
+        return rc;
+    return finish_row(L, rec, e);
+}
+
+/* ---- one source, all sources ---------------------------------------------------------- */
+
+static const char *const insert_sql[KP_SRC_KIND_COUNT] = {
+    [KP_SRC_OPPORTUNITIES] =
+        "INSERT INTO opportunity_snapshots(as_of, opp_id, name, account, owner_id, stage,"
+        " amount_cents, currency, probability, forecast_category, type, lead_source, product,"
+        " created_date, close_date, is_closed, is_won, source_line)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+    [KP_SRC_REPS] = "INSERT INTO reps(rep_id, name, email, team, region, manager_id, hire_date,"
+                    " active) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [KP_SRC_QUOTAS] = "INSERT INTO quotas(rep_id, period_start, period_end, amount_cents)"
+                      " VALUES(?1, ?2, ?3, ?4)",
+};
+
+static kp_err prepare_all(loader *L, kp_error *e)
+{
+    kp_err rc;
+    if ((rc = kp_store_prepare(L->s, insert_sql[L->src->kind], NULL, 0, &L->ins, e)) ||
+        (rc = kp_store_prepare(L->s,
+                               "INSERT INTO dq_issues(as_of, source, line, column_name, rule,"
+                               " severity, value, message) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                               NULL, 0, &L->ins_issue, e)) ||
+        (rc = kp_store_prepare(L->s,
+                               "SELECT 1 FROM opportunity_snapshots WHERE as_of = ?1 AND"
+                               " opp_id = ?2 ORDER BY 1",
+                               NULL, 0, &L->q_dup, e)) ||
+        (rc = kp_store_prepare(L->s, "SELECT rep_id FROM reps WHERE rep_id = ?1 ORDER BY 1",
+                               NULL, 0, &L->q_rep_id, e)) ||
+        (rc = kp_store_prepare(L->s,
+                               "SELECT rep_id FROM reps WHERE name = ?1 ORDER BY rep_id LIMIT 2",
+                               NULL, 0, &L->q_rep_name, e)) ||
+        (rc = kp_store_prepare(L->s,
+                               "SELECT period_start FROM quotas WHERE rep_id = ?1 AND"
+                               " period_start <= ?2 AND period_end >= ?3"
+                               " ORDER BY period_start LIMIT 1",
+                               NULL, 0, &L->q_overlap, e)))
+        return rc;
+    return KP_OK;
+}
+
+static void loader_free(loader *L)
+{
+    kp_stmt_finalize(L->ins);
+    kp_stmt_finalize(L->ins_issue);
+    kp_stmt_finalize(L->q_dup);
+    kp_stmt_finalize(L->q_rep_id);
+    kp_stmt_finalize(L->q_rep_name);
+    kp_stmt_finalize(L->q_overlap);
+    for (size_t i = 0; i < L->ncols; i++)
+        free(L->header[i]);
+    free(L->header);
+    for (size_t i = 0; i < L->npending; i++)
+        free(L->pending[i].text);
+    free(L->conv);
+    free(L->cfields);
+    free(L->clens);
+    if (L->rej_f)
+        fclose(L->rej_f);
+    kp_outfile_abort(&L->rej);
+}
+
+/* Grand Totals (N records) should count the rows read: a mismatch means the export was
+ * cut or edited. A warning on the footer's line. */
+static kp_err check_grand_total(loader *L, kp_error *e)
+{
+    for (size_t i = 0; i < L->npending; i++) {
+        const char *t = L->pending[i].text;
+        if (strncmp(t, "Grand Totals (", 14))
+            continue;
+        long n = 0;
+        const char *p = t + 14;
+        for (; (*p >= '0' && *p <= '9') || *p == ','; p++)
+            if (*p != ',')
+                n = n * 10 + (*p - '0');
+        if (n == L->stats->rows_read[L->index] || p == t + 14)
+            continue;
+        issue is = {"footer_count_mismatch", 0, -1, ""};
+        snprintf(is.msg, sizeof is.msg, "the footer says %ld records, the file has %ld", n,
+                 L->stats->rows_read[L->index]);
+        return write_issue(L, L->pending[i].line, NULL, t, strlen(t), &is, e);
+    }
+    return KP_OK;
+}
+
+static kp_err load_source(const kp_job *job, size_t index, kp_store *s, kp_load_stats *stats,
+                          const char *as_of, int tz, kp_error *e)
+{
+    const kp_source *src = &job->sources[index];
+    loader L;
+    kp_err rc;
+    memset(&L, 0, sizeof L);
+    L.job = job;
+    L.src = src;
+    L.index = index;
+    L.s = s;
+    L.stats = stats;
+    L.tz = tz;
+    L.dates = src->date_dmy ? KP_DATES_DMY : KP_DATES_AUTO;
+    memcpy(L.as_of, as_of, sizeof L.as_of);
+    if (!(L.preset = kp_presets_find(src->preset)))
+        return kp_error_set(e, KP_ERR_CONFIG, job->path, src->line, 0,
+                            "[source %s]: unknown preset '%s' (known: %s)", src->name,
+                            src->preset, kp_presets_names());
+    const char *enc = src->encoding ? src->encoding : "utf-8";
+    if (kp_presets_header_eq(enc, strlen(enc), "cp1252") ||
+        kp_presets_header_eq(enc, strlen(enc), "windows-1252"))
+        L.cp1252 = 1;
+    else if (!kp_presets_header_eq(enc, strlen(enc), "utf-8") &&
+             !kp_presets_header_eq(enc, strlen(enc), "utf8"))
+        return kp_error_set(e, KP_ERR_CONFIG, job->path, src->line, 0,
+                            "[source %s]: unknown encoding '%s' (use utf-8 or cp1252)",
+                            src->name, enc);
+    if ((rc = prepare_all(&L, e)))
+        goto fail;
+    kp_csv_options opt = {src->delimiter, 0, 0};
+    if ((rc = kp_csv_read(src->path, &opt, on_record, &L, NULL, e)))
+        goto fail;
+    if (!L.have_header) {
+        rc = kp_error_set(e, KP_ERR_DATA, src->path, 1, 0,
+                          "the file is empty: a %s export starts with a header line",
+                          kind_name(src->kind));
+        goto fail;
+    }
+    if ((rc = check_grand_total(&L, e)))
+        goto fail;
+    stats->rows_skipped[index] += (long)L.npending;
+    long read = stats->rows_read[index], rejected = stats->rows_rejected[index];
+    if (read == 0 && src->kind == KP_SRC_OPPORTUNITIES) {
+        rc = kp_error_set(e, KP_ERR_DATA, src->path, 1, 0,
+                          "the file has a header but no data rows: an opportunities export "
+                          "must have at least one opportunity");
+        goto fail;
+    }
+    if (L.rej_f) {
+        int bad = fclose(L.rej_f) != 0;
+        L.rej_f = NULL;
+        if (bad) {
+            rc = kp_error_set(e, KP_ERR_IO, L.rej.tmp_path, 0, 0, "write error");
+            goto fail;
+        }
+        if ((rc = kp_outfile_commit(&L.rej, e)))
+            goto fail;
+    } else if (job->output_dir) {
+        /* No rejects this time: a rejects file from an earlier run would mislead. */
+        char path[KP_PATH_MAX], safe[KP_NAME_MAX];
+        kp_vars_sanitize_component(src->name, safe, sizeof safe);
+        snprintf(path, sizeof path, "%s/rejects/%s.csv", job->output_dir, safe);
+        unlink(path);
+    }
+    if (read > 0 && 100.0 * (double)rejected / (double)read > job->max_reject_pct) {
+        rc = kp_error_set(e, KP_ERR_DATA, src->path, L.first_line, L.first_col,
+                          "source '%s': %ld of %ld rows rejected (%.1f%%), over max_reject_pct "
+                          "= %g; first reject: line %ld, column %ld (%s): %s%s%s%s",
+                          src->name, rejected, read, 100.0 * (double)rejected / (double)read,
+                          job->max_reject_pct, L.first_line, L.first_col, L.first_colname,
+                          L.first_msg, job->output_dir ? "; all rejects are in " : "",
+                          job->output_dir ? job->output_dir : "",
+                          job->output_dir ? "/rejects/" : "");
+        if (job->output_dir) {
+            size_t n = strlen(e->msg);
+            snprintf(e->msg + n, sizeof e->msg - n, "%s.csv", src->name);
+        }
+        goto fail;
+    }
+    rc = KP_OK;
+fail:
+    loader_free(&L);
+    return rc;
+}
+
+/* Minutes east of UTC for "UTC" or a fixed offset "+02:00" / "-0530" / "+02". */
+static int parse_timezone(const char *tz, int *out)
+{
+    if (!tz || !*tz || !strcmp(tz, "UTC") || !strcmp(tz, "Etc/UTC") || !strcmp(tz, "GMT") ||
+        !strcmp(tz, "Z")) {
+        *out = 0;
+        return 0;
+    }
+    size_t n = strlen(tz);
+    const char *d = tz + 1;
+    if ((tz[0] != '+' && tz[0] != '-') || !(n == 3 || n == 5 || (n == 6 && tz[3] == ':')))
+        return -1;
+    char digits[4] = {d[0], d[1], n > 3 ? d[n - 3] : '0', n > 3 ? d[n - 2] : '0'};
+    for (size_t i = 0; i < 4; i++)
+        if (digits[i] < '0' || digits[i] > '9')
+            return -1;
+    int hh = (digits[0] - '0') * 10 + digits[1] - '0', mm = (digits[2] - '0') * 10 + digits[3] - '0';
+    if (hh > 14 || mm > 59)
+        return -1;
+    *out = (tz[0] == '-' ? -1 : 1) * (hh * 60 + mm);
+    return 0;
+}
+
+static kp_err exec_as_of(kp_store *s, const char *sql, const char *as_of, kp_error *e)
+{
+    kp_stmt *st = NULL;
+    kp_err rc = kp_store_prepare(s, sql, NULL, 0, &st, e);
+    if (rc)
+        return rc;
+    kp_stmt_bind_text(st, 1, as_of, KP_DATE_ISO_LEN);
+    rc = kp_stmt_step(st, e) < 0 ? e->code : KP_OK;
+    kp_stmt_finalize(st);
+    return rc;
+}
+
+kp_err kp_load_run(const kp_job *job, kp_store *s, kp_load_stats *stats, kp_error *e)
+{
+    static const kp_source_kind order[] = {KP_SRC_REPS, KP_SRC_QUOTAS, KP_SRC_OPPORTUNITIES};
+    kp_load_stats local;
+    char as_of[KP_DATE_ISO_LEN + 1];
+    int tz, have[KP_SRC_KIND_COUNT] = {0};
+    kp_err rc;
+    if (!stats)
+        stats = &local;
+    memset(stats, 0, sizeof *stats);
+    if (parse_timezone(job->timezone, &tz))
+        return kp_error_set(e, KP_ERR_CONFIG, job->path, 0, 0,
+                            "timezone = %s: time zone names are not supported yet; use UTC or "
+                            "a fixed offset such as +02:00",
+                            job->timezone);
+    kp_date_format_iso(job->as_of, as_of);
+    for (size_t i = 0; i < job->nsources; i++)
+        have[job->sources[i].kind] = 1;
+
+    if ((rc = kp_store_begin(s, e)))
+        return rc;
+    if ((rc = kp_load_schema(s, e)))
+        goto fail;
+    /* Reps and quotas are replaced wholesale when the job loads them; the snapshot and
+     * the findings of this as-of date are replaced, so a rerun is idempotent. */
+    if ((have[KP_SRC_REPS] && (rc = kp_store_exec(s, "DELETE FROM reps", e))) ||
+        (have[KP_SRC_QUOTAS] && (rc = kp_store_exec(s, "DELETE FROM quotas", e))) ||
+        (have[KP_SRC_OPPORTUNITIES] &&
+         (rc = exec_as_of(s, "DELETE FROM opportunity_snapshots WHERE as_of = ?1", as_of, e))) ||
+        (rc = exec_as_of(s, "DELETE FROM dq_issues WHERE as_of = ?1", as_of, e)))
+        goto fail;
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
+        for (size_t i = 0; i < job->nsources; i++)
+            if (job->sources[i].kind == order[k] &&
+                (rc = load_source(job, i, s, stats, as_of, tz, e)))
+                goto fail;
+    if ((rc = kp_store_commit(s, e)))
+        goto fail;
+    return KP_OK;
+fail:
+    kp_store_rollback(s);
+    return rc;
+}

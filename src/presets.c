@@ -1,0 +1,257 @@
+/* The header names and stage rules of each CRM's exports, as data. Each field lists its
+ * aliases in priority order: the report-export label a user sees first, then the API or
+ * Data Loader name, so one preset reads both kinds of export. Adding a CRM means adding
+ * tables here; the loader never names a vendor. */
+#include "kpipress/presets.h"
+
+#include <string.h>
+
+#define H(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- opportunities ------------------------------------------------------------------ */
+
+/* Salesforce: opportunity report export labels, then API names (Opportunity object). */
+static const kp_field_def sf_opps[] = {
+    {"opp_id", KP_VT_TEXT, 0, H("Opportunity ID", "Id", "Opportunity 18 Digit ID")},
+    {"name", KP_VT_TEXT, 0, H("Opportunity Name", "Name")},
+    {"account", KP_VT_TEXT, 0, H("Account Name", "Account.Name", "AccountId", "Account ID")},
+    {"owner", KP_VT_TEXT, 1,
+     H("Opportunity Owner", "Owner Name", "Owner.Name", "OwnerId", "Owner ID",
+       "Opportunity Owner ID")},
+    {"stage", KP_VT_TEXT, 1, H("Stage", "StageName", "Stage Name")},
+    {"amount", KP_VT_MONEY, 1, H("Amount", "Amount (converted)")},
+    {"currency", KP_VT_TEXT, 0,
+     H("Opportunity Currency", "CurrencyIsoCode", "Amount Currency")},
+    {"probability", KP_VT_PERCENT, 0, H("Probability (%)", "Probability")},
+    {"forecast_category", KP_VT_TEXT, 0,
+     H("Forecast Category", "ForecastCategoryName", "ForecastCategory")},
+    {"type", KP_VT_TEXT, 0, H("Type", "Opportunity Type")},
+    {"lead_source", KP_VT_TEXT, 0, H("Lead Source", "LeadSource")},
+    {"product", KP_VT_TEXT, 0, H("Product", "Product__c", "Product Name")},
+    {"created_date", KP_VT_DATE, 0, H("Created Date", "CreatedDate")},
+    {"close_date", KP_VT_DATE, 1, H("Close Date", "CloseDate")},
+    {"is_closed", KP_VT_BOOL, 0, H("Closed", "IsClosed")},
+    {"is_won", KP_VT_BOOL, 0, H("Won", "IsWon")},
+    {"status", KP_VT_TEXT, 0, H("Status")},
+};
+
+/* HubSpot: deal export column labels, then CRM API property names. */
+static const kp_field_def hs_opps[] = {
+    {"opp_id", KP_VT_TEXT, 0, H("Record ID", "Deal ID", "hs_object_id", "dealId")},
+    {"name", KP_VT_TEXT, 0, H("Deal Name", "dealname")},
+    {"account", KP_VT_TEXT, 0,
+     H("Associated Company", "Associated Company (Primary)", "Company name", "Company")},
+    {"owner", KP_VT_TEXT, 1, H("Deal owner", "Deal Owner", "hubspot_owner_id", "Owner")},
+    {"stage", KP_VT_TEXT, 1, H("Deal Stage", "dealstage")},
+    {"amount", KP_VT_MONEY, 1, H("Amount", "amount", "Amount in company currency")},
+    {"currency", KP_VT_TEXT, 0, H("Currency", "deal_currency_code")},
+    {"probability", KP_VT_PERCENT, 0,
+     H("Deal probability", "Deal Stage Probability", "hs_deal_stage_probability")},
+    {"forecast_category", KP_VT_TEXT, 0, H("Forecast category", "hs_forecast_category")},
+    {"type", KP_VT_TEXT, 0, H("Deal Type", "dealtype")},
+    {"lead_source", KP_VT_TEXT, 0, H("Original Source Type", "Original Source", "hs_analytics_source")},
+    {"product", KP_VT_TEXT, 0, H("Product", "Products")},
+    {"created_date", KP_VT_DATE, 0, H("Create Date", "createdate")},
+    {"close_date", KP_VT_DATE, 1, H("Close Date", "closedate")},
+    {"is_closed", KP_VT_BOOL, 0, H("Is Closed", "Is closed", "hs_is_closed")},
+    {"is_won", KP_VT_BOOL, 0, H("Is Closed Won", "hs_is_closed_won")},
+    {"status", KP_VT_TEXT, 0, H("Deal Status")},
+};
+
+/* Pipedrive: deal export columns ("Deal - " prefixed), then the unprefixed names. */
+static const kp_field_def pd_opps[] = {
+    {"opp_id", KP_VT_TEXT, 0, H("Deal - ID", "ID")},
+    {"name", KP_VT_TEXT, 0, H("Deal - Title", "Title")},
+    {"account", KP_VT_TEXT, 0, H("Deal - Organization", "Organization")},
+    {"owner", KP_VT_TEXT, 1, H("Deal - Owner", "Owner")},
+    {"stage", KP_VT_TEXT, 1, H("Deal - Stage", "Stage")},
+    {"amount", KP_VT_MONEY, 1, H("Deal - Value", "Value")},
+    {"currency", KP_VT_TEXT, 0, H("Deal - Currency", "Currency")},
+    {"probability", KP_VT_PERCENT, 0, H("Deal - Probability", "Probability")},
+    {"forecast_category", KP_VT_TEXT, 0, H("Deal - Forecast category")},
+    {"type", KP_VT_TEXT, 0, H("Deal - Type")},
+    {"lead_source", KP_VT_TEXT, 0, H("Deal - Source channel", "Deal - Source origin")},
+    {"product", KP_VT_TEXT, 0, H("Deal - Product name", "Product name")},
+    {"created_date", KP_VT_DATE, 0, H("Deal - Deal created", "Deal created")},
+    {"close_date", KP_VT_DATE, 1,
+     H("Deal - Expected close date", "Expected close date", "Deal - Close time")},
+    {"is_closed", KP_VT_BOOL, 0, H("Deal - Closed")},
+    {"is_won", KP_VT_BOOL, 0, H("Deal - Won")},
+    {"status", KP_VT_TEXT, 0, H("Deal - Status", "Status")},
+};
+
+/* generic: the canonical names themselves and their common spellings. */
+static const kp_field_def gen_opps[] = {
+    {"opp_id", KP_VT_TEXT, 0, H("opp_id", "opportunity_id", "deal_id", "id")},
+    {"name", KP_VT_TEXT, 0, H("name", "opportunity_name", "deal_name", "title")},
+    {"account", KP_VT_TEXT, 0, H("account", "account_name", "company", "organization")},
+    {"owner", KP_VT_TEXT, 1, H("owner", "owner_id", "owner_name", "sales_rep", "rep_id")},
+    {"stage", KP_VT_TEXT, 1, H("stage", "deal_stage")},
+    {"amount", KP_VT_MONEY, 1, H("amount", "value", "deal_value")},
+    {"currency", KP_VT_TEXT, 0, H("currency")},
+    {"probability", KP_VT_PERCENT, 0, H("probability")},
+    {"forecast_category", KP_VT_TEXT, 0, H("forecast_category")},
+    {"type", KP_VT_TEXT, 0, H("type")},
+    {"lead_source", KP_VT_TEXT, 0, H("lead_source", "source")},
+    {"product", KP_VT_TEXT, 0, H("product")},
+    {"created_date", KP_VT_DATE, 0, H("created_date", "create_date", "created")},
+    {"close_date", KP_VT_DATE, 1, H("close_date", "closed_date")},
+    {"is_closed", KP_VT_BOOL, 0, H("is_closed")},
+    {"is_won", KP_VT_BOOL, 0, H("is_won")},
+    {"status", KP_VT_TEXT, 0, H("status")},
+};
+
+/* ---- reps and quotas: one table for all presets ------------------------------------
+ * User and quota exports differ less between CRMs than deal exports, and their aliases
+ * do not collide, so every preset accepts all of them. */
+
+static const kp_field_def reps[] = {
+    {"rep_id", KP_VT_TEXT, 1,
+     H("User ID", "Id", "UserId", "rep_id", "user_id", "Owner ID", "Owner Id")},
+    {"name", KP_VT_TEXT, 1, H("Full Name", "Name", "full_name", "rep_name", "Owner Name")},
+    {"email", KP_VT_TEXT, 0, H("Email", "Email Address", "email")},
+    {"team", KP_VT_TEXT, 0, H("Role", "UserRole.Name", "Team", "team")},
+    {"region", KP_VT_TEXT, 0, H("Division", "Region", "region")},
+    {"manager", KP_VT_TEXT, 0, H("Manager ID", "ManagerId", "manager_id", "Manager")},
+    {"hire_date", KP_VT_DATE, 0, H("Start Date", "StartDate", "Hire Date", "hire_date")},
+    {"active", KP_VT_BOOL, 0, H("Active", "IsActive", "active")},
+};
+
+static const kp_field_def quotas[] = {
+    {"rep_id", KP_VT_TEXT, 1,
+     H("Quota Owner ID", "QuotaOwnerId", "rep_id", "Owner ID", "User ID", "user_id")},
+    {"period_start", KP_VT_DATE, 1,
+     H("Start Date", "StartDate", "period_start", "start_date", "Month")},
+    {"period_end", KP_VT_DATE, 0, H("End Date", "EndDate", "period_end", "end_date")},
+    {"amount", KP_VT_MONEY, 1, H("Quota Amount", "QuotaAmount", "amount", "quota")},
+};
+
+/* ---- stage rules -------------------------------------------------------------------- */
+
+/* Salesforce's standard sales process, with its default probabilities and forecast
+ * categories (Setup > Opportunity > Stage). */
+static const kp_stage_rule sf_stages[] = {
+    {"Prospecting", 1, 0.10, 0, 0, "Pipeline"},
+    {"Qualification", 2, 0.10, 0, 0, "Pipeline"},
+    {"Needs Analysis", 3, 0.20, 0, 0, "Pipeline"},
+    {"Value Proposition", 4, 0.50, 0, 0, "Pipeline"},
+    {"Id. Decision Makers", 5, 0.60, 0, 0, "Pipeline"},
+    {"Perception Analysis", 6, 0.70, 0, 0, "Pipeline"},
+    {"Proposal/Price Quote", 7, 0.75, 0, 0, "Pipeline"},
+    {"Negotiation/Review", 8, 0.90, 0, 0, "Pipeline"},
+    {"Closed Won", 9, 1.00, 1, 1, "Closed"},
+    {"Closed Lost", 10, 0.00, 1, 0, "Omitted"},
+};
+
+/* HubSpot's default sales pipeline: internal stage ids as the API writes them, then the
+ * labels a deal export shows. */
+static const kp_stage_rule hs_stages[] = {
+    {"appointmentscheduled", 1, 0.20, 0, 0, NULL},
+    {"qualifiedtobuy", 2, 0.40, 0, 0, NULL},
+    {"presentationscheduled", 3, 0.60, 0, 0, NULL},
+    {"decisionmakerboughtin", 4, 0.80, 0, 0, NULL},
+    {"contractsent", 5, 0.90, 0, 0, NULL},
+    {"closedwon", 6, 1.00, 1, 1, "Closed"},
+    {"closedlost", 7, 0.00, 1, 0, "Omitted"},
+    {"Appointment Scheduled", 1, 0.20, 0, 0, NULL},
+    {"Qualified To Buy", 2, 0.40, 0, 0, NULL},
+    {"Presentation Scheduled", 3, 0.60, 0, 0, NULL},
+    {"Decision Maker Bought-In", 4, 0.80, 0, 0, NULL},
+    {"Contract Sent", 5, 0.90, 0, 0, NULL},
+    {"Closed Won", 6, 1.00, 1, 1, "Closed"},
+    {"Closed Lost", 7, 0.00, 1, 0, "Omitted"},
+};
+
+/* Pipedrive's default pipeline. Stages carry no probability of their own and the deal's
+ * Status (open / won / lost) decides whether it is closed and won. */
+static const kp_stage_rule pd_stages[] = {
+    {"Qualified", 1, -1, 0, 0, NULL},
+    {"Contact Made", 2, -1, 0, 0, NULL},
+    {"Demo Scheduled", 3, -1, 0, 0, NULL},
+    {"Proposal Made", 4, -1, 0, 0, NULL},
+    {"Negotiations Started", 5, -1, 0, 0, NULL},
+};
+
+/* A generic export names its stages freely: only the closing ones are known. */
+static const kp_stage_rule gen_stages[] = {
+    {"Closed Won", 90, 1.00, 1, 1, "Closed"},
+    {"Won", 90, 1.00, 1, 1, "Closed"},
+    {"Closed Lost", 91, 0.00, 1, 0, "Omitted"},
+    {"Lost", 91, 0.00, 1, 0, "Omitted"},
+};
+
+#define KINDS(opps) {opps, reps, quotas}, {N(opps), N(reps), N(quotas)}
+
+static const kp_preset presets[] = {
+    {"salesforce", KP_PCT_AUTO, KINDS(sf_opps), sf_stages, N(sf_stages), 0},
+    {"hubspot", KP_PCT_FRACTION, KINDS(hs_opps), hs_stages, N(hs_stages), 0},
+    {"pipedrive", KP_PCT_AUTO, KINDS(pd_opps), pd_stages, N(pd_stages), 1},
+    {"generic", KP_PCT_AUTO, KINDS(gen_opps), gen_stages, N(gen_stages), 1},
+};
+
+static const char *trim(const char *s, size_t *len)
+{
+    while (*len > 0 && (*s == ' ' || *s == '\t')) {
+        s++;
+        (*len)--;
+    }
+    while (*len > 0 && (s[*len - 1] == ' ' || s[*len - 1] == '\t'))
+        (*len)--;
+    return s;
+}
+
+int kp_presets_header_eq(const char *header, size_t len, const char *name)
+{
+    size_t n = strlen(name);
+    header = trim(header, &len);
+    name = trim(name, &n);
+    if (n != len)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char a = (unsigned char)header[i], b = (unsigned char)name[i];
+        if (a >= 'A' && a <= 'Z')
+            a = (unsigned char)(a + 32);
+        if (b >= 'A' && b <= 'Z')
+            b = (unsigned char)(b + 32);
+        if (a != b)
+            return 0;
+    }
+    return 1;
+}
+
+const kp_preset *kp_presets_find(const char *name)
+{
+    if (!name || !*name)
+        name = "generic";
+    for (size_t i = 0; i < N(presets); i++)
+        if (kp_presets_header_eq(name, strlen(name), presets[i].name))
+            return &presets[i];
+    return NULL;
+}
+
+const char *kp_presets_names(void)
+{
+    return "salesforce, hubspot, pipedrive, generic";
+}
+
+const kp_field_def *kp_presets_field(const kp_preset *p, kp_source_kind kind,
+                                     const char *field)
+{
+    if (!strcmp(field, "owner_id"))
+        field = "owner";
+    else if (!strcmp(field, "manager_id"))
+        field = "manager";
+    for (size_t i = 0; i < p->nfields[kind]; i++)
+        if (!strcmp(p->fields[kind][i].field, field))
+            return &p->fields[kind][i];
+    return NULL;
+}
+
+const kp_stage_rule *kp_presets_stage(const kp_preset *p, const char *stage, size_t len)
+{
+    for (size_t i = 0; i < p->nstages; i++)
+        if (kp_presets_header_eq(stage, len, p->stages[i].stage))
+            return &p->stages[i];
+    return NULL;
+}

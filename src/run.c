@@ -1,0 +1,827 @@
+/* Running a job: lock the database, load the exports, compute the KPI tables, render each
+ * report (once, or once per burst row, in worker processes when asked), write every file
+ * atomically, then the manifest, then the run record. Any failure stops the run with the
+ * previous documents and database untouched. */
+#include "kpipress/run.h"
+
+#include "kpipress/deliver.h"
+#include "kpipress/email.h"
+#include "kpipress/job.h"
+#include "kpipress/load.h"
+#include "kpipress/log.h"
+#include "kpipress/metrics.h"
+#include "kpipress/render_pdf.h"
+#include "kpipress/render_xlsx.h"
+#include "kpipress/template.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* One document to write: its variables and where it goes. */
+typedef struct {
+    size_t report;  /* index into job->reports */
+    kp_vars vars;   /* job vars + burst row */
+    char *key;      /* burst key (first burst column) or NULL */
+    char *path;     /* final path */
+    /* E-mail, when the report has email =: */
+    char *eml_path; /* message beside the document (".eml" instead of its extension) */
+    char *to_addr, *to_name, *subject, *body;
+} output;
+
+typedef struct {
+    kp_job *job;
+    const kp_run_options *o;
+    kp_template *templates[KP_MAX_REPORTS];
+    output *outs;
+    size_t nouts;
+    int lock_fd;
+} run_ctx;
+
+static void outputs_free(run_ctx *c)
+{
+    for (size_t i = 0; i < c->nouts; i++) {
+        kp_vars_clear(&c->outs[i].vars);
+        free(c->outs[i].key);
+        free(c->outs[i].path);
+        free(c->outs[i].eml_path);
+        free(c->outs[i].to_addr);
+        free(c->outs[i].to_name);
+        free(c->outs[i].subject);
+        free(c->outs[i].body);
+    }
+    free(c->outs);
+    c->outs = NULL;
+    c->nouts = 0;
+}
+
+static void ctx_free(run_ctx *c)
+{
+    outputs_free(c);
+    for (size_t i = 0; i < KP_MAX_REPORTS; i++)
+        kp_template_free(c->templates[i]);
+    kp_job_free(c->job);
+    if (c->lock_fd >= 0)
+        close(c->lock_fd);
+}
+
+static int selected(const run_ctx *c, size_t r)
+{
+    return !c->o->only || !strcmp(c->o->only, c->job->reports[r].name);
+}
+
+static const char *extension(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    return dot && !strchr(dot, '/') ? dot + 1 : "";
+}
+
+/* Job + templates, parsed and cross-checked; overrides applied. */
+static kp_err prepare(run_ctx *c, const char *job_path, kp_error *e)
+{
+    kp_err rc = kp_job_load(job_path, &c->job, e);
+    if (rc)
+        return rc;
+    kp_job *job = c->job;
+    if (c->o->output_dir && kp_doc_set_str(&job->output_dir, c->o->output_dir))
+        return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+    if (c->o->database && kp_doc_set_str(&job->database, c->o->database))
+        return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+    if ((rc = kp_job_resolve(job, c->o->as_of, e)))
+        return rc;
+    int any = 0;
+    for (size_t r = 0; r < job->nreports; r++) {
+        if (!selected(c, r))
+            continue;
+        any = 1;
+        kp_report *rep = &job->reports[r];
+        if ((rc = kp_template_load(rep->template_path, &c->templates[r], e)))
+            return rc;
+        const char *want = c->templates[r]->kind == KP_DOC_XLSX ? "xlsx" : "pdf";
+        if (strcmp(extension(rep->output), want))
+            return kp_error_set(e, KP_ERR_CONFIG, job->path, rep->line, 0,
+                                "[report %s]: template %s makes a .%s file but output is \"%s\"",
+                                rep->name, rep->template_file, want, rep->output);
+    }
+    if (c->o->only && !any)
+        return kp_error_set(e, KP_ERR_USAGE, job->path, 0, 0, "no [report %s] in this job",
+                            c->o->only);
+    return KP_OK;
+}
+
+/* ---- lock ---------------------------------------------------------------------------- */
+
+static kp_err lock_database(run_ctx *c, kp_error *e)
+{
+    const char *db = c->job->database;
+    if (!strcmp(db, ":memory:"))
+        return KP_OK;
+    char path[KP_PATH_MAX];
+    snprintf(path, sizeof path, "%s", db);
+    char *slash = strrchr(path, '/');
+    if (slash) {
+        *slash = '\0';
+        kp_err rc = kp_mkdirs(path, e);
+        if (rc)
+            return rc;
+    }
+    snprintf(path, sizeof path, "%s.lock", db);
+    c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (c->lock_fd < 0)
+        return kp_error_set(e, KP_ERR_IO, path, 0, 0, "cannot create lock file: %s",
+                            strerror(errno));
+    if (flock(c->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(c->lock_fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        return kp_error_set(e, KP_ERR_LOCKED, db, 0, 0,
+                            "database is in use by another kpipress run (pid %s)",
+                            pid[0] ? pid : "unknown");
+    }
+    /* The kernel drops a flock when its holder dies, so a stale file never blocks. */
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+    if (ftruncate(c->lock_fd, 0) != 0 || pwrite(c->lock_fd, buf, (size_t)n, 0) != n)
+        return kp_error_set(e, KP_ERR_IO, path, 0, 0, "cannot write lock file: %s",
+                            strerror(errno));
+    return KP_OK;
+}
+
+static kp_err open_store(run_ctx *c, kp_store **s, kp_error *e)
+{
+    return kp_store_open(c->job->database, KP_STORE_CREATE, s, e);
+}
+
+/* ---- planning the outputs ----------------------------------------------------------- */
+
+/* Expand one message field; errors point at the report's section. */
+static kp_err expand_field(const run_ctx *c, const kp_report *rep, const kp_vars *v,
+                           const char *pattern, char **out, kp_error *e)
+{
+    *out = NULL;
+    if (!pattern)
+        return KP_OK;
+    kp_err rc = kp_vars_expand(v, pattern, out, e);
+    if (rc && e) {
+        snprintf(e->file, sizeof e->file, "%s", c->job->path);
+        e->line = rep->line;
+    }
+    return rc;
+}
+
+/* Work out the message of one burst row. A row whose address is empty or invalid gets
+ * its document but no message, with a warning naming the row: one bad CRM e-mail field
+ * must not hold back everybody else's scorecard. */
+static kp_err plan_email(run_ctx *c, const kp_report *rep, output *out, kp_error *e)
+{
+    kp_err rc = expand_field(c, rep, &out->vars, rep->email, &out->to_addr, e);
+    if (!rc)
+        rc = expand_field(c, rep, &out->vars, rep->email_name, &out->to_name, e);
+    if (!rc)
+        rc = expand_field(c, rep, &out->vars,
+                          rep->subject ? rep->subject : "{job_name}: {period_label}",
+                          &out->subject, e);
+    if (!rc)
+        rc = expand_field(c, rep, &out->vars, rep->body, &out->body, e);
+    if (rc)
+        return rc;
+    kp_error ignore = {0};
+    if (!out->to_addr[0] || kp_email_check_address(out->to_addr, &ignore) != KP_OK) {
+        kp_log_warn("[report %s] %s: no message: bad recipient address \"%s\"", rep->name,
+                    out->key ? out->key : out->path, out->to_addr);
+        free(out->to_addr);
+        out->to_addr = NULL;
+        return KP_OK;
+    }
+    size_t n = strlen(out->path);
+    const char *dot = strrchr(out->path, '.');
+    size_t stem = dot && !strchr(dot, '/') ? (size_t)(dot - out->path) : n;
+    if (!(out->eml_path = malloc(stem + 5)))
+        return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+    memcpy(out->eml_path, out->path, stem);
+    memcpy(out->eml_path + stem, ".eml", 5);
+    return KP_OK;
+}
+
+static kp_err add_output(run_ctx *c, size_t r, const kp_vars *row, const char *key,
+                         kp_error *e)
+{
+    kp_job *job = c->job;
+    kp_report *rep = &job->reports[r];
+    output *no = realloc(c->outs, (c->nouts + 1) * sizeof *no);
+    if (!no)
+        return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+    c->outs = no;
+    output *out = &c->outs[c->nouts++];
+    memset(out, 0, sizeof *out);
+    out->report = r;
+    kp_vars pathvars = {0};
+    kp_err rc = kp_vars_merge(&out->vars, &job->vars);
+    if (!rc && row)
+        rc = kp_vars_merge(&out->vars, row);
+    if (!rc)
+        rc = kp_vars_merge(&pathvars, &job->vars);
+    /* Burst values become file-name components only after sanitising: a rep called
+     * "../../etc/x" or "CON" cannot leave the output directory. */
+    for (size_t i = 0; row && !rc && i < row->count; i++) {
+        char safe[256];
+        kp_vars_sanitize_component(row->values[i], safe, sizeof safe);
+        rc = kp_vars_set(&pathvars, row->names[i], safe);
+    }
+    if (rc) {
+        kp_vars_clear(&pathvars);
+        return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+    }
+    char *rel = NULL;
+    rc = kp_vars_expand(&pathvars, rep->output, &rel, e);
+    kp_vars_clear(&pathvars);
+    if (rc) {
+        if (e) {
+            snprintf(e->file, sizeof e->file, "%s", job->path);
+            e->line = rep->line;
+        }
+        return rc;
+    }
+    size_t n = strlen(job->output_dir) + strlen(rel) + 2;
+    out->path = malloc(n);
+    if (out->path)
+        snprintf(out->path, n, "%s/%s", job->output_dir, rel);
+    free(rel);
+    if (!out->path || (key && !(out->key = strdup(key))))
+        return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+    return rep->email ? plan_email(c, rep, out, e) : KP_OK;
+}
+
+/* Run the burst query and add one output per row of this machine's shard. */
+static kp_err plan_burst(run_ctx *c, kp_store *s, size_t r, kp_error *e)
+{
+    kp_report *rep = &c->job->reports[r];
+    kp_stmt *st = NULL;
+    kp_store_set_readonly(s, 1);
+    kp_err rc = kp_store_prepare(s, rep->burst, c->job->path, rep->burst_line, &st, e);
+    if (!rc)
+        rc = kp_stmt_bind_vars(st, &c->job->vars, e);
+    long idx = 0;
+    int step;
+    while (!rc && (step = kp_stmt_step(st, e)) == 1) {
+        if (idx++ % c->o->shard_count != c->o->shard_index)
+            continue;
+        kp_vars row = {0};
+        int ncol = kp_stmt_column_count(st);
+        for (int i = 0; i < ncol && !rc; i++)
+            if (kp_vars_set(&row, kp_stmt_column_name(st, i), kp_stmt_column_text(st, i)))
+                rc = kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+        const char *key = row.count ? row.values[0] : NULL;
+        if (!rc)
+            rc = add_output(c, r, &row, key ? key : "", e);
+        kp_vars_clear(&row);
+    }
+    if (!rc && step < 0)
+        rc = e ? e->code : KP_ERR_IO;
+    kp_stmt_finalize(st);
+    kp_store_set_readonly(s, 0);
+    return rc;
+}
+
+static kp_err plan(run_ctx *c, kp_store *s, kp_error *e)
+{
+    for (size_t r = 0; r < c->job->nreports; r++) {
+        if (!selected(c, r))
+            continue;
+        kp_err rc = c->job->reports[r].burst ? plan_burst(c, s, r, e) : add_output(c, r, NULL, NULL, e);
+        if (rc)
+            return rc;
+    }
+    /* Two outputs with one path would silently overwrite each other. */
+    for (size_t i = 0; i < c->nouts; i++)
+        for (size_t j = i + 1; j < c->nouts; j++)
+            if (!strcmp(c->outs[i].path, c->outs[j].path))
+                return kp_error_set(e, KP_ERR_CONFIG, c->job->path,
+                                    c->job->reports[c->outs[j].report].line, 0,
+                                    "two documents would be written to %s: make the output "
+                                    "pattern unique (e.g. add {rep_id})",
+                                    c->outs[i].path);
+    return KP_OK;
+}
+
+/* ---- rendering ------------------------------------------------------------------------ */
+
+static kp_err render_output(run_ctx *c, kp_store *s, const output *out, kp_error *e)
+{
+    kp_job *job = c->job;
+    const kp_template *t = c->templates[out->report];
+    kp_doc *doc = NULL;
+    kp_outfile of = {0};
+    kp_err rc = kp_report_build(t, s, &out->vars, job->currency, job->as_of, job->font, &doc, e);
+    if (!rc)
+        rc = kp_outfile_begin(&of, out->path, e);
+    if (!rc)
+        rc = t->kind == KP_DOC_XLSX ? kp_render_xlsx(doc, of.tmp_path, e)
+                                    : kp_render_pdf(doc, of.tmp_path, e);
+    if (!rc)
+        rc = kp_outfile_commit(&of, e);
+    kp_outfile_abort(&of);
+    kp_doc_free(doc);
+    if (!rc && out->eml_path) {
+        const kp_report *rep = &job->reports[out->report];
+        const char *slash = strrchr(out->path, '/');
+        kp_email m = {.from_name = rep->from_name,
+                      .from_addr = rep->from,
+                      .to_name = out->to_name,
+                      .to_addr = out->to_addr,
+                      .subject = out->subject,
+                      .body = out->body,
+                      .attachment_path = out->path,
+                      .attachment_name = slash ? slash + 1 : out->path,
+                      .attachment_type = t->kind == KP_DOC_XLSX
+                                             ? "application/vnd.openxmlformats-officedocument."
+                                               "spreadsheetml.sheet"
+                                             : "application/pdf",
+                      .report = rep->name,
+                      .key = out->key,
+                      .as_of = job->as_of};
+        rc = kp_email_write_file(out->eml_path, &m, e);
+    }
+    return rc;
+}
+
+/* Render outputs [k], k = worker, worker + nworkers, ... with a private connection. */
+static kp_err render_share(run_ctx *c, int worker, int nworkers, kp_error *e)
+{
+    kp_store *s = NULL;
+    kp_err rc = kp_store_open(c->job->database, 0, &s, e);
+    for (size_t i = (size_t)worker; !rc && i < c->nouts; i += (size_t)nworkers) {
+        rc = render_output(c, s, &c->outs[i], e);
+        if (!rc && nworkers == 1 && c->nouts > 1 && (i + 1) % 100 == 0)
+            kp_log_info("rendered %zu of %zu documents", i + 1, c->nouts);
+    }
+    kp_store_close(s);
+    return rc;
+}
+
+/* Fork nworkers processes; each renders its share. The first failure's message travels
+ * back through a pipe so that main.c can print it like any other error. */
+static kp_err render_parallel(run_ctx *c, int nworkers, kp_error *e)
+{
+    pid_t pids[64];
+    int fds[64];
+    int started = 0;
+    kp_err rc = KP_OK;
+    fflush(NULL);
+    for (int w = 0; w < nworkers; w++) {
+        int p[2];
+        if (pipe(p) != 0) {
+            rc = kp_error_set(e, KP_ERR_IO, NULL, 0, 0, "pipe: %s", strerror(errno));
+            break;
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+            close(p[0]);
+            close(p[1]);
+            rc = kp_error_set(e, KP_ERR_IO, NULL, 0, 0, "fork: %s", strerror(errno));
+            break;
+        }
+        if (pid == 0) {
+            close(p[0]);
+            kp_error we = {0};
+            kp_err wrc = render_share(c, w, nworkers, &we);
+            if (wrc && write(p[1], &we, sizeof we) != (ssize_t)sizeof we)
+                wrc = KP_ERR_IO;
+            close(p[1]);
+            _exit(wrc ? 10 + (int)wrc : 0);
+        }
+        close(p[1]);
+        pids[started] = pid;
+        fds[started++] = p[0];
+    }
+    for (int w = 0; w < started; w++) {
+        kp_error we;
+        ssize_t n = read(fds[w], &we, sizeof we);
+        close(fds[w]);
+        int status = 0;
+        waitpid(pids[w], &status, 0);
+        if (rc)
+            continue;
+        if (n == (ssize_t)sizeof we && we.code != KP_OK) {
+            if (e)
+                *e = we;
+            rc = we.code;
+        } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            rc = kp_error_set(e, KP_ERR_INTERNAL, NULL, 0, 0,
+                              "render worker %d died (status %d)", w, status);
+        }
+    }
+    return rc;
+}
+
+static kp_err render_all(run_ctx *c, kp_error *e)
+{
+    int jobs = c->o->jobs > 0 ? c->o->jobs : 1;
+    if ((size_t)jobs > c->nouts)
+        jobs = c->nouts ? (int)c->nouts : 1;
+    if (jobs > 64)
+        jobs = 64;
+    if (jobs == 1 || !strcmp(c->job->database, ":memory:"))
+        return render_share(c, 0, 1, e);
+    return render_parallel(c, jobs, e);
+}
+
+static kp_err write_manifest(run_ctx *c, kp_error *e)
+{
+    kp_manifest *m = kp_manifest_new();
+    if (!m)
+        return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+    kp_err rc = KP_OK;
+    for (size_t i = 0; i < c->nouts && !rc; i++) {
+        const output *out = &c->outs[i];
+        const char *name = c->job->reports[out->report].name;
+        rc = kp_manifest_add(m, name, out->key, out->path, out->to_addr, out->subject, e);
+        if (!rc && out->eml_path)
+            rc = kp_manifest_add(m, name, out->key, out->eml_path, out->to_addr, out->subject, e);
+    }
+    if (!rc)
+        rc = kp_manifest_write(m, c->job->output_dir, e);
+    kp_manifest_free(m);
+    return rc;
+}
+
+/* Hand each message to the job's deliver_command. A failure for one recipient is logged
+ * and the others still go out; the run then fails with the count. */
+static kp_err deliver_all(run_ctx *c, kp_error *e)
+{
+    const char *cmd = c->job->deliver_command;
+    size_t sent = 0, failed = 0;
+    if (!cmd)
+        return KP_OK;
+    for (size_t i = 0; i < c->nouts; i++) {
+        const output *out = &c->outs[i];
+        if (!out->eml_path)
+            continue;
+        int status = 0;
+        kp_error de = {0};
+        if (kp_email_send(cmd, out->eml_path, &status, &de) == KP_OK) {
+            sent++;
+        } else {
+            failed++;
+            kp_log_warn("delivery to %s failed: %s exited with status %d", out->to_addr, cmd,
+                        status);
+        }
+    }
+    kp_log_info("delivered %zu messages", sent);
+    if (failed)
+        return kp_error_set(e, KP_ERR_IO, c->job->path, 0, 0,
+                            "%zu of %zu messages could not be delivered (documents and "
+                            "messages are written; see the warnings above)",
+                            failed, sent + failed);
+    return KP_OK;
+}
+
+/* ---- run record and summary ------------------------------------------------------------ */
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+static void write_summary(const run_ctx *c, const kp_load_stats *st, kp_err rc,
+                          const kp_error *e)
+{
+    if (!c->o->summary_path)
+        return;
+    FILE *f = fopen(c->o->summary_path, "w");
+    if (!f) {
+        kp_log_warn("cannot write summary %s: %s", c->o->summary_path, strerror(errno));
+        return;
+    }
+    char iso[KP_DATE_ISO_LEN + 1] = "";
+    fprintf(f, "{\n  \"status\": ");
+    json_str(f, rc ? "failed" : "ok");
+    fprintf(f, ",\n  \"exit_code\": %d,\n  \"error\": ", kp_err_exit_status(rc));
+    if (rc) {
+        char msg[KP_ERROR_MSG_MAX + 700];
+        kp_error_format(e, msg, sizeof msg);
+        json_str(f, msg);
+    } else {
+        fputs("null", f);
+    }
+    if (c->job) {
+        fprintf(f, ",\n  \"job\": ");
+        json_str(f, c->job->path);
+        fprintf(f, ",\n  \"as_of\": ");
+        json_str(f, kp_date_format_iso(c->job->as_of, iso));
+        fprintf(f, ",\n  \"period\": ");
+        json_str(f, c->job->period.slug);
+        fprintf(f, ",\n  \"sources\": [");
+        for (size_t i = 0; i < c->job->nsources; i++) {
+            fprintf(f, "%s\n    {\"name\": ", i ? "," : "");
+            json_str(f, c->job->sources[i].name);
+            fprintf(f, ", \"rows_read\": %ld, \"rows_loaded\": %ld, \"rows_rejected\": %ld}",
+                    st->rows_read[i], st->rows_loaded[i], st->rows_rejected[i]);
+        }
+        fprintf(f, "\n  ]");
+    }
+    fprintf(f, ",\n  \"documents\": %zu,\n  \"warnings\": %ld\n}\n", c->nouts,
+            kp_log_warnings());
+    fclose(f);
+}
+
+static void record_run(kp_store *s, const run_ctx *c, const char *status, const kp_error *e)
+{
+    kp_stmt *st = NULL;
+    kp_error ignore = {0};
+    char iso[KP_DATE_ISO_LEN + 1], hex[65] = "";
+    if (kp_store_prepare(s,
+                         "INSERT INTO runs(as_of, job_file, job_sha256, status, error)"
+                         " VALUES (?1, ?2, ?3, ?4, ?5)",
+                         NULL, 0, &st, &ignore))
+        return;
+    kp_sha256_file(c->job->path, hex, NULL, &ignore);
+    kp_date_format_iso(c->job->as_of, iso);
+    kp_stmt_bind_text(st, 1, iso, strlen(iso));
+    kp_stmt_bind_text(st, 2, c->job->path, strlen(c->job->path));
+    kp_stmt_bind_text(st, 3, hex, strlen(hex));
+    kp_stmt_bind_text(st, 4, status, strlen(status));
+    if (e && e->code)
+        kp_stmt_bind_text(st, 5, e->msg, strlen(e->msg));
+    kp_stmt_step(st, &ignore);
+    kp_stmt_finalize(st);
+}
+
+/* ---- commands ---------------------------------------------------------------------------- */
+
+static kp_err load_stage(run_ctx *c, kp_store *s, kp_load_stats *st, kp_error *e)
+{
+    kp_err rc = kp_load_schema(s, e);
+    if (!rc)
+        rc = kp_metrics_schema(s, e);
+    if (rc)
+        return rc;
+    kp_log_info("loading %zu sources for %s (as of %s)", c->job->nsources,
+                c->job->period.label, kp_vars_get(&c->job->vars, "as_of"));
+    rc = kp_load_run(c->job, s, st, e);
+    for (size_t i = 0; !rc && i < c->job->nsources; i++)
+        kp_log_info("  %-14s %ld rows loaded, %ld rejected, %ld warnings",
+                    c->job->sources[i].name, st->rows_loaded[i], st->rows_rejected[i],
+                    st->rows_warned[i]);
+    return rc;
+}
+
+static kp_err run_stages(run_ctx *c, int load_only, kp_error *e)
+{
+    kp_store *s = NULL;
+    kp_load_stats st;
+    memset(&st, 0, sizeof st);
+    kp_err rc = lock_database(c, e);
+    if (!rc)
+        rc = open_store(c, &s, e);
+    if (!rc)
+        rc = load_stage(c, s, &st, e);
+    if (!rc && !load_only) {
+        kp_log_info("computing KPIs");
+        rc = kp_metrics_run(c->job, s, e);
+        if (!rc)
+            rc = plan(c, s, e);
+        if (!rc && c->o->dry_run) {
+            for (size_t i = 0; i < c->nouts; i++)
+                printf("%s\t%s\n", c->job->reports[c->outs[i].report].name, c->outs[i].path);
+        } else if (!rc) {
+            kp_log_info("rendering %zu documents", c->nouts);
+            rc = render_all(c, e);
+            if (!rc)
+                rc = write_manifest(c, e);
+            if (!rc)
+                kp_log_info("wrote %zu documents and the manifest under %s", c->nouts,
+                            c->job->output_dir);
+            if (!rc)
+                rc = deliver_all(c, e);
+        }
+    }
+    if (s) {
+        record_run(s, c, rc ? "failed" : "ok", e);
+        kp_store_close(s);
+    }
+    write_summary(c, &st, rc, e);
+    return rc;
+}
+
+kp_err kp_run(const char *job_path, const kp_run_options *o, kp_error *e)
+{
+    run_ctx c = {.o = o, .lock_fd = -1};
+    kp_err rc = prepare(&c, job_path, e);
+    if (!rc)
+        rc = run_stages(&c, 0, e);
+    ctx_free(&c);
+    return rc;
+}
+
+kp_err kp_run_load(const char *job_path, const kp_run_options *o, kp_error *e)
+{
+    run_ctx c = {.o = o, .lock_fd = -1};
+    kp_err rc = prepare(&c, job_path, e);
+    if (!rc)
+        rc = run_stages(&c, 1, e);
+    ctx_free(&c);
+    return rc;
+}
+
+kp_err kp_run_check(const char *job_path, const kp_run_options *o, kp_error *e)
+{
+    run_ctx c = {.o = o, .lock_fd = -1};
+    kp_store *s = NULL;
+    kp_err rc = prepare(&c, job_path, e);
+    /* An empty in-memory database with the full schema: SQL is prepared, never run. */
+    if (!rc)
+        rc = kp_store_open(":memory:", KP_STORE_MEMORY, &s, e);
+    if (!rc)
+        rc = kp_load_schema(s, e);
+    if (!rc)
+        rc = kp_metrics_schema(s, e);
+    for (size_t r = 0; !rc && r < c.job->nreports; r++) {
+        if (!c.templates[r])
+            continue;
+        kp_vars v = {0};
+        if (kp_vars_merge(&v, &c.job->vars))
+            rc = kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+        kp_report *rep = &c.job->reports[r];
+        if (!rc && rep->burst) {
+            kp_stmt *st = NULL;
+            kp_store_set_readonly(s, 1);
+            rc = kp_store_prepare(s, rep->burst, c.job->path, rep->burst_line, &st, e);
+            kp_store_set_readonly(s, 0);
+            /* Burst columns become parameters: give each a placeholder value. */
+            for (int i = 0; !rc && i < kp_stmt_column_count(st); i++)
+                if (kp_vars_set(&v, kp_stmt_column_name(st, i), ""))
+                    rc = kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+            if (!rc)
+                rc = kp_stmt_bind_vars(st, &c.job->vars, e);
+            kp_stmt_finalize(st);
+        }
+        if (!rc)
+            rc = kp_template_check(c.templates[r], s, &v, e);
+        char *tmp = NULL;
+        if (!rc && (rc = kp_vars_expand(&v, rep->output, &tmp, e)) && e) {
+            snprintf(e->file, sizeof e->file, "%s", c.job->path);
+            e->line = rep->line;
+        }
+        free(tmp);
+        kp_vars_clear(&v);
+    }
+    if (!rc)
+        printf("%s: ok (%zu sources, %zu reports, period %s: %s .. %s)\n", job_path,
+               c.job->nsources, c.job->nreports, c.job->period.label,
+               kp_vars_get(&c.job->vars, "period_start"), kp_vars_get(&c.job->vars, "period_end"));
+    kp_store_close(s);
+    ctx_free(&c);
+    return rc;
+}
+
+/* Display width of UTF-8 text: one column per code point (continuation bytes skipped). */
+static size_t text_width(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+/* Print s padded to width columns, right-aligned when right != 0. */
+static void print_padded(const char *s, size_t width, int right)
+{
+    size_t w = text_width(s);
+    if (right)
+        for (size_t i = w; i < width; i++)
+            putchar(' ');
+    fputs(s, stdout);
+    if (!right)
+        for (size_t i = w; i < width; i++)
+            putchar(' ');
+}
+
+/* Aligned text output: column widths from content, numbers right-aligned. */
+static void print_table(const kp_table *t)
+{
+    size_t *w = calloc(t->ncols ? t->ncols : 1, sizeof *w);
+    char buf[512];
+    if (!w)
+        return;
+    for (size_t c = 0; c < t->ncols; c++)
+        w[c] = text_width(t->cols[c].name);
+    for (size_t r = 0; r < t->nrows; r++)
+        for (size_t c = 0; c < t->ncols; c++) {
+            const kp_cell *cell = kp_table_cell(t, r, c);
+            if (cell->type == KP_CELL_NUMBER)
+                snprintf(buf, sizeof buf, "%.15g", cell->num);
+            else
+                kp_format_cell(cell, KP_FMT_TEXT, NULL, buf, sizeof buf);
+            if (cell->type == KP_CELL_NULL)
+                buf[0] = '\0';
+            if (text_width(buf) > w[c])
+                w[c] = text_width(buf);
+        }
+    for (size_t c = 0; c < t->ncols; c++) {
+        printf("%s", c ? "  " : "");
+        print_padded(t->cols[c].name, w[c], 0);
+    }
+    printf("\n");
+    for (size_t c = 0; c < t->ncols; c++) {
+        printf("%s", c ? "  " : "");
+        for (size_t i = 0; i < w[c]; i++)
+            putchar('-');
+    }
+    printf("\n");
+    for (size_t r = 0; r < t->nrows; r++) {
+        for (size_t c = 0; c < t->ncols; c++) {
+            const kp_cell *cell = kp_table_cell(t, r, c);
+            if (cell->type == KP_CELL_NUMBER)
+                snprintf(buf, sizeof buf, "%.15g", cell->num);
+            else
+                kp_format_cell(cell, KP_FMT_TEXT, NULL, buf, sizeof buf);
+            if (cell->type == KP_CELL_NULL)
+                buf[0] = '\0';
+            printf("%s", c ? "  " : "");
+            print_padded(buf, w[c], cell->type == KP_CELL_NUMBER);
+        }
+        printf("\n");
+    }
+    free(w);
+}
+
+static void csv_text(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"')
+            putchar('"');
+        putchar(*s);
+    }
+    putchar('"');
+}
+
+static void print_csv(const kp_table *t)
+{
+    for (size_t c = 0; c < t->ncols; c++) {
+        if (c)
+            putchar(',');
+        csv_text(t->cols[c].name);
+    }
+    printf("\n");
+    for (size_t r = 0; r < t->nrows; r++) {
+        for (size_t c = 0; c < t->ncols; c++) {
+            const kp_cell *cell = kp_table_cell(t, r, c);
+            if (c)
+                putchar(',');
+            if (cell->type == KP_CELL_NUMBER)
+                printf("%.15g", cell->num);
+            else if (cell->type == KP_CELL_TEXT)
+                csv_text(cell->text);
+        }
+        printf("\n");
+    }
+}
+
+kp_err kp_run_sql(const char *job_path, const kp_run_options *o, const char *sql, int csv,
+                  kp_error *e)
+{
+    run_ctx c = {.o = o, .lock_fd = -1};
+    kp_store *s = NULL;
+    kp_template t = {.path = "query", .kind = KP_DOC_XLSX};
+    kp_tblock b = {.kind = KP_BLOCK_TABLE, .name = "query", .sql = (char *)sql, .sql_line = 1};
+    kp_doc *doc = NULL;
+    t.blocks = &b;
+    t.nblocks = 1;
+    kp_err rc = kp_job_load(job_path, &c.job, e);
+    if (!rc && o->database)
+        rc = kp_doc_set_str(&c.job->database, o->database);
+    if (!rc)
+        rc = kp_job_resolve(c.job, o->as_of, e);
+    if (!rc)
+        rc = kp_store_open(c.job->database, KP_STORE_READONLY, &s, e);
+    if (!rc)
+        rc = kp_report_build(&t, s, &c.job->vars, c.job->currency, c.job->as_of, NULL, &doc, e);
+    if (!rc) {
+        if (csv)
+            print_csv(doc->blocks[0].table);
+        else
+            print_table(doc->blocks[0].table);
+    }
+    kp_doc_free(doc);
+    kp_store_close(s);
+    ctx_free(&c);
+    return rc;
+}

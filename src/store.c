@@ -1,0 +1,334 @@
+/* The SQLite adapter. Every connection is opened the same hardened way: no double-quoted
+ * string literals (a typo in template SQL must fail, not become a string), no trusted
+ * schema, foreign keys on. Template SQL runs under an authorizer that allows reads only. */
+#include "kpipress/store.h"
+
+#include <assert.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct kp_store {
+    sqlite3 *db;
+    char *path;
+    int readonly_sql; /* authorizer active */
+};
+
+struct kp_stmt {
+    sqlite3_stmt *st;
+    kp_store *store;
+    char *origin;
+    long line;
+};
+
+static kp_err db_error(kp_store *s, kp_error *e, const char *what)
+{
+    return kp_error_set(e, KP_ERR_IO, s->path, 0, 0, "%s: %s", what, sqlite3_errmsg(s->db));
+}
+
+static int authorize(void *user, int action, const char *a, const char *b, const char *c,
+                     const char *d)
+{
+    (void)user;
+    (void)b;
+    (void)c;
+    (void)d;
+    switch (action) {
+    case SQLITE_SELECT:
+    case SQLITE_READ:
+    case SQLITE_FUNCTION:
+    case SQLITE_RECURSIVE:
+        return SQLITE_OK;
+    case SQLITE_PRAGMA:
+        /* Reading a pragma is harmless; setting one (b != NULL) changes state. */
+        if (b == NULL && a && (!strcmp(a, "table_info") || !strcmp(a, "table_list")))
+            return SQLITE_OK;
+        return SQLITE_DENY;
+    default:
+        return SQLITE_DENY;
+    }
+}
+
+kp_err kp_store_open(const char *path, int flags, kp_store **out, kp_error *e)
+{
+    *out = NULL;
+    kp_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return kp_error_set(e, KP_ERR_NOMEM, path, 0, 0, "out of memory");
+    int memory = (flags & KP_STORE_MEMORY) || !strcmp(path, ":memory:");
+    s->path = strdup(memory ? ":memory:" : path);
+    if (!s->path) {
+        free(s);
+        return kp_error_set(e, KP_ERR_NOMEM, path, 0, 0, "out of memory");
+    }
+    int oflags = SQLITE_OPEN_NOMUTEX;
+    if (flags & KP_STORE_READONLY)
+        oflags |= SQLITE_OPEN_READONLY;
+    else
+        oflags |= SQLITE_OPEN_READWRITE | ((flags & KP_STORE_CREATE) || memory ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(s->path, &s->db, oflags, NULL) != SQLITE_OK) {
+        kp_error_set(e, KP_ERR_IO, path, 0, 0, "cannot open database: %s",
+                     s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        kp_store_close(s);
+        return KP_ERR_IO;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_DQS_DML, 0, (int *)NULL);
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_DQS_DDL, 0, (int *)NULL);
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, (int *)NULL);
+    sqlite3_busy_timeout(s->db, 5000);
+    if (kp_store_exec(s,
+                      "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
+                      "PRAGMA cache_size=-65536;",
+                      e) != KP_OK) {
+        kp_store_close(s);
+        return KP_ERR_IO;
+    }
+    if (!(flags & KP_STORE_READONLY) && !memory &&
+        kp_store_exec(s, "PRAGMA journal_mode=WAL;", e) != KP_OK) {
+        kp_store_close(s);
+        return KP_ERR_IO;
+    }
+    *out = s;
+    return KP_OK;
+}
+
+void kp_store_close(kp_store *s)
+{
+    if (!s)
+        return;
+    sqlite3_close(s->db);
+    free(s->path);
+    free(s);
+}
+
+kp_err kp_store_exec(kp_store *s, const char *sql, kp_error *e)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        kp_error_set(e, KP_ERR_IO, s->path, 0, 0, "%s", msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        return KP_ERR_IO;
+    }
+    return KP_OK;
+}
+
+kp_err kp_store_begin(kp_store *s, kp_error *e)
+{
+    return kp_store_exec(s, "BEGIN IMMEDIATE", e);
+}
+
+kp_err kp_store_commit(kp_store *s, kp_error *e)
+{
+    return kp_store_exec(s, "COMMIT", e);
+}
+
+void kp_store_rollback(kp_store *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+void kp_store_set_readonly(kp_store *s, int on)
+{
+    s->readonly_sql = on;
+    sqlite3_set_authorizer(s->db, on ? authorize : NULL, NULL);
+}
+
+/* Line of SQL text where byte offset `off` falls, counted from `line`. */
+static long sql_line(const char *sql, size_t off, long line)
+{
+    for (size_t i = 0; i < off && sql[i]; i++)
+        if (sql[i] == '\n')
+            line++;
+    return line;
+}
+
+kp_err kp_store_prepare(kp_store *s, const char *sql, const char *origin, long line,
+                        kp_stmt **out, kp_error *e)
+{
+    *out = NULL;
+    sqlite3_stmt *st = NULL;
+    const char *tail = NULL;
+    const char *where = origin ? origin : s->path;
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, &tail) != SQLITE_OK) {
+        int off = sqlite3_error_offset(s->db);
+        long l = line > 0 && off >= 0 ? sql_line(sql, (size_t)off, line) : line;
+        kp_err code = origin ? KP_ERR_CONFIG : KP_ERR_IO;
+        if (sqlite3_errcode(s->db) == SQLITE_AUTH)
+            return kp_error_set(e, KP_ERR_CONFIG, where, l, 0,
+                                "SQL refused: template SQL is read-only (%s)",
+                                sqlite3_errmsg(s->db));
+        return kp_error_set(e, code, where, l, 0, "SQL error: %s", sqlite3_errmsg(s->db));
+    }
+    if (!st)
+        return kp_error_set(e, KP_ERR_CONFIG, where, line, 0, "SQL is empty");
+    for (; tail && *tail; tail++) {
+        if (*tail != ' ' && *tail != '\t' && *tail != '\n' && *tail != '\r' && *tail != ';') {
+            sqlite3_finalize(st);
+            return kp_error_set(e, KP_ERR_CONFIG, where, line, 0,
+                                "SQL holds more than one statement (near \"%.20s\")", tail);
+        }
+    }
+    if (s->readonly_sql && !sqlite3_stmt_readonly(st)) {
+        sqlite3_finalize(st);
+        return kp_error_set(e, KP_ERR_CONFIG, where, line, 0,
+                            "SQL refused: template SQL is read-only");
+    }
+    kp_stmt *k = calloc(1, sizeof *k);
+    if (!k || (origin && !(k->origin = strdup(origin)))) {
+        free(k);
+        sqlite3_finalize(st);
+        return kp_error_set(e, KP_ERR_NOMEM, where, line, 0, "out of memory");
+    }
+    k->st = st;
+    k->store = s;
+    k->line = line;
+    *out = k;
+    return KP_OK;
+}
+
+void kp_stmt_finalize(kp_stmt *st)
+{
+    if (!st)
+        return;
+    sqlite3_finalize(st->st);
+    free(st->origin);
+    free(st);
+}
+
+kp_err kp_stmt_bind_null(kp_stmt *st, int idx)
+{
+    return sqlite3_bind_null(st->st, idx) == SQLITE_OK ? KP_OK : KP_ERR_INTERNAL;
+}
+
+kp_err kp_stmt_bind_int64(kp_stmt *st, int idx, int64_t v)
+{
+    return sqlite3_bind_int64(st->st, idx, v) == SQLITE_OK ? KP_OK : KP_ERR_INTERNAL;
+}
+
+kp_err kp_stmt_bind_double(kp_stmt *st, int idx, double v)
+{
+    return sqlite3_bind_double(st->st, idx, v) == SQLITE_OK ? KP_OK : KP_ERR_INTERNAL;
+}
+
+kp_err kp_stmt_bind_text(kp_stmt *st, int idx, const char *text, size_t len)
+{
+    return sqlite3_bind_text64(st->st, idx, text, len, SQLITE_TRANSIENT, SQLITE_UTF8) == SQLITE_OK
+               ? KP_OK
+               : KP_ERR_INTERNAL;
+}
+
+kp_err kp_stmt_bind_vars(kp_stmt *st, const kp_vars *vars, kp_error *e)
+{
+    int n = sqlite3_bind_parameter_count(st->st);
+    for (int i = 1; i <= n; i++) {
+        const char *p = sqlite3_bind_parameter_name(st->st, i);
+        if (!p)
+            return kp_error_set(e, KP_ERR_CONFIG, st->origin, st->line, 0,
+                                "SQL uses a '?' parameter: use named parameters like :rep_id");
+        const char *name = p + 1; /* skip ':', '@' or '$' */
+        if (!vars || !kp_vars_has(vars, name))
+            return kp_error_set(e, KP_ERR_CONFIG, st->origin, st->line, 0,
+                                "SQL parameter %s is not defined (known: job, period and "
+                                "burst-row names)",
+                                p);
+        const char *v = kp_vars_get(vars, name);
+        int rc = v ? sqlite3_bind_text(st->st, i, v, -1, SQLITE_TRANSIENT)
+                   : sqlite3_bind_null(st->st, i);
+        if (rc != SQLITE_OK)
+            return kp_error_set(e, KP_ERR_NOMEM, st->origin, st->line, 0, "cannot bind %s", p);
+    }
+    return KP_OK;
+}
+
+int kp_stmt_step(kp_stmt *st, kp_error *e)
+{
+    int rc = sqlite3_step(st->st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    kp_err code = (rc & 0xff) == SQLITE_CONSTRAINT ? KP_ERR_DATA : KP_ERR_IO;
+    if (st->origin)
+        kp_error_set(e, code, st->origin, st->line, 0, "SQL error: %s",
+                     sqlite3_errmsg(st->store->db));
+    else
+        db_error(st->store, e, "database error");
+    if (e)
+        e->code = code;
+    return -1;
+}
+
+void kp_stmt_reset(kp_stmt *st)
+{
+    sqlite3_reset(st->st);
+    sqlite3_clear_bindings(st->st);
+}
+
+int kp_stmt_column_count(kp_stmt *st)
+{
+    return sqlite3_column_count(st->st);
+}
+
+const char *kp_stmt_column_name(kp_stmt *st, int col)
+{
+    return sqlite3_column_name(st->st, col);
+}
+
+const char *kp_stmt_column_decltype(kp_stmt *st, int col)
+{
+    return sqlite3_column_decltype(st->st, col);
+}
+
+kp_coltype kp_stmt_column_type(kp_stmt *st, int col)
+{
+    switch (sqlite3_column_type(st->st, col)) {
+    case SQLITE_INTEGER: return KP_COL_INTEGER;
+    case SQLITE_FLOAT: return KP_COL_REAL;
+    case SQLITE_TEXT: return KP_COL_TEXT;
+    case SQLITE_BLOB: return KP_COL_BLOB;
+    default: return KP_COL_NULL;
+    }
+}
+
+int64_t kp_stmt_column_int64(kp_stmt *st, int col)
+{
+    return sqlite3_column_int64(st->st, col);
+}
+
+double kp_stmt_column_double(kp_stmt *st, int col)
+{
+    return sqlite3_column_double(st->st, col);
+}
+
+const char *kp_stmt_column_text(kp_stmt *st, int col)
+{
+    return (const char *)sqlite3_column_text(st->st, col);
+}
+
+kp_err kp_store_query_int64(kp_store *s, const char *sql, const kp_vars *vars, int64_t def,
+                            int64_t *out, kp_error *e)
+{
+    kp_stmt *st = NULL;
+    kp_err rc = kp_store_prepare(s, sql, NULL, 0, &st, e);
+    if (rc)
+        return rc;
+    *out = def;
+    if (vars && (rc = kp_stmt_bind_vars(st, vars, e)) != KP_OK)
+        goto done;
+    int r = kp_stmt_step(st, e);
+    if (r < 0)
+        rc = e ? e->code : KP_ERR_IO;
+    else if (r == 1 && kp_stmt_column_type(st, 0) != KP_COL_NULL)
+        *out = kp_stmt_column_int64(st, 0);
+done:
+    kp_stmt_finalize(st);
+    return rc;
+}
+
+const char *kp_store_library_version(void)
+{
+    return sqlite3_libversion();
+}

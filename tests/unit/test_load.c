@@ -1,0 +1,895 @@
+/* The load stage end to end on tiny fixture exports written into a temp dir and loaded
+ * into an in-memory store: the rows as SQL sees them, rejects and dq findings, rollback,
+ * idempotent reruns, 25+ malformed files with their exact error text, and the real CRM
+ * data sets in ../shared/datasets checked against Python's csv module. */
+#include "test.h"
+
+#include "kpipress/load.h"
+#include "kpipress/presets.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/kp_test_load.XXXXXX";
+
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    assert_non_null(p);
+    return p;
+}
+
+static char *write_file(const char *name, const char *data, size_t len)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    if (len == 0)
+        len = strlen(data);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    fclose(f);
+    return xstrdup(path);
+}
+
+static kp_job *new_job(double max_reject_pct)
+{
+    char out[600];
+    kp_job *j = calloc(1, sizeof *j);
+    assert_non_null(j);
+    snprintf(out, sizeof out, "%s/out", dir);
+    j->path = xstrdup("job.ini");
+    j->name = xstrdup("test");
+    j->currency = xstrdup("USD");
+    j->output_dir = xstrdup(out);
+    j->timezone = xstrdup("UTC");
+    j->max_reject_pct = max_reject_pct;
+    j->as_of = kp_date_from_ymd(2026, 10, 31);
+    return j;
+}
+
+/* Add a source whose file holds data (len bytes, or strlen when len is 0). */
+static kp_source *add_src_n(kp_job *j, const char *name, kp_source_kind kind,
+                            const char *preset, const char *data, size_t len)
+{
+    char file[300];
+    kp_source *s = &j->sources[j->nsources++];
+    snprintf(file, sizeof file, "%s.csv", name);
+    s->name = xstrdup(name);
+    s->kind = kind;
+    s->file = xstrdup(file);
+    s->path = write_file(file, data, len);
+    s->preset = xstrdup(preset);
+    s->line = 10 + (long)j->nsources;
+    return s;
+}
+
+static kp_source *add_src(kp_job *j, const char *name, kp_source_kind kind,
+                          const char *preset, const char *data)
+{
+    return add_src_n(j, name, kind, preset, data, 0);
+}
+
+static void add_map(kp_source *s, const char *field, const char *header)
+{
+    s->maps = realloc(s->maps, (s->nmaps + 1) * sizeof *s->maps);
+    assert_non_null(s->maps);
+    s->maps[s->nmaps].field = xstrdup(field);
+    s->maps[s->nmaps].header = xstrdup(header);
+    s->maps[s->nmaps].line = 20 + (long)s->nmaps;
+    s->nmaps++;
+}
+
+static kp_store *new_store(void)
+{
+    kp_store *s = NULL;
+    kp_error e = {0};
+    assert_int_equal(kp_store_open(":memory:", KP_STORE_CREATE, &s, &e), KP_OK);
+    return s;
+}
+
+static int64_t qi(kp_store *s, const char *sql)
+{
+    int64_t v = -999;
+    kp_error e = {0};
+    if (kp_store_query_int64(s, sql, NULL, -1, &v, &e) != KP_OK) {
+        print_error("%s: %s\n", sql, e.msg);
+        fail();
+    }
+    return v;
+}
+
+/* All rows of sql as "a|b\n" lines. */
+static const char *qs(kp_store *s, const char *sql)
+{
+    static char buf[8192];
+    kp_stmt *st = NULL;
+    kp_error e = {0};
+    size_t n = 0;
+    buf[0] = '\0';
+    if (kp_store_prepare(s, sql, NULL, 0, &st, &e) != KP_OK) {
+        print_error("%s: %s\n", sql, e.msg);
+        fail();
+    }
+    while (kp_stmt_step(st, &e) == 1) {
+        for (int c = 0; c < kp_stmt_column_count(st); c++) {
+            const char *t = kp_stmt_column_text(st, c);
+            n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", c ? "|" : "", t ? t : "NULL");
+        }
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "\n");
+    }
+    kp_stmt_finalize(st);
+    return buf;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    static char buf[16384];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* ---- the sample generator's shape (Salesforce report export) -------------------------- */
+
+static const char users_csv[] =
+    "\"User ID\",\"Full Name\",\"Email\",\"Role\",\"Division\",\"Manager ID\",\"Active\","
+    "\"Start Date\"\r\n"
+    "\"005A\",\"S\xC3\xB8ren M\xC3\xBCller\",\"soren@example.com\",\"AE\",\"EMEA\",\"\",\"1\","
+    "\"3/15/2021\"\r\n"
+    "\"005B\",\"\xC5\x81ukasz Nowak\",\"lukasz@example.com\",\"AE\",\"EMEA\",\"005A\",\"1\","
+    "\"1/2/2022\"\r\n"
+    "\"005C\",\"Jane Doe\",\"jane@example.com\",\"SDR\",\"NA\",\"005A\",\"0\",\"12/31/2020\"\r\n";
+
+static const char quotas_csv[] = "\"Quota Owner ID\",\"Start Date\",\"Quota Amount\"\r\n"
+                                 "\"005A\",\"10/1/2026\",\"$50,000.00\"\r\n"
+                                 "\"005B\",\"10/1/2026\",\"$40,000.00\"\r\n"
+                                 "\"005A\",\"9/1/2026\",\"$50,000.00\"\r\n";
+
+#define OPPS_HEADER                                                                            \
+    "\"Opportunity ID\",\"Opportunity Name\",\"Account Name\",\"Opportunity Owner\","          \
+    "\"Stage\",\"Amount\",\"Probability (%)\",\"Close Date\",\"Created Date\","                \
+    "\"Forecast Category\",\"Type\",\"Lead Source\",\"Product\"\r\n"
+
+static const char opps_csv[] =
+    OPPS_HEADER
+    "\"006001\",\"Acme - Renewal\",\"Acme\",\"S\xC3\xB8ren M\xC3\xBCller\",\"Closed Won\","
+    "\"$1,234.56\",\"100\",\"10/5/2026\",\"8/1/2026\",\"Closed\",\"Existing Business\",\"Web\","
+    "\"Widget\"\r\n"
+    "\"006002\",\"Beta - New\",\"Beta, Inc.\",\"\xC5\x81ukasz Nowak\",\"Negotiation/Review\","
+    "\"$10,000.00\",\"90\",\"11/15/2026\",\"9/1/2026\",\"Pipeline\",\"New Business\","
+    "\"Partner\",\"Gadget\"\r\n"
+    "\"006003\",\"Gamma\",\"Gamma\",\"Jane Doe\",\"Closed Lost\",\"$500.10\",\"\","
+    "\"10/20/2026\",\"7/1/2026\",\"\",\"New Business\",\"\",\"Widget\"\r\n"
+    "\r\n"
+    "\"Grand Totals (3 records)\"\r\n"
+    "\r\n"
+    "\"Confidential Information - Do Not Distribute\"\r\n"
+    "\"Copyright (c) 2000-2026 salesforce.com, inc. All rights reserved.\"\r\n";
+
+static kp_job *sample_job(void)
+{
+    kp_job *j = new_job(1);
+    add_src(j, "opportunities", KP_SRC_OPPORTUNITIES, "salesforce", opps_csv);
+    add_src(j, "reps", KP_SRC_REPS, "salesforce", users_csv);
+    add_src(j, "quotas", KP_SRC_QUOTAS, "salesforce", quotas_csv);
+    return j;
+}
+
+static void test_sample_salesforce(void **state)
+{
+    (void)state;
+    kp_job *j = sample_job();
+    kp_store *s = new_store();
+    kp_load_stats st;
+    kp_error e = {0};
+    if (kp_load_run(j, s, &st, &e) != KP_OK) {
+        print_error("%s:%ld:%ld: %s\n", e.file, e.line, e.column, e.msg);
+        fail();
+    }
+    assert_string_equal(qs(s, "SELECT * FROM reps ORDER BY rep_id"),
+                        "005A|S\xC3\xB8ren M\xC3\xBCller|soren@example.com|AE|EMEA|NULL|"
+                        "2021-03-15|1\n"
+                        "005B|\xC5\x81ukasz Nowak|lukasz@example.com|AE|EMEA|005A|2022-01-02|1\n"
+                        "005C|Jane Doe|jane@example.com|SDR|NA|005A|2020-12-31|0\n");
+    assert_string_equal(qs(s, "SELECT * FROM quotas ORDER BY rep_id, period_start"),
+                        "005A|2026-09-01|2026-09-30|5000000\n"
+                        "005A|2026-10-01|2026-10-31|5000000\n"
+                        "005B|2026-10-01|2026-10-31|4000000\n");
+    assert_string_equal(
+        qs(s, "SELECT * FROM opportunity_snapshots ORDER BY opp_id"),
+        "2026-10-31|006001|Acme - Renewal|Acme|005A|Closed Won|123456|USD|1.0|Closed|"
+        "Existing Business|Web|Widget|2026-08-01|2026-10-05|1|1|2\n"
+        "2026-10-31|006002|Beta - New|Beta, Inc.|005B|Negotiation/Review|1000000|USD|0.9|"
+        "Pipeline|New Business|Partner|Gadget|2026-09-01|2026-11-15|0|0|3\n"
+        "2026-10-31|006003|Gamma|Gamma|005C|Closed Lost|50010|USD|0.0|Omitted|New Business|"
+        "NULL|Widget|2026-07-01|2026-10-20|1|0|4\n");
+    assert_string_equal(qs(s, "SELECT opp_id, amount FROM opportunities ORDER BY opp_id"),
+                        "006001|1234.56\n006002|10000.0\n006003|500.1\n");
+    assert_int_equal(qi(s, "SELECT count(*) FROM dq_issues"), 0);
+    assert_int_equal(st.rows_read[0], 3);
+    assert_int_equal(st.rows_loaded[0], 3);
+    assert_int_equal(st.rows_skipped[0], 3);
+    assert_int_equal(st.rows_rejected[0], 0);
+    assert_int_equal(st.rows_read[1], 3);
+    assert_int_equal(st.rows_loaded[2], 3);
+    char p[700];
+    snprintf(p, sizeof p, "%s/rejects/opportunities.csv", j->output_dir);
+    assert_int_equal(access(p, F_OK), -1);
+
+    /* Rerun: same rows, nothing doubled. Another as-of: a second snapshot, and the view
+     * shows the latest only. */
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    assert_int_equal(qi(s, "SELECT count(*) FROM opportunity_snapshots"), 3);
+    assert_int_equal(qi(s, "SELECT count(*) FROM reps"), 3);
+    j->as_of = kp_date_from_ymd(2026, 11, 30);
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    assert_int_equal(qi(s, "SELECT count(*) FROM opportunity_snapshots"), 6);
+    assert_int_equal(qi(s, "SELECT count(*) FROM opportunities WHERE as_of = '2026-11-30'"), 3);
+    assert_int_equal(qi(s, "SELECT count(*) FROM opportunities"), 3);
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
+/* A failed load leaves every table as it was, even those loaded before the failure. */
+static void test_rollback(void **state)
+{
+    (void)state;
+    kp_job *j = sample_job();
+    kp_store *s = new_store();
+    kp_error e = {0};
+    assert_int_equal(kp_load_run(j, s, NULL, &e), KP_OK);
+    const char *dump_sql =
+        "SELECT (SELECT group_concat(rep_id || name, ',') FROM (SELECT * FROM reps ORDER BY 1))"
+        " || (SELECT group_concat(opp_id || amount_cents, ',') FROM"
+        " (SELECT * FROM opportunity_snapshots ORDER BY 2))"
+        " || (SELECT group_concat(rep_id || period_start, ',') FROM"
+        " (SELECT * FROM quotas ORDER BY 1, 2))";
+    char before[4096];
+    snprintf(before, sizeof before, "%s", qs(s, dump_sql));
+    /* reps and quotas now load fine (and differ), then opportunities fail */
+    free(write_file("reps.csv", "\"User ID\",\"Full Name\"\n\"009\",\"Only One\"\n", 0));
+    free(write_file("quotas.csv", "rep_id,start_date,amount\n", 0));
+    free(write_file("opportunities.csv", OPPS_HEADER "\"x\",\"y\"\r\n", 0));
+    assert_int_equal(kp_load_run(j, s, NULL, &e), KP_ERR_DATA);
+    assert_int_equal(e.line, 2);
+    assert_string_equal(qs(s, dump_sql), before);
+    assert_int_equal(qi(s, "SELECT count(*) FROM reps"), 3);
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
+/* ---- rejects and findings --------------------------------------------------------------- */
+
+static const char gen_reps[] = "rep_id,name\nr1,Rita\nr2,Rob\n";
+static const char gen_opps[] = "opp_id,name,owner,stage,amount,close_date\n"
+                               "o1,Deal 1,r1,Won,100,2026-10-01\n"
+                               "o2,Deal 2,r1,Open,abc,2026-10-02\n"
+                               "o3,Deal 3,Rob,Open,5,2026-02-30\n"
+                               "o1,Deal 1b,r1,Won,7,2026-10-03\n"
+                               "o4,Deal 4,nobody,Prospect,-5,2026-10-04\n";
+static const char gen_rejects[] =
+    "line,column,rule,message,opp_id,name,owner,stage,amount,close_date\n"
+    "3,5,unparseable,\"amount: 'abc' is not an amount (expected e.g. 1234.50 or $1,234.50)\","
+    "o2,Deal 2,r1,Open,abc,2026-10-02\n"
+    "4,6,unparseable,close_date: '2026-02-30' is not a date (expected YYYY-MM-DD or "
+    "M/D/YYYY),o3,Deal 3,Rob,Open,5,2026-02-30\n"
+    "5,1,duplicate_id,opportunity 'o1' appears twice,o1,Deal 1b,r1,Won,7,2026-10-03\n"
+    "6,5,negative_amount,amount: amount is negative,o4,Deal 4,nobody,Prospect,-5,2026-10-04\n";
+
+static void test_rejects(void **state)
+{
+    (void)state;
+    kp_job *j = new_job(80);
+    add_src(j, "reps", KP_SRC_REPS, "generic", gen_reps);
+    add_src(j, "opportunities", KP_SRC_OPPORTUNITIES, "generic", gen_opps);
+    kp_store *s = new_store();
+    kp_load_stats st;
+    kp_error e = {0};
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    assert_int_equal(st.rows_read[1], 5);
+    assert_int_equal(st.rows_loaded[1], 1);
+    assert_int_equal(st.rows_rejected[1], 4);
+    assert_string_equal(qs(s, "SELECT opp_id, owner_id, amount_cents, is_won, is_closed"
+                              " FROM opportunities ORDER BY opp_id"),
+                        "o1|r1|10000|1|1\n");
+    assert_string_equal(
+        qs(s, "SELECT line, column_name, rule, severity, value FROM dq_issues"
+              " ORDER BY line, rule"),
+        "3|amount|unparseable|reject|abc\n"
+        "4|close_date|unparseable|reject|2026-02-30\n"
+        "5|opp_id|duplicate_id|reject|o1\n"
+        "6|amount|negative_amount|reject|-5\n"
+        "6|owner|owner_not_in_reps|warning|nobody\n");
+    char p[700];
+    snprintf(p, sizeof p, "%s/rejects/opportunities.csv", j->output_dir);
+    const char *got = slurp(p);
+    assert_non_null(got);
+    assert_string_equal(got, gen_rejects);
+    kp_store_close(s);
+
+    /* Over the threshold: an error naming the first reject, nothing loaded, and the
+     * rejects file written for the user to look at. */
+    unlink(p);
+    j->max_reject_pct = 50;
+    s = new_store();
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_ERR_DATA);
+    char want[1200];
+    snprintf(want, sizeof want,
+             "source 'opportunities': 4 of 5 rows rejected (80.0%%), over max_reject_pct = 50; "
+             "first reject: line 3, column 5 (amount): amount: 'abc' is not an amount "
+             "(expected e.g. 1234.50 or $1,234.50); all rejects are in %s/rejects/"
+             "opportunities.csv",
+             j->output_dir);
+    assert_string_equal(e.msg, want);
+    assert_int_equal(e.line, 3);
+    assert_int_equal(e.column, 5);
+    assert_string_equal(e.file, j->sources[1].path);
+    /* rolled back to the empty database: not even the schema remains */
+    assert_int_equal(qi(s, "SELECT count(*) FROM sqlite_schema"), 0);
+    assert_string_equal(slurp(p), gen_rejects);
+
+    /* Fixed file, rerun: the stale rejects file goes away. */
+    free(write_file("opportunities.csv", "opp_id,owner,stage,amount,close_date\no1,r1,Won,1,\n", 0));
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    assert_int_equal(access(p, F_OK), -1);
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
+/* Owner by id, by unique name, ambiguous name; stage rules vs export flags; warnings. */
+static void test_findings(void **state)
+{
+    (void)state;
+    kp_job *j = new_job(0);
+    add_src(j, "reps", KP_SRC_REPS, "salesforce",
+            "Id,Name,IsActive\n005X,Ann Lee,true\n005Y,Bo Chan,\n005Z,Bo Chan,false\n");
+    add_src(j, "opportunities", KP_SRC_OPPORTUNITIES, "salesforce",
+            "Id,Name,StageName,Amount,Probability,CloseDate,CreatedDate,OwnerId,IsClosed,"
+            "IsWon,AccountId\n"
+            "a1,A,Discovery,10,20,2024-11-10,2024-01-22T16:14:25.000+0000,005X,,,acc\n"
+            "a2,B,Closed Won,,100,2023-06-17,2024-01-22T16:14:25.000+0000,Ann Lee,1,1,acc\n"
+            "a3,C,Closed Lost,5,0,2024-02-01,2024-01-22T23:59:59.000-0500,Bo Chan,1,,\n");
+    add_src(j, "quotas", KP_SRC_QUOTAS, "salesforce",
+            "QuotaOwnerId,StartDate,EndDate,QuotaAmount\n"
+            "005X,2024-01-01,2024-03-31,300000\n");
+    kp_store *s = new_store();
+    kp_load_stats st;
+    kp_error e = {0};
+    if (kp_load_run(j, s, &st, &e) != KP_OK) {
+        print_error("%s:%ld:%ld: %s\n", e.file, e.line, e.column, e.msg);
+        fail();
+    }
+    assert_string_equal(qs(s, "SELECT rep_id, active FROM reps ORDER BY 1"),
+                        "005X|1\n005Y|1\n005Z|0\n");
+    assert_string_equal(qs(s, "SELECT * FROM quotas ORDER BY 1"),
+                        "005X|2024-01-01|2024-03-31|30000000\n");
+    assert_string_equal(qs(s, "SELECT opp_id, owner_id, stage, amount_cents, probability,"
+                              " created_date, is_closed, is_won, forecast_category"
+                              " FROM opportunities ORDER BY opp_id"),
+                        "a1|005X|Discovery|1000|0.2|2024-01-22|0|0|NULL\n"
+                        "a2|005X|Closed Won|NULL|1.0|2024-01-22|1|1|Closed\n"
+                        "a3|Bo Chan|Closed Lost|500|0.0|2024-01-23|1|0|Omitted\n");
+    assert_string_equal(qs(s, "SELECT line, column_name, rule, severity FROM dq_issues"
+                              " ORDER BY line, rule"),
+                        "2|StageName|unknown_stage|warning\n"
+                        "3|CloseDate|close_before_created|warning\n"
+                        "3|Amount|won_without_amount|warning\n"
+                        "4|AccountId|missing_account|warning\n"
+                        "4|OwnerId|owner_not_in_reps|warning\n");
+    assert_int_equal(st.rows_warned[1], 3);
+    assert_int_equal(st.rows_loaded[1], 3);
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
+static void test_quota_rules(void **state)
+{
+    (void)state;
+    kp_job *j = new_job(100);
+    add_src(j, "reps", KP_SRC_REPS, "generic", gen_reps);
+    add_src(j, "quotas", KP_SRC_QUOTAS, "generic",
+            "rep_id,period_start,period_end,amount\n"
+            "r1,2026-01-01,2026-03-31,100\n"
+            "r1,2026-03-01,,100\n"
+            "r9,2026-01-01,,100\n"
+            "r2,2026-05-01,2026-04-30,100\n"
+            "r2,2026-05-01,,(5)\n"
+            "r2,,,1\n");
+    add_src(j, "opportunities", KP_SRC_OPPORTUNITIES, "generic",
+            "name,account,created_date,owner,stage,amount,close_date\n"
+            "Deal,Acme,2026-01-05,r1,Lost,0,2026-02-01\n"
+            "Deal,Acme,2026-01-06,r1,Lost,0,2026-02-01\n"
+            "Deal,Acme,2026-01-05,r1,Lost,0,2026-02-01\n");
+    kp_store *s = new_store();
+    kp_error e = {0};
+    assert_int_equal(kp_load_run(j, s, NULL, &e), KP_OK);
+    assert_string_equal(qs(s, "SELECT line, rule FROM dq_issues WHERE source = 'quotas'"
+                              " ORDER BY line, rule"),
+                        "3|quota_overlap\n4|quota_unknown_rep\n5|period_end_before_start\n"
+                        "6|negative_amount\n7|missing_required\n");
+    assert_string_equal(qs(s, "SELECT * FROM quotas ORDER BY 1"),
+                        "r1|2026-01-01|2026-03-31|10000\n");
+    /* No id column: name|account|created date is the key. */
+    assert_string_equal(qs(s, "SELECT opp_id FROM opportunities ORDER BY 1"),
+                        "Deal|Acme|2026-01-05\nDeal|Acme|2026-01-06\n");
+    assert_string_equal(qs(s, "SELECT line, rule FROM dq_issues WHERE source = 'opportunities'"
+                              " ORDER BY line"),
+                        "4|duplicate_id\n");
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
+static void test_presets_hubspot_pipedrive(void **state)
+{
+    (void)state;
+    kp_job *j = new_job(0);
+    add_src(j, "deals", KP_SRC_OPPORTUNITIES, "hubspot",
+            "Record ID,Deal Name,Deal Stage,Amount,Close Date,Create Date,Deal owner,"
+            "Deal probability\n"
+            "11,X,Contract Sent,1200.5,2024-05-01 10:00,2024-01-02 09:30,Kim,\n"
+            "12,Y,closedwon,\"1,000\",2024-04-01,2024-01-03,Kim,1\n"
+            "13,Z,appointmentscheduled,0,2024-06-01,2024-01-03,Kim,0.25\n");
+    kp_store *s = new_store();
+    kp_error e = {0};
+    assert_int_equal(kp_load_run(j, s, NULL, &e), KP_OK);
+    assert_string_equal(qs(s, "SELECT opp_id, stage, amount_cents, probability, close_date,"
+                              " is_closed, is_won FROM opportunities ORDER BY 1"),
+                        "11|Contract Sent|120050|0.9|2024-05-01|0|0\n"
+                        "12|closedwon|100000|1.0|2024-04-01|1|1\n"
+                        "13|appointmentscheduled|0|0.25|2024-06-01|0|0\n");
+    kp_store_close(s);
+    kp_job_free(j);
+
+    j = new_job(0);
+    add_src(j, "deals", KP_SRC_OPPORTUNITIES, "pipedrive",
+            "Deal - ID;Deal - Title;Deal - Owner;Deal - Stage;Deal - Value;Deal - Status;"
+            "Deal - Expected close date;Deal - Deal created\n"
+            "7;A;Kim;Proposal Made;1.234,50;won;2023-04-04;2023-01-01 11:48\n"
+            "8;B;Kim;Custom Stage;500;open;2023-05-04;2023-01-01 11:48\n"
+            "9;C;Kim;Qualified;0;Lost;2023-05-04;2023-01-01 11:48\n")
+        ->decimal_comma = 1;
+    s = new_store();
+    assert_int_equal(kp_load_run(j, s, NULL, &e), KP_OK);
+    assert_string_equal(qs(s, "SELECT opp_id, amount_cents, probability, is_closed, is_won"
+                              " FROM opportunities ORDER BY 1"),
+                        "7|123450|NULL|1|1\n8|50000|NULL|0|0\n9|0|NULL|1|0\n");
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
+static void test_cp1252_and_maps(void **state)
+{
+    (void)state;
+    kp_job *j = new_job(0);
+    kp_source *r = add_src(j, "team", KP_SRC_REPS, "generic",
+                           "agent,boss\nJ\xFCrgen \x93JJ\x94 M\xFCller,Zo\xEB\n");
+    r->encoding = xstrdup("cp1252");
+    add_map(r, "rep_id", "agent");
+    add_map(r, "name", "AGENT ");
+    add_map(r, "manager_id", "boss");
+    kp_store *s = new_store();
+    kp_error e = {0};
+    if (kp_load_run(j, s, NULL, &e) != KP_OK) {
+        print_error("%s:%ld:%ld: %s\n", e.file, e.line, e.column, e.msg);
+        fail();
+    }
+    assert_string_equal(qs(s, "SELECT rep_id, name, manager_id FROM reps"),
+                        "J\xC3\xBCrgen \xE2\x80\x9CJJ\xE2\x80\x9D M\xC3\xBCller|"
+                        "J\xC3\xBCrgen \xE2\x80\x9CJJ\xE2\x80\x9D M\xC3\xBCller|Zo\xC3\xAB\n");
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
+static void test_presets_api(void **state)
+{
+    (void)state;
+    const kp_preset *p = kp_presets_find("SalesForce");
+    assert_non_null(p);
+    assert_string_equal(p->name, "salesforce");
+    assert_string_equal(kp_presets_find(NULL)->name, "generic");
+    assert_null(kp_presets_find("zoho"));
+    assert_non_null(kp_presets_field(p, KP_SRC_OPPORTUNITIES, "owner_id"));
+    assert_null(kp_presets_field(p, KP_SRC_OPPORTUNITIES, "nope"));
+    const kp_stage_rule *r = kp_presets_stage(p, " negotiation/review ", 20);
+    assert_non_null(r);
+    assert_int_equal(r->order, 8);
+    assert_true(r->probability == 0.90);
+    assert_null(kp_presets_stage(p, "Won", 3));
+    assert_true(kp_presets_stage(kp_presets_find("hubspot"), "Decision Maker Bought-In", 24)
+                    ->probability == 0.8);
+    assert_true(kp_presets_header_eq("  OPPORTUNITY owner ", 20, "Opportunity Owner"));
+    assert_false(kp_presets_header_eq("Opportunity Owners", 18, "Opportunity Owner"));
+}
+
+/* ---- malformed files: exact error text --------------------------------------------------- */
+
+typedef struct bad_case {
+    const char *what;
+    kp_source_kind kind;
+    const char *preset;
+    const char *data; /* NULL: generated by the test */
+    size_t len;       /* 0 = strlen */
+    char delimiter;
+    const char *encoding;
+    const char *map_field, *map_header;
+    kp_err code;
+    const char *want; /* "<file>:line:col: msg" with <file> the csv's base name */
+} bad_case;
+
+#define OPP_H "opp_id,owner,stage,amount,close_date\n"
+#define GEN KP_SRC_OPPORTUNITIES, "generic"
+
+static const bad_case bad_cases[] = {
+    {"unterminated quote", GEN, OPP_H "o1,r,Won,1,2024-01-01\no2,\"r,Won,1,2024-01-01\n", 0, 0,
+     NULL, NULL, NULL, KP_ERR_DATA,
+     "f.csv:3:2: unterminated quoted field: the file ends inside the quotes opened in field 2 "
+     "of the record starting on line 3"},
+    {"ragged short", GEN, OPP_H "o1,r,Won,1\n", 0, 0, NULL, NULL, NULL, KP_ERR_DATA,
+     "f.csv:2:5: row has 4 fields, the header has 5 (expected 5, got 4): a missing field or a "
+     "line break inside an unquoted value?"},
+    {"ragged long", GEN, OPP_H "o1,r,Won,1,200,2024-01-01\n", 0, 0, NULL, NULL, NULL, KP_ERR_DATA,
+     "f.csv:2:6: row has 6 fields, the header has 5 (expected 5, got 6): an unquoted delimiter "
+     "inside a value? quote that value"},
+    {"ragged after multi-line field", GEN, OPP_H "\"o\n1\",r,Won\n", 0, 0, NULL, NULL, NULL,
+     KP_ERR_DATA,
+     "f.csv:2:4: row has 3 fields, the header has 5 (expected 5, got 3): a missing field or a "
+     "line break inside an unquoted value?"},
+    {"NUL byte", GEN, OPP_H "o1,r,Wo\0n,1,2024-01-01\n", sizeof OPP_H + 22, 0, NULL, NULL, NULL,
+     KP_ERR_DATA,
+     "f.csv:2:3: NUL byte in the data: this is not a text CSV file (a UTF-16 export or a "
+     "binary file?); save it as CSV UTF-8"},
+    {"UTF-16", GEN, "\xFF\xFEo\0p\0", 6, 0, NULL, NULL, NULL, KP_ERR_DATA,
+     "f.csv:1:1: the file is UTF-16 encoded; save it as CSV UTF-8"},
+    {"field too long", GEN, NULL, 0, 0, NULL, NULL, NULL, KP_ERR_DATA,
+     "f.csv:2:2: field 2 is longer than the limit of 65536 bytes (a missing closing quote can "
+     "make one field swallow the rest of the file)"},
+    {"too many columns", GEN, NULL, 1, 0, NULL, NULL, NULL, KP_ERR_DATA,
+     "f.csv:1:1025: row has more than 1024 fields (the limit)"},
+    {"empty file", GEN, "", 0, 0, NULL, NULL, NULL, KP_ERR_DATA,
+     "f.csv:1: the file is empty: a opportunities export starts with a header line"},
+    {"BOM only", GEN, "\xEF\xBB\xBF", 0, 0, NULL, NULL, NULL, KP_ERR_DATA,
+     "f.csv:1: the file is empty: a opportunities export starts with a header line"},
+    {"blank lines only", KP_SRC_REPS, "generic", "\n\r\n\n", 0, 0, NULL, NULL, NULL,
+     KP_ERR_DATA, "f.csv:1: the file is empty: a reps export starts with a header line"},
+    {"header only", GEN, OPP_H, 0, 0, NULL, NULL, NULL, KP_ERR_DATA,
+     "f.csv:1: the file has a header but no data rows: an opportunities export must have at "
+     "least one opportunity"},
+    {"header and footer only", KP_SRC_OPPORTUNITIES, "salesforce",
+     OPPS_HEADER "\n\"Grand Totals (0 records)\"\n", 0, 0, NULL, NULL, NULL, KP_ERR_DATA,
+     "f.csv:1: the file has a header but no data rows: an opportunities export must have at "
+     "least one opportunity"},
+    {"missing stage column", GEN, "opp_id,owner,amount,close_date\n", 0, 0, NULL, NULL, NULL,
+     KP_ERR_DATA,
+     "f.csv:1: no column for the required field 'stage' of a generic opportunities export: "
+     "expected one of \"stage\", \"deal_stage\" (or set `map.stage = <header>` in [source f])"},
+    {"missing owner column (salesforce)", KP_SRC_OPPORTUNITIES, "salesforce",
+     "\"Opportunity ID\",\"Stage\",\"Amount\",\"Close Date\"\n", 0, 0, NULL, NULL, NULL,
+     KP_ERR_DATA,
+     "f.csv:1: no column for the required field 'owner' of a salesforce opportunities export: "
+     "expected one of \"Opportunity Owner\", \"Owner Name\", \"Owner.Name\", \"OwnerId\", "
+     "\"Owner ID\", \"Opportunity Owner ID\" (or set `map.owner = <header>` in [source f])"},
+    {"no id and no name", GEN, "owner,stage,amount,close_date\n", 0, 0, NULL, NULL, NULL,
+     KP_ERR_DATA,
+     "f.csv:1: no column for the required field 'opp_id': expected one of \"opp_id\", "
+     "\"opportunity_id\", \"deal_id\", \"id\", or an opportunity name column (name, account "
+     "and created date then identify a deal)"},
+    {"reps without name", KP_SRC_REPS, "generic", "rep_id,email\n", 0, 0, NULL, NULL, NULL,
+     KP_ERR_DATA,
+     "f.csv:1: no column for the required field 'name' of a generic reps export: expected one "
+     "of \"Full Name\", \"Name\", \"full_name\", \"rep_name\", \"Owner Name\" (or set "
+     "`map.name = <header>` in [source f])"},
+    {"quotas without amount", KP_SRC_QUOTAS, "salesforce",
+     "\"Quota Owner ID\",\"Start Date\"\n", 0, 0, NULL, NULL, NULL, KP_ERR_DATA,
+     "f.csv:1: no column for the required field 'amount' of a salesforce quotas export: "
+     "expected one of \"Quota Amount\", \"QuotaAmount\", \"amount\", \"quota\" (or set "
+     "`map.amount = <header>` in [source f])"},
+    {"semicolons read as commas", GEN, "opp_id;owner;stage;amount;close_date\n", 0, ',', NULL,
+     NULL, NULL, KP_ERR_DATA,
+     "f.csv:1:1: the header has a single column, but a opportunities export has several: is "
+     "the delimiter ';'? (set `delimiter = semicolon` in [source f])"},
+    {"pipe delimiter", GEN, "opp_id|owner|stage|amount|close_date\n", 0, 0, NULL, NULL, NULL,
+     KP_ERR_DATA,
+     "f.csv:1:1: the header has a single column, but a opportunities export has several: is "
+     "the delimiter '|'? (kpipress reads , ; and tab: export again with one of them in "
+     "[source f])"},
+    {"Latin-1 byte", GEN, OPP_H "o1,J\xFCrgen,Won,1,2024-01-01\n", 0, 0, NULL, NULL, NULL,
+     KP_ERR_DATA,
+     "f.csv:2:2: invalid UTF-8 in field 2; if the file was saved by Excel on Windows, set "
+     "`encoding = cp1252` in [source f] or save it as CSV UTF-8"},
+    {"invalid UTF-8 in header", GEN, "opp_id,own\xC3r,stage\n", 0, 0, NULL, NULL, NULL,
+     KP_ERR_DATA,
+     "f.csv:1:2: invalid UTF-8 in field 2; if the file was saved by Excel on Windows, set "
+     "`encoding = cp1252` in [source f] or save it as CSV UTF-8"},
+    {"map to a missing header", GEN, OPP_H "o1,r,Won,1,2024-01-01\n", 0, 0, NULL, "amount",
+     "Amount (converted)", KP_ERR_DATA,
+     "f.csv:1: map.amount = Amount (converted) (job line 20), but the header has no column "
+     "\"Amount (converted)\""},
+    {"map of an unknown field", GEN, OPP_H, 0, 0, NULL, "amount_usd", "amount", KP_ERR_CONFIG,
+     "job.ini:20: map.amount_usd: a opportunities source has no field 'amount_usd'"},
+    {"quote inside unquoted field", GEN, OPP_H "o1,r\"x\",Won,1,2024-01-01\n", 0, 0, NULL,
+     NULL, NULL, KP_ERR_DATA,
+     "f.csv:2:2: malformed quoting: a '\"' inside an unquoted field; a field containing quotes "
+     "must be quoted as a whole, with each inner quote doubled (\"\")"},
+    {"text after closing quote", GEN, OPP_H "o1,\"r\"x,Won,1,2024-01-01\n", 0, 0, NULL, NULL,
+     NULL, KP_ERR_DATA,
+     "f.csv:2:2: malformed quoting: text after the closing quote of a quoted field; a field "
+     "containing quotes must be quoted as a whole, with each inner quote doubled (\"\")"},
+    {"data after the footer", KP_SRC_OPPORTUNITIES, "salesforce",
+     "Id,OwnerId,StageName,Amount,CloseDate\no1,r,Closed Won,1,2024-01-01\n"
+     "\"Grand Totals (1 records)\"\n\"Confidential Information - Do Not Distribute\"\nx,y\n",
+     0, 0, NULL, NULL, NULL, KP_ERR_DATA,
+     "f.csv:5:3: row has 2 fields, the header has 5 (expected 5, got 2): a missing field or a "
+     "line break inside an unquoted value?"},
+    {"unknown preset", KP_SRC_OPPORTUNITIES, "zoho", OPP_H, 0, 0, NULL, NULL, NULL,
+     KP_ERR_CONFIG,
+     "job.ini:11: [source f]: unknown preset 'zoho' (known: salesforce, hubspot, pipedrive, "
+     "generic)"},
+    {"unknown encoding", GEN, OPP_H, 0, 0, "latin9", NULL, NULL, KP_ERR_CONFIG,
+     "job.ini:11: [source f]: unknown encoding 'latin9' (use utf-8 or cp1252)"},
+};
+
+static void run_bad_case(const bad_case *c)
+{
+    kp_job *j = new_job(0);
+    char *gen = NULL;
+    const char *data = c->data;
+    size_t len = c->len;
+    if (!data && len == 0) { /* a field over KP_CSV_MAX_FIELD */
+        size_t n = 70000;
+        gen = malloc(n + 64);
+        assert_non_null(gen);
+        strcpy(gen, OPP_H "x,\"");
+        memset(gen + sizeof OPP_H + 2, 'y', n);
+        strcpy(gen + sizeof OPP_H + 2 + n, "\"\n");
+        data = gen;
+    } else if (!data) { /* 1025 header columns */
+        gen = malloc(1025 * 8);
+        assert_non_null(gen);
+        size_t o = 0;
+        for (int i = 0; i < 1025; i++)
+            o += (size_t)sprintf(gen + o, "%sc%d", i ? "," : "", i);
+        strcpy(gen + o, "\n");
+        data = gen;
+        len = 0;
+    }
+    kp_source *s = add_src_n(j, "f", c->kind, c->preset, data, len);
+    s->delimiter = c->delimiter;
+    if (c->encoding)
+        s->encoding = xstrdup(c->encoding);
+    if (c->map_field)
+        add_map(s, c->map_field, c->map_header);
+    kp_store *st = new_store();
+    kp_error e = {0};
+    kp_err rc = kp_load_run(j, st, NULL, &e);
+    char got[2048];
+    const char *base = strrchr(e.file, '/');
+    snprintf(got, sizeof got, "%s:", base ? base + 1 : e.file);
+    if (e.line)
+        snprintf(got + strlen(got), sizeof got - strlen(got), "%ld:", e.line);
+    if (e.column)
+        snprintf(got + strlen(got), sizeof got - strlen(got), "%ld:", e.column);
+    snprintf(got + strlen(got), sizeof got - strlen(got), " %s", e.msg);
+    if (rc != c->code || strcmp(got, c->want)) {
+        print_error("case '%s': code %d (want %d)\n  got:  %s\n  want: %s\n", c->what, rc,
+                    c->code, got, c->want);
+        fail();
+    }
+    /* nothing was loaded */
+    assert_int_equal(qi(st, "SELECT count(*) FROM sqlite_schema WHERE name = 'reps'"), 0);
+    kp_store_close(st);
+    kp_job_free(j);
+    free(gen);
+}
+
+static void test_malformed(void **state)
+{
+    (void)state;
+    size_t n = sizeof bad_cases / sizeof bad_cases[0];
+    assert_true(n >= 25);
+    for (size_t i = 0; i < n; i++)
+        run_bad_case(&bad_cases[i]);
+}
+
+static void test_timezone(void **state)
+{
+    (void)state;
+    kp_job *j = new_job(0);
+    free(j->timezone);
+    j->timezone = xstrdup("Europe/Paris");
+    add_src(j, "o", GEN, OPP_H "o1,r,Won,1,2024-01-01\n");
+    kp_store *s = new_store();
+    kp_error e = {0};
+    assert_int_equal(kp_load_run(j, s, NULL, &e), KP_ERR_CONFIG);
+    assert_string_equal(e.msg, "timezone = Europe/Paris: time zone names are not supported "
+                               "yet; use UTC or a fixed offset such as +02:00");
+    free(j->timezone);
+    j->timezone = xstrdup("+05:30");
+    free(write_file("o.csv", OPP_H "o1,r,Won,1,2024-01-01T20:00:00Z\n", 0));
+    assert_int_equal(kp_load_run(j, s, NULL, &e), KP_OK);
+    assert_string_equal(qs(s, "SELECT close_date FROM opportunities"), "2024-01-02\n");
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
+/* ---- real data sets -------------------------------------------------------------------- */
+
+static const char *datasets(void)
+{
+    static char path[600];
+    const char *env = getenv("KP_DATASETS");
+    const char *root = getenv("KP_ROOT");
+    if (env)
+        snprintf(path, sizeof path, "%s", env);
+    else
+        snprintf(path, sizeof path, "%s/../shared/datasets", root ? root : ".");
+    return path;
+}
+
+/* Run a Python snippet (argv[1] = file) and read whitespace-separated integers. */
+static int python_ints(const char *code, const char *file, long long *out, int n)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c \"%s\" '%s'", code, file);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    int got = 0;
+    while (got < n && fscanf(p, "%lld", &out[got]) == 1)
+        got++;
+    pclose(p);
+    return got;
+}
+
+static void test_real_maven(void **state)
+{
+    (void)state;
+    char pipe_path[700], teams_path[700];
+    snprintf(pipe_path, sizeof pipe_path, "%s/maven-crm/sales_pipeline.csv", datasets());
+    snprintf(teams_path, sizeof teams_path, "%s/maven-crm/sales_teams.csv", datasets());
+    if (access(pipe_path, R_OK) || access(teams_path, R_OK)) {
+        printf("SKIP: %s absent\n", pipe_path);
+        skip();
+    }
+    long long want[6];
+    assert_int_equal(
+        python_ints("import csv,sys\n"
+                    "r=list(csv.DictReader(open(sys.argv[1],newline='',encoding='utf-8')))\n"
+                    "print(len(r))\n"
+                    "print(sum(int(x['close_value']) for x in r if x['deal_stage']=='Won'))\n"
+                    "print(sum(1 for x in r if x['account']==''))\n"
+                    "print(sum(1 for x in r if x['deal_stage'] in ('Won','Lost')))\n"
+                    "print(sum(1 for x in r if x['deal_stage'] in ('Engaging','Prospecting')"
+                    " and x['account']==''))\n"
+                    "print(sum(1 for x in r if x['deal_stage']=='Won'))\n",
+                    pipe_path, want, 6),
+        6);
+    kp_job *j = new_job(1);
+    kp_source *r = &j->sources[j->nsources++];
+    r->name = xstrdup("teams");
+    r->kind = KP_SRC_REPS;
+    r->path = xstrdup(teams_path);
+    r->preset = xstrdup("generic");
+    add_map(r, "rep_id", "sales_agent");
+    add_map(r, "name", "sales_agent");
+    add_map(r, "manager", "manager");
+    add_map(r, "region", "regional_office");
+    kp_source *o = &j->sources[j->nsources++];
+    o->name = xstrdup("pipeline");
+    o->kind = KP_SRC_OPPORTUNITIES;
+    o->path = xstrdup(pipe_path);
+    o->preset = xstrdup("generic");
+    add_map(o, "opp_id", "opportunity_id");
+    add_map(o, "owner", "sales_agent");
+    add_map(o, "stage", "deal_stage");
+    add_map(o, "created_date", "engage_date");
+    add_map(o, "close_date", "close_date");
+    add_map(o, "amount", "close_value");
+    add_map(o, "product", "product");
+    add_map(o, "account", "account");
+    kp_store *s = new_store();
+    kp_load_stats st;
+    kp_error e = {0};
+    if (kp_load_run(j, s, &st, &e) != KP_OK) {
+        print_error("%s:%ld:%ld: %s\n", e.file, e.line, e.column, e.msg);
+        fail();
+    }
+    assert_int_equal(qi(s, "SELECT count(*) FROM opportunities"), want[0]);
+    assert_int_equal(st.rows_loaded[1], want[0]);
+    assert_int_equal(qi(s, "SELECT sum(amount_cents) FROM opportunities WHERE is_won"),
+                     want[1] * 100);
+    assert_int_equal(qi(s, "SELECT count(*) FROM opportunities WHERE is_won"), want[5]);
+    assert_int_equal(qi(s, "SELECT count(*) FROM opportunities WHERE is_closed"), want[3]);
+    assert_int_equal(qi(s, "SELECT count(*) FROM dq_issues WHERE rule = 'missing_account'"),
+                     want[2]);
+    assert_int_equal(qi(s, "SELECT count(*) FROM opportunities WHERE account IS NULL AND NOT"
+                           " is_closed"),
+                     want[4]);
+    assert_int_equal(qi(s, "SELECT count(*) FROM reps"), 35);
+    assert_int_equal(qi(s, "SELECT count(*) FROM dq_issues WHERE severity = 'reject'"), 0);
+    /* The GTXPro / GTX Pro mismatch is kept as written, visible to a product check. */
+    assert_int_equal(qi(s, "SELECT count(*) FROM opportunities WHERE product = 'GTXPro'"), 1480);
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
+static void test_real_salesforce_api(void **state)
+{
+    (void)state;
+    char path[700];
+    snprintf(path, sizeof path, "%s/salesforce-api-extract/Opportunity.csv", datasets());
+    if (access(path, R_OK)) {
+        printf("SKIP: %s absent\n", path);
+        skip();
+    }
+    long long want[3];
+    assert_int_equal(
+        python_ints("import csv,sys\nfrom decimal import Decimal\n"
+                    "r=list(csv.DictReader(open(sys.argv[1],newline='',encoding='utf-8-sig')))\n"
+                    "print(len(r))\n"
+                    "print(int(sum(Decimal(x['Amount']) for x in r if x['Amount'])*100))\n"
+                    "print(sum(1 for x in r if x['IsWon']=='1'))\n",
+                    path, want, 3),
+        3);
+    kp_job *j = new_job(0);
+    kp_source *o = &j->sources[j->nsources++];
+    o->name = xstrdup("sfdc");
+    o->kind = KP_SRC_OPPORTUNITIES;
+    o->path = xstrdup(path);
+    o->preset = xstrdup("salesforce");
+    kp_store *s = new_store();
+    kp_error e = {0};
+    if (kp_load_run(j, s, NULL, &e) != KP_OK) {
+        print_error("%s:%ld:%ld: %s\n", e.file, e.line, e.column, e.msg);
+        fail();
+    }
+    assert_int_equal(want[0], 50);
+    assert_int_equal(qi(s, "SELECT count(*) FROM opportunities"), want[0]);
+    assert_int_equal(qi(s, "SELECT sum(amount_cents) FROM opportunities"), want[1]);
+    assert_int_equal(qi(s, "SELECT count(*) FROM opportunities WHERE is_won"), want[2]);
+    /* BOM stripped: the first header "Id" was found, so ids are the 18-char API ids. */
+    assert_int_equal(qi(s, "SELECT count(*) FROM opportunities WHERE length(opp_id) = 18"), 50);
+    assert_int_equal(qi(s, "SELECT count(*) FROM opportunities WHERE created_date ="
+                           " '2024-01-22'"),
+                     50);
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sample_salesforce),
+        cmocka_unit_test(test_rollback),
+        cmocka_unit_test(test_rejects),
+        cmocka_unit_test(test_findings),
+        cmocka_unit_test(test_quota_rules),
+        cmocka_unit_test(test_presets_hubspot_pipedrive),
+        cmocka_unit_test(test_cp1252_and_maps),
+        cmocka_unit_test(test_presets_api),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_timezone),
+        cmocka_unit_test(test_real_maven),
+        cmocka_unit_test(test_real_salesforce_api),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,126 @@
+/* The SQLite adapter: hardened connection settings, read-only template SQL, binding. */
+#include "test.h"
+
+#include "kpipress/store.h"
+
+#include <string.h>
+
+static kp_store *open_mem(void)
+{
+    kp_store *s = NULL;
+    kp_error e = {0};
+    assert_int_equal(kp_store_open(":memory:", KP_STORE_MEMORY, &s, &e), KP_OK);
+    assert_int_equal(kp_store_exec(s,
+                                   "CREATE TABLE t(a TEXT, b INTEGER) STRICT;"
+                                   "INSERT INTO t VALUES ('x', 1), ('y', 2);",
+                                   &e),
+                     KP_OK);
+    return s;
+}
+
+static void test_dqs_off(void **state)
+{
+    (void)state;
+    kp_store *s = open_mem();
+    kp_stmt *st = NULL;
+    kp_error e = {0};
+    /* A typo in double quotes must be an error, not the string "nocol". */
+    assert_int_equal(kp_store_prepare(s, "SELECT \"nocol\" FROM t", "tpl.ini", 7, &st, &e),
+                     KP_ERR_CONFIG);
+    assert_string_equal(e.file, "tpl.ini");
+    assert_int_equal(e.line, 7);
+    assert_string_equal(e.msg, "SQL error: no such column: nocol");
+    kp_store_close(s);
+}
+
+static void test_readonly(void **state)
+{
+    (void)state;
+    kp_store *s = open_mem();
+    kp_stmt *st = NULL;
+    kp_error e = {0};
+    kp_store_set_readonly(s, 1);
+    const char *refused[] = {"DELETE FROM t", "INSERT INTO t VALUES ('z', 3)",
+                             "UPDATE t SET b = 0", "DROP TABLE t",
+                             "ATTACH DATABASE '/tmp/x.db' AS x", "PRAGMA journal_mode=DELETE",
+                             "CREATE TABLE u(x)"};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        assert_int_not_equal(kp_store_prepare(s, refused[i], "tpl.ini", 3, &st, &e), KP_OK);
+        assert_non_null(strstr(e.msg, "SQL refused") ? e.msg : NULL);
+        assert_null(st);
+    }
+    assert_int_equal(kp_store_prepare(s, "SELECT count(*) FROM t", "tpl.ini", 3, &st, &e), KP_OK);
+    assert_int_equal(kp_stmt_step(st, &e), 1);
+    assert_int_equal(kp_stmt_column_int64(st, 0), 2);
+    kp_stmt_finalize(st);
+    kp_store_set_readonly(s, 0);
+    assert_int_equal(kp_store_exec(s, "DELETE FROM t WHERE b = 2", &e), KP_OK);
+    kp_store_close(s);
+}
+
+static void test_bind_vars(void **state)
+{
+    (void)state;
+    kp_store *s = open_mem();
+    kp_stmt *st = NULL;
+    kp_error e = {0};
+    kp_vars v = {0};
+    /* A value full of SQL metacharacters is data, never code. */
+    assert_int_equal(kp_vars_set(&v, "a", "x'; DROP TABLE t; --"), KP_OK);
+    assert_int_equal(kp_store_prepare(s, "SELECT count(*) FROM t WHERE a = :a", NULL, 0, &st, &e),
+                     KP_OK);
+    assert_int_equal(kp_stmt_bind_vars(st, &v, &e), KP_OK);
+    assert_int_equal(kp_stmt_step(st, &e), 1);
+    assert_int_equal(kp_stmt_column_int64(st, 0), 0);
+    kp_stmt_finalize(st);
+    int64_t n = 0;
+    assert_int_equal(kp_store_query_int64(s, "SELECT count(*) FROM t", NULL, -1, &n, &e), KP_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(kp_store_prepare(s, "SELECT :missing", "tpl.ini", 9, &st, &e), KP_OK);
+    assert_int_equal(kp_stmt_bind_vars(st, &v, &e), KP_ERR_CONFIG);
+    assert_string_equal(e.msg, "SQL parameter :missing is not defined (known: job, period and "
+                               "burst-row names)");
+    kp_stmt_finalize(st);
+    assert_int_equal(kp_store_prepare(s, "SELECT 1; SELECT 2", "tpl.ini", 9, &st, &e),
+                     KP_ERR_CONFIG);
+    assert_string_equal(e.msg, "SQL holds more than one statement (near \"SELECT 2\")");
+    kp_vars_clear(&v);
+    kp_store_close(s);
+}
+
+static void test_rollback(void **state)
+{
+    (void)state;
+    kp_store *s = open_mem();
+    kp_error e = {0};
+    int64_t n = 0;
+    assert_int_equal(kp_store_begin(s, &e), KP_OK);
+    assert_int_equal(kp_store_exec(s, "DELETE FROM t", &e), KP_OK);
+    kp_store_rollback(s);
+    assert_int_equal(kp_store_query_int64(s, "SELECT count(*) FROM t", NULL, -1, &n, &e), KP_OK);
+    assert_int_equal(n, 2);
+    kp_store_rollback(s); /* no transaction: harmless */
+    kp_store_close(s);
+    kp_store_close(NULL);
+}
+
+static void test_open_missing_dir(void **state)
+{
+    (void)state;
+    kp_store *s = NULL;
+    kp_error e = {0};
+    assert_int_equal(kp_store_open("/nonexistent/dir/x.db", KP_STORE_CREATE, &s, &e), KP_ERR_IO);
+    assert_null(s);
+    assert_string_equal(e.file, "/nonexistent/dir/x.db");
+    assert_string_equal(e.msg, "cannot open database: unable to open database file");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dqs_off),   cmocka_unit_test(test_readonly),
+        cmocka_unit_test(test_bind_vars), cmocka_unit_test(test_rollback),
+        cmocka_unit_test(test_open_missing_dir),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
