@@ -352,16 +352,26 @@ static kp_err render_output(run_ctx *c, kp_store *s, const output *out, kp_error
     return rc;
 }
 
-/* Render outputs [k], k = worker, worker + nworkers, ... with a private connection. */
-static kp_err render_share(run_ctx *c, int worker, int nworkers, kp_error *e)
+/* Render outputs [k], k = worker, worker + nworkers, ... on connection s. */
+static kp_err render_share(run_ctx *c, kp_store *s, int worker, int nworkers, kp_error *e)
 {
-    kp_store *s = NULL;
-    kp_err rc = kp_store_open(c->job->database, 0, &s, e);
+    kp_err rc = KP_OK;
     for (size_t i = (size_t)worker; !rc && i < c->nouts; i += (size_t)nworkers) {
         rc = render_output(c, s, &c->outs[i], e);
         if (!rc && nworkers == 1 && c->nouts > 1 && (i + 1) % 100 == 0)
             kp_log_info("rendered %zu of %zu documents", i + 1, c->nouts);
     }
+    return rc;
+}
+
+/* A worker process renders its share on a private connection (SQLite connections must
+ * not cross fork()). */
+static kp_err render_worker(run_ctx *c, int worker, int nworkers, kp_error *e)
+{
+    kp_store *s = NULL;
+    kp_err rc = kp_store_open(c->job->database, 0, &s, e);
+    if (!rc)
+        rc = render_share(c, s, worker, nworkers, e);
     kp_store_close(s);
     return rc;
 }
@@ -391,7 +401,7 @@ static kp_err render_parallel(run_ctx *c, int nworkers, kp_error *e)
         if (pid == 0) {
             close(p[0]);
             kp_error we = {0};
-            kp_err wrc = render_share(c, w, nworkers, &we);
+            kp_err wrc = render_worker(c, w, nworkers, &we);
             if (wrc && write(p[1], &we, sizeof we) != (ssize_t)sizeof we)
                 wrc = KP_ERR_IO;
             close(p[1]);
@@ -421,7 +431,7 @@ static kp_err render_parallel(run_ctx *c, int nworkers, kp_error *e)
     return rc;
 }
 
-static kp_err render_all(run_ctx *c, kp_error *e)
+static kp_err render_all(run_ctx *c, kp_store *s, kp_error *e)
 {
     int jobs = c->o->jobs > 0 ? c->o->jobs : 1;
     if ((size_t)jobs > c->nouts)
@@ -429,7 +439,7 @@ static kp_err render_all(run_ctx *c, kp_error *e)
     if (jobs > 64)
         jobs = 64;
     if (jobs == 1 || !strcmp(c->job->database, ":memory:"))
-        return render_share(c, 0, 1, e);
+        return render_share(c, s, 0, 1, e);
     return render_parallel(c, jobs, e);
 }
 
@@ -602,7 +612,7 @@ static kp_err run_stages(run_ctx *c, int load_only, kp_error *e)
                 printf("%s\t%s\n", c->job->reports[c->outs[i].report].name, c->outs[i].path);
         } else if (!rc) {
             kp_log_info("rendering %zu documents", c->nouts);
-            rc = render_all(c, e);
+            rc = render_all(c, s, e);
             if (!rc)
                 rc = write_manifest(c, e);
             if (!rc)
