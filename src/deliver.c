@@ -366,12 +366,10 @@ static int write_json(FILE *f, const kp_manifest *m)
     return ferror(f) ? -1 : 0;
 }
 
-/* Write one manifest file through a temporary and rename. */
-static kp_err write_atomic(const char *path, int (*fn)(FILE *, const kp_manifest *),
-                           const kp_manifest *m, kp_error *e)
+kp_err kp_outfile_write(const char *final_path, kp_outfile_fn fn, const void *ctx, kp_error *e)
 {
     kp_outfile of;
-    kp_err rc = kp_outfile_begin(&of, path, e);
+    kp_err rc = kp_outfile_begin(&of, final_path, e);
     if (rc != KP_OK)
         return rc;
     FILE *f = fopen(of.tmp_path, "wb");
@@ -379,16 +377,34 @@ static kp_err write_atomic(const char *path, int (*fn)(FILE *, const kp_manifest
         rc = kp_error_set(e, KP_ERR_IO, of.tmp_path, 0, 0, "cannot create: %s", strerror(errno));
         goto fail;
     }
-    int bad = fn(f, m) != 0;
+    rc = fn(f, ctx, e);
+    int bad = ferror(f);
     bad |= fclose(f) != 0;
-    if (bad) {
-        rc = kp_error_set(e, KP_ERR_IO, path, 0, 0, "write error: %s", strerror(errno));
+    if (rc == KP_OK && bad)
+        rc = kp_error_set(e, KP_ERR_IO, final_path, 0, 0, "write error: %s", strerror(errno));
+    if (rc != KP_OK)
         goto fail;
-    }
     return kp_outfile_commit(&of, e);
 fail:
     kp_outfile_abort(&of);
     return rc;
+}
+
+/* Adapters from the manifest writers' (FILE *, manifest) shape to kp_outfile_fn. */
+static kp_err write_csv_fn(FILE *f, const void *ctx, kp_error *e)
+{
+    if (write_csv(f, ctx))
+        return kp_error_set(e, KP_ERR_IO, NULL, 0, 0, "manifest.csv: write error: %s",
+                            strerror(errno));
+    return KP_OK;
+}
+
+static kp_err write_json_fn(FILE *f, const void *ctx, kp_error *e)
+{
+    if (write_json(f, ctx))
+        return kp_error_set(e, KP_ERR_IO, NULL, 0, 0, "manifest.json: write error: %s",
+                            strerror(errno));
+    return KP_OK;
 }
 
 kp_err kp_manifest_write(kp_manifest *m, const char *dir, kp_error *e)
@@ -405,8 +421,8 @@ kp_err kp_manifest_write(kp_manifest *m, const char *dir, kp_error *e)
     if (m->count > 1)
         qsort(m->rows, m->count, sizeof *m->rows, row_cmp);
     snprintf(path, sizeof path, "%.*s/manifest.csv", (int)dirlen, dir);
-    if ((rc = write_atomic(path, write_csv, m, e)) != KP_OK)
+    if ((rc = kp_outfile_write(path, write_csv_fn, m, e)) != KP_OK)
         return rc;
     snprintf(path, sizeof path, "%.*s/manifest.json", (int)dirlen, dir);
-    return write_atomic(path, write_json, m, e);
+    return kp_outfile_write(path, write_json_fn, m, e);
 }

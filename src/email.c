@@ -593,26 +593,14 @@ done:
     return rc;
 }
 
+static kp_err write_fn(FILE *f, const void *ctx, kp_error *e)
+{
+    return kp_email_write(f, ctx, e);
+}
+
 kp_err kp_email_write_file(const char *path, const kp_email *m, kp_error *e)
 {
-    kp_outfile of;
-    kp_err rc = kp_outfile_begin(&of, path, e);
-    if (rc != KP_OK)
-        return rc;
-    FILE *f = fopen(of.tmp_path, "wb");
-    if (!f) {
-        rc = kp_error_set(e, KP_ERR_IO, of.tmp_path, 0, 0, "cannot create: %s", strerror(errno));
-        goto fail;
-    }
-    rc = kp_email_write(f, m, e);
-    if (fclose(f) != 0 && rc == KP_OK)
-        rc = kp_error_set(e, KP_ERR_IO, path, 0, 0, "cannot write: %s", strerror(errno));
-    if (rc != KP_OK)
-        goto fail;
-    return kp_outfile_commit(&of, e);
-fail:
-    kp_outfile_abort(&of);
-    return rc;
+    return kp_outfile_write(path, write_fn, m, e);
 }
 
 kp_err kp_email_send(const char *command, const char *eml_path, int *status, kp_error *e)

@@ -630,24 +630,24 @@ static kp_err run_stages(run_ctx *c, int load_only, kp_error *e)
     return rc;
 }
 
-kp_err kp_run(const char *job_path, const kp_run_options *o, kp_error *e)
+static kp_err run_job(const char *job_path, const kp_run_options *o, int load_only, kp_error *e)
 {
     run_ctx c = {.o = o, .lock_fd = -1};
     kp_err rc = prepare(&c, job_path, e);
     if (!rc)
-        rc = run_stages(&c, 0, e);
+        rc = run_stages(&c, load_only, e);
     ctx_free(&c);
     return rc;
 }
 
+kp_err kp_run(const char *job_path, const kp_run_options *o, kp_error *e)
+{
+    return run_job(job_path, o, 0, e);
+}
+
 kp_err kp_run_load(const char *job_path, const kp_run_options *o, kp_error *e)
 {
-    run_ctx c = {.o = o, .lock_fd = -1};
-    kp_err rc = prepare(&c, job_path, e);
-    if (!rc)
-        rc = run_stages(&c, 1, e);
-    ctx_free(&c);
-    return rc;
+    return run_job(job_path, o, 1, e);
 }
 
 kp_err kp_run_check(const char *job_path, const kp_run_options *o, kp_error *e)

@@ -5,6 +5,7 @@
 
 #include "kpipress/err.h"
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 typedef struct kp_outfile {
@@ -19,6 +20,12 @@ kp_err kp_outfile_begin(kp_outfile *of, const char *final_path, kp_error *e);
 kp_err kp_outfile_commit(kp_outfile *of, kp_error *e);
 /* Remove tmp_path if it exists; frees the paths. NULL-safe, safe after commit. */
 void kp_outfile_abort(kp_outfile *of);
+
+/* Write final_path atomically through a stdio stream: fn writes the content to f and
+ * returns KP_OK or an error (with e set). On any failure, including a short write or a
+ * failed fclose (disk full), nothing appears at final_path. */
+typedef kp_err (*kp_outfile_fn)(FILE *f, const void *ctx, kp_error *e);
+kp_err kp_outfile_write(const char *final_path, kp_outfile_fn fn, const void *ctx, kp_error *e);
 
 /* Create directory path and its parents (like mkdir -p). */
 kp_err kp_mkdirs(const char *path, kp_error *e);
