@@ -4,7 +4,7 @@
 VERSION   := 0.1.0
 CC        ?= cc
 PREFIX    ?= /usr/local
-PKGS      := xlsxwriter sqlite3 inih
+PKGS      := xlsxwriter sqlite3 inih harfbuzz harfbuzz-subset
 WARN      := -Wall -Wextra -Wpedantic -Wshadow -Werror
 CSTD      := -std=c11 -D_POSIX_C_SOURCE=200809L -DKP_VERSION='"$(VERSION)"' \
              -DKP_TEMPLATE_DIR='"$(PREFIX)/share/kpipress/templates"'
@@ -23,11 +23,15 @@ UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BIN       ?= kpipress
 
 BUILD_PKGS := make gcc pkg-config libxlsxwriter-dev libhpdf-dev libcsv-dev libinih-dev \
-              libsqlite3-dev zlib1g-dev fonts-dejavu-core
+              libsqlite3-dev zlib1g-dev libharfbuzz-dev fonts-dejavu-core tzdata
 TEST_PKGS  := $(BUILD_PKGS) libcmocka-dev python3 python3-openpyxl poppler-utils qpdf \
               sqlite3 valgrind libreoffice-calc-nogui
+# make bench only (not needed to build or test): baselines and the measuring tool.
+BENCH_PKGS := $(BUILD_PKGS) time sqlite3 python3 python3-pandas python3-xlsxwriter \
+              python3-openpyxl python3-reportlab python3-renderpm
 
-.PHONY: all deps test-deps demo test asan valgrind install clean format unit functional
+.PHONY: all deps test-deps demo test asan valgrind install clean format unit functional \
+        bench bench-deps
 
 all: $(BIN)
 
@@ -88,12 +92,59 @@ asan: test-deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  KP_BIN=$(CURDIR)/build-asan/kpipress KP_BUILD=$(CURDIR)/build-asan tests/run
 
+# Benchmarks against sqlite3 .import, bare C loops and pandas/ReportLab (tests/bench/run);
+# writes $(BUILD)/bench/results.md. Knobs: BENCH_RUNS, BENCH_SIZES, BENCH_SCORECARDS.
+bench-deps:
+	$(call install_missing,$(BENCH_PKGS))
+
+bench: bench-deps all
+	BENCH_DIR=$(CURDIR)/$(BUILD)/bench KP_BIN=$(CURDIR)/$(BIN) tests/bench/run
+
 # valgrind on the sample job: no leaks, no errors.
 valgrind: all
 	rm -rf $(BUILD)/vg && mkdir -p $(BUILD)/vg
 	valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible \
 	  --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 \
 	  ./$(BIN) run sample-data/job.ini --quiet --output-dir $(BUILD)/vg --database :memory:
+
+# libFuzzer targets (tests/fuzz/fuzz_*.c) under ASan+UBSan, built with clang into
+# build-fuzz/: each first replays its crash regressions, then fuzzes FUZZ_SECONDS from
+# its seed corpus. A crash leaves build-fuzz/crash-TARGET-* and fails the target.
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   := build-fuzz
+FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+FUZZ_PKGS := $(BUILD_PKGS) clang libclang-rt-14-dev
+
+.PHONY: fuzz fuzz-build fuzz-deps
+fuzz-deps:
+	$(call install_missing,$(FUZZ_PKGS))
+
+fuzz-build: fuzz-deps
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang OPT="-O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link" \
+	  $(FUZZ_BUILD)/libkp.a
+	@for t in $(FUZZ_NAMES); do \
+	  echo "clang ... -o $(FUZZ_BUILD)/$$t tests/fuzz/$$t.c"; \
+	  clang $(CSTD) $(WARN) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer -Iinclude $(PKG_CFLAGS) \
+	    -o $(FUZZ_BUILD)/$$t tests/fuzz/$$t.c $(FUZZ_BUILD)/libkp.a $(LDLIBS) || exit 1; \
+	done
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_NAMES); do \
+	  n=$${t#fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
+	  if ls tests/fuzz/regressions/$$n/* >/dev/null 2>&1; then \
+	    echo "== $$t: regressions"; \
+	    $(FUZZ_BUILD)/$$t tests/fuzz/regressions/$$n/* >$(FUZZ_BUILD)/$$n-regress.log 2>&1 || \
+	      { tail -40 $(FUZZ_BUILD)/$$n-regress.log; exit 1; }; \
+	  fi; \
+	  echo "== $$t: $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crash-$$n- \
+	    $(FUZZ_BUILD)/corpus/$$n tests/fuzz/corpus/$$n >$(FUZZ_BUILD)/$$n.log 2>&1; \
+	  rc=$$?; grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)' \
+	    $(FUZZ_BUILD)/$$n.log; test $$rc = 0 || { tail -40 $(FUZZ_BUILD)/$$n.log; exit 1; }; \
+	done
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/kpipress/templates \
@@ -106,6 +157,6 @@ format:
 	clang-format -i src/*.c include/kpipress/*.h tests/unit/*.c tests/unit/*.h
 
 clean:
-	rm -rf build build-asan $(BIN) sample-data/out
+	rm -rf build build-asan build-fuzz $(BIN) sample-data/out sample-data/var
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/main.d

@@ -61,7 +61,9 @@ typedef struct kp_pdf {
     float left, right, top, bottom; /* content box */
     float y;                        /* top of the free space on the current page */
     int page_empty;
-    int warned_glyph;
+    int warned_glyph, warned_subset;
+    uint32_t *cps; /* the document's code points, sorted: the font subset's content */
+    size_t ncps;
     char *buf; /* scratch: cleaned UTF-8 handed to libharu */
     size_t cap_buf;
 } kp_pdf;

@@ -9,9 +9,11 @@
 #include "kpipress/limits.h"
 #include "kpipress/sha256.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +75,10 @@ kp_err kp_outfile_begin(kp_outfile *of, const char *final_path, kp_error *e)
     size_t dirlen = slash ? (size_t)(slash - final_path) : 0;
     if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
         return kp_error_set(e, KP_ERR_IO, final_path, 0, 0, "output path names no file");
+    if (strlen(base) > KP_FILE_NAME_MAX)
+        return kp_error_set(e, KP_ERR_IO, final_path, 0, 0,
+                            "file name longer than %d bytes: shorten the output pattern",
+                            KP_FILE_NAME_MAX);
     if (strlen(final_path) + 64 >= KP_PATH_MAX)
         return kp_error_set(e, KP_ERR_IO, final_path, 0, 0, "path too long");
     if (slash && dirlen > 0) {
@@ -148,6 +154,56 @@ void kp_outfile_abort(kp_outfile *of)
     free(of->tmp_path);
     free(of->final_path);
     of->tmp_path = of->final_path = NULL;
+}
+
+/* 1 if name is a temporary of kp_outfile_begin (".NAME.tmp-PID-N") whose process is
+ * gone: kill -9 or a power cut skip kp_outfile_abort, and nobody else will remove it. */
+static int stale_tmp(const char *name)
+{
+    const char *t = NULL;
+    for (const char *p = name; (p = strstr(p, ".tmp-")) != NULL; p++)
+        t = p;
+    if (name[0] != '.' || !t || t == name)
+        return 0;
+    char *end;
+    errno = 0;
+    long pid = strtol(t + 5, &end, 10);
+    if (errno || pid <= 0 || end == t + 5 || *end != '-' || !end[1])
+        return 0;
+    for (const char *p = end + 1; *p; p++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    if (pid == (long)getpid())
+        return 0;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+static long sweep_dir(const char *dir, int depth)
+{
+    DIR *d = opendir(dir);
+    long n = 0;
+    if (!d)
+        return 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        char path[KP_PATH_MAX];
+        struct stat st;
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+            snprintf(path, sizeof path, "%s/%s", dir, de->d_name) >= (int)sizeof path ||
+            lstat(path, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode) && depth < 8) /* lstat: symlinks are not followed */
+            n += sweep_dir(path, depth + 1);
+        else if (S_ISREG(st.st_mode) && stale_tmp(de->d_name) && unlink(path) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+long kp_outfile_sweep(const char *dir)
+{
+    return sweep_dir(dir, 0);
 }
 
 kp_err kp_sha256_file(const char *path, char hex[65], uint64_t *bytes, kp_error *e)
@@ -323,6 +379,11 @@ static void json_string(FILE *f, const char *s)
         }
     }
     fputc('"', f);
+}
+
+void kp_json_write_string(FILE *f, const char *s)
+{
+    json_string(f, s);
 }
 
 static int write_csv(FILE *f, const kp_manifest *m)

@@ -27,6 +27,8 @@ void kp_table_free(kp_table *t)
 {
     if (!t)
         return;
+    if (t->stream.close)
+        t->stream.close(t->stream.ctx);
     for (size_t i = 0; i < t->nrows * t->ncols; i++)
         free(t->cells[i].text);
     for (size_t c = 0; c < t->ncols; c++) {
@@ -75,6 +77,7 @@ void kp_doc_free(kp_doc *d)
     free(d->currency);
     free(d->footer);
     free(d->font_path);
+    free(d->plan);
     free(d);
 }
 
@@ -116,7 +119,7 @@ kp_table *kp_table_new(size_t ncols)
         return NULL;
     }
     for (size_t c = 0; c < ncols; c++)
-        t->cols[c].ratio_num = t->cols[c].ratio_den = -1;
+        t->cols[c].ratio_num = t->cols[c].ratio_den = t->cols[c].payout_att = -1;
     return t;
 }
 
@@ -183,6 +186,53 @@ static size_t utf8_seq(const unsigned char *s, size_t left)
     return n;
 }
 
+/* The same arithmetic as the xlsx Plan formulas (render_xlsx.c), term for term, so that
+ * the cached value equals what Excel or LibreOffice recalculates. */
+double kp_commission_payout(const kp_commission_plan *p, double attainment)
+{
+    assert(p && p->ntiers > 0);
+    double a = attainment > 0 ? attainment : 0;
+    if (a < p->floor)
+        return 0;
+    double r = 0;
+    if (p->method == KP_COMMISSION_CUMULATIVE) {
+        size_t k = 0;
+        while (k + 1 < p->ntiers && p->tiers[k + 1].from <= a)
+            k++;
+        r = a * p->tiers[k].rate;
+    } else {
+        for (size_t i = 0; i < p->ntiers; i++) {
+            double hi = i + 1 < p->ntiers && p->tiers[i + 1].from < a ? p->tiers[i + 1].from : a;
+            if (hi > p->tiers[i].from)
+                r += p->tiers[i].rate * (hi - p->tiers[i].from);
+        }
+    }
+    if (p->has_cap && r > p->cap)
+        r = p->cap;
+    return r * p->target_incentive;
+}
+
+const char *kp_commission_invalid(const kp_commission_plan *p)
+{
+    if (p->ntiers == 0)
+        return "no tiers: add tier.1 = 0% RATE";
+    if (p->tiers[0].from != 0)
+        return "tier 1 must start at 0%";
+    for (size_t i = 0; i < p->ntiers; i++) {
+        if (!isfinite(p->tiers[i].rate) || p->tiers[i].rate < 0)
+            return "a tier rate must be a number >= 0";
+        if (i > 0 && !(p->tiers[i].from > p->tiers[i - 1].from))
+            return "each tier must start above the one before";
+    }
+    if (!isfinite(p->target_incentive) || !(p->target_incentive > 0))
+        return "target_incentive must be above 0";
+    if (!isfinite(p->floor) || p->floor < 0)
+        return "floor must be 0% or more";
+    if (p->has_cap && (!isfinite(p->cap) || !(p->cap > 0)))
+        return "cap must be above 0%";
+    return NULL;
+}
+
 int kp_utf8_valid(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -219,6 +269,23 @@ kp_err kp_cell_set_text(kp_cell *c, const char *s, size_t len)
     out[o] = '\0';
     c->type = KP_CELL_TEXT;
     c->text = out;
+    return KP_OK;
+}
+
+kp_err kp_cell_assign_text(kp_cell *c, const char *s, size_t len, int *replaced)
+{
+    *replaced = !kp_utf8_valid(s, len) || memchr(s, '\0', len) != NULL;
+    if (*replaced)
+        return kp_cell_set_text(c, s, len);
+    char *buf = realloc(c->text, len + 1); /* text is NULL unless the cell holds text */
+    if (!buf) {
+        kp_cell_clear(c);
+        return KP_ERR_NOMEM;
+    }
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    c->type = KP_CELL_TEXT;
+    c->text = buf;
     return KP_OK;
 }
 

@@ -4,6 +4,7 @@
  * inih would silently split, are errors here. */
 #include "kpipress/ini.h"
 
+#include "kpipress/doc.h"
 #include "kpipress/limits.h"
 
 #include <ini.h>
@@ -37,6 +38,13 @@ static int inspect_line(reader_ctx *c, char *str, size_t len, int at_eof)
     }
     if (memchr(str, '\0', len)) {
         kp_error_set(c->e, KP_ERR_CONFIG, c->name, c->line, 0, "NUL byte in line");
+        return -1;
+    }
+    /* Values flow into documents, file names and SQL: refuse bad bytes here, naming the
+     * line, rather than let a renderer meet them. */
+    if (!kp_utf8_valid(str, len)) {
+        kp_error_set(c->e, KP_ERR_CONFIG, c->name, c->line, 0,
+                     "invalid UTF-8 (save the file as UTF-8)");
         return -1;
     }
     c->continuation = len > 0 && (str[0] == ' ' || str[0] == '\t');

@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,15 @@
 #define KP_TEMPLATE_DIR "/usr/local/share/kpipress/templates"
 #endif
 
-typedef enum { SEC_NONE, SEC_JOB, SEC_SOURCE, SEC_REPORT } sec_kind;
+typedef enum {
+    SEC_NONE,
+    SEC_JOB,
+    SEC_SOURCE,
+    SEC_REPORT,
+    SEC_COMMISSION,
+    SEC_METRIC,
+    SEC_STAGES
+} sec_kind;
 
 typedef struct {
     kp_job *job;
@@ -32,18 +41,28 @@ typedef struct {
     char seen[64][KP_NAME_MAX]; /* keys seen in the current section */
     size_t nseen;
     long job_line; /* line of [job], 0 if absent */
+    unsigned long tiers_set; /* bit N-1: [commission] tier.N was given */
 } parse_ctx;
 
 static const char *const job_keys[] = {"name",     "database",          "as_of",
                                        "period",   "fiscal_year_start", "currency",
                                        "output_dir", "max_reject_pct",  "timezone",
-                                       "font",     "deliver_command", NULL};
+                                       "font",     "deliver_command", "metrics",
+                                       "gross_margin", NULL};
 static const char *const source_keys[] = {"file",     "preset",  "type",     "delimiter",
                                           "dates",    "decimal", "encoding", NULL};
 static const char *const report_keys[] = {"template", "output",  "burst", "email",
                                           "email_name", "subject", "body",  "from",
                                           "from_name",  NULL};
-static const char *const source_kinds[] = {"opportunities", "reps", "quotas"};
+static const char *const commission_keys[] = {"target_incentive", "method", "floor", "cap",
+                                              NULL};
+static const char *const source_kinds[] = {"opportunities", "reps",          "quotas",
+                                           "accounts",      "activities",    "leads",
+                                           "spend",         "subscriptions", "stage_history",
+                                           "rates",         NULL};
+#define SOURCE_KINDS_TEXT                                                                    \
+    "opportunities, reps, quotas, accounts, activities, leads, spend, subscriptions, "       \
+    "stage_history or rates"
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
@@ -100,6 +119,29 @@ static kp_err on_section(void *user, const char *section, long line, kp_error *e
         c->job_line = line;
         return KP_OK;
     }
+    /* [metric NAME]: read and validated by metrics.c (kp_metrics_load), with lines. */
+    if (!strncmp(section, "metric ", 7)) {
+        c->sec = SEC_METRIC;
+        return KP_OK;
+    }
+    if (!strcmp(section, "stages")) {
+        if (job->nstages)
+            return kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0,
+                                "duplicate [stages] section (first rule at line %ld)",
+                                job->stages[0].line);
+        c->sec = SEC_STAGES;
+        return KP_OK;
+    }
+    if (!strcmp(section, "commission")) {
+        if (job->has_commission)
+            return kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0,
+                                "duplicate [commission] section (first at line %ld)",
+                                job->commission_line);
+        c->sec = SEC_COMMISSION;
+        job->has_commission = 1;
+        job->commission_line = line;
+        return KP_OK;
+    }
     const char *name = NULL;
     if (!strncmp(section, "source ", 7)) {
         c->sec = SEC_SOURCE;
@@ -109,8 +151,8 @@ static kp_err on_section(void *user, const char *section, long line, kp_error *e
         name = section + 7;
     } else {
         return kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0,
-                            "unknown section [%s] (expected [job], [source NAME] or "
-                            "[report NAME])",
+                            "unknown section [%s] (expected [job], [source NAME], "
+                            "[report NAME], [metric NAME], [stages] or [commission])",
                             section);
     }
     while (*name == ' ')
@@ -230,6 +272,23 @@ static kp_err job_key(parse_ctx *c, const char *key, const char *value, long lin
         return set_str(&job->font, value, job, line, e);
     if (!strcmp(key, "deliver_command"))
         return set_str(&job->deliver_command, value, job, line, e);
+    if (!strcmp(key, "metrics")) {
+        job->metrics_line = line;
+        return set_str(&job->metrics_file, value, job, line, e);
+    }
+    if (!strcmp(key, "gross_margin")) {
+        char *end;
+        errno = 0;
+        double v = strtod(value, &end);
+        if (!errno && end != value && *end == '%' && !end[1]) {
+            v /= 100.0;
+            end++;
+        }
+        if (errno || *end || end == value || !(v > 0 && v <= 1))
+            return bad_value(job, line, key, value, "a share like 70% or 0.7", e);
+        job->gross_margin = v;
+        return KP_OK;
+    }
     return KP_ERR_INTERNAL;
 }
 
@@ -269,7 +328,7 @@ static kp_err source_key(parse_ctx *c, const char *key, const char *value, long 
                 s->kind = (kp_source_kind)k;
                 return KP_OK;
             }
-        return bad_value(job, line, key, value, "opportunities, reps or quotas", e);
+        return bad_value(job, line, key, value, SOURCE_KINDS_TEXT, e);
     }
     if (!strcmp(key, "delimiter")) {
         if (!strcmp(value, "auto"))
@@ -335,6 +394,95 @@ static kp_err report_key(parse_ctx *c, const char *key, const char *value, long 
     return KP_ERR_INTERNAL;
 }
 
+/* An attainment share: "50%" or the fraction "0.5". */
+static int parse_share(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || !isfinite(v))
+        return -1;
+    while (*end == ' ')
+        end++;
+    if (*end == '%') {
+        v /= 100.0;
+        end++;
+    }
+    *out = v;
+    return *end ? -1 : 0;
+}
+
+/* [commission]: target_incentive, method, floor, cap and tier.N = FROM RATE. */
+static kp_err commission_key(parse_ctx *c, const char *key, const char *value, long line,
+                             kp_error *e)
+{
+    kp_job *job = c->job;
+    kp_commission_plan *p = &job->commission;
+    if (!strcmp(key, "target_incentive")) {
+        char *end;
+        errno = 0;
+        p->target_incentive = strtod(value, &end);
+        if (errno || *end || end == value || !(p->target_incentive > 0) ||
+            !isfinite(p->target_incentive))
+            return bad_value(job, line, key, value,
+                             "an amount above 0 (the payout at 100% attainment)", e);
+        return KP_OK;
+    }
+    if (!strcmp(key, "method")) {
+        if (strcmp(value, "marginal") && strcmp(value, "cumulative"))
+            return bad_value(job, line, key, value, "marginal or cumulative", e);
+        p->method = strcmp(value, "marginal") ? KP_COMMISSION_CUMULATIVE : KP_COMMISSION_MARGINAL;
+        return KP_OK;
+    }
+    if (!strcmp(key, "floor") || !strcmp(key, "cap")) {
+        double v;
+        if (parse_share(value, &v) || v < 0 || (!strcmp(key, "cap") && v == 0))
+            return bad_value(job, line, key, value,
+                             !strcmp(key, "cap") ? "a share of the target incentive above 0, "
+                                                   "like 200% or 2"
+                                                 : "an attainment like 50% or 0.5",
+                             e);
+        if (!strcmp(key, "cap")) {
+            p->has_cap = 1;
+            p->cap = v;
+        } else {
+            p->floor = v;
+        }
+        return KP_OK;
+    }
+    /* tier.N = FROM RATE */
+    char *end;
+    long n = strtol(key + 5, &end, 10);
+    if (*end || n < 1 || n > KP_COMMISSION_MAX_TIERS) {
+        kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0, "tier number must be 1 to %d",
+                     KP_COMMISSION_MAX_TIERS);
+        kp_error_key(e, key);
+        return KP_ERR_CONFIG;
+    }
+    char from[64];
+    double rate;
+    size_t fl = strcspn(value, " \t");
+    char *rend;
+    if (fl < sizeof from) {
+        memcpy(from, value, fl);
+        from[fl] = '\0';
+    }
+    const char *rs = value + fl + strspn(value + fl, " \t");
+    errno = 0;
+    rate = strtod(rs, &rend);
+    if (fl >= sizeof from || parse_share(from, &p->tiers[n - 1].from) || p->tiers[n - 1].from < 0 ||
+        errno || rend == rs || (*rend && strcmp(rend, "x")) || !isfinite(rate) || rate < 0)
+        return bad_value(job, line, key, value,
+                         "FROM RATE: the attainment where the tier starts and its rate, like "
+                         "\"100% 1.5\"",
+                         e);
+    p->tiers[n - 1].rate = rate;
+    c->tiers_set |= 1UL << (n - 1);
+    if ((size_t)n > p->ntiers)
+        p->ntiers = (size_t)n;
+    return KP_OK;
+}
+
 /* Append an indented continuation line to the previous key's value (multi-line SQL). */
 static kp_err continue_value(parse_ctx *c, const char *value, long line, kp_error *e)
 {
@@ -361,6 +509,82 @@ static kp_err continue_value(parse_ctx *c, const char *value, long line, kp_erro
     return KP_OK;
 }
 
+/* One [stages] rule: `Stage name = order | probability | open|won|lost [| category]`;
+ * the probability as a fraction (0.8) or a percentage (80%). */
+static kp_err stage_key(parse_ctx *c, const char *key, const char *value, long line,
+                        int continuation, kp_error *e)
+{
+    kp_job *job = c->job;
+    static const char form[] = "order | probability | open, won or lost [| forecast category], "
+                               "e.g. 5 | 0.8 | open | Commit";
+    char buf[KP_NAME_MAX], *part[5] = {NULL};
+    size_t nparts = 0;
+    if (continuation)
+        return kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0,
+                            "[stages]: a rule takes one line");
+    for (size_t i = 0; i < job->nstages; i++)
+        if (!strcasecmp(job->stages[i].stage, key)) {
+            kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0,
+                         "stage defined twice (first at line %ld)", job->stages[i].line);
+            kp_error_key(e, key);
+            return KP_ERR_CONFIG;
+        }
+    if (strlen(value) >= sizeof buf)
+        return bad_value(job, line, key, value, form, e);
+    strcpy(buf, value);
+    for (char *p = buf, *bar; nparts < 5; p = bar + 1) {
+        bar = strchr(p, '|');
+        if (bar)
+            *bar = '\0';
+        while (*p == ' ')
+            p++;
+        for (size_t n = strlen(p); n && p[n - 1] == ' ';)
+            p[--n] = '\0';
+        part[nparts++] = p;
+        if (!bar)
+            break;
+    }
+    if (nparts < 3 || nparts > 4)
+        return bad_value(job, line, key, value, form, e);
+    char *end;
+    errno = 0;
+    long order = strtol(part[0], &end, 10);
+    if (errno || *end || end == part[0] || order < 1 || order > 1000)
+        return bad_value(job, line, key, value, "a stage order 1-1000 first: " "order | ...", e);
+    double prob = strtod(part[1], &end);
+    int pct = *end == '%';
+    if (end == part[1] || end[pct] || !(prob >= 0 && prob <= (pct ? 100 : 1)))
+        return bad_value(job, line, key, value,
+                         "a probability 0..1 (or 0%..100%) second: order | probability | ...", e);
+    int closed, won;
+    if (!strcasecmp(part[2], "open"))
+        closed = won = 0;
+    else if (!strcasecmp(part[2], "won"))
+        closed = won = 1;
+    else if (!strcasecmp(part[2], "lost"))
+        closed = 1, won = 0;
+    else
+        return bad_value(job, line, key, value, "open, won or lost third: order | probability | "
+                                                "open|won|lost", e);
+    kp_stage_def *d = realloc(job->stages, (job->nstages + 1) * sizeof *d);
+    if (!d)
+        return kp_error_set(e, KP_ERR_NOMEM, job->path, line, 0, "out of memory");
+    job->stages = d;
+    d = &job->stages[job->nstages];
+    memset(d, 0, sizeof *d);
+    d->order = (int)order;
+    d->probability = pct ? prob / 100 : prob;
+    d->is_closed = closed;
+    d->is_won = won;
+    d->line = line;
+    d->stage = strdup(key);
+    d->forecast_category = nparts == 4 && *part[3] ? strdup(part[3]) : NULL;
+    job->nstages++;
+    if (!d->stage || (nparts == 4 && *part[3] && !d->forecast_category))
+        return kp_error_set(e, KP_ERR_NOMEM, job->path, line, 0, "out of memory");
+    return KP_OK;
+}
+
 static kp_err on_key(void *user, const char *section, const char *key, const char *value,
                      long line, int continuation, kp_error *e)
 {
@@ -371,16 +595,24 @@ static kp_err on_key(void *user, const char *section, const char *key, const cha
     if (c->sec == SEC_NONE)
         return kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0,
                             "key \"%s\" outside any section (start with [job])", key);
+    if (c->sec == SEC_METRIC)
+        return KP_OK;
+    if (c->sec == SEC_STAGES)
+        return stage_key(c, key, value, line, continuation, e);
     if (continuation && !strcmp(key, c->last_key))
         return continue_value(c, value, line, e);
-    const char *const *valid = c->sec == SEC_JOB      ? job_keys
-                               : c->sec == SEC_SOURCE ? source_keys
-                                                      : report_keys;
-    int is_map = c->sec == SEC_SOURCE && !strncmp(key, "map.", 4);
+    const char *const *valid = c->sec == SEC_JOB          ? job_keys
+                               : c->sec == SEC_SOURCE     ? source_keys
+                               : c->sec == SEC_COMMISSION ? commission_keys
+                                                          : report_keys;
+    int is_map = (c->sec == SEC_SOURCE && !strncmp(key, "map.", 4)) ||
+                 (c->sec == SEC_COMMISSION && !strncmp(key, "tier.", 5));
     if (!is_map && !in_list(valid, key)) {
         kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0, "unknown key (valid keys: %s%s)",
                      list_keys(valid, keys, sizeof keys),
-                     c->sec == SEC_SOURCE ? ", map.FIELD" : "");
+                     c->sec == SEC_SOURCE       ? ", map.FIELD"
+                     : c->sec == SEC_COMMISSION ? ", tier.N"
+                                                : "");
         kp_error_key(e, key);
         return KP_ERR_CONFIG;
     }
@@ -398,9 +630,10 @@ static kp_err on_key(void *user, const char *section, const char *key, const cha
         kp_error_key(e, key);
         return KP_ERR_CONFIG;
     }
-    return c->sec == SEC_JOB      ? job_key(c, key, value, line, e)
-           : c->sec == SEC_SOURCE ? source_key(c, key, value, line, e)
-                                  : report_key(c, key, value, line, e);
+    return c->sec == SEC_JOB          ? job_key(c, key, value, line, e)
+           : c->sec == SEC_SOURCE     ? source_key(c, key, value, line, e)
+           : c->sec == SEC_COMMISSION ? commission_key(c, key, value, line, e)
+                                      : report_key(c, key, value, line, e);
 }
 
 /* ---- validation after parsing -------------------------------------------------------- */
@@ -438,6 +671,27 @@ static char *find_template(const kp_job *job, const char *name)
     return join_path(job->dir, name); /* not found: report the path beside the job */
 }
 
+static kp_err validate_commission(const kp_job *job, unsigned long tiers_set, kp_error *e)
+{
+    const kp_commission_plan *p = &job->commission;
+    if (!job->has_commission)
+        return KP_OK;
+    if (!(p->target_incentive > 0))
+        return kp_error_set(e, KP_ERR_CONFIG, job->path, job->commission_line, 0,
+                            "[commission] is missing the required key \"target_incentive\"");
+    for (size_t i = 0; i < p->ntiers; i++)
+        if (!(tiers_set & (1UL << i)))
+            return kp_error_set(e, KP_ERR_CONFIG, job->path, job->commission_line, 0,
+                                "[commission]: tier.%zu is missing (tiers are numbered "
+                                "1, 2, 3... without gaps)",
+                                i + 1);
+    const char *why = kp_commission_invalid(p);
+    if (why)
+        return kp_error_set(e, KP_ERR_CONFIG, job->path, job->commission_line, 0,
+                            "[commission]: %s", why);
+    return KP_OK;
+}
+
 static kp_err validate(kp_job *job, kp_error *e)
 {
     if (!job->name)
@@ -454,8 +708,8 @@ static kp_err validate(kp_job *job, kp_error *e)
                     s->kind = (kp_source_kind)k;
             if (s->kind == KP_SRC_KIND_COUNT)
                 return kp_error_set(e, KP_ERR_CONFIG, job->path, s->line, 0,
-                                    "[source %s] needs \"type = opportunities|reps|quotas\" "
-                                    "(or name the section after its type)",
+                                    "[source %s] needs \"type = KIND\" (or name the section "
+                                    "after its type); kinds: " SOURCE_KINDS_TEXT,
                                     s->name);
         }
         for (size_t j = 0; j < i; j++)
@@ -475,6 +729,14 @@ static kp_err validate(kp_job *job, kp_error *e)
         if (!file_exists(s->path))
             return kp_error_set(e, KP_ERR_CONFIG, job->path, s->line, 0,
                                 "[source %s]: file not found: %s", s->name, s->path);
+    }
+    if (job->metrics_file) {
+        if (!(job->metrics_path = find_template(job, job->metrics_file)))
+            return kp_error_set(e, KP_ERR_NOMEM, job->path, job->metrics_line, 0,
+                                "out of memory");
+        if (!file_exists(job->metrics_path))
+            return kp_error_set(e, KP_ERR_CONFIG, job->path, job->metrics_line, 0,
+                                "metrics file not found: %s", job->metrics_path);
     }
     if (!kp_job_source(job, KP_SRC_OPPORTUNITIES))
         return kp_error_set(e, KP_ERR_CONFIG, job->path, 0, 0,
@@ -530,6 +792,8 @@ kp_err kp_job_load(const char *path, kp_job **out, kp_error *e)
     kp_ini_handler h = {.on_section = on_section, .on_key = on_key};
     if ((rc = kp_ini_parse(path, &h, &c, e)) != KP_OK)
         goto fail;
+    if ((rc = validate_commission(job, c.tiers_set, e)) != KP_OK)
+        goto fail;
     if ((rc = validate(job, e)) != KP_OK)
         goto fail;
     rc = KP_ERR_NOMEM;
@@ -574,6 +838,13 @@ void kp_job_free(kp_job *job)
     free(job->timezone);
     free(job->font);
     free(job->deliver_command);
+    for (size_t i = 0; i < job->nstages; i++) {
+        free(job->stages[i].stage);
+        free(job->stages[i].forecast_category);
+    }
+    free(job->stages);
+    free(job->metrics_file);
+    free(job->metrics_path);
     for (size_t i = 0; i < job->nsources; i++) {
         kp_source *s = &job->sources[i];
         free(s->name);
@@ -605,6 +876,12 @@ void kp_job_free(kp_job *job)
     free(job);
 }
 
+char *kp_job_find_file(const kp_job *job, const char *name)
+{
+    static const kp_job nojob = {.dir = "."};
+    return find_template(job ? job : &nojob, name);
+}
+
 const kp_source *kp_job_source(const kp_job *job, kp_source_kind kind)
 {
     for (size_t i = 0; i < job->nsources; i++)
@@ -622,6 +899,31 @@ static kp_date today_utc(void)
     struct tm tm;
     gmtime_r(&now, &tm);
     return kp_date_from_ymd(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
+/* The plan reaches templates as values (%.17g round-trips a double exactly), so SQL and
+ * text can use them and report.c rebuilds the same plan for payout(...) columns. */
+static kp_err commission_vars(const kp_commission_plan *p, kp_vars *v)
+{
+    char num[32], tiers[KP_COMMISSION_MAX_TIERS * 50];
+    size_t o = 0;
+    for (size_t i = 0; i < p->ntiers; i++)
+        o += (size_t)snprintf(tiers + o, sizeof tiers - o, "%s%.17g:%.17g", i ? " " : "",
+                              p->tiers[i].from, p->tiers[i].rate);
+    kp_err rc = kp_vars_set(v, "commission_tiers", tiers);
+    if (!rc)
+        rc = kp_vars_set(v, "commission_method",
+                         p->method == KP_COMMISSION_CUMULATIVE ? "cumulative" : "marginal");
+    snprintf(num, sizeof num, "%.17g", p->target_incentive);
+    if (!rc)
+        rc = kp_vars_set(v, "commission_target_incentive", num);
+    snprintf(num, sizeof num, "%.17g", p->floor);
+    if (!rc)
+        rc = kp_vars_set(v, "commission_floor", num);
+    snprintf(num, sizeof num, "%.17g", p->cap);
+    if (!rc)
+        rc = kp_vars_set(v, "commission_cap", p->has_cap ? num : NULL);
+    return rc;
 }
 
 kp_err kp_job_resolve(kp_job *job, const char *as_of_override, kp_error *e)
@@ -662,6 +964,8 @@ kp_err kp_job_resolve(kp_job *job, const char *as_of_override, kp_error *e)
         rc = kp_vars_set(v, "currency", job->currency);
     if (!rc)
         rc = kp_vars_set(v, "fiscal_year_start", fy);
+    if (!rc && job->has_commission)
+        rc = commission_vars(&job->commission, v);
     if (rc)
         return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
     char *od = NULL;

@@ -4,13 +4,17 @@
  * transaction. Bad rows go to dq_issues and <output_dir>/rejects/<source>.csv; a bad file
  * or too many rejects roll everything back, so the database is as it was before. */
 #include "kpipress/load.h"
+#include "kpipress/bulk.h"
 #include "kpipress/csv.h"
 #include "kpipress/deliver.h"
 #include "kpipress/doc.h"
+#include "kpipress/log.h"
 #include "kpipress/presets.h"
+#include "kpipress/tz.h"
 #include "kpipress/value.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -23,6 +27,14 @@
  * drift (0.1 + 0.2 != 0.3). The opportunities view adds amount = cents / 100.0 for
  * display. Dates are TEXT 'YYYY-MM-DD', validated by value.c before insert, because
  * SQLite's date functions accept 2024-02-30 unchanged. */
+/* Built after a first load (faster than maintained row by row), else kept up to date.
+ * The key finds a snapshot and enforces one row per deal; the owner index serves the
+ * per-rep queries of burst reports. Metric queries read a whole snapshot, so close_date
+ * gets no index: on 1M rows it cost a second and a half to build and saved nothing. */
+#define SNAPSHOT_INDEXES                                                                     \
+    "CREATE UNIQUE INDEX IF NOT EXISTS opp_snap_key ON opportunity_snapshots(as_of, opp_id);" \
+    "CREATE INDEX IF NOT EXISTS opp_snap_owner ON opportunity_snapshots(as_of, owner_id);"
+
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS reps("
     " rep_id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT, team TEXT, region TEXT,"
@@ -31,20 +43,59 @@ static const char schema_sql[] =
     " rep_id TEXT NOT NULL, period_start TEXT NOT NULL, period_end TEXT NOT NULL,"
     " amount_cents INTEGER NOT NULL, PRIMARY KEY(rep_id, period_start)) STRICT;"
     "CREATE INDEX IF NOT EXISTS quotas_period ON quotas(period_start, period_end);"
+    /* A rowid table, so a load appends; (as_of, opp_id) is unique through an index
+     * that a first load builds after its rows are in (see load_opportunities). amount_cents
+     * is in the job's currency; a deal converted from another currency keeps its own
+     * amount and currency in original_amount_cents / original_currency. */
     "CREATE TABLE IF NOT EXISTS opportunity_snapshots("
     " as_of TEXT NOT NULL, opp_id TEXT NOT NULL, name TEXT, account TEXT, owner_id TEXT,"
     " stage TEXT, amount_cents INTEGER, currency TEXT, probability REAL,"
     " forecast_category TEXT, type TEXT, lead_source TEXT, product TEXT, created_date TEXT,"
     " close_date TEXT, is_closed INTEGER NOT NULL, is_won INTEGER NOT NULL,"
-    " source_line INTEGER NOT NULL, PRIMARY KEY(as_of, opp_id)) WITHOUT ROWID, STRICT;"
-    "CREATE INDEX IF NOT EXISTS opp_snap_owner ON opportunity_snapshots(as_of, owner_id);"
-    "CREATE INDEX IF NOT EXISTS opp_snap_close ON opportunity_snapshots(as_of, close_date);"
+    " source_line INTEGER NOT NULL, original_amount_cents INTEGER, original_currency TEXT)"
+    " STRICT;" SNAPSHOT_INDEXES
     "CREATE VIEW IF NOT EXISTS opportunities AS"
     " SELECT as_of, opp_id, name, account, owner_id, stage, amount_cents, currency,"
     " probability, forecast_category, type, lead_source, product, created_date, close_date,"
-    " is_closed, is_won, source_line, amount_cents / 100.0 AS amount"
+    " is_closed, is_won, source_line, original_amount_cents, original_currency,"
+    " amount_cents / 100.0 AS amount"
     " FROM opportunity_snapshots"
     " WHERE as_of = (SELECT max(as_of) FROM opportunity_snapshots);"
+    /* The stage rules in force at the last load (preset, overridden by [stages]). */
+    "CREATE TABLE IF NOT EXISTS stage_rules("
+    " stage TEXT PRIMARY KEY, stage_order INTEGER NOT NULL, probability REAL,"
+    " is_closed INTEGER NOT NULL, is_won INTEGER NOT NULL, forecast_category TEXT) STRICT;"
+    /* Optional sources: replaced wholesale by each load that has them. */
+    "CREATE TABLE IF NOT EXISTS accounts("
+    " account_id TEXT NOT NULL, name TEXT NOT NULL, industry TEXT, region TEXT, owner_id TEXT,"
+    " employees INTEGER, annual_revenue_cents INTEGER, created_date TEXT,"
+    " source_line INTEGER NOT NULL) STRICT;"
+    "CREATE INDEX IF NOT EXISTS accounts_id ON accounts(account_id);"
+    "CREATE TABLE IF NOT EXISTS activities("
+    " activity_id TEXT, rep_id TEXT NOT NULL, type TEXT NOT NULL, activity_date TEXT NOT NULL,"
+    " minutes INTEGER, selling INTEGER NOT NULL, account TEXT, opp_id TEXT,"
+    " source_line INTEGER NOT NULL) STRICT;"
+    "CREATE INDEX IF NOT EXISTS activities_rep ON activities(rep_id, activity_date);"
+    "CREATE TABLE IF NOT EXISTS leads("
+    " lead_id TEXT, created_date TEXT NOT NULL, converted_date TEXT,"
+    " is_converted INTEGER NOT NULL, lead_source TEXT, owner_id TEXT, status TEXT,"
+    " source_line INTEGER NOT NULL) STRICT;"
+    "CREATE INDEX IF NOT EXISTS leads_created ON leads(created_date);"
+    "CREATE TABLE IF NOT EXISTS spend("
+    " month TEXT NOT NULL, channel TEXT NOT NULL, amount_cents INTEGER NOT NULL,"
+    " source_line INTEGER NOT NULL) STRICT;"
+    "CREATE TABLE IF NOT EXISTS subscriptions("
+    " subscription_id TEXT, account TEXT NOT NULL, start_date TEXT NOT NULL, end_date TEXT,"
+    " mrr_cents INTEGER NOT NULL, source_line INTEGER NOT NULL) STRICT;"
+    "CREATE INDEX IF NOT EXISTS subscriptions_account ON subscriptions(account, start_date);"
+    "CREATE TABLE IF NOT EXISTS stage_history("
+    " opp_id TEXT NOT NULL, stage TEXT NOT NULL, entered_date TEXT NOT NULL,"
+    " amount_cents INTEGER, source_line INTEGER NOT NULL) STRICT;"
+    "CREATE INDEX IF NOT EXISTS stage_history_opp ON stage_history(opp_id, entered_date);"
+    /* rate: units of the job's currency per unit of `currency` during `month`. */
+    "CREATE TABLE IF NOT EXISTS rates("
+    " currency TEXT NOT NULL, month TEXT NOT NULL, rate REAL NOT NULL,"
+    " source_line INTEGER NOT NULL, PRIMARY KEY(currency, month)) STRICT;"
     "CREATE TABLE IF NOT EXISTS dq_issues("
     " as_of TEXT NOT NULL, source TEXT NOT NULL, line INTEGER, column_name TEXT,"
     " rule TEXT NOT NULL, severity TEXT NOT NULL, value TEXT, message TEXT NOT NULL) STRICT;"
@@ -112,6 +163,26 @@ typedef struct issue {
     char msg[MSG_MAX];
 } issue;
 
+enum { ROW_DATA = 0, ROW_ISSUE = 1 };
+
+/* Open-addressing string map: rep ids, and rep names -> the rep id (count > 1 when
+ * several reps share a name). Sized by the reps, not by the opportunities. */
+typedef struct name_entry {
+    char *key, *value;
+    int count;
+} name_entry;
+
+typedef struct name_map {
+    name_entry *slots;
+    size_t cap;
+} name_map;
+
+typedef struct rate {
+    char currency[4];
+    kp_date month;
+    double rate;
+} rate;
+
 typedef struct footer_row {
     long line;
     char *text;
@@ -125,7 +196,7 @@ typedef struct loader {
     kp_store *s;
     kp_load_stats *stats;
     char as_of[KP_DATE_ISO_LEN + 1];
-    int tz;             /* job time zone, minutes east of UTC */
+    const kp_tz *tz;    /* job time zone */
     int cp1252;
     kp_date_order dates;
 
@@ -133,6 +204,7 @@ typedef struct loader {
     size_t ncols;
     char **header;
     cols c;
+    int ocol[KP_BULK_MAX_COLS]; /* optional sources: column of each preset field */
 
     issue issues[MAX_ISSUES];
     size_t nissues;
@@ -147,7 +219,19 @@ typedef struct loader {
     size_t *clens;
     size_t cfields_cap;
 
-    kp_stmt *ins, *ins_issue, *q_dup, *q_rep_id, *q_rep_name, *q_overlap;
+    kp_stmt *q_rep_id, *q_overlap;  /* reps and quotas: checked against the store */
+    kp_bulk *bulk;                  /* row kind ROW_DATA: the source's table; ROW_ISSUE */
+    int threaded;                   /* opportunities: inserts on a second thread */
+    int index_after;                /* first snapshot: unique index built after the load */
+    kp_stmt *dup_probe, *dup_issue; /* used by the insert thread only */
+
+    /* Opportunities: what the rows are checked against, in memory (not the store, which
+     * the insert thread owns): reps, stage rules, exchange rates. */
+    name_map rep_ids, rep_names;
+    kp_stage_rule *rules;
+    size_t nrules;
+    rate *rates;
+    size_t nrates;
 
     kp_outfile rej;
     FILE *rej_f;
@@ -162,7 +246,7 @@ static const char *kind_name(kp_source_kind k)
     case KP_SRC_OPPORTUNITIES: return "opportunities";
     case KP_SRC_REPS: return "reps";
     case KP_SRC_QUOTAS: return "quotas";
-    default: return "?";
+    default: return kp_presets_table(k) ? kp_presets_table(k) : "?";
     }
 }
 
@@ -277,24 +361,82 @@ static int get_bool(loader *L, const kp_csv_record *rec, int col, int *out)
     return -1;
 }
 
-/* Bind trimmed text of col, NULL when absent or empty. */
-static void bind_cell(kp_stmt *st, int idx, const kp_csv_record *rec, int col)
+/* ---- queueing row values (kp_bulk copies them) ------------------------------------ */
+
+static void out_text(loader *L, const char *v, size_t n)
+{
+    if (v && n)
+        kp_bulk_text(L->bulk, v, n);
+    else
+        kp_bulk_null(L->bulk);
+}
+
+/* Trimmed text of col, NULL when absent or empty. */
+static void out_cell(loader *L, const kp_csv_record *rec, int col)
 {
     size_t n;
     const char *v = cell(rec, col, &n);
-    if (n)
-        kp_stmt_bind_text(st, idx, v, n);
-    else
-        kp_stmt_bind_null(st, idx);
+    out_text(L, v, n);
 }
 
-static void bind_date(kp_stmt *st, int idx, int have, kp_date d)
+static void out_date(loader *L, int have, kp_date d)
 {
     char buf[KP_DATE_ISO_LEN + 1];
     if (have > 0)
-        kp_stmt_bind_text(st, idx, kp_date_format_iso(d, buf), KP_DATE_ISO_LEN);
+        kp_bulk_text(L->bulk, kp_date_format_iso(d, buf), KP_DATE_ISO_LEN);
     else
-        kp_stmt_bind_null(st, idx);
+        kp_bulk_null(L->bulk);
+}
+
+/* ---- in-memory lookups ------------------------------------------------------------- */
+
+static uint64_t hash_text(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211u;
+    return h;
+}
+
+static name_entry *map_find(const name_map *m, const char *k, size_t n)
+{
+    if (!m->cap)
+        return NULL;
+    for (size_t i = hash_text(k, n) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        name_entry *s = &m->slots[i];
+        if (!s->key || (strlen(s->key) == n && !memcmp(s->key, k, n)))
+            return s;
+    }
+}
+
+static int map_init(name_map *m, size_t n)
+{
+    m->cap = 16;
+    while (m->cap < 2 * n + 2)
+        m->cap *= 2;
+    return (m->slots = calloc(m->cap, sizeof *m->slots)) ? 0 : -1;
+}
+
+static int map_add(name_map *m, const char *k, const char *v)
+{
+    name_entry *s = map_find(m, k, strlen(k));
+    if (!s->key) {
+        s->key = strdup(k);
+        s->value = strdup(v);
+        if (!s->key || !s->value)
+            return -1;
+    }
+    s->count++;
+    return 0;
+}
+
+static void map_free(name_map *m)
+{
+    for (size_t i = 0; i < m->cap; i++) {
+        free(m->slots[i].key);
+        free(m->slots[i].value);
+    }
+    free(m->slots);
 }
 
 /* Run a lookup statement with one or two text parameters; returns rows seen (max 2),
@@ -318,18 +460,6 @@ static int lookup(kp_stmt *st, const char *a, size_t alen, const char *b, size_t
         return -1;
     kp_stmt_reset(st);
     return rows;
-}
-
-static kp_err step_insert(loader *L, kp_stmt *st, long line, kp_error *e)
-{
-    int rc = kp_stmt_step(st, e);
-    kp_stmt_reset(st);
-    if (rc < 0) {
-        e->line = line;
-        snprintf(e->file, sizeof e->file, "%s", L->src->path);
-        return e->code;
-    }
-    return KP_OK;
 }
 
 /* ---- rows of each kind ----------------------------------------------------------------- */
@@ -362,16 +492,16 @@ static kp_err row_rep(loader *L, const kp_csv_record *rec, kp_error *e)
     }
     if (has_reject(L))
         return KP_OK;
-    kp_stmt *st = L->ins;
-    kp_stmt_bind_text(st, 1, id, idn);
-    bind_cell(st, 2, rec, c->name);
-    bind_cell(st, 3, rec, c->email);
-    bind_cell(st, 4, rec, c->team);
-    bind_cell(st, 5, rec, c->region);
-    bind_cell(st, 6, rec, c->manager);
-    bind_date(st, 7, have_hire, hire);
-    kp_stmt_bind_int64(st, 8, active);
-    return step_insert(L, st, rec->line, e);
+    kp_bulk_row(L->bulk, ROW_DATA, rec->line);
+    out_text(L, id, idn);
+    out_cell(L, rec, c->name);
+    out_cell(L, rec, c->email);
+    out_cell(L, rec, c->team);
+    out_cell(L, rec, c->region);
+    out_cell(L, rec, c->manager);
+    out_date(L, have_hire, hire);
+    kp_bulk_int(L->bulk, active);
+    return kp_bulk_end(L->bulk, e);
 }
 
 static kp_err row_quota(loader *L, const kp_csv_record *rec, kp_error *e)
@@ -435,12 +565,12 @@ static kp_err row_quota(loader *L, const kp_csv_record *rec, kp_error *e)
     }
     if (has_reject(L))
         return KP_OK;
-    kp_stmt *st = L->ins;
-    kp_stmt_bind_text(st, 1, id, idn);
-    kp_stmt_bind_text(st, 2, sb, KP_DATE_ISO_LEN);
-    kp_stmt_bind_text(st, 3, eb, KP_DATE_ISO_LEN);
-    kp_stmt_bind_int64(st, 4, cents);
-    return step_insert(L, st, rec->line, e);
+    kp_bulk_row(L->bulk, ROW_DATA, rec->line);
+    out_text(L, id, idn);
+    out_text(L, sb, KP_DATE_ISO_LEN);
+    out_text(L, eb, KP_DATE_ISO_LEN);
+    kp_bulk_int(L->bulk, cents);
+    return kp_bulk_end(L->bulk, e);
 }
 
 /* ok = 1 and *v set for "open", "won", "lost" (Pipedrive's deal status). */
@@ -462,11 +592,54 @@ static int parse_status(const char *s, size_t n, int *closed, int *won)
     return 0;
 }
 
+static const kp_stage_rule *find_rule(const loader *L, const char *stage, size_t n)
+{
+    for (size_t i = 0; i < L->nrules; i++)
+        if (kp_presets_header_eq(stage, n, L->rules[i].stage))
+            return &L->rules[i];
+    return NULL;
+}
+
+static const rate *find_rate(const loader *L, const char *cur, kp_date month)
+{
+    for (size_t i = 0; i < L->nrates; i++)
+        if (L->rates[i].month == month && !strcmp(L->rates[i].currency, cur))
+            return &L->rates[i];
+    return NULL;
+}
+
+/* Amount in another currency than the job's: into the job's currency at the rate of the
+ * close month (the as-of month for a deal without a close date). 0 when converted or
+ * nothing to do; -1 with an issue when no rate is known. */
+static int convert_amount(loader *L, int col, const char *cur, kp_date when, int64_t *cents,
+                          int64_t *orig)
+{
+    kp_date month = kp_date_month_start(when, 0);
+    const rate *r = find_rate(L, cur, month);
+    int y, m;
+    kp_date_to_ymd(month, &y, &m, NULL);
+    if (!r) {
+        if (L->nrates)
+            add_issue(L, "no_rate", 1, col, "%s: no %s rate for %04d-%02d in the rates source",
+                      col_name(L, col), cur, y, m);
+        else
+            add_issue(L, "no_rate", 1, col,
+                      "%s: the amount is in %s, the job's currency is %s: add a rates source "
+                      "(currency, month, rate) with the %s rate for %04d-%02d",
+                      col_name(L, col), cur, L->job->currency, cur, y, m);
+        return -1;
+    }
+    *orig = *cents;
+    *cents = (int64_t)llround((double)*cents * r->rate);
+    return 0;
+}
+
 static kp_err row_opp(loader *L, const kp_csv_record *rec, kp_error *e)
 {
     const cols *c = &L->c;
     kp_err rc = KP_OK;
-    char *owner_id = NULL, *key = NULL;
+    char *key = NULL;
+    const char *owner_id = NULL;
     size_t idn, namen, stagen, ownern, accn;
     const char *id = cell(rec, c->opp_id, &idn);
     const char *name = cell(rec, c->name, &namen);
@@ -474,8 +647,8 @@ static kp_err row_opp(loader *L, const kp_csv_record *rec, kp_error *e)
     const char *owner = cell(rec, c->owner, &ownern);
     const char *account = cell(rec, c->account, &accn);
     kp_date created = 0, closed_on = 0;
-    int64_t cents = 0;
-    char cur[4] = "";
+    int64_t cents = 0, orig_cents = 0;
+    char cur[4] = "", deal_cur[4] = "";
     double prob = -1;
 
     int hc = get_date(L, rec, c->created_date, &created);
@@ -516,7 +689,7 @@ static kp_err row_opp(loader *L, const kp_csv_record *rec, kp_error *e)
                   col_name(L, c->stage));
 
     /* Closed/won: the export's own flags, else Pipedrive-style status, else stage rule. */
-    const kp_stage_rule *rule = stagen ? kp_presets_stage(L->preset, stage, stagen) : NULL;
+    const kp_stage_rule *rule = stagen ? find_rule(L, stage, stagen) : NULL;
     int is_closed = 0, is_won = 0, decided = 0;
     if (c->is_closed >= 0 || c->is_won >= 0) {
         int a = 0, b = 0;
@@ -542,19 +715,20 @@ static kp_err row_opp(loader *L, const kp_csv_record *rec, kp_error *e)
         is_won = rule->is_won;
         decided = 1;
     }
-    if (stagen && !rule) {
-        if (!decided && !L->preset->open_unknown_stages)
+    if (stagen && !rule && !L->preset->open_unknown_stages) {
+        const char *where = L->job->nstages ? " or [stages]" : "";
+        if (!decided)
             add_issue(L, "unknown_stage", 1, c->stage,
-                      "%s: '%.*s' is not a stage of the %s preset, so whether the deal is "
+                      "%s: '%.*s' is not a stage of the %s preset%s, so whether the deal is "
                       "closed or won is unknown",
                       col_name(L, c->stage), (int)(stagen > 64 ? 64 : stagen), stage,
-                      L->preset->name);
-        else if (!L->preset->open_unknown_stages)
+                      L->preset->name, where);
+        else
             add_issue(L, "unknown_stage", 0, c->stage,
-                      "%s: '%.*s' is not a stage of the %s preset (closed/won taken from "
+                      "%s: '%.*s' is not a stage of the %s preset%s (closed/won taken from "
                       "the export)",
                       col_name(L, c->stage), (int)(stagen > 64 ? 64 : stagen), stage,
-                      L->preset->name);
+                      L->preset->name, where);
     }
     if (hp == 0 && rule && rule->probability >= 0) {
         prob = rule->probability;
@@ -579,32 +753,40 @@ static kp_err row_opp(loader *L, const kp_csv_record *rec, kp_error *e)
         add_issue(L, "missing_account", 0, c->account, "%s: the deal has no account",
                   col_name(L, c->account));
 
-    int n = lookup(L->q_dup, L->as_of, KP_DATE_ISO_LEN, key, keyn, NULL, e);
-    if (n < 0) {
-        rc = e->code;
-        goto fail;
+    /* The deal's currency: its column, else a code or symbol in the amount. */
+    size_t curn;
+    const char *curv = cell(rec, c->currency, &curn);
+    if (curn == 3)
+        for (int k = 0; k < 3; k++)
+            deal_cur[k] = (char)(curv[k] >= 'a' && curv[k] <= 'z' ? curv[k] - 32 : curv[k]);
+    else if (curn)
+        add_issue(L, "unparseable", 1, c->currency,
+                  "%s: '%.*s' is not a three-letter currency code like EUR",
+                  col_name(L, c->currency), (int)(curn > 64 ? 64 : curn), curv);
+    else
+        memcpy(deal_cur, cur, sizeof cur);
+    int converted = 0;
+    if (ha > 0 && deal_cur[0] && L->job->currency && strcmp(deal_cur, L->job->currency)) {
+        if (convert_amount(L, c->amount, deal_cur, hd > 0 ? closed_on : L->job->as_of, &cents,
+                           &orig_cents) == 0)
+            converted = 1;
     }
-    if (n > 0)
-        add_issue(L, "duplicate_id", 1, c->opp_id >= 0 ? c->opp_id : c->name,
-                  "opportunity '%.*s' appears twice", (int)(keyn > 80 ? 80 : keyn), key);
 
     /* Owner: a rep_id, else exactly one rep of that name, else kept as written. */
     if (ownern) {
-        n = lookup(L->q_rep_id, owner, ownern, NULL, 0, NULL, e);
-        if (n == 0)
-            n = lookup(L->q_rep_name, owner, ownern, NULL, 0, &owner_id, e);
-        if (n < 0) {
-            rc = e->code;
-            goto fail;
+        const name_entry *ent = map_find(&L->rep_ids, owner, ownern);
+        int n = ent && ent->key ? 1 : 0;
+        if (!n) {
+            ent = map_find(&L->rep_names, owner, ownern);
+            n = ent && ent->key ? ent->count : 0;
+            if (n == 1)
+                owner_id = ent->value;
         }
-        if (n != 1) {
-            free(owner_id);
-            owner_id = NULL;
+        if (n != 1)
             add_issue(L, "owner_not_in_reps", 0, c->owner,
                       n == 0 ? "%s: '%.*s' is neither a rep_id nor a rep name in reps"
                              : "%s: '%.*s' is the name of several reps",
                       col_name(L, c->owner), (int)(ownern > 64 ? 64 : ownern), owner);
-        }
     } else {
         add_issue(L, "owner_not_in_reps", 0, c->owner, "%s: the deal has no owner",
                   col_name(L, c->owner));
@@ -612,55 +794,179 @@ static kp_err row_opp(loader *L, const kp_csv_record *rec, kp_error *e)
 
     if (has_reject(L))
         goto fail;
-    kp_stmt *st = L->ins;
-    kp_stmt_bind_text(st, 1, L->as_of, KP_DATE_ISO_LEN);
-    kp_stmt_bind_text(st, 2, key, keyn);
-    bind_cell(st, 3, rec, c->name);
-    bind_cell(st, 4, rec, c->account);
+    kp_bulk *b = L->bulk;
+    kp_bulk_row(b, ROW_DATA, rec->line);
+    kp_bulk_text(b, L->as_of, KP_DATE_ISO_LEN);
+    kp_bulk_text(b, key, keyn);
+    out_cell(L, rec, c->name);
+    out_cell(L, rec, c->account);
     if (owner_id)
-        kp_stmt_bind_text(st, 5, owner_id, strlen(owner_id));
+        kp_bulk_text(b, owner_id, strlen(owner_id));
     else
-        bind_cell(st, 5, rec, c->owner);
-    bind_cell(st, 6, rec, c->stage);
+        out_cell(L, rec, c->owner);
+    out_cell(L, rec, c->stage);
     if (ha > 0)
-        kp_stmt_bind_int64(st, 7, cents);
+        kp_bulk_int(b, cents);
     else
-        kp_stmt_bind_null(st, 7);
-    size_t curn;
-    const char *curv = cell(rec, c->currency, &curn);
-    if (curn)
-        kp_stmt_bind_text(st, 8, curv, curn);
-    else if (cur[0])
-        kp_stmt_bind_text(st, 8, cur, strlen(cur));
-    else if (L->job->currency)
-        kp_stmt_bind_text(st, 8, L->job->currency, strlen(L->job->currency));
+        kp_bulk_null(b);
+    if (converted || !deal_cur[0])
+        out_text(L, L->job->currency, L->job->currency ? strlen(L->job->currency) : 0);
     else
-        kp_stmt_bind_null(st, 8);
+        kp_bulk_text(b, deal_cur, 3);
     if (hp > 0)
-        kp_stmt_bind_double(st, 9, prob);
+        kp_bulk_real(b, prob);
     else
-        kp_stmt_bind_null(st, 9);
+        kp_bulk_null(b);
     size_t fcn;
     const char *fc = cell(rec, c->forecast_category, &fcn);
     if (fcn)
-        kp_stmt_bind_text(st, 10, fc, fcn);
-    else if (rule && rule->forecast_category)
-        kp_stmt_bind_text(st, 10, rule->forecast_category, strlen(rule->forecast_category));
+        kp_bulk_text(b, fc, fcn);
     else
-        kp_stmt_bind_null(st, 10);
-    bind_cell(st, 11, rec, c->type);
-    bind_cell(st, 12, rec, c->lead_source);
-    bind_cell(st, 13, rec, c->product);
-    bind_date(st, 14, hc, created);
-    bind_date(st, 15, hd, closed_on);
-    kp_stmt_bind_int64(st, 16, is_closed);
-    kp_stmt_bind_int64(st, 17, is_won);
-    kp_stmt_bind_int64(st, 18, rec->line);
-    rc = step_insert(L, st, rec->line, e);
+        out_text(L, rule ? rule->forecast_category : NULL,
+                 rule && rule->forecast_category ? strlen(rule->forecast_category) : 0);
+    out_cell(L, rec, c->type);
+    out_cell(L, rec, c->lead_source);
+    out_cell(L, rec, c->product);
+    out_date(L, hc, created);
+    out_date(L, hd, closed_on);
+    kp_bulk_int(b, is_closed);
+    kp_bulk_int(b, is_won);
+    kp_bulk_int(b, rec->line);
+    if (converted) {
+        kp_bulk_int(b, orig_cents);
+        kp_bulk_text(b, deal_cur, 3);
+    } else {
+        kp_bulk_null(b);
+        kp_bulk_null(b);
+    }
+    rc = kp_bulk_end(b, e);
 fail:
-    free(owner_id);
     free(key);
     return rc;
+}
+
+/* Activity types that count as selling time when the export has no selling flag. */
+static int selling_type(const char *t, size_t n)
+{
+    static const char *const types[] = {"call", "meeting", "demo", "presentation", "email",
+                                        "event", "visit", NULL};
+    for (size_t i = 0; types[i]; i++)
+        if (kp_presets_header_eq(t, n, types[i]))
+            return 1;
+    return 0;
+}
+
+/* A row of an optional source, driven by the preset's field table: each field parsed by
+ * its type, required ones present, money not negative, rates positive, and the two
+ * derived flags (activities.selling, leads.is_converted) filled when not given. */
+static kp_err row_optional(loader *L, const kp_csv_record *rec, kp_error *e)
+{
+    const kp_field_def *defs = L->preset->fields[L->src->kind];
+    size_t ndefs = L->preset->nfields[L->src->kind];
+    kp_bulk *b = L->bulk;
+    struct {
+        int have;
+        int64_t i;
+        double d;
+        kp_date date;
+    } v[KP_BULK_MAX_COLS];
+    memset(v, 0, sizeof v);
+    for (size_t k = 0; k < ndefs; k++) {
+        int col = L->ocol[k];
+        size_t n;
+        const char *t = cell(rec, col, &n);
+        const kp_field_def *d = &defs[k];
+        char cur[4];
+        switch (d->type) {
+        case KP_VT_DATE: v[k].have = get_date(L, rec, col, &v[k].date); break;
+        case KP_VT_MONEY:
+            v[k].have = get_money(L, rec, col, &v[k].i, cur);
+            if (v[k].have > 0 && v[k].i < 0)
+                add_issue(L, "negative_amount", 1, col, "%s: amount is negative",
+                          col_name(L, col));
+            break;
+        case KP_VT_BOOL: {
+            int x = 0;
+            v[k].have = get_bool(L, rec, col, &x);
+            v[k].i = x;
+            break;
+        }
+        case KP_VT_MONTH:
+            if (!n)
+                break;
+            v[k].have = kp_value_parse_month(t, n, L->dates, &v[k].date) == 0 ? 1 : -1;
+            if (v[k].have < 0)
+                add_issue(L, "unparseable", 1, col,
+                          "%s: '%.*s' is not a month (expected YYYY-MM or a date)",
+                          col_name(L, col), (int)(n > 64 ? 64 : n), t);
+            break;
+        case KP_VT_INT:
+        case KP_VT_NUMBER:
+        case KP_VT_PERCENT: {
+            if (!n)
+                break;
+            double x;
+            int ok = kp_value_parse_percent(t, n, KP_PCT_FRACTION, &x) == 0 && x >= 0 &&
+                     (d->type != KP_VT_INT || x == floor(x));
+            v[k].have = ok ? 1 : -1;
+            v[k].d = x;
+            v[k].i = ok ? (int64_t)x : 0;
+            if (!ok)
+                add_issue(L, "unparseable", 1, col, "%s: '%.*s' is not a %s", col_name(L, col),
+                          (int)(n > 64 ? 64 : n), t,
+                          d->type == KP_VT_INT ? "whole number" : "positive number");
+            break;
+        }
+        default: v[k].have = n ? 1 : 0; break;
+        }
+        if (d->required && v[k].have == 0)
+            add_issue(L, "missing_required", 1, col, "%s: %s is empty", col_name(L, col),
+                      d->field);
+        if (L->src->kind == KP_SRC_RATES && !strcmp(d->field, "currency") && n &&
+            (n != 3 || !(t[0] >= 'A' && t[0] <= 'Z' && t[1] >= 'A' && t[1] <= 'Z' &&
+                         t[2] >= 'A' && t[2] <= 'Z')))
+            add_issue(L, "unparseable", 1, col,
+                      "%s: '%.*s' is not a three-letter currency code like EUR",
+                      col_name(L, col), (int)(n > 64 ? 64 : n), t);
+        if (d->type == KP_VT_NUMBER && v[k].have > 0 && !(v[k].d > 0))
+            add_issue(L, "unparseable", 1, col, "%s: a rate must be above 0", col_name(L, col));
+    }
+    if (L->src->kind == KP_SRC_SUBSCRIPTIONS && v[2].have > 0 && v[3].have > 0 &&
+        v[3].date < v[2].date)
+        add_issue(L, "period_end_before_start", 1, L->ocol[3],
+                  "%s: the subscription ends before it starts", col_name(L, L->ocol[3]));
+    if (has_reject(L))
+        return KP_OK;
+    kp_bulk_row(b, ROW_DATA, rec->line);
+    for (size_t k = 0; k < ndefs; k++) {
+        const kp_field_def *d = &defs[k];
+        if (v[k].have <= 0 && d->type == KP_VT_BOOL) {
+            /* Derived flags of NOT NULL columns. */
+            size_t n = 0;
+            const char *t = NULL;
+            if (!strcmp(d->field, "selling"))
+                t = cell(rec, L->ocol[2], &n); /* activities.type */
+            kp_bulk_int(b, !strcmp(d->field, "selling") ? selling_type(t ? t : "", n)
+                                                        : v[2].have > 0); /* converted_date */
+            continue;
+        }
+        if (v[k].have <= 0) {
+            kp_bulk_null(b);
+            continue;
+        }
+        switch (d->type) {
+        case KP_VT_DATE:
+        case KP_VT_MONTH: out_date(L, 1, v[k].date); break;
+        case KP_VT_MONEY:
+        case KP_VT_BOOL:
+        case KP_VT_INT: kp_bulk_int(b, v[k].i); break;
+        case KP_VT_NUMBER:
+        case KP_VT_PERCENT: kp_bulk_real(b, v[k].d); break;
+        default: out_cell(L, rec, L->ocol[k]); break;
+        }
+    }
+    kp_bulk_int(b, rec->line);
+    return kp_bulk_end(b, e);
 }
 
 /* ---- issues and rejects ------------------------------------------------------------- */
@@ -668,22 +974,20 @@ fail:
 static kp_err write_issue(loader *L, long line, const char *colname, const char *value,
                           size_t vlen, const issue *is, kp_error *e)
 {
-    kp_stmt *st = L->ins_issue;
-    kp_stmt_bind_text(st, 1, L->as_of, KP_DATE_ISO_LEN);
-    kp_stmt_bind_text(st, 2, L->src->name, strlen(L->src->name));
-    kp_stmt_bind_int64(st, 3, line);
-    if (colname && *colname)
-        kp_stmt_bind_text(st, 4, colname, strlen(colname));
-    else
-        kp_stmt_bind_null(st, 4);
-    kp_stmt_bind_text(st, 5, is->rule, strlen(is->rule));
-    kp_stmt_bind_text(st, 6, is->reject ? "reject" : "warning", is->reject ? 6 : 7);
+    kp_bulk *b = L->bulk;
+    kp_bulk_row(b, ROW_ISSUE, line);
+    kp_bulk_text(b, L->as_of, KP_DATE_ISO_LEN);
+    kp_bulk_text(b, L->src->name, strlen(L->src->name));
+    kp_bulk_int(b, line);
+    out_text(L, colname, colname ? strlen(colname) : 0);
+    kp_bulk_text(b, is->rule, strlen(is->rule));
+    kp_bulk_text(b, is->reject ? "reject" : "warning", is->reject ? 6 : 7);
     if (value)
-        kp_stmt_bind_text(st, 7, value, vlen);
+        kp_bulk_text(b, value, vlen);
     else
-        kp_stmt_bind_null(st, 7);
-    kp_stmt_bind_text(st, 8, is->msg, strlen(is->msg));
-    return step_insert(L, st, line, e);
+        kp_bulk_null(b);
+    kp_bulk_text(b, is->msg, strlen(is->msg));
+    return kp_bulk_end(b, e);
 }
 
 static kp_err open_rejects(loader *L, size_t nraw, const char *const *raw, kp_error *e)
@@ -948,7 +1252,10 @@ static kp_err on_header(loader *L, const kp_csv_record *rec, kp_error *e)
         }
         for (size_t a = 0; !mapped && col < 0 && d->headers[a]; a++)
             col = find_header(L, d->headers[a]);
-        *slot(&L->c, d->field) = col;
+        if (kp_presets_table(src->kind))
+            L->ocol[k] = col;
+        else
+            *slot(&L->c, d->field) = col;
         if (col < 0 && d->required) {
             list_aliases(d, aliases, sizeof aliases);
             return kp_error_set(e, KP_ERR_DATA, src->path, rec->line, 0,
@@ -1048,11 +1355,15 @@ static kp_err on_record(void *user, const kp_csv_record *raw, kp_error *e)
     switch (L->src->kind) {
     case KP_SRC_REPS: rc = row_rep(L, rec, e); break;
     case KP_SRC_QUOTAS: rc = row_quota(L, rec, e); break;
-    default: rc = row_opp(L, rec, e); break;
+    case KP_SRC_OPPORTUNITIES: rc = row_opp(L, rec, e); break;
+    default: rc = row_optional(L, rec, e); break;
     }
-    if (rc)
-        return rc;
-    return finish_row(L, rec, e);
+    if (!rc)
+        rc = finish_row(L, rec, e);
+    /* Unthreaded sources check rows against the store: keep it current. */
+    if (!rc && !L->threaded)
+        rc = kp_bulk_flush(L->bulk, e);
+    return rc;
 }
 
 /* ---- one source, all sources ---------------------------------------------------------- */
@@ -1061,48 +1372,116 @@ static const char *const insert_sql[KP_SRC_KIND_COUNT] = {
     [KP_SRC_OPPORTUNITIES] =
         "INSERT INTO opportunity_snapshots(as_of, opp_id, name, account, owner_id, stage,"
         " amount_cents, currency, probability, forecast_category, type, lead_source, product,"
-        " created_date, close_date, is_closed, is_won, source_line)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-    [KP_SRC_REPS] = "INSERT INTO reps(rep_id, name, email, team, region, manager_id, hire_date,"
-                    " active) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    [KP_SRC_QUOTAS] = "INSERT INTO quotas(rep_id, period_start, period_end, amount_cents)"
-                      " VALUES(?1, ?2, ?3, ?4)",
+        " created_date, close_date, is_closed, is_won, source_line, original_amount_cents,"
+        " original_currency)",
+    [KP_SRC_REPS] = ("INSERT INTO reps(rep_id, name, email, team, region, manager_id,"
+                     " hire_date, active)"),
+    [KP_SRC_QUOTAS] = "INSERT INTO quotas(rep_id, period_start, period_end, amount_cents)",
 };
+static const int insert_cols[KP_SRC_KIND_COUNT] = {
+    [KP_SRC_OPPORTUNITIES] = 20, [KP_SRC_REPS] = 8, [KP_SRC_QUOTAS] = 4};
+
+#define ROWS_PER_INSERT 32 /* 32 x 20 parameters: well under SQLite's limit of 32766 */
+
+/* The insert thread met a unique-key failure: a deal seen earlier in this file. */
+static kp_err on_duplicate(void *user, int kind, long line, const kp_bulk_value *row,
+                           kp_error *e)
+{
+    loader *L = user;
+    kp_error orig = *e;
+    (void)kind;
+    kp_stmt *p = L->dup_probe;
+    kp_stmt_bind_text(p, 1, row[0].s, row[0].n);
+    kp_stmt_bind_text(p, 2, row[1].s, row[1].n);
+    int r = kp_stmt_step(p, e);
+    kp_stmt_reset(p);
+    if (r != 1) {
+        if (r == 0)
+            *e = orig; /* not a duplicate: the original failure stands */
+        return e->code;
+    }
+    int by_id = L->c.opp_id >= 0;
+    const kp_bulk_value *v = &row[by_id ? 1 : 2];
+    char msg[MSG_MAX];
+    snprintf(msg, sizeof msg, "opportunity '%.*s' appears twice",
+             (int)(row[1].n > 80 ? 80 : row[1].n), row[1].s);
+    const char *colname = col_name(L, by_id ? L->c.opp_id : L->c.name);
+    kp_stmt *st = L->dup_issue;
+    kp_stmt_bind_text(st, 1, row[0].s, row[0].n);
+    kp_stmt_bind_text(st, 2, L->src->name, strlen(L->src->name));
+    kp_stmt_bind_int64(st, 3, line);
+    kp_stmt_bind_text(st, 4, colname, strlen(colname));
+    if (v->type == KP_BV_TEXT)
+        kp_stmt_bind_text(st, 5, v->s, v->n);
+    kp_stmt_bind_text(st, 6, msg, strlen(msg));
+    r = kp_stmt_step(st, e);
+    kp_stmt_reset(st);
+    return r < 0 ? e->code : KP_OK;
+}
+
+static const char dup_issue_sql[] =
+    "INSERT INTO dq_issues(as_of, source, line, column_name, rule, severity, value, message)"
+    " VALUES(?1, ?2, ?3, ?4, 'duplicate_id', 'reject', ?5, ?6)";
+
+/* The INSERT head of an optional source, from its preset fields. */
+static char *optional_insert(const loader *L)
+{
+    const kp_field_def *defs = L->preset->fields[L->src->kind];
+    size_t ndefs = L->preset->nfields[L->src->kind], n = 64;
+    for (size_t k = 0; k < ndefs; k++)
+        n += strlen(defs[k].column ? defs[k].column : defs[k].field) + 2;
+    char *sql = malloc(n);
+    if (!sql)
+        return NULL;
+    size_t o = (size_t)snprintf(sql, n, "INSERT INTO %s(", kp_presets_table(L->src->kind));
+    for (size_t k = 0; k < ndefs; k++)
+        o += (size_t)snprintf(sql + o, n - o, "%s, ",
+                              defs[k].column ? defs[k].column : defs[k].field);
+    snprintf(sql + o, n - o, "source_line)");
+    return sql;
+}
 
 static kp_err prepare_all(loader *L, kp_error *e)
 {
     kp_err rc;
-    if ((rc = kp_store_prepare(L->s, insert_sql[L->src->kind], NULL, 0, &L->ins, e)) ||
-        (rc = kp_store_prepare(L->s,
-                               "INSERT INTO dq_issues(as_of, source, line, column_name, rule,"
-                               " severity, value, message) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                               NULL, 0, &L->ins_issue, e)) ||
-        (rc = kp_store_prepare(L->s,
-                               "SELECT 1 FROM opportunity_snapshots WHERE as_of = ?1 AND"
-                               " opp_id = ?2 ORDER BY 1",
-                               NULL, 0, &L->q_dup, e)) ||
-        (rc = kp_store_prepare(L->s, "SELECT rep_id FROM reps WHERE rep_id = ?1 ORDER BY 1",
+    int opps = L->src->kind == KP_SRC_OPPORTUNITIES;
+    char *opt = NULL;
+    if (kp_presets_table(L->src->kind) && !(opt = optional_insert(L)))
+        return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+    kp_bulk_kind kinds[2] = {
+        {opt ? opt : insert_sql[L->src->kind],
+         opt ? (int)L->preset->nfields[L->src->kind] + 1 : insert_cols[L->src->kind],
+         opps ? ROWS_PER_INSERT : 1, opps && !L->index_after ? on_duplicate : NULL},
+        {"INSERT INTO dq_issues(as_of, source, line, column_name, rule, severity, value,"
+         " message)",
+         8, 1, NULL}};
+    if ((rc = kp_store_prepare(L->s, "SELECT rep_id FROM reps WHERE rep_id = ?1 ORDER BY 1",
                                NULL, 0, &L->q_rep_id, e)) ||
-        (rc = kp_store_prepare(L->s,
-                               "SELECT rep_id FROM reps WHERE name = ?1 ORDER BY rep_id LIMIT 2",
-                               NULL, 0, &L->q_rep_name, e)) ||
         (rc = kp_store_prepare(L->s,
                                "SELECT period_start FROM quotas WHERE rep_id = ?1 AND"
                                " period_start <= ?2 AND period_end >= ?3"
                                " ORDER BY period_start LIMIT 1",
-                               NULL, 0, &L->q_overlap, e)))
-        return rc;
-    return KP_OK;
+                               NULL, 0, &L->q_overlap, e)) ||
+        (opps && (rc = kp_store_prepare(L->s,
+                                        "SELECT 1 FROM opportunity_snapshots WHERE as_of = ?1"
+                                        " AND opp_id = ?2 ORDER BY 1",
+                                        NULL, 0, &L->dup_probe, e))) ||
+        (opps && (rc = kp_store_prepare(L->s, dup_issue_sql, NULL, 0, &L->dup_issue, e))))
+        goto done;
+    L->threaded = opps;
+    rc = kp_bulk_open(L->s, kinds, 2, L->threaded, L, &L->bulk, e);
+done:
+    free(opt);
+    return rc;
 }
 
 static void loader_free(loader *L)
 {
-    kp_stmt_finalize(L->ins);
-    kp_stmt_finalize(L->ins_issue);
-    kp_stmt_finalize(L->q_dup);
+    kp_bulk_free(L->bulk); /* first: it stops the insert thread */
     kp_stmt_finalize(L->q_rep_id);
-    kp_stmt_finalize(L->q_rep_name);
     kp_stmt_finalize(L->q_overlap);
+    kp_stmt_finalize(L->dup_probe);
+    kp_stmt_finalize(L->dup_issue);
     for (size_t i = 0; i < L->ncols; i++)
         free(L->header[i]);
     free(L->header);
@@ -1111,6 +1490,10 @@ static void loader_free(loader *L)
     free(L->conv);
     free(L->cfields);
     free(L->clens);
+    map_free(&L->rep_ids);
+    map_free(&L->rep_names);
+    free(L->rules);
+    free(L->rates);
     if (L->rej_f)
         fclose(L->rej_f);
     kp_outfile_abort(&L->rej);
@@ -1139,8 +1522,251 @@ static kp_err check_grand_total(loader *L, kp_error *e)
     return KP_OK;
 }
 
+/* ---- opportunities: before and after the rows ----------------------------------------- */
+
+/* Everything a row is checked against, read into memory before the insert thread owns the
+ * store: reps by id and by name, the stage rules ([stages] over the preset's), the rates.
+ * On a first snapshot the indexes go, to be built once after the load (see below). */
+static kp_err prepare_opportunities(loader *L, kp_error *e)
+{
+    kp_err rc;
+    kp_stmt *st = NULL;
+    int64_t nreps = 0, nrates = 0, others = 0;
+    if ((rc = kp_store_query_int64(L->s, "SELECT count(*) FROM reps", NULL, 0, &nreps, e)) ||
+        (rc = kp_store_query_int64(L->s, "SELECT count(*) FROM rates", NULL, 0, &nrates, e)) ||
+        (rc = kp_store_query_int64(L->s,
+                                   "SELECT count(*) FROM (SELECT 1 FROM"
+                                   " opportunity_snapshots LIMIT 1)",
+                                   NULL, 0, &others, e)))
+        return rc;
+    if (map_init(&L->rep_ids, (size_t)nreps) || map_init(&L->rep_names, (size_t)nreps))
+        goto nomem;
+    if ((rc = kp_store_prepare(L->s, "SELECT rep_id, name FROM reps ORDER BY rep_id", NULL, 0,
+                               &st, e)))
+        return rc;
+    int r;
+    while ((r = kp_stmt_step(st, e)) == 1)
+        if (map_add(&L->rep_ids, kp_stmt_column_text(st, 0), "") ||
+            map_add(&L->rep_names, kp_stmt_column_text(st, 1), kp_stmt_column_text(st, 0)))
+            goto nomem;
+    kp_stmt_finalize(st);
+    st = NULL;
+    if (r < 0)
+        return e->code;
+
+    if (nrates && !(L->rates = calloc((size_t)nrates, sizeof *L->rates)))
+        goto nomem;
+    if ((rc = kp_store_prepare(L->s, "SELECT currency, month, rate FROM rates ORDER BY 1, 2",
+                               NULL, 0, &st, e)))
+        return rc;
+    while (L->nrates < (size_t)nrates && kp_stmt_step(st, e) == 1) {
+        rate *t = &L->rates[L->nrates++];
+        snprintf(t->currency, sizeof t->currency, "%s", kp_stmt_column_text(st, 0));
+        kp_date_parse_iso(kp_stmt_column_text(st, 1), KP_DATE_ISO_LEN, &t->month);
+        t->rate = kp_stmt_column_double(st, 2);
+    }
+    kp_stmt_finalize(st);
+    st = NULL;
+
+    /* Stage rules: the job's first, then the preset's that the job does not redefine. */
+    const kp_job *job = L->job;
+    if (!(L->rules = calloc(job->nstages + L->preset->nstages + 1, sizeof *L->rules)))
+        goto nomem;
+    for (size_t i = 0; i < job->nstages; i++) {
+        const kp_stage_def *d = &job->stages[i];
+        L->rules[L->nrules++] = (kp_stage_rule){d->stage, d->order, d->probability,
+                                                d->is_closed, d->is_won, d->forecast_category};
+    }
+    for (size_t i = 0; i < L->preset->nstages; i++) {
+        const kp_stage_rule *p = &L->preset->stages[i];
+        if (!find_rule(L, p->stage, strlen(p->stage)))
+            L->rules[L->nrules++] = *p;
+    }
+    if ((rc = kp_store_exec(L->s, "DELETE FROM stage_rules", e)) ||
+        (rc = kp_store_prepare(L->s,
+                               "INSERT OR IGNORE INTO stage_rules(stage, stage_order,"
+                               " probability, is_closed, is_won, forecast_category)"
+                               " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                               NULL, 0, &st, e)))
+        return rc;
+    for (size_t i = 0; i < L->nrules && !rc; i++) {
+        const kp_stage_rule *u = &L->rules[i];
+        kp_stmt_bind_text(st, 1, u->stage, strlen(u->stage));
+        kp_stmt_bind_int64(st, 2, u->order);
+        if (u->probability >= 0)
+            kp_stmt_bind_double(st, 3, u->probability);
+        kp_stmt_bind_int64(st, 4, u->is_closed);
+        kp_stmt_bind_int64(st, 5, u->is_won);
+        if (u->forecast_category)
+            kp_stmt_bind_text(st, 6, u->forecast_category, strlen(u->forecast_category));
+        rc = kp_stmt_step(st, e) < 0 ? e->code : KP_OK;
+        kp_stmt_reset(st);
+    }
+    kp_stmt_finalize(st);
+    if (rc)
+        return rc;
+
+    /* A first snapshot loads into a table without indexes: building them once afterwards
+     * (a sort) costs far less than keeping them current row by row, and duplicates then
+     * show up as the unique index failing to build. */
+    if (!others) {
+        L->index_after = 1;
+        return kp_store_exec(L->s,
+                             "DROP INDEX IF EXISTS opp_snap_key;"
+                             "DROP INDEX IF EXISTS opp_snap_owner;"
+                             "DROP INDEX IF EXISTS opp_snap_close;", /* of older schemas */
+                             e);
+    }
+    return KP_OK;
+nomem:
+    kp_stmt_finalize(st);
+    return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+}
+
+/* Run sql with ?1 = as_of, ?2 = source, ?3 = column name, ?4 = by_id (NULLs unbound). */
+static kp_err exec_bound(kp_store *s, const char *sql, const char *as_of, const char *source,
+                         const char *colname, int by_id, kp_error *e)
+{
+    kp_stmt *st = NULL;
+    kp_err rc = kp_store_prepare(s, sql, NULL, 0, &st, e);
+    if (rc)
+        return rc;
+    kp_stmt_bind_text(st, 1, as_of, KP_DATE_ISO_LEN);
+    if (source)
+        kp_stmt_bind_text(st, 2, source, strlen(source));
+    if (colname)
+        kp_stmt_bind_text(st, 3, colname, strlen(colname));
+    if (source)
+        kp_stmt_bind_int64(st, 4, by_id);
+    rc = kp_stmt_step(st, e) < 0 ? e->code : KP_OK;
+    kp_stmt_finalize(st);
+    return rc;
+}
+
+/* Rows after the first with the same key (?1 = as_of). */
+#define DUPLICATE_ROWS                                                                       \
+    " FROM opportunity_snapshots s JOIN (SELECT opp_id, min(source_line) AS first"          \
+    "  FROM opportunity_snapshots WHERE as_of = ?1 GROUP BY opp_id HAVING count(*) > 1) d"   \
+    " ON d.opp_id = s.opp_id WHERE s.as_of = ?1 AND s.source_line > d.first"
+
+/* Duplicates of a first snapshot: findings, then out of the table. */
+static kp_err remove_duplicates(loader *L, kp_error *e)
+{
+    int by_id = L->c.opp_id >= 0;
+    kp_err rc = exec_bound(
+        L->s,
+        "INSERT INTO dq_issues(as_of, source, line, column_name, rule, severity, value,"
+        " message) SELECT ?1, ?2, s.source_line, ?3, 'duplicate_id', 'reject',"
+        " CASE WHEN ?4 THEN s.opp_id ELSE s.name END,"
+        " 'opportunity ''' || substr(s.opp_id, 1, 80) || ''' appears twice'" DUPLICATE_ROWS
+        " ORDER BY s.source_line",
+        L->as_of, L->src->name, col_name(L, by_id ? L->c.opp_id : L->c.name), by_id, e);
+    if (!rc)
+        rc = exec_bound(L->s,
+                        "DELETE FROM opportunity_snapshots WHERE rowid IN (SELECT s.rowid"
+                        DUPLICATE_ROWS ")",
+                        L->as_of, NULL, NULL, 0, e);
+    return rc;
+}
+
+/* The rejects file in line order from dq_issues, re-reading the export for the raw rows:
+ * needed when the insert side found duplicates, which the parsing side never sees. */
+typedef struct reread {
+    loader *L;
+    kp_stmt *q;
+    int more;
+} reread;
+
+static kp_err on_reread(void *user, const kp_csv_record *raw, kp_error *e)
+{
+    reread *r = user;
+    loader *L = r->L;
+    kp_csv_record conv;
+    const kp_csv_record *rec = raw;
+    kp_err rc;
+    if (L->cp1252) {
+        if ((rc = convert_cp1252(L, raw, &conv, e)))
+            return rc;
+        rec = &conv;
+    }
+    if (r->more != 1 || rec->line < kp_stmt_column_int64(r->q, 0))
+        return KP_OK;
+    issue is = {NULL, 1, -1, ""};
+    const char *colname = kp_stmt_column_text(r->q, 1);
+    is.rule = kp_stmt_column_text(r->q, 2);
+    is.col = colname ? find_header(L, colname) : -1;
+    snprintf(is.msg, sizeof is.msg, "%s", kp_stmt_column_text(r->q, 3));
+    rc = write_reject(L, rec->line, &is, rec->nfields, rec->fields, e);
+    long line = rec->line;
+    while (!rc && (r->more = kp_stmt_step(r->q, e)) == 1 && kp_stmt_column_int64(r->q, 0) == line)
+        ;
+    return rc ? rc : r->more < 0 ? e->code : KP_OK;
+}
+
+static kp_err rewrite_rejects(loader *L, kp_error *e)
+{
+    kp_err rc;
+    reread r = {L, NULL, 0};
+    if (L->rej_f) {
+        fclose(L->rej_f);
+        L->rej_f = NULL;
+        kp_outfile_abort(&L->rej);
+    }
+    L->first_line = 0;
+    if ((rc = kp_store_prepare(L->s,
+                               "SELECT line, column_name, rule, message FROM dq_issues"
+                               " WHERE as_of = ?1 AND source = ?2 AND severity = 'reject'"
+                               " ORDER BY line, rowid",
+                               NULL, 0, &r.q, e)))
+        return rc;
+    kp_stmt_bind_text(r.q, 1, L->as_of, KP_DATE_ISO_LEN);
+    kp_stmt_bind_text(r.q, 2, L->src->name, strlen(L->src->name));
+    r.more = kp_stmt_step(r.q, e);
+    kp_csv_options opt = {L->src->delimiter, 0, 0};
+    rc = r.more < 0 ? e->code : kp_csv_read(L->src->path, &opt, on_reread, &r, NULL, e);
+    kp_stmt_finalize(r.q);
+    return rc;
+}
+
+static const char key_index_sql[] =
+    "CREATE UNIQUE INDEX opp_snap_key ON opportunity_snapshots(as_of, opp_id)";
+
+/* After the rows: the indexes of a first snapshot (duplicates removed if the unique one
+ * fails), then the duplicates of either path counted as rejects. */
+static kp_err finish_opportunities(loader *L, kp_error *e)
+{
+    kp_err rc;
+    int64_t dups = 0;
+    if (L->index_after) {
+        /* The sorter spills to a temporary file rather than to memory, so that building
+         * the indexes of a big load does not take memory in proportion to its rows. */
+        if ((rc = kp_store_exec(L->s, "PRAGMA temp_store = FILE", e)))
+            return rc;
+        if (kp_store_exec(L->s, key_index_sql, e) &&
+            ((rc = remove_duplicates(L, e)) || (rc = kp_store_exec(L->s, key_index_sql, e))))
+            return rc;
+        if ((rc = kp_store_exec(L->s, SNAPSHOT_INDEXES "PRAGMA temp_store = MEMORY;", e)))
+            return rc;
+    }
+    kp_vars v = {0};
+    if (kp_vars_set(&v, "as_of", L->as_of) || kp_vars_set(&v, "source", L->src->name)) {
+        kp_vars_clear(&v);
+        return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+    }
+    rc = kp_store_query_int64(L->s,
+                              "SELECT count(*) FROM dq_issues WHERE as_of = :as_of AND"
+                              " source = :source AND rule = 'duplicate_id'",
+                              &v, 0, &dups, e);
+    kp_vars_clear(&v);
+    if (rc || !dups)
+        return rc;
+    L->stats->rows_loaded[L->index] -= (long)dups;
+    L->stats->rows_rejected[L->index] += (long)dups;
+    return rewrite_rejects(L, e);
+}
+
 static kp_err load_source(const kp_job *job, size_t index, kp_store *s, kp_load_stats *stats,
-                          const char *as_of, int tz, kp_error *e)
+                          const char *as_of, const kp_tz *tz, kp_error *e)
 {
     const kp_source *src = &job->sources[index];
     loader L;
@@ -1167,6 +1793,8 @@ static kp_err load_source(const kp_job *job, size_t index, kp_store *s, kp_load_
         return kp_error_set(e, KP_ERR_CONFIG, job->path, src->line, 0,
                             "[source %s]: unknown encoding '%s' (use utf-8 or cp1252)",
                             src->name, enc);
+    if (src->kind == KP_SRC_OPPORTUNITIES && (rc = prepare_opportunities(&L, e)))
+        goto fail;
     if ((rc = prepare_all(&L, e)))
         goto fail;
     kp_csv_options opt = {src->delimiter, 0, 0};
@@ -1178,7 +1806,9 @@ static kp_err load_source(const kp_job *job, size_t index, kp_store *s, kp_load_
                           kind_name(src->kind));
         goto fail;
     }
-    if ((rc = check_grand_total(&L, e)))
+    if ((rc = check_grand_total(&L, e)) || (rc = kp_bulk_finish(L.bulk, e)))
+        goto fail;
+    if (src->kind == KP_SRC_OPPORTUNITIES && (rc = finish_opportunities(&L, e)))
         goto fail;
     stats->rows_skipped[index] += (long)L.npending;
     long read = stats->rows_read[index], rejected = stats->rows_rejected[index];
@@ -1225,29 +1855,6 @@ fail:
     return rc;
 }
 
-/* Minutes east of UTC for "UTC" or a fixed offset "+02:00" / "-0530" / "+02". */
-static int parse_timezone(const char *tz, int *out)
-{
-    if (!tz || !*tz || !strcmp(tz, "UTC") || !strcmp(tz, "Etc/UTC") || !strcmp(tz, "GMT") ||
-        !strcmp(tz, "Z")) {
-        *out = 0;
-        return 0;
-    }
-    size_t n = strlen(tz);
-    const char *d = tz + 1;
-    if ((tz[0] != '+' && tz[0] != '-') || !(n == 3 || n == 5 || (n == 6 && tz[3] == ':')))
-        return -1;
-    char digits[4] = {d[0], d[1], n > 3 ? d[n - 3] : '0', n > 3 ? d[n - 2] : '0'};
-    for (size_t i = 0; i < 4; i++)
-        if (digits[i] < '0' || digits[i] > '9')
-            return -1;
-    int hh = (digits[0] - '0') * 10 + digits[1] - '0', mm = (digits[2] - '0') * 10 + digits[3] - '0';
-    if (hh > 14 || mm > 59)
-        return -1;
-    *out = (tz[0] == '-' ? -1 : 1) * (hh * 60 + mm);
-    return 0;
-}
-
 static kp_err exec_as_of(kp_store *s, const char *sql, const char *as_of, kp_error *e)
 {
     kp_stmt *st = NULL;
@@ -1262,25 +1869,31 @@ static kp_err exec_as_of(kp_store *s, const char *sql, const char *as_of, kp_err
 
 kp_err kp_load_run(const kp_job *job, kp_store *s, kp_load_stats *stats, kp_error *e)
 {
-    static const kp_source_kind order[] = {KP_SRC_REPS, KP_SRC_QUOTAS, KP_SRC_OPPORTUNITIES};
+    /* Reps before what names them; rates before the deals they convert. */
+    static const kp_source_kind order[] = {
+        KP_SRC_REPS,       KP_SRC_QUOTAS, KP_SRC_RATES, KP_SRC_ACCOUNTS,
+        KP_SRC_OPPORTUNITIES, KP_SRC_ACTIVITIES, KP_SRC_LEADS, KP_SRC_SPEND,
+        KP_SRC_SUBSCRIPTIONS, KP_SRC_STAGE_HISTORY};
     kp_load_stats local;
     char as_of[KP_DATE_ISO_LEN + 1];
-    int tz, have[KP_SRC_KIND_COUNT] = {0};
+    int have[KP_SRC_KIND_COUNT] = {0};
+    kp_tz *tz = NULL;
     kp_err rc;
     if (!stats)
         stats = &local;
     memset(stats, 0, sizeof *stats);
-    if (parse_timezone(job->timezone, &tz))
-        return kp_error_set(e, KP_ERR_CONFIG, job->path, 0, 0,
-                            "timezone = %s: time zone names are not supported yet; use UTC or "
-                            "a fixed offset such as +02:00",
-                            job->timezone);
+    if ((rc = kp_tz_load(job->timezone ? job->timezone : "UTC", NULL, &tz, e))) {
+        snprintf(e->file, sizeof e->file, "%s", job->path);
+        return rc;
+    }
     kp_date_format_iso(job->as_of, as_of);
     for (size_t i = 0; i < job->nsources; i++)
         have[job->sources[i].kind] = 1;
 
-    if ((rc = kp_store_begin(s, e)))
+    if ((rc = kp_store_begin(s, e))) {
+        kp_tz_free(tz);
         return rc;
+    }
     if ((rc = kp_load_schema(s, e)))
         goto fail;
     /* Reps and quotas are replaced wholesale when the job loads them; the snapshot and
@@ -1291,6 +1904,14 @@ kp_err kp_load_run(const kp_job *job, kp_store *s, kp_load_stats *stats, kp_erro
          (rc = exec_as_of(s, "DELETE FROM opportunity_snapshots WHERE as_of = ?1", as_of, e))) ||
         (rc = exec_as_of(s, "DELETE FROM dq_issues WHERE as_of = ?1", as_of, e)))
         goto fail;
+    for (int k = 0; k < KP_SRC_KIND_COUNT; k++) {
+        char sql[64];
+        if (!have[k] || !kp_presets_table((kp_source_kind)k))
+            continue;
+        snprintf(sql, sizeof sql, "DELETE FROM %s", kp_presets_table((kp_source_kind)k));
+        if ((rc = kp_store_exec(s, sql, e)))
+            goto fail;
+    }
     for (size_t k = 0; k < sizeof order / sizeof order[0]; k++)
         for (size_t i = 0; i < job->nsources; i++)
             if (job->sources[i].kind == order[k] &&
@@ -1298,8 +1919,10 @@ kp_err kp_load_run(const kp_job *job, kp_store *s, kp_load_stats *stats, kp_erro
                 goto fail;
     if ((rc = kp_store_commit(s, e)))
         goto fail;
+    kp_tz_free(tz);
     return KP_OK;
 fail:
     kp_store_rollback(s);
+    kp_tz_free(tz);
     return rc;
 }

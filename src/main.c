@@ -2,7 +2,9 @@
  * place that prints errors ("file:line:column: message") and maps them to exit codes:
  * 0 success, 1 data rejected, 2 usage or configuration, 3 I/O or environment. */
 #include "kpipress/err.h"
+#include "kpipress/job.h"
 #include "kpipress/log.h"
+#include "kpipress/metrics.h"
 #include "kpipress/run.h"
 #include "kpipress/sample.h"
 #include "kpipress/store.h"
@@ -23,6 +25,7 @@ static const char usage_main[] =
     "  check JOB.ini    validate the job, its templates, SQL and sources; load nothing\n"
     "  load JOB.ini     the load stage alone (data-quality findings, rejects)\n"
     "  sql JOB.ini SQL  query the job's database (aligned table, or --csv)\n"
+    "  metrics [JOB.ini] list the metric library (the job's additions included)\n"
     "  sample DIR       write a realistic sample data set and its job.ini\n"
     "\n"
     "  kpipress COMMAND --help   options of one command\n"
@@ -54,6 +57,40 @@ static const char usage_load[] =
     "\n"
     "Loads the job's sources into its database (one transaction) and reports row counts,\n"
     "rejects (written to OUTPUT_DIR/rejects/SOURCE.csv) and data-quality warnings.\n";
+
+static const char usage_metrics[] =
+    "usage: kpipress metrics [JOB.ini]\n"
+    "\n"
+    "Lists every metric of the library with its label, format, direction and definition:\n"
+    "the shipped templates/metrics.ini, plus the job's `metrics =` file and [metric NAME]\n"
+    "sections when a job is given. Definitions are checked (unknown metrics, cycles).\n";
+
+/* `kpipress metrics [JOB.ini]`: the library as `kpipress check` would validate it. */
+static int metrics_main(int argc, char **argv, kp_error *e)
+{
+    const char *job_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage_metrics, stdout);
+            return 0;
+        }
+        if (argv[i][0] == '-' || job_path) {
+            fputs(usage_metrics, stderr);
+            return 2;
+        }
+        job_path = argv[i];
+    }
+    kp_job *job = NULL;
+    kp_metric_lib *lib = NULL;
+    kp_err rc = job_path ? kp_job_load(job_path, &job, e) : KP_OK;
+    if (!rc)
+        rc = kp_metrics_load(job, &lib, e);
+    if (!rc)
+        kp_metrics_print(lib, stdout);
+    kp_metrics_free(lib);
+    kp_job_free(job);
+    return rc ? -1 : 0;
+}
 
 static const char usage_sql[] =
     "usage: kpipress sql JOB.ini \"SELECT ...\" [--csv] [--as-of YYYY-MM-DD]\n"
@@ -173,6 +210,10 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "--version")) {
         printf("kpipress %s (SQLite %s)\n", KP_VERSION, kp_store_library_version());
         return 0;
+    }
+    if (!strcmp(cmd, "metrics")) {
+        int st = metrics_main(argc - 1, argv + 1, &e);
+        return st < 0 ? fail(&e) : st;
     }
     if (!strcmp(cmd, "sample")) {
         kp_err rc = kp_sample_main(argc - 1, argv + 1, &e);

@@ -1,11 +1,995 @@
-/* KPI materialisation. Each KPI table is rebuilt with one grouped scan per period rather
- * than a query per rep, and every definition is written once, here, in SQL that a finance
- * reviewer can read. Win rate counts deals closed in the period: won / (won + lost). */
+/* The metric layer. Metrics are read from INI ([relation], [metric], [evaluate]); each run
+ * makes ONE grouped scan per (relation, time column) into a compact per-bucket aggregate
+ * (buckets are months, split where a period boundary falls mid-month), rolls it up to
+ * every dimension and period, joins the results into one wide row per member and period,
+ * and inlines derived metrics as SQL over that row and its comparison rows (kpi_wide,
+ * read through the `kpi` view). See include/kpipress/metrics.h. */
 #include "kpipress/metrics.h"
 
+#include "kpipress/ini.h"
+#include "kpipress/limits.h"
+
+#include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- vocabulary --------------------------------------------------------------------- */
+
+enum { D_COMPANY, D_REGION, D_TEAM, D_MANAGER, D_REP, D_PRODUCT, D_FC, D_STAGE, ND };
+static const char *const dim_names[ND] = {"company", "region", "team", "manager",
+                                          "rep", "product", "forecast_category", "stage"};
+#define DIM(d) (1u << (d))
+#define REP_FAMILY (DIM(D_COMPANY) | DIM(D_REGION) | DIM(D_TEAM) | DIM(D_MANAGER) | DIM(D_REP))
+#define ALL_DIMS ((1u << ND) - 1)
+
+enum { G_PERIOD, G_PTD, G_T12M, G_MONTH, G_QUARTER, G_FQ, G_FY, NG };
+static const char *const grain_names[NG] = {"period",  "ptd",     "t12m",       "month",
+                                            "quarter", "fiscal_quarter", "fiscal_year"};
+
+/* Key columns a relation may declare; region, team and manager come from reps via rep. */
+enum { K_REP, K_PRODUCT, K_FC, K_STAGE, NK };
+static const char *const key_names[NK] = {"rep", "product", "forecast_category", "stage"};
+static const int key_dim[NK] = {D_REP, D_PRODUCT, D_FC, D_STAGE};
+
+static const char *const formats[] = {"currency", "percent", "days", "count", "ratio", "number",
+                                      NULL};
+static const char *const directions[] = {"higher", "lower", "none", NULL};
+
+typedef struct {
+    char *name, *table, *sql, *key[NK], *latest;
+    int optional, available;
+    char *file;
+    long line;
+} relation;
+
+typedef enum { MK_AGG, MK_DERIVED, MK_ROLLUP } mkind;
+typedef enum { A_SUM, A_COUNT, A_MIN, A_MAX, A_AVG, A_MEDIAN, A_DISTINCT } afn;
+typedef enum { T_WINDOW, T_BEFORE, T_STOCK } tmode; /* in period / before it / latest data */
+
+typedef struct {
+    char *name, *label, *format, *direction, *definition;
+    char *from, *where, *time, *value, *expr, *rollup, *over, *accumulate, *unit;
+    char *file;
+    long line, expr_line;
+    /* resolved */
+    mkind kind;
+    int rel;
+    afn fn;
+    char *arg;
+    tmode tm;
+    size_t *deps, ndeps;
+    unsigned dims;
+    int ok; /* source available */
+    char status[160];
+} metric;
+
+struct kp_metric_lib {
+    metric *m;
+    size_t n;
+    relation *r;
+    size_t nr;
+    unsigned dims;   /* dimensions to evaluate */
+    unsigned grains; /* grains to evaluate */
+    int months;      /* month series shown */
+    size_t *order;   /* topological order */
+    char *files[8];
+    size_t nfiles;
+};
+
+/* ---- small helpers ------------------------------------------------------------------ */
+
+typedef struct {
+    char *p;
+    size_t n, cap;
+    int oom;
+} sb;
+
+static void sb_add(sb *b, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        size_t room = b->cap - b->n;
+        va_start(ap, fmt);
+        int k = b->oom ? 0 : vsnprintf(b->p ? b->p + b->n : NULL, room, fmt, ap);
+        va_end(ap);
+        if (b->oom || k < 0)
+            return;
+        if ((size_t)k < room) {
+            b->n += (size_t)k;
+            return;
+        }
+        size_t cap = (b->cap + (size_t)k + 64) * 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+static void sb_reset(sb *b)
+{
+    b->n = 0;
+    if (b->p)
+        b->p[0] = '\0';
+}
+
+static int in_list(const char *const *list, const char *s)
+{
+    for (size_t i = 0; list[i]; i++)
+        if (!strcmp(list[i], s))
+            return 1;
+    return 0;
+}
+
+static int is_ident(const char *s)
+{
+    if (!s || !(isalpha((unsigned char)*s) || *s == '_'))
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_')
+            return 0;
+    return 1;
+}
+
+static kp_err nomem(kp_error *e)
+{
+    return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+}
+
+static void metric_clear(metric *m)
+{
+    char **f[] = {&m->name,  &m->label, &m->format, &m->direction, &m->definition, &m->from,
+                  &m->where, &m->time,  &m->value,  &m->expr,      &m->rollup,     &m->over,
+                  &m->accumulate, &m->unit, &m->arg};
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
+        free(*f[i]);
+        *f[i] = NULL;
+    }
+    free(m->deps);
+    m->deps = NULL;
+    m->ndeps = 0;
+}
+
+static void relation_clear(relation *r)
+{
+    free(r->name);
+    free(r->table);
+    free(r->sql);
+    free(r->latest);
+    for (int k = 0; k < NK; k++)
+        free(r->key[k]);
+    memset(r, 0, sizeof *r);
+}
+
+void kp_metrics_free(kp_metric_lib *lib)
+{
+    if (!lib)
+        return;
+    for (size_t i = 0; i < lib->n; i++)
+        metric_clear(&lib->m[i]);
+    for (size_t i = 0; i < lib->nr; i++)
+        relation_clear(&lib->r[i]);
+    for (size_t i = 0; i < lib->nfiles; i++)
+        free(lib->files[i]);
+    free(lib->m);
+    free(lib->r);
+    free(lib->order);
+    free(lib);
+}
+
+kp_err kp_metrics_new(kp_metric_lib **out, kp_error *e)
+{
+    *out = calloc(1, sizeof **out);
+    if (!*out)
+        return nomem(e);
+    (*out)->dims = ALL_DIMS;
+    (*out)->grains = (1u << NG) - 1;
+    (*out)->months = 24;
+    return KP_OK;
+}
+
+long kp_metrics_find(const kp_metric_lib *lib, const char *name)
+{
+    for (size_t i = 0; i < lib->n; i++)
+        if (!strcmp(lib->m[i].name, name))
+            return (long)i;
+    return -1;
+}
+
+static long find_relation(const kp_metric_lib *lib, const char *name)
+{
+    for (size_t i = 0; i < lib->nr; i++)
+        if (!strcmp(lib->r[i].name, name))
+            return (long)i;
+    return -1;
+}
+
+/* ---- parsing ------------------------------------------------------------------------ */
+
+typedef enum { S_SKIP, S_EVALUATE, S_RELATION, S_METRIC } psec;
+
+typedef struct {
+    kp_metric_lib *lib;
+    const char *file;
+    int job_mode;
+    psec sec;
+    metric *m;
+    relation *r;
+    char last_key[KP_NAME_MAX];
+} pctx;
+
+static kp_err cfg_error(pctx *c, long line, const char *key, kp_error *e, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+
+static kp_err cfg_error(pctx *c, long line, const char *key, kp_error *e, const char *fmt, ...)
+{
+    char msg[KP_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    kp_error_set(e, KP_ERR_CONFIG, c->file, line, 0, "%s", msg);
+    if (key)
+        kp_error_key(e, key);
+    return KP_ERR_CONFIG;
+}
+
+static kp_err p_section(void *user, const char *section, long line, kp_error *e)
+{
+    pctx *c = user;
+    kp_metric_lib *lib = c->lib;
+    c->m = NULL;
+    c->r = NULL;
+    c->last_key[0] = '\0';
+    const char *name = NULL;
+    c->sec = S_SKIP;
+    if (!strncmp(section, "metric ", 7)) {
+        c->sec = S_METRIC;
+        name = section + 7;
+    } else if (c->job_mode) {
+        return KP_OK; /* a job file: job.c owns every other section */
+    } else if (!strcmp(section, "evaluate")) {
+        c->sec = S_EVALUATE;
+        return KP_OK;
+    } else if (!strncmp(section, "relation ", 9)) {
+        c->sec = S_RELATION;
+        name = section + 9;
+    } else {
+        return cfg_error(c, line, NULL, e,
+                         "unknown section [%s] (expected [evaluate], [relation NAME] or "
+                         "[metric NAME])",
+                         section);
+    }
+    while (*name == ' ')
+        name++;
+    if (!is_ident(name) || strlen(name) >= 64)
+        return cfg_error(c, line, NULL, e,
+                         "name \"%s\" must be a letter or '_' followed by letters, digits "
+                         "and '_' (at most 63)",
+                         name);
+    if (c->sec == S_RELATION) {
+        long i = find_relation(lib, name);
+        if (i < 0) {
+            relation *nr = realloc(lib->r, (lib->nr + 1) * sizeof *nr);
+            if (!nr)
+                return nomem(e);
+            lib->r = nr;
+            i = (long)lib->nr++;
+        } else {
+            relation_clear(&lib->r[i]);
+        }
+        c->r = &lib->r[i];
+        memset(c->r, 0, sizeof *c->r);
+        c->r->file = (char *)c->file;
+        c->r->line = line;
+        c->r->optional = 0;
+        if (!(c->r->name = strdup(name)))
+            return nomem(e);
+        return KP_OK;
+    }
+    long i = kp_metrics_find(lib, name);
+    if (i < 0) {
+        if (lib->n >= KP_INI_MAX_SECTIONS)
+            return cfg_error(c, line, NULL, e, "more than %d metrics", KP_INI_MAX_SECTIONS);
+        metric *nm = realloc(lib->m, (lib->n + 1) * sizeof *nm);
+        if (!nm)
+            return nomem(e);
+        lib->m = nm;
+        i = (long)lib->n++;
+        memset(&lib->m[i], 0, sizeof lib->m[i]);
+    } else {
+        metric_clear(&lib->m[i]); /* an override replaces the whole definition */
+    }
+    c->m = &lib->m[i];
+    c->m->file = (char *)c->file;
+    c->m->line = line;
+    if (!(c->m->name = strdup(name)))
+        return nomem(e);
+    return KP_OK;
+}
+
+static kp_err set_field(pctx *c, char **f, const char *v, long line, const char *key,
+                        kp_error *e)
+{
+    if (*f)
+        return cfg_error(c, line, key, e, "duplicate key");
+    if (!(*f = strdup(v)))
+        return nomem(e);
+    return KP_OK;
+}
+
+static kp_err parse_list(pctx *c, const char *v, const char *const *names, int n, unsigned *out,
+                         long line, const char *key, kp_error *e)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", v);
+    *out = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        int found = -1;
+        for (int i = 0; i < n; i++)
+            if (!strcmp(names[i], t))
+                found = i;
+        if (found < 0)
+            return cfg_error(c, line, key, e, "unknown name \"%s\"", t);
+        *out |= 1u << found;
+    }
+    return KP_OK;
+}
+
+static kp_err evaluate_key(pctx *c, const char *key, const char *v, long line, kp_error *e)
+{
+    kp_metric_lib *lib = c->lib;
+    if (!strcmp(key, "dimensions"))
+        return parse_list(c, v, dim_names, ND, &lib->dims, line, key, e);
+    if (!strcmp(key, "grains"))
+        return parse_list(c, v, grain_names, NG, &lib->grains, line, key, e);
+    if (!strcmp(key, "months")) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (*end || n < 1 || n > 120)
+            return cfg_error(c, line, key, e, "bad value \"%s\": expected 1 to 120", v);
+        lib->months = (int)n;
+        return KP_OK;
+    }
+    return cfg_error(c, line, key, e, "unknown key (valid keys: dimensions, grains, months)");
+}
+
+static kp_err relation_key(pctx *c, const char *key, const char *v, long line, kp_error *e)
+{
+    relation *r = c->r;
+    if (!strcmp(key, "table")) {
+        if (!is_ident(v))
+            return cfg_error(c, line, key, e, "bad table name \"%s\"", v);
+        return set_field(c, &r->table, v, line, key, e);
+    }
+    if (!strcmp(key, "sql"))
+        return set_field(c, &r->sql, v, line, key, e);
+    if (!strcmp(key, "latest"))
+        return set_field(c, &r->latest, v, line, key, e);
+    if (!strcmp(key, "optional")) {
+        if (strcmp(v, "yes") && strcmp(v, "no"))
+            return cfg_error(c, line, key, e, "bad value \"%s\": expected yes or no", v);
+        r->optional = !strcmp(v, "yes");
+        return KP_OK;
+    }
+    for (int k = 0; k < NK; k++)
+        if (!strcmp(key, key_names[k]))
+            return set_field(c, &r->key[k], v, line, key, e);
+    return cfg_error(c, line, key, e,
+                     "unknown key (valid keys: table, sql, latest, optional, rep, product, "
+                     "forecast_category, stage)");
+}
+
+static kp_err metric_key(pctx *c, const char *key, const char *v, long line, kp_error *e)
+{
+    metric *m = c->m;
+    struct {
+        const char *key;
+        char **f;
+    } keys[] = {{"label", &m->label},       {"format", &m->format},
+                {"direction", &m->direction}, {"definition", &m->definition},
+                {"from", &m->from},         {"where", &m->where},
+                {"time", &m->time},         {"value", &m->value},
+                {"expr", &m->expr},         {"rollup", &m->rollup},
+                {"over", &m->over},         {"accumulate", &m->accumulate},
+                {"unit", &m->unit}};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        if (!strcmp(key, keys[i].key)) {
+            if (!strcmp(key, "expr") || !strcmp(key, "rollup") || !strcmp(key, "value"))
+                m->expr_line = line;
+            if (!strcmp(key, "format") && !in_list(formats, v))
+                return cfg_error(c, line, key, e,
+                                 "bad value \"%s\": expected currency, percent, days, count, "
+                                 "ratio or number",
+                                 v);
+            if (!strcmp(key, "direction") && !in_list(directions, v))
+                return cfg_error(c, line, key, e,
+                                 "bad value \"%s\": expected higher, lower or none", v);
+            if (!strcmp(key, "unit") && strcmp(v, "cents"))
+                return cfg_error(c, line, key, e, "bad value \"%s\": expected cents", v);
+            if (!strcmp(key, "accumulate") && strcmp(v, "before"))
+                return cfg_error(c, line, key, e, "bad value \"%s\": expected before", v);
+            if (!strcmp(key, "over") && strcmp(v, "rep"))
+                return cfg_error(c, line, key, e, "bad value \"%s\": expected rep", v);
+            return set_field(c, keys[i].f, v, line, key, e);
+        }
+    return cfg_error(c, line, key, e,
+                     "unknown key (valid keys: label, format, direction, definition, from, "
+                     "where, time, value, unit, accumulate, expr, rollup, over)");
+}
+
+static kp_err p_key(void *user, const char *section, const char *key, const char *v, long line,
+                    int continuation, kp_error *e)
+{
+    pctx *c = user;
+    (void)section;
+    if (c->sec == S_SKIP)
+        return KP_OK;
+    if (continuation && !strcmp(key, c->last_key)) {
+        char **f = NULL;
+        if (c->r && !strcmp(key, "sql"))
+            f = &c->r->sql;
+        if (c->m) {
+            if (!strcmp(key, "where"))
+                f = &c->m->where;
+            else if (!strcmp(key, "value"))
+                f = &c->m->value;
+            else if (!strcmp(key, "expr"))
+                f = &c->m->expr;
+            else if (!strcmp(key, "definition"))
+                f = &c->m->definition;
+        }
+        if (!f || !*f)
+            return cfg_error(c, line, key, e,
+                             "only where, value, expr and definition may continue on "
+                             "indented lines");
+        size_t n = strlen(*f) + strlen(v) + 2;
+        if (n > KP_INI_MAX_VALUE)
+            return cfg_error(c, line, key, e, "value longer than %d bytes", KP_INI_MAX_VALUE);
+        char *p = realloc(*f, n);
+        if (!p)
+            return nomem(e);
+        strcat(strcat(p, " "), v);
+        *f = p;
+        return KP_OK;
+    }
+    snprintf(c->last_key, sizeof c->last_key, "%s", key);
+    if (!*v)
+        return cfg_error(c, line, key, e, "empty value");
+    if (c->sec == S_EVALUATE)
+        return evaluate_key(c, key, v, line, e);
+    if (c->sec == S_RELATION)
+        return relation_key(c, key, v, line, e);
+    return metric_key(c, key, v, line, e);
+}
+
+kp_err kp_metrics_add_file(kp_metric_lib *lib, const char *path, int job_mode, kp_error *e)
+{
+    if (lib->nfiles == sizeof lib->files / sizeof *lib->files)
+        return kp_error_set(e, KP_ERR_CONFIG, path, 0, 0, "too many metrics files");
+    if (!(lib->files[lib->nfiles] = strdup(path)))
+        return nomem(e);
+    pctx c = {.lib = lib, .file = lib->files[lib->nfiles++], .job_mode = job_mode};
+    kp_ini_handler h = {.on_section = p_section, .on_key = p_key};
+    return kp_ini_parse(path, &h, &c, e);
+}
+
+/* ---- resolution: kinds, references, cycles ----------------------------------------- */
+
+static const char *const sql_words[] = {
+    "AND", "OR", "NOT", "NULL", "IS", "CASE", "WHEN", "THEN", "ELSE", "END", "IN", "BETWEEN",
+    "CAST", "AS", "REAL", "INTEGER", "TRUE", "FALSE", "LIKE", "ESCAPE", "DISTINCT", NULL};
+static const char *const builtins[] = {"period_days", "period_months", NULL};
+
+static int is_sql_word(const char *w, size_t n)
+{
+    for (size_t i = 0; sql_words[i]; i++)
+        if (strlen(sql_words[i]) == n && !strncasecmp(w, sql_words[i], n))
+            return 1;
+    return 0;
+}
+
+/* Translate a metric expression: metric names become `prefix`m<i> columns, built-ins
+ * become wide-table columns, everything else (numbers, strings, operators, functions,
+ * :parameters) passes through. With deps != NULL, collects the referenced metrics;
+ * unknown names are errors. prefix NULL: every reference becomes NULL (syntax check). */
+static kp_err translate(const kp_metric_lib *lib, const metric *m, const char *src,
+                        const char *prefix, sb *out, size_t **deps, size_t *ndeps, kp_error *e)
+{
+    const char *p = src;
+    while (*p) {
+        if (*p == '\'') {
+            const char *q = p + 1;
+            while (*q && !(*q == '\'' && q[1] != '\''))
+                q += *q == '\'' ? 2 : 1;
+            if (*q)
+                q++;
+            sb_add(out, "%.*s", (int)(q - p), p);
+            p = q;
+        } else if (*p == ':' || *p == '@' || *p == '$') {
+            const char *q = p + 1;
+            while (isalnum((unsigned char)*q) || *q == '_')
+                q++;
+            sb_add(out, "%.*s", (int)(q - p), p);
+            p = q;
+        } else if (isalpha((unsigned char)*p) || *p == '_') {
+            const char *q = p;
+            while (isalnum((unsigned char)*q) || *q == '_')
+                q++;
+            size_t n = (size_t)(q - p);
+            const char *r = q;
+            while (*r == ' ' || *r == '\t' || *r == '\n')
+                r++;
+            char name[KP_NAME_MAX];
+            snprintf(name, sizeof name, "%.*s", (int)n, p);
+            long idx = n < sizeof name ? kp_metrics_find(lib, name) : -1;
+            if (*r == '(' && ((n == 4 && !strncmp(p, "prev", 4)) ||
+                              (n == 3 && !strncmp(p, "yoy", 3)))) {
+                /* prev(metric) / yoy(metric): its value in the comparison period */
+                const char *a = r + 1, *z;
+                while (*a == ' ')
+                    a++;
+                for (z = a; isalnum((unsigned char)*z) || *z == '_'; z++)
+                    ;
+                char arg[KP_NAME_MAX];
+                snprintf(arg, sizeof arg, "%.*s", (int)(z - a), a);
+                while (*z == ' ')
+                    z++;
+                long ai = *z == ')' ? kp_metrics_find(lib, arg) : -1;
+                if (ai < 0 || (prefix && deps && *prefix))
+                    return kp_error_set(e, KP_ERR_CONFIG, m->file, m->expr_line, 0,
+                                        "[metric %s]: %s() takes one metric name and is "
+                                        "allowed in expr only",
+                                        m->name, name);
+                if (!prefix || (!deps && strcmp(prefix, "w."))) {
+                    sb_add(out, "NULL"); /* no comparison of a comparison */
+                } else if (!deps) {
+                    const metric *t = &lib->m[ai];
+                    const char *pp = n == 4 ? "pw." : "yw.";
+                    sb_add(out, "(");
+                    kp_err rc = t->kind == MK_DERIVED && t->ok
+                                    ? translate(lib, t, t->expr, pp, out, NULL, NULL, e)
+                                    : KP_OK;
+                    if (t->kind != MK_DERIVED && t->ok)
+                        sb_add(out, "%sm%ld", pp, ai);
+                    else if (!t->ok)
+                        sb_add(out, "NULL");
+                    if (rc)
+                        return rc;
+                    sb_add(out, ")");
+                }
+                if (deps) {
+                    size_t *nd = realloc(*deps, (*ndeps + 1) * sizeof *nd);
+                    if (!nd)
+                        return nomem(e);
+                    *deps = nd;
+                    nd[(*ndeps)++] = (size_t)ai;
+                }
+                q = z + 1;
+            } else if (*r == '(' || is_sql_word(p, n)) {
+                sb_add(out, "%s", name);
+            } else if (idx >= 0) {
+                const metric *t = &lib->m[idx];
+                if (!prefix || (!deps && !t->ok)) {
+                    sb_add(out, "NULL");
+                } else if (!deps && t->kind == MK_DERIVED) {
+                    /* evaluation: a derived metric is inlined as its own expression */
+                    sb_add(out, "(");
+                    kp_err rc = translate(lib, t, t->expr, prefix, out, NULL, NULL, e);
+                    if (rc)
+                        return rc;
+                    sb_add(out, ")");
+                } else {
+                    sb_add(out, "%sm%ld", prefix, idx);
+                }
+                if (deps) {
+                    size_t *nd = realloc(*deps, (*ndeps + 1) * sizeof *nd);
+                    if (!nd)
+                        return nomem(e);
+                    *deps = nd;
+                    nd[(*ndeps)++] = (size_t)idx;
+                }
+            } else if (in_list(builtins, name)) {
+                if (!prefix)
+                    sb_add(out, "1.0");
+                else if (!strcmp(name, "period_days"))
+                    sb_add(out, "%spdays", prefix);
+                else
+                    sb_add(out, "(%spdays / 30.436875)", prefix);
+            } else {
+                return kp_error_set(e, KP_ERR_CONFIG, m->file, m->expr_line, 0,
+                                    "[metric %s]: unknown metric \"%s\"", m->name, name);
+            }
+            p = q;
+        } else {
+            sb_add(out, "%c", *p);
+            p++;
+        }
+    }
+    return out->oom ? nomem(e) : KP_OK;
+}
+
+/* "fn(arg)" with fn one of sum, count, min, max, avg, median. */
+static kp_err parse_value(metric *m, kp_error *e)
+{
+    static const struct {
+        const char *name;
+        afn fn;
+    } fns[] = {{"sum", A_SUM}, {"count", A_COUNT}, {"min", A_MIN},
+               {"max", A_MAX}, {"avg", A_AVG},     {"median", A_MEDIAN}};
+    const char *v = m->value;
+    while (*v == ' ')
+        v++;
+    size_t n = strcspn(v, "( ");
+    const char *open = strchr(v, '(');
+    const char *close = strrchr(v, ')');
+    int found = -1;
+    for (size_t i = 0; i < sizeof fns / sizeof *fns; i++)
+        if (strlen(fns[i].name) == n && !strncasecmp(v, fns[i].name, n))
+            found = (int)i;
+    const char *tail = close ? close + 1 : NULL;
+    while (tail && *tail == ' ')
+        tail++;
+    if (found < 0 || !open || !close || close < open || *tail)
+        return kp_error_set(e, KP_ERR_CONFIG, m->file, m->expr_line, 0,
+                            "[metric %s]: value must be sum(...), count(...), min(...), "
+                            "max(...), avg(...) or median(...), not \"%s\"",
+                            m->name, m->value);
+    m->fn = fns[found].fn;
+    if (!(m->arg = strndup(open + 1, (size_t)(close - open - 1))))
+        return nomem(e);
+    if (m->fn == A_COUNT && !strncasecmp(m->arg, "DISTINCT ", 9))
+        m->fn = A_DISTINCT;
+    return KP_OK;
+}
+
+static kp_err resolve_one(kp_metric_lib *lib, metric *m, kp_error *e)
+{
+    const char *missing = !m->label ? "label" : !m->format ? "format" : !m->definition ? "definition"
+                                                                                      : NULL;
+    if (missing)
+        return kp_error_set(e, KP_ERR_CONFIG, m->file, m->line, 0,
+                            "[metric %s] is missing the required key \"%s\"", m->name, missing);
+    int kinds = !!m->value + !!m->expr + !!m->rollup;
+    if (kinds != 1)
+        return kp_error_set(e, KP_ERR_CONFIG, m->file, m->line, 0,
+                            "[metric %s] needs exactly one of value (aggregate), expr "
+                            "(derived) or rollup",
+                            m->name);
+    m->tm = T_WINDOW;
+    if (m->value) {
+        m->kind = MK_AGG;
+        if (!m->from)
+            return kp_error_set(e, KP_ERR_CONFIG, m->file, m->line, 0,
+                                "[metric %s] is an aggregate: add \"from = RELATION\"", m->name);
+        long r = find_relation(lib, m->from);
+        if (r < 0)
+            return kp_error_set(e, KP_ERR_CONFIG, m->file, m->line, 0,
+                                "[metric %s]: unknown relation \"%s\"", m->name, m->from);
+        m->rel = (int)r;
+        kp_err rc = parse_value(m, e);
+        if (rc)
+            return rc;
+        m->tm = !m->time ? T_STOCK : m->accumulate ? T_BEFORE : T_WINDOW;
+        if (m->accumulate && !m->time)
+            return kp_error_set(e, KP_ERR_CONFIG, m->file, m->line, 0,
+                                "[metric %s]: accumulate needs a time column", m->name);
+        if (m->fn == A_DISTINCT && m->tm != T_STOCK)
+            return kp_error_set(e, KP_ERR_CONFIG, m->file, m->expr_line, 0,
+                                "[metric %s]: count(DISTINCT ...) only without a time column "
+                                "(distinct counts do not add up across periods)",
+                                m->name);
+        m->dims = DIM(D_COMPANY);
+        for (int k = 0; k < NK; k++)
+            if (lib->r[r].key[k])
+                m->dims |= k == K_REP ? REP_FAMILY : DIM(key_dim[k]);
+    } else {
+        m->kind = m->expr ? MK_DERIVED : MK_ROLLUP;
+        if (m->kind == MK_ROLLUP && !m->over)
+            return kp_error_set(e, KP_ERR_CONFIG, m->file, m->line, 0,
+                                "[metric %s]: rollup needs \"over = rep\"", m->name);
+        sb tmp = {0};
+        kp_err rc = translate(lib, m, m->expr ? m->expr : m->rollup, "", &tmp, &m->deps,
+                              &m->ndeps, e);
+        free(tmp.p);
+        if (rc)
+            return rc;
+    }
+    return KP_OK;
+}
+
+/* Depth-first topological sort; a back edge is a cycle, reported with its path. */
+static kp_err visit(kp_metric_lib *lib, size_t i, char *state, size_t *stack, size_t depth,
+                    size_t *pos, kp_error *e)
+{
+    if (state[i] == 2)
+        return KP_OK;
+    metric *m = &lib->m[i];
+    if (state[i] == 1) {
+        char path[512] = "";
+        size_t o = 0, from = 0;
+        for (size_t k = 0; k < depth; k++)
+            if (stack[k] == i)
+                from = k;
+        for (size_t k = from; k < depth && o < sizeof path; k++)
+            o += (size_t)snprintf(path + o, sizeof path - o, "%s -> ", lib->m[stack[k]].name);
+        snprintf(path + (o < sizeof path ? o : sizeof path - 1),
+                 sizeof path - (o < sizeof path ? o : sizeof path - 1), "%s", m->name);
+        return kp_error_set(e, KP_ERR_CONFIG, m->file, m->expr_line, 0,
+                            "[metric %s]: cycle between derived metrics: %s", m->name, path);
+    }
+    state[i] = 1;
+    stack[depth] = i;
+    for (size_t d = 0; d < m->ndeps; d++) {
+        kp_err rc = visit(lib, m->deps[d], state, stack, depth + 1, pos, e);
+        if (rc)
+            return rc;
+    }
+    state[i] = 2;
+    lib->order[(*pos)++] = i;
+    if (m->kind != MK_AGG) {
+        unsigned dims = m->kind == MK_ROLLUP ? REP_FAMILY : ALL_DIMS;
+        for (size_t d = 0; d < m->ndeps; d++)
+            dims &= m->kind == MK_ROLLUP && lib->m[m->deps[d]].dims & DIM(D_REP)
+                        ? REP_FAMILY
+                        : lib->m[m->deps[d]].dims;
+        m->dims = dims;
+    }
+    return KP_OK;
+}
+
+kp_err kp_metrics_resolve(kp_metric_lib *lib, kp_error *e)
+{
+    for (size_t i = 0; i < lib->nr; i++)
+        if (!lib->r[i].table == !lib->r[i].sql)
+            return kp_error_set(e, KP_ERR_CONFIG, lib->r[i].file, lib->r[i].line, 0,
+                                "[relation %s] needs exactly one of \"table\" or \"sql\"",
+                                lib->r[i].name);
+    for (size_t i = 0; i < lib->n; i++) {
+        metric *m = &lib->m[i];
+        free(m->deps);
+        m->deps = NULL;
+        m->ndeps = 0;
+        free(m->arg);
+        m->arg = NULL;
+        kp_err rc = resolve_one(lib, m, e);
+        if (rc)
+            return rc;
+    }
+    free(lib->order);
+    char *state = calloc(lib->n + 1, 1);
+    size_t *stack = calloc(lib->n + 1, sizeof *stack);
+    lib->order = calloc(lib->n + 1, sizeof *lib->order);
+    kp_err rc = KP_OK;
+    if (!state || !stack || !lib->order)
+        rc = nomem(e);
+    size_t pos = 0;
+    for (size_t i = 0; i < lib->n && !rc; i++)
+        rc = visit(lib, i, state, stack, 0, &pos, e);
+    free(state);
+    free(stack);
+    return rc;
+}
+
+kp_err kp_metrics_load(const kp_job *job, kp_metric_lib **out, kp_error *e)
+{
+    kp_metric_lib *lib = NULL;
+    char *def = kp_job_find_file(job, "metrics.ini");
+    kp_err rc = def ? kp_metrics_new(&lib, e) : nomem(e);
+    if (!rc)
+        rc = kp_metrics_add_file(lib, def, 0, e);
+    if (!rc && job && job->metrics_path)
+        rc = kp_metrics_add_file(lib, job->metrics_path, 0, e);
+    if (!rc && job)
+        rc = kp_metrics_add_file(lib, job->path, 1, e);
+    if (!rc)
+        rc = kp_metrics_resolve(lib, e);
+    free(def);
+    if (rc) {
+        kp_metrics_free(lib);
+        lib = NULL;
+    }
+    *out = lib;
+    return rc;
+}
+
+size_t kp_metrics_count(const kp_metric_lib *lib)
+{
+    return lib->n;
+}
+
+kp_metric_info kp_metrics_info(const kp_metric_lib *lib, size_t i)
+{
+    const metric *m = &lib->m[i];
+    kp_metric_info info = {m->name, m->label, m->format,
+                           m->direction ? m->direction : "higher", m->definition,
+                           m->kind == MK_AGG       ? "aggregate"
+                           : m->kind == MK_DERIVED ? "derived"
+                                                   : "rollup",
+                           m->file, m->line};
+    return info;
+}
+
+void kp_metrics_print(const kp_metric_lib *lib, FILE *out)
+{
+    int w = 4, wl = 5;
+    for (size_t i = 0; i < lib->n; i++) {
+        int n = (int)strlen(lib->m[i].name), l = (int)strlen(lib->m[i].label);
+        w = n > w ? n : w;
+        wl = l > wl ? l : wl;
+    }
+    fprintf(out, "%-*s  %-*s  %-8s  %-6s  %s\n", w, "name", wl, "label", "format", "better",
+            "definition");
+    for (size_t i = 0; i < lib->n; i++) {
+        kp_metric_info m = kp_metrics_info(lib, i);
+        fprintf(out, "%-*s  %-*s  %-8s  %-6s  %s\n", w, m.name, wl, m.label, m.format,
+                m.direction, m.definition);
+    }
+}
+
+/* ---- SQL fragments ------------------------------------------------------------------ */
+
+/* Aggregate columns a scan computes for metric m (one, or two for avg). */
+static void measure_sql(sb *b, const metric *m, size_t i)
+{
+    const char *w = m->where;
+    switch (m->fn) {
+    case A_COUNT:
+        if (!strcmp(m->arg, "*") && !w)
+            sb_add(b, ", count(*) AS c%zu", i);
+        else if (!strcmp(m->arg, "*"))
+            sb_add(b, ", sum(CASE WHEN (%s) THEN 1 ELSE 0 END) AS c%zu", w, i);
+        else
+            sb_add(b, ", sum(CASE WHEN (%s) AND (%s) IS NOT NULL THEN 1 ELSE 0 END) AS c%zu",
+                   w ? w : "1", m->arg, i);
+        break;
+    case A_AVG:
+        sb_add(b, ", sum(CASE WHEN (%s) THEN (%s) END) AS c%zu", w ? w : "1", m->arg, i);
+        sb_add(b, ", sum(CASE WHEN (%s) AND (%s) IS NOT NULL THEN 1 ELSE 0 END) AS n%zu",
+               w ? w : "1", m->arg, i);
+        break;
+    default: {
+        const char *f = m->fn == A_MIN ? "min" : m->fn == A_MAX ? "max" : "sum";
+        if (w)
+            sb_add(b, ", %s(CASE WHEN (%s) THEN (%s) END) AS c%zu", f, w, m->arg, i);
+        else
+            sb_add(b, ", %s(%s) AS c%zu", f, m->arg, i);
+    }
+    }
+}
+
+/* How a rollup combines the per-bucket column(s) of metric m. */
+static void combine_sql(sb *b, const metric *m, size_t i)
+{
+    const char *scale = m->unit ? " / 100.0" : "";
+    switch (m->fn) {
+    case A_MIN: sb_add(b, "min(s.c%zu)%s", i, scale); break;
+    case A_MAX: sb_add(b, "max(s.c%zu)%s", i, scale); break;
+    case A_AVG: sb_add(b, "sum(s.c%zu) * 1.0 / sum(s.n%zu)%s", i, i, scale); break;
+    default: sb_add(b, "sum(s.c%zu)%s", i, scale); break;
+    }
+}
+
+/* Member of dimension d for a scan row with keys s.k0..; r is the rep's reps row. */
+static void member_sql(sb *b, int d)
+{
+    switch (d) {
+    case D_COMPANY: sb_add(b, "'All'"); break;
+    case D_REGION: sb_add(b, "coalesce(r.region, '(none)')"); break;
+    case D_TEAM: sb_add(b, "coalesce(r.team, '(none)')"); break;
+    case D_MANAGER: sb_add(b, "coalesce(r.manager_id, '(none)')"); break;
+    case D_REP: sb_add(b, "coalesce(s.k%d, '(none)')", K_REP); break;
+    case D_PRODUCT: sb_add(b, "coalesce(s.k%d, '(none)')", K_PRODUCT); break;
+    case D_FC: sb_add(b, "coalesce(s.k%d, '(none)')", K_FC); break;
+    default: sb_add(b, "coalesce(s.k%d, '(none)')", K_STAGE); break;
+    }
+}
+
+/* The relation's rows: its table, restricted to its latest snapshot when it has one. */
+static void from_sql(sb *b, const relation *r)
+{
+    if (r->sql)
+        sb_add(b, " FROM (%s) AS src", r->sql);
+    else
+        sb_add(b, " FROM %s", r->table);
+    if (r->latest && r->table)
+        sb_add(b, " WHERE %s = (SELECT max(%s) FROM %s)", r->latest, r->latest, r->table);
+    else if (r->latest)
+        sb_add(b, " WHERE %s = (SELECT max(%s) FROM (%s))", r->latest, r->latest, r->sql);
+    else
+        sb_add(b, " WHERE 1");
+}
+
+/* ---- check --------------------------------------------------------------------------- */
+
+static kp_err prepare_only(kp_store *s, const char *sql, const metric *m, long line, kp_error *e)
+{
+    kp_stmt *st = NULL;
+    kp_err rc = kp_store_prepare(s, sql, m->file, line, &st, e);
+    kp_stmt_finalize(st);
+    if (rc && e) {
+        char msg[KP_ERROR_MSG_MAX];
+        snprintf(msg, sizeof msg, "[metric %.60s]: %.900s", m->name, e->msg);
+        snprintf(e->msg, sizeof e->msg, "%s", msg);
+        snprintf(e->file, sizeof e->file, "%s", m->file);
+        e->line = line;
+        e->code = KP_ERR_CONFIG;
+    }
+    return rc;
+}
+
+kp_err kp_metrics_check(const kp_metric_lib *lib, kp_store *s, kp_error *e)
+{
+    sb b = {0};
+    kp_err rc = KP_OK;
+    kp_store_set_readonly(s, 1);
+    for (size_t i = 0; i < lib->n && !rc; i++) {
+        const metric *m = &lib->m[i];
+        sb_reset(&b);
+        if (m->kind == MK_AGG) {
+            const relation *r = &lib->r[m->rel];
+            sb_add(&b, "SELECT (%s)",
+                   m->fn == A_DISTINCT ? m->arg + 9 : strcmp(m->arg, "*") ? m->arg : "1");
+            if (m->where)
+                sb_add(&b, ", (%s)", m->where);
+            if (m->time)
+                sb_add(&b, ", (%s)", m->time);
+            for (int k = 0; k < NK; k++)
+                if (r->key[k])
+                    sb_add(&b, ", (%s)", r->key[k]);
+            from_sql(&b, r);
+        } else {
+            sb_add(&b, "SELECT ");
+            rc = translate(lib, m, m->expr ? m->expr : m->rollup, NULL, &b, NULL, NULL, e);
+        }
+        if (!rc)
+            rc = b.oom ? nomem(e) : prepare_only(s, b.p, m, m->expr_line ? m->expr_line : m->line, e);
+    }
+    kp_store_set_readonly(s, 0);
+    free(b.p);
+    return rc;
+}
+
+/* ---- schema -------------------------------------------------------------------------- */
+
+/* Until the first run, kpi is an empty view with its final columns, so template SQL can
+ * be prepared against it. The optional source tables are the loader's (load.c creates
+ * them first, same columns); they are created here too so that the metric layer stands
+ * on its own in tests and `check`. */
+#define KPI_EMPTY                                                                          \
+    "SELECT NULL AS metric, dimension, member, grain, period_start, period_end,"            \
+    " NULL AS value, NULL AS prev_value, NULL AS yoy_value, NULL AS change,"               \
+    " NULL AS pct_change, NULL AS yoy_change, NULL AS yoy_pct_change FROM kpi_wide WHERE 0"
+static const char empty_kpi_view[] = KPI_EMPTY;
 
 static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS kpi_wide(dimension TEXT, member TEXT, grain TEXT,"
+    " period_start TEXT, period_end TEXT);"
+    "CREATE VIEW IF NOT EXISTS kpi AS " KPI_EMPTY ";"
+    "CREATE TABLE IF NOT EXISTS kpi_period("
+    " grain TEXT NOT NULL, period_start TEXT NOT NULL, period_end TEXT NOT NULL,"
+    " label TEXT NOT NULL, role TEXT NOT NULL, prev_start TEXT, yoy_start TEXT,"
+    " PRIMARY KEY(grain, period_start)) STRICT;"
+    "CREATE TABLE IF NOT EXISTS kpi_metric("
+    " name TEXT PRIMARY KEY, ord INTEGER NOT NULL, label TEXT NOT NULL, format TEXT NOT NULL,"
+    " direction TEXT NOT NULL, kind TEXT NOT NULL, definition TEXT NOT NULL, source TEXT,"
+    " status TEXT NOT NULL) STRICT;"
+    "CREATE VIEW IF NOT EXISTS kpi_report AS"
+    " SELECT k.metric, m.label, m.format, m.direction, k.dimension, k.member, k.value,"
+    " k.prev_value, k.yoy_value, k.change, k.pct_change, k.yoy_change, k.yoy_pct_change,"
+    " k.period_start, k.period_end, m.status, m.ord"
+    " FROM kpi k JOIN kpi_metric m ON m.name = k.metric"
+    " JOIN kpi_period p ON p.grain = k.grain AND p.period_start = k.period_start"
+    " WHERE k.grain = 'period' AND p.role = 'current';"
     "CREATE TABLE IF NOT EXISTS kpi_rep("
     " period TEXT NOT NULL, period_start TEXT NOT NULL, period_end TEXT NOT NULL,"
     " rep_id TEXT NOT NULL, quota_cents INTEGER NOT NULL, bookings_cents INTEGER NOT NULL,"
@@ -28,52 +1012,873 @@ static const char schema_sql[] =
     " PRIMARY KEY(month, rep_id)) STRICT;"
     "CREATE TABLE IF NOT EXISTS kpi_company_month("
     " month TEXT PRIMARY KEY, quota_cents INTEGER NOT NULL, bookings_cents INTEGER NOT NULL,"
-    " quota REAL, bookings REAL) STRICT;";
+    " quota REAL, bookings REAL) STRICT;"
+    "CREATE TABLE IF NOT EXISTS activities("
+    " activity_id TEXT, rep_id TEXT NOT NULL, type TEXT NOT NULL, activity_date TEXT NOT NULL,"
+    " minutes INTEGER, selling INTEGER NOT NULL, account TEXT, opp_id TEXT,"
+    " source_line INTEGER NOT NULL) STRICT;"
+    "CREATE TABLE IF NOT EXISTS leads("
+    " lead_id TEXT, created_date TEXT NOT NULL, converted_date TEXT,"
+    " is_converted INTEGER NOT NULL, lead_source TEXT, owner_id TEXT, status TEXT,"
+    " source_line INTEGER NOT NULL) STRICT;"
+    "CREATE TABLE IF NOT EXISTS spend("
+    " month TEXT NOT NULL, channel TEXT NOT NULL, amount_cents INTEGER NOT NULL,"
+    " source_line INTEGER NOT NULL) STRICT;"
+    "CREATE TABLE IF NOT EXISTS subscriptions("
+    " subscription_id TEXT, account TEXT NOT NULL, start_date TEXT NOT NULL, end_date TEXT,"
+    " mrr_cents INTEGER NOT NULL, source_line INTEGER NOT NULL) STRICT;"
+    "CREATE TABLE IF NOT EXISTS stage_history("
+    " opp_id TEXT NOT NULL, stage TEXT NOT NULL, entered_date TEXT NOT NULL,"
+    " amount_cents INTEGER, source_line INTEGER NOT NULL) STRICT;";
 
-/* Per-rep closed-deal and quota aggregates for one period (:p, :s, :e). Open pipeline is
- * every open deal of the snapshot whose close date falls in the period. */
-static const char rep_sql[] =
-    "INSERT INTO kpi_rep(period, period_start, period_end, rep_id, quota_cents,"
-    " bookings_cents, deals_won, deals_lost, won_value_cents, lost_value_cents, open_count,"
-    " open_pipeline_cents)"
-    " WITH d AS (SELECT owner_id,"
-    "   sum(CASE WHEN is_won THEN coalesce(amount_cents,0) ELSE 0 END) AS won_cents,"
-    "   sum(is_closed AND is_won) AS won, sum(is_closed AND NOT is_won) AS lost,"
-    "   sum(CASE WHEN is_closed AND NOT is_won THEN coalesce(amount_cents,0) ELSE 0 END)"
-    "     AS lost_cents"
-    "   FROM opportunities WHERE is_closed AND close_date BETWEEN :s AND :e GROUP BY owner_id),"
-    " o AS (SELECT owner_id, count(*) AS n, sum(coalesce(amount_cents,0)) AS cents"
-    "   FROM opportunities WHERE NOT is_closed AND close_date BETWEEN :s AND :e"
-    "   GROUP BY owner_id),"
-    " q AS (SELECT rep_id, sum(amount_cents) AS cents FROM quotas"
-    "   WHERE period_start BETWEEN :s AND :e GROUP BY rep_id)"
-    " SELECT :p, :s, :e, r.rep_id, coalesce(q.cents,0), coalesce(d.won_cents,0),"
-    "  coalesce(d.won,0), coalesce(d.lost,0), coalesce(d.won_cents,0),"
-    "  coalesce(d.lost_cents,0), coalesce(o.n,0), coalesce(o.cents,0)"
-    " FROM reps r LEFT JOIN d ON d.owner_id = r.rep_id LEFT JOIN o ON o.owner_id = r.rep_id"
-    " LEFT JOIN q ON q.rep_id = r.rep_id ORDER BY r.rep_id";
+kp_err kp_metrics_schema(kp_store *s, kp_error *e)
+{
+    return kp_store_exec(s, schema_sql, e);
+}
 
-/* Company totals count every deal, including those whose owner is not in reps. */
-static const char company_sql[] =
-    "INSERT INTO kpi_company(period, period_start, period_end, quota_cents, bookings_cents,"
-    " deals_won, deals_lost, won_value_cents, lost_value_cents, open_count,"
-    " open_pipeline_cents)"
-    " SELECT :p, :s, :e,"
-    "  (SELECT coalesce(sum(amount_cents),0) FROM quotas WHERE period_start BETWEEN :s AND :e),"
-    "  coalesce(sum(CASE WHEN is_closed AND is_won AND close_date BETWEEN :s AND :e"
-    "    THEN coalesce(amount_cents,0) END),0),"
-    "  coalesce(sum(is_closed AND is_won AND close_date BETWEEN :s AND :e),0),"
-    "  coalesce(sum(is_closed AND NOT is_won AND close_date BETWEEN :s AND :e),0),"
-    "  coalesce(sum(CASE WHEN is_closed AND is_won AND close_date BETWEEN :s AND :e"
-    "    THEN coalesce(amount_cents,0) END),0),"
-    "  coalesce(sum(CASE WHEN is_closed AND NOT is_won AND close_date BETWEEN :s AND :e"
-    "    THEN coalesce(amount_cents,0) END),0),"
-    "  coalesce(sum(NOT is_closed AND close_date BETWEEN :s AND :e),0),"
-    "  coalesce(sum(CASE WHEN NOT is_closed AND close_date BETWEEN :s AND :e"
-    "    THEN coalesce(amount_cents,0) END),0)"
-    " FROM opportunities";
+/* ---- periods and buckets ------------------------------------------------------------ */
 
-/* Derived columns, identical for both tables. */
+typedef struct {
+    int grain;
+    kp_date start, end, prev, yoy; /* prev/yoy: start of the comparison period, 0 = none */
+    const char *role;
+    char label[64];
+} period;
+
+typedef struct {
+    period *p;
+    size_t n;
+    int oom;
+} periods;
+
+static void add_period(periods *ps, int g, kp_date s, kp_date en, kp_date prev, kp_date yoy,
+                       const char *role, const char *label)
+{
+    for (size_t i = 0; i < ps->n; i++)
+        if (ps->p[i].grain == g && ps->p[i].start == s)
+            return; /* e.g. a fiscal year's previous period is also its year-ago period */
+    period *np = realloc(ps->p, (ps->n + 1) * sizeof *np);
+    if (!np) {
+        ps->oom = 1;
+        return;
+    }
+    ps->p = np;
+    period *p = &ps->p[ps->n++];
+    *p = (period){g, s, en, prev, yoy, role, ""};
+    snprintf(p->label, sizeof p->label, "%s", label);
+}
+
+/* The same day a year earlier (29 February becomes 28 February). */
+static kp_date minus_year(kp_date d)
+{
+    int y, m, dd;
+    kp_date_to_ymd(d, &y, &m, &dd);
+    int dim = kp_date_days_in_month(y - 1, m);
+    return kp_date_from_ymd(y - 1, m, dd > dim ? dim : dd);
+}
+
+static void range_label(kp_date s, kp_date en, char *buf, size_t size)
+{
+    char a[KP_DATE_ISO_LEN + 1], b[KP_DATE_ISO_LEN + 1];
+    snprintf(buf, size, "%s to %s", kp_date_format_iso(s, a), kp_date_format_iso(en, b));
+}
+
+/* n calendar periods of `months` months each, the newest starting at first, shown ones
+ * first; `extra` older ones are computed only as comparisons. */
+static void add_series(periods *ps, int g, kp_date first, int months, int shown, int extra,
+                       int fy_start)
+{
+    for (int k = 0; k < shown + extra; k++) {
+        kp_date s = kp_date_month_start(first, -months * k);
+        kp_date en = kp_date_month_start(s, months) - 1;
+        int y, m;
+        kp_date_to_ymd(s, &y, &m, NULL);
+        char label[64];
+        int fy_year = (m >= fy_start ? y : y - 1) + (fy_start == 1 ? 0 : 1);
+        if (g == G_MONTH)
+            snprintf(label, sizeof label, "%04d-%02d", y, m);
+        else if (g == G_QUARTER)
+            snprintf(label, sizeof label, "%04d-Q%d", y, (m - 1) / 3 + 1);
+        else if (g == G_FQ)
+            snprintf(label, sizeof label, "FY%04d-Q%d", fy_year, (m - fy_start + 12) % 12 / 3 + 1);
+        else
+            snprintf(label, sizeof label, "FY%04d", fy_year);
+        add_period(ps, g, s, en, kp_date_month_start(s, -months), kp_date_month_start(s, -12),
+                   k == 0 ? "current" : k < shown ? "series" : "compare", label);
+    }
+}
+
+static void build_periods(const kp_metric_lib *lib, const kp_job *job, periods *ps)
+{
+    const kp_period *P = &job->period;
+    char label[64];
+    int y, m;
+    kp_date_to_ymd(P->end, &y, &m, NULL);
+    int fy = job->fiscal_year_start;
+    if (lib->grains & (1u << G_PERIOD)) {
+        add_period(ps, G_PERIOD, P->start, P->end, P->prev_start, P->yoy_start, "current",
+                   P->label);
+        range_label(P->prev_start, P->prev_end, label, sizeof label);
+        add_period(ps, G_PERIOD, P->prev_start, P->prev_end, 0, 0, "previous", label);
+        range_label(P->yoy_start, P->yoy_end, label, sizeof label);
+        add_period(ps, G_PERIOD, P->yoy_start, P->yoy_end, 0, 0, "yoy", label);
+    }
+    if (lib->grains & (1u << G_PTD)) {
+        kp_date end = job->as_of < P->end ? job->as_of : P->end;
+        kp_date n = end < P->start ? 0 : end - P->start;
+        kp_date pe = P->prev_start + n < P->prev_end ? P->prev_start + n : P->prev_end;
+        kp_date ye = P->yoy_start + n < P->yoy_end ? P->yoy_start + n : P->yoy_end;
+        range_label(P->start, P->start + n, label, sizeof label);
+        add_period(ps, G_PTD, P->start, P->start + n, P->prev_start, P->yoy_start, "current",
+                   label);
+        range_label(P->prev_start, pe, label, sizeof label);
+        add_period(ps, G_PTD, P->prev_start, pe, 0, 0, "previous", label);
+        range_label(P->yoy_start, ye, label, sizeof label);
+        add_period(ps, G_PTD, P->yoy_start, ye, 0, 0, "yoy", label);
+    }
+    if (lib->grains & (1u << G_T12M)) {
+        kp_date s = minus_year(P->end + 1), ps0 = minus_year(s);
+        range_label(s, P->end, label, sizeof label);
+        add_period(ps, G_T12M, s, P->end, ps0, ps0, "current", label);
+        range_label(ps0, s - 1, label, sizeof label);
+        add_period(ps, G_T12M, ps0, s - 1, 0, 0, "previous", label);
+    }
+    if (lib->grains & (1u << G_MONTH))
+        add_series(ps, G_MONTH, kp_date_month_start(P->end, 0), 1, lib->months, 12, fy);
+    if (lib->grains & (1u << G_QUARTER))
+        add_series(ps, G_QUARTER, kp_date_month_start(P->end, -((m - 1) % 3)), 3, 8, 4, fy);
+    if (lib->grains & (1u << G_FQ))
+        add_series(ps, G_FQ, kp_date_month_start(P->end, -((m - fy + 12) % 3)), 3, 8, 4, fy);
+    if (lib->grains & (1u << G_FY))
+        add_series(ps, G_FY, kp_date_month_start(P->end, -((m - fy + 12) % 12)), 12, 3, 1, fy);
+}
+
+static int cmp_date(const void *a, const void *b)
+{
+    kp_date x = *(const kp_date *)a, y = *(const kp_date *)b;
+    return (x > y) - (x < y);
+}
+
+/* Buckets: every month start in [lo, hi) plus the mid-month period boundaries. Each
+ * bucket lies inside every period that contains its first day. */
+typedef struct {
+    kp_date *b, *extra;
+    size_t nb, nextra;
+    kp_date lo, hi;
+} buckets;
+
+static int build_buckets(const periods *ps, buckets *bk)
+{
+    memset(bk, 0, sizeof *bk);
+    if (!ps->n)
+        return 0;
+    bk->lo = ps->p[0].start;
+    bk->hi = ps->p[0].end + 1;
+    for (size_t i = 0; i < ps->n; i++) {
+        bk->lo = ps->p[i].start < bk->lo ? ps->p[i].start : bk->lo;
+        bk->hi = ps->p[i].end + 1 > bk->hi ? ps->p[i].end + 1 : bk->hi;
+    }
+    size_t cap = 2 * ps->n + 2;
+    for (kp_date d = kp_date_month_start(bk->lo, 0); d < bk->hi; d = kp_date_month_start(d, 1))
+        cap++;
+    bk->b = malloc(cap * sizeof *bk->b);
+    bk->extra = malloc(cap * sizeof *bk->extra);
+    if (!bk->b || !bk->extra)
+        return -1;
+    for (kp_date d = kp_date_month_start(bk->lo, 0); d < bk->hi; d = kp_date_month_start(d, 1))
+        if (d >= bk->lo)
+            bk->b[bk->nb++] = d;
+    for (size_t i = 0; i < ps->n; i++) {
+        kp_date cuts[2] = {ps->p[i].start, ps->p[i].end + 1};
+        for (int k = 0; k < 2; k++) {
+            if (cuts[k] >= bk->hi || cuts[k] == kp_date_month_start(cuts[k], 0))
+                continue;
+            bk->b[bk->nb++] = cuts[k];
+            bk->extra[bk->nextra++] = cuts[k];
+        }
+    }
+    qsort(bk->b, bk->nb, sizeof *bk->b, cmp_date);
+    qsort(bk->extra, bk->nextra, sizeof *bk->extra, cmp_date);
+    size_t o = 0;
+    for (size_t i = 0; i < bk->nb; i++)
+        if (!o || bk->b[o - 1] != bk->b[i])
+            bk->b[o++] = bk->b[i];
+    bk->nb = o;
+    o = 0;
+    for (size_t i = 0; i < bk->nextra; i++)
+        if (!o || bk->extra[o - 1] != bk->extra[i])
+            bk->extra[o++] = bk->extra[i];
+    bk->nextra = o;
+    return 0;
+}
+
+/* Bucket of the date expression col: NULL after the last period, '0000-00-00' before the
+ * first, else the latest bucket start on or before it. */
+static void bucket_sql(sb *b, const buckets *bk, const char *col)
+{
+    char d[KP_DATE_ISO_LEN + 1], d2[KP_DATE_ISO_LEN + 1];
+    sb_add(b, "CASE WHEN (%s) IS NULL OR (%s) >= '%s' THEN NULL", col, col,
+           kp_date_format_iso(bk->hi, d));
+    sb_add(b, " WHEN (%s) < '%s' THEN '0000-00-00'", col, kp_date_format_iso(bk->lo, d));
+    for (size_t i = bk->nextra; i-- > 0;)
+        sb_add(b, " WHEN (%s) >= '%s' AND (%s) < '%s' THEN '%s'", col,
+               kp_date_format_iso(bk->extra[i], d), col,
+               kp_date_format_iso(kp_date_month_start(bk->extra[i], 1), d2), d);
+    sb_add(b, " ELSE substr(%s, 1, 7) || '-01' END", col);
+}
+
+/* ---- evaluation ---------------------------------------------------------------------- */
+
+typedef struct {
+    const kp_metric_lib *lib;
+    const kp_job *job;
+    kp_store *s;
+    kp_vars vars;
+    periods ps;
+    buckets bk;
+    sb sql;
+    int *res_of; /* result table kp_r<N> holding each aggregate metric, -1 none */
+    int nres;
+} ectx;
+
+/* Run the statement in c->sql (bound from the job's values); error lines point at the
+ * metric when one is given. */
+static kp_err run_sql(ectx *c, const metric *m, kp_error *e)
+{
+    if (c->sql.oom)
+        return nomem(e);
+    kp_stmt *st = NULL;
+    kp_err rc = kp_store_prepare(c->s, c->sql.p, m ? m->file : NULL, m ? m->expr_line : 0, &st,
+                                 e);
+    if (!rc)
+        rc = kp_stmt_bind_vars(st, &c->vars, e);
+    if (!rc && kp_stmt_step(st, e) < 0)
+        rc = e && e->code ? e->code : KP_ERR_IO;
+    kp_stmt_finalize(st);
+    if (rc && m && e && e->code != KP_ERR_NOMEM) {
+        char msg[KP_ERROR_MSG_MAX];
+        snprintf(msg, sizeof msg, "[metric %.60s]: %.900s", m->name, e->msg);
+        kp_error_set(e, KP_ERR_CONFIG, m->file, m->expr_line, 0, "%s", msg);
+    }
+    return rc;
+}
+
+static kp_err exec_sql(ectx *c, const char *sql, kp_error *e)
+{
+    return kp_store_exec(c->s, sql, e);
+}
+
+static void dims_in(sb *b, unsigned dims)
+{
+    sb_add(b, "(");
+    int first = 1;
+    for (int d = 0; d < ND; d++)
+        if (dims & DIM(d)) {
+            sb_add(b, "%s'%s'", first ? "" : ", ", dim_names[d]);
+            first = 0;
+        }
+    if (first)
+        sb_add(b, "NULL");
+    sb_add(b, ")");
+}
+
+static kp_err write_periods(ectx *c, kp_error *e)
+{
+    kp_err rc = exec_sql(c,
+                         "DELETE FROM kpi_period;"
+                         "CREATE TEMP TABLE kp_bmap(bucket TEXT, grain TEXT, period_start TEXT);"
+                         "CREATE TEMP TABLE kp_bmap_before(bucket TEXT, grain TEXT,"
+                         " period_start TEXT)",
+                         e);
+    kp_stmt *ins = NULL, *map = NULL, *before = NULL;
+    if (!rc)
+        rc = kp_store_prepare(c->s,
+                              "INSERT INTO kpi_period VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", NULL,
+                              0, &ins, e);
+    if (!rc)
+        rc = kp_store_prepare(c->s, "INSERT INTO kp_bmap VALUES(?1, ?2, ?3)", NULL, 0, &map, e);
+    if (!rc)
+        rc = kp_store_prepare(c->s, "INSERT INTO kp_bmap_before VALUES(?1, ?2, ?3)", NULL, 0,
+                              &before, e);
+    char d[5][KP_DATE_ISO_LEN + 1];
+    for (size_t i = 0; i < c->ps.n && !rc; i++) {
+        const period *p = &c->ps.p[i];
+        const char *g = grain_names[p->grain];
+        kp_date_format_iso(p->start, d[0]);
+        kp_date_format_iso(p->end, d[1]);
+        kp_stmt_bind_text(ins, 1, g, strlen(g));
+        kp_stmt_bind_text(ins, 2, d[0], KP_DATE_ISO_LEN);
+        kp_stmt_bind_text(ins, 3, d[1], KP_DATE_ISO_LEN);
+        kp_stmt_bind_text(ins, 4, p->label, strlen(p->label));
+        kp_stmt_bind_text(ins, 5, p->role, strlen(p->role));
+        if (p->prev)
+            kp_stmt_bind_text(ins, 6, kp_date_format_iso(p->prev, d[2]), KP_DATE_ISO_LEN);
+        if (p->yoy)
+            kp_stmt_bind_text(ins, 7, kp_date_format_iso(p->yoy, d[3]), KP_DATE_ISO_LEN);
+        if (kp_stmt_step(ins, e) < 0)
+            rc = e ? e->code : KP_ERR_IO;
+        kp_stmt_reset(ins);
+        /* '0000-00-00' holds everything before the first period: it precedes them all. */
+        for (size_t k = 0; k <= c->bk.nb && !rc; k++) {
+            kp_date b = k < c->bk.nb ? c->bk.b[k] : 0;
+            int in = k < c->bk.nb && b >= p->start && b <= p->end;
+            int bef = k == c->bk.nb || b < p->start;
+            if (!in && !bef)
+                continue;
+            kp_stmt *st = in ? map : before;
+            if (k < c->bk.nb)
+                kp_stmt_bind_text(st, 1, kp_date_format_iso(b, d[4]), KP_DATE_ISO_LEN);
+            else
+                kp_stmt_bind_text(st, 1, "0000-00-00", 10);
+            kp_stmt_bind_text(st, 2, g, strlen(g));
+            kp_stmt_bind_text(st, 3, d[0], KP_DATE_ISO_LEN);
+            if (kp_stmt_step(st, e) < 0)
+                rc = e ? e->code : KP_ERR_IO;
+            kp_stmt_reset(st);
+        }
+    }
+    kp_stmt_finalize(ins);
+    kp_stmt_finalize(map);
+    kp_stmt_finalize(before);
+    if (!rc)
+        rc = kp_store_exec(c->s, "CREATE INDEX kp_bmap_b ON kp_bmap(bucket);", e);
+    return rc;
+}
+
+/* Which key columns a scan of r groups by: those the requested dimensions need. */
+static unsigned scan_keys(const kp_metric_lib *lib, const relation *r)
+{
+    unsigned keys = 0;
+    for (int k = 0; k < NK; k++) {
+        unsigned need = k == K_REP ? REP_FAMILY & ~DIM(D_COMPANY) : DIM(key_dim[k]);
+        if (r->key[k] && (lib->dims & need))
+            keys |= 1u << k;
+    }
+    return keys;
+}
+
+static int dim_supported(const kp_metric_lib *lib, unsigned keys, int d)
+{
+    if (!(lib->dims & DIM(d)))
+        return 0;
+    if (d == D_COMPANY)
+        return 1;
+    if (REP_FAMILY & DIM(d))
+        return (keys >> K_REP) & 1;
+    for (int k = 0; k < NK; k++)
+        if (key_dim[k] == d)
+            return (keys >> k) & 1;
+    return 0;
+}
+
+/* SELECT b, k0.. FROM the relation: the head of every scan. */
+static void scan_head(ectx *c, const relation *r, unsigned keys, const char *time)
+{
+    sb *b = &c->sql;
+    sb_add(b, "SELECT ");
+    if (time)
+        bucket_sql(b, &c->bk, time);
+    else
+        sb_add(b, "NULL");
+    sb_add(b, " AS b");
+    for (int k = 0; k < NK; k++)
+        if ((keys >> k) & 1)
+            sb_add(b, ", (%s) AS k%d", r->key[k], k);
+}
+
+static void join_reps(sb *b, unsigned keys)
+{
+    if ((keys >> K_REP) & 1)
+        sb_add(b, " LEFT JOIN reps r ON r.rep_id = s.k%d", K_REP);
+}
+
+/* A new result table kp_r<N> for metrics idx[0..n): one row per dimension member and
+ * period, one column per metric. Later joined once into the wide table. */
+static kp_err new_result(ectx *c, const size_t *idx, size_t n, kp_error *e)
+{
+    sb *b = &c->sql;
+    sb_reset(b);
+    sb_add(b, "CREATE TEMP TABLE kp_r%d(dimension TEXT, member TEXT, grain TEXT,"
+              " period_start TEXT", c->nres);
+    for (size_t i = 0; i < n; i++) {
+        sb_add(b, ", m%zu REAL", idx[i]);
+        c->res_of[idx[i]] = c->nres;
+    }
+    sb_add(b, ", PRIMARY KEY(dimension, member, grain, period_start))");
+    c->nres++;
+    return run_sql(c, NULL, e);
+}
+
+/* Roll the scan table kp_scan up into a result table for metrics idx[0..n) of one time
+ * mode: per bucket sums become per period sums through the bucket map. */
+static kp_err rollup_scan(ectx *c, unsigned keys, const size_t *idx, size_t n, tmode tm,
+                          kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    kp_err rc = n ? new_result(c, idx, n, e) : KP_OK;
+    for (int d = 0; d < ND && !rc && n; d++) {
+        if (!dim_supported(lib, keys, d))
+            continue;
+        sb *b = &c->sql;
+        sb_reset(b);
+        sb_add(b, "INSERT INTO kp_r%d SELECT '%s', x.member, p.grain, p.period_start",
+               c->nres - 1, dim_names[d]);
+        for (size_t i = 0; i < n; i++)
+            sb_add(b, ", x.v%zu", idx[i]);
+        /* first to (member, bucket): few rows; then through the bucket map to periods */
+        sb_add(b, " FROM (SELECT s.member%s", tm == T_STOCK ? "" : ", m.grain, m.period_start");
+        for (size_t i = 0; i < n; i++) {
+            sb_add(b, ", ");
+            combine_sql(b, &lib->m[idx[i]], idx[i]);
+            sb_add(b, " AS v%zu", idx[i]);
+        }
+        sb_add(b, " FROM (SELECT ");
+        member_sql(b, d);
+        sb_add(b, " AS member, s.b");
+        for (size_t i = 0; i < n; i++) {
+            const metric *m = &lib->m[idx[i]];
+            const char *f = m->fn == A_MIN ? "min" : m->fn == A_MAX ? "max" : "sum";
+            sb_add(b, ", %s(s.c%zu) AS c%zu", f, idx[i], idx[i]);
+            if (m->fn == A_AVG)
+                sb_add(b, ", sum(s.n%zu) AS n%zu", idx[i], idx[i]);
+        }
+        sb_add(b, " FROM kp_scan s");
+        join_reps(b, keys);
+        sb_add(b, " GROUP BY 1, 2) s");
+        if (tm != T_STOCK)
+            sb_add(b, " JOIN %s m ON m.bucket = s.b", tm == T_BEFORE ? "kp_bmap_before" : "kp_bmap");
+        sb_add(b, " GROUP BY 1%s) x", tm == T_STOCK ? "" : ", 2, 3");
+        if (tm == T_STOCK)
+            sb_add(b, " CROSS JOIN kpi_period p");
+        else
+            sb_add(b, " JOIN kpi_period p ON p.grain = x.grain AND p.period_start ="
+                      " x.period_start");
+        rc = run_sql(c, &lib->m[idx[0]], e);
+    }
+    return rc;
+}
+
+/* One grouped scan of relation r for the decomposable metrics on time column `time`
+ * (NULL: stock metrics only); stock metrics of r ride along on its first scan. */
+static kp_err scan_relation(ectx *c, size_t r, const char *time, int with_stock, kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    const relation *rel = &lib->r[r];
+    unsigned keys = scan_keys(lib, rel);
+    size_t *idx = malloc((lib->n + 1) * sizeof *idx), n[3] = {0, 0, 0};
+    size_t *by[3] = {NULL, NULL, NULL};
+    if (!idx)
+        return nomem(e);
+    by[0] = idx;
+    sb *b = &c->sql;
+    sb_reset(b);
+    sb_add(b, "CREATE TEMP TABLE kp_scan AS ");
+    scan_head(c, rel, keys, time);
+    int windowed_only = time != NULL;
+    /* Order idx as window, before, stock so each mode is one contiguous run. */
+    for (int pass = 0; pass < 3; pass++) {
+        by[pass] = idx + (pass > 0 ? n[0] : 0) + (pass > 1 ? n[1] : 0);
+        for (size_t i = 0; i < lib->n; i++) {
+            const metric *m = &lib->m[i];
+            if (m->kind != MK_AGG || (size_t)m->rel != r || !m->ok || m->fn == A_MEDIAN ||
+                m->fn == A_DISTINCT || (int)m->tm != pass)
+                continue;
+            if (pass == 2 ? !with_stock : strcmp(m->time, time ? time : ""))
+                continue;
+            if (pass > 0)
+                windowed_only = 0;
+            by[pass][n[pass]++] = i;
+            measure_sql(b, m, i);
+        }
+    }
+    kp_err rc = KP_OK;
+    if (n[0] + n[1] + n[2]) {
+        from_sql(b, rel);
+        if (windowed_only) {
+            char lo[KP_DATE_ISO_LEN + 1], hi[KP_DATE_ISO_LEN + 1];
+            sb_add(b, " AND (%s) >= '%s' AND (%s) < '%s'", time,
+                   kp_date_format_iso(c->bk.lo, lo), time, kp_date_format_iso(c->bk.hi, hi));
+        }
+        sb_add(b, " GROUP BY b");
+        for (int k = 0; k < NK; k++)
+            if ((keys >> k) & 1)
+                sb_add(b, ", k%d", k);
+        rc = run_sql(c, &lib->m[idx[0]], e);
+        for (int t = 0; t < 3 && !rc; t++)
+            rc = rollup_scan(c, keys, by[t], n[t], (tmode)t, e);
+        if (!rc)
+            rc = kp_store_exec(c->s, "DROP TABLE kp_scan", e);
+    }
+    free(idx);
+    return rc;
+}
+
+/* Medians and distinct counts do not add up across buckets: their rows (bucket, keys,
+ * value) are kept and ranked per member and period. */
+static kp_err eval_rows_metric(ectx *c, size_t i, kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    const metric *m = &lib->m[i];
+    const relation *rel = &lib->r[m->rel];
+    unsigned keys = scan_keys(lib, rel);
+    sb *b = &c->sql;
+    sb_reset(b);
+    sb_add(b, "CREATE TEMP TABLE kp_scan AS ");
+    scan_head(c, rel, keys, m->tm == T_STOCK ? NULL : m->time);
+    sb_add(b, ", (%s) AS v", m->fn == A_DISTINCT ? m->arg + 9 : m->arg);
+    from_sql(b, rel);
+    sb_add(b, " AND (%s) IS NOT NULL", m->fn == A_DISTINCT ? m->arg + 9 : m->arg);
+    if (m->where)
+        sb_add(b, " AND (%s)", m->where);
+    kp_err rc = run_sql(c, m, e);
+    if (!rc)
+        rc = new_result(c, &i, 1, e);
+    const char *map = m->tm == T_STOCK    ? "kpi_period m ON 1"
+                      : m->tm == T_BEFORE ? "kp_bmap_before m ON m.bucket = s.b"
+                                          : "kp_bmap m ON m.bucket = s.b";
+    const char *scale = m->unit ? " / 100.0" : "";
+    for (int d = 0; d < ND && !rc; d++) {
+        if (!dim_supported(lib, keys, d))
+            continue;
+        sb_reset(b);
+        sb_add(b, "INSERT INTO kp_r%d SELECT '%s', member, grain, period_start, ",
+               c->nres - 1, dim_names[d]);
+        if (m->fn == A_DISTINCT) {
+            sb_add(b, "count(DISTINCT v) FROM (SELECT ");
+            member_sql(b, d);
+            sb_add(b, " AS member, m.grain, m.period_start, s.v FROM kp_scan s JOIN %s", map);
+            join_reps(b, keys);
+            sb_add(b, ") GROUP BY 2, 3, 4");
+        } else {
+            /* median() is the C aggregate registered by store.c: one grouped pass. */
+            sb_add(b, "median(v)%s FROM (SELECT ", scale);
+            member_sql(b, d);
+            sb_add(b, " AS member, m.grain, m.period_start, s.v FROM kp_scan s JOIN %s", map);
+            join_reps(b, keys);
+            sb_add(b, ") GROUP BY 2, 3, 4");
+        }
+        rc = run_sql(c, m, e);
+    }
+    if (!rc)
+        rc = kp_store_exec(c->s, "DROP TABLE kp_scan", e);
+    return rc;
+}
+
+/* Availability: an optional relation whose table is missing or empty makes its metrics,
+ * and every metric built on them, unavailable (NULL), never zero. */
+static kp_err availability(ectx *c, kp_metric_lib *lib, kp_error *e)
+{
+    for (size_t r = 0; r < lib->nr; r++) {
+        relation *rel = &lib->r[r];
+        rel->available = 1;
+        if (!rel->optional)
+            continue;
+        int64_t n = 0;
+        kp_vars v = {0};
+        if (rel->table && kp_vars_set(&v, "t", rel->table))
+            return nomem(e);
+        kp_err rc = KP_OK;
+        if (rel->table)
+            rc = kp_store_query_int64(c->s,
+                                      "SELECT count(*) FROM sqlite_master WHERE type IN"
+                                      " ('table', 'view') AND name = :t",
+                                      &v, 0, &n, e);
+        kp_vars_clear(&v);
+        if (!rc && (n || !rel->table)) {
+            sb q = {0};
+            sb_add(&q, "SELECT EXISTS(SELECT 1");
+            from_sql(&q, rel);
+            sb_add(&q, ")");
+            rc = q.oom ? nomem(e) : kp_store_query_int64(c->s, q.p, &c->vars, 0, &n, e);
+            free(q.p);
+        }
+        if (rc)
+            return rc;
+        rel->available = n != 0;
+    }
+    for (size_t k = 0; k < lib->n; k++) {
+        metric *m = &lib->m[lib->order[k]];
+        m->ok = 1;
+        snprintf(m->status, sizeof m->status, "ok");
+        if (m->kind == MK_AGG && !lib->r[m->rel].available) {
+            m->ok = 0;
+            snprintf(m->status, sizeof m->status, "unavailable: no %s data loaded",
+                     lib->r[m->rel].name);
+        }
+        for (size_t d = 0; d < m->ndeps && m->ok; d++)
+            if (!lib->m[m->deps[d]].ok) {
+                m->ok = 0;
+                snprintf(m->status, sizeof m->status, "unavailable: needs %s",
+                         lib->m[m->deps[d]].name);
+            }
+        const char *x = m->expr ? m->expr : m->rollup ? m->rollup : "";
+        if (m->ok && strstr(x, ":gross_margin") && !c->job->gross_margin) {
+            m->ok = 0;
+            snprintf(m->status, sizeof m->status,
+                     "unavailable: set gross_margin in the job's [job] section");
+        }
+    }
+    return KP_OK;
+}
+
+/* LEFT JOIN result tables kp_r<from>..kp_r<to-1> on the key of row alias `k`/`p`. */
+static void join_results(sb *b, int from, int to, const char *member, const char *per)
+{
+    for (int t = from; t < to; t++)
+        sb_add(b, " LEFT JOIN kp_r%d r%d ON r%d.dimension = %s.dimension AND r%d.member ="
+                  " %s.member AND r%d.grain = %s.grain AND r%d.period_start = %s.period_start",
+               t, t, t, member, t, member, t, per, t, per);
+}
+
+/* Drop result tables kp_r<from>..kp_r<to-1>, then run `then` (a table swap). */
+static kp_err drop_results(ectx *c, int from, int to, const char *then, kp_error *e)
+{
+    kp_err rc = KP_OK;
+    for (int t = from; t < to && !rc; t++) {
+        sb_reset(&c->sql);
+        sb_add(&c->sql, "DROP TABLE kp_r%d", t);
+        rc = run_sql(c, NULL, e);
+    }
+    return rc ? rc : exec_sql(c, then, e);
+}
+
+/* The wide table kp_w: every member of every dimension (every rep, team, region and
+ * manager, deals or not) for every period, with one column per aggregate and rollup
+ * metric. Sums and counts of available sources are 0 where nothing happened; min, max,
+ * averages and medians stay NULL. */
+static kp_err build_wide(ectx *c, kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    sb *b = &c->sql;
+    kp_err rc = exec_sql(c, "CREATE TEMP TABLE kp_keys(dimension TEXT, member TEXT,"
+                            " PRIMARY KEY(dimension, member))",
+                         e);
+    static const char *const rep_members[] = {"rep_id", "coalesce(region, '(none)')",
+                                              "coalesce(team, '(none)')",
+                                              "coalesce(manager_id, '(none)')"};
+    static const int rep_dims[] = {D_REP, D_REGION, D_TEAM, D_MANAGER};
+    for (int k = 0; k < 4 && !rc; k++) {
+        if (!(lib->dims & DIM(rep_dims[k])))
+            continue;
+        sb_reset(b);
+        sb_add(b, "INSERT OR IGNORE INTO kp_keys SELECT '%s', %s FROM reps",
+               dim_names[rep_dims[k]], rep_members[k]);
+        rc = run_sql(c, NULL, e);
+    }
+    if (!rc && (lib->dims & DIM(D_COMPANY)))
+        rc = exec_sql(c, "INSERT OR IGNORE INTO kp_keys VALUES('company', 'All')", e);
+    for (int t = 0; t < c->nres && !rc; t++) {
+        sb_reset(b);
+        sb_add(b, "INSERT OR IGNORE INTO kp_keys SELECT DISTINCT dimension, member FROM kp_r%d",
+               t);
+        rc = run_sql(c, NULL, e);
+    }
+    sb_reset(b);
+    sb_add(b, "CREATE TEMP TABLE kp_w0 AS SELECT k.dimension, k.member, p.grain,"
+              " p.period_start, julianday(p.period_end) - julianday(p.period_start) + 1"
+              " AS pdays");
+    for (size_t i = 0; i < lib->n; i++) {
+        const metric *m = &lib->m[i];
+        if (m->kind != MK_AGG)
+            continue;
+        if (!m->ok || c->res_of[i] < 0) {
+            sb_add(b, ", NULL AS m%zu", i);
+        } else if (m->fn == A_SUM || m->fn == A_COUNT || m->fn == A_DISTINCT) {
+            sb_add(b, ", CASE WHEN k.dimension IN ");
+            dims_in(b, m->dims & lib->dims);
+            sb_add(b, " THEN coalesce(r%d.m%zu, 0) END AS m%zu", c->res_of[i], i, i);
+        } else {
+            sb_add(b, ", r%d.m%zu AS m%zu", c->res_of[i], i, i);
+        }
+    }
+    sb_add(b, " FROM kp_keys k CROSS JOIN kpi_period p");
+    join_results(b, 0, c->nres, "k", "p");
+    sb_add(b, " ORDER BY 1, 2, 3, 4");
+    if (!rc)
+        rc = run_sql(c, NULL, e);
+    if (!rc)
+        rc = drop_results(c, 0, c->nres,
+                          "DROP TABLE kp_keys; CREATE UNIQUE INDEX kp_w0_key ON kp_w0(dimension,"
+                          " member, grain, period_start)",
+                          e);
+    return rc;
+}
+
+/* Rollups over reps (e.g. share of reps at quota): the rep rows of kp_w0, with derived
+ * metrics inlined, aggregated to each rep-based dimension; only reps for which every
+ * referenced metric has a value count. kp_w = kp_w0 plus one column per rollup. */
+static kp_err eval_rollups(ectx *c, kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    sb *b = &c->sql;
+    kp_err rc = KP_OK;
+    int first_roll = c->nres;
+    for (size_t i = 0; i < lib->n && !rc; i++) {
+        const metric *m = &lib->m[i];
+        if (m->kind != MK_ROLLUP || !m->ok)
+            continue;
+        rc = new_result(c, &i, 1, e);
+        for (int d = 0; d < ND && !rc; d++) {
+            if (!(m->dims & lib->dims & DIM(d)))
+                continue;
+            sb_reset(b);
+            sb_add(b, "INSERT INTO kp_r%d SELECT '%s', ", c->nres - 1, dim_names[d]);
+            member_sql(b, d);
+            sb_add(b, ", s.grain, s.period_start, ");
+            rc = translate(lib, m, m->rollup, "s.", b, NULL, NULL, e);
+            sb_add(b, " FROM (SELECT member AS k%d, * FROM kp_w0 WHERE dimension = 'rep') s"
+                      " LEFT JOIN reps r ON r.rep_id = s.k%d WHERE 1",
+                   K_REP, K_REP);
+            for (size_t j = 0; j < m->ndeps && !rc; j++) {
+                sb_add(b, " AND (");
+                rc = translate(lib, m, lib->m[m->deps[j]].name, "s.", b, NULL, NULL, e);
+                sb_add(b, ") IS NOT NULL");
+            }
+            sb_add(b, " GROUP BY 2, 3, 4");
+            if (!rc)
+                rc = run_sql(c, m, e);
+        }
+    }
+    sb_reset(b);
+    sb_add(b, "CREATE TEMP TABLE kp_w AS SELECT w.*");
+    for (size_t i = 0; i < lib->n; i++)
+        if (lib->m[i].kind == MK_ROLLUP && c->res_of[i] >= 0)
+            sb_add(b, ", r%d.m%zu AS m%zu", c->res_of[i], i, i);
+        else if (lib->m[i].kind == MK_ROLLUP)
+            sb_add(b, ", NULL AS m%zu", i);
+    sb_add(b, " FROM kp_w0 w");
+    join_results(b, first_roll, c->nres, "w", "w");
+    sb_add(b, " ORDER BY 1, 2, 3, 4");
+    if (!rc)
+        rc = run_sql(c, NULL, e);
+    if (!rc)
+        rc = drop_results(c, first_roll, c->nres,
+                          "DROP TABLE kp_w0; CREATE UNIQUE INDEX kp_w_key ON kp_w(dimension,"
+                          " member, grain, period_start)",
+                          e);
+    return rc;
+}
+
+/* The kpi table: one pass joins each wide row with its previous and year-ago rows into
+ * kpi_wide (three columns per metric); `kpi` is the long view of it, one UNION ALL arm per
+ * metric, so a lookup by metric touches one arm and the PK of kpi_wide. Writing the long
+ * form row by row would cost more than all the scans together. */
+static kp_err write_kpi(ectx *c, kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    sb *b = &c->sql;
+    int64_t is_table = 0;
+    kp_err rc = kp_store_query_int64(c->s,
+                                     "SELECT count(*) FROM sqlite_master WHERE name = 'kpi'"
+                                     " AND type = 'table'",
+                                     NULL, 0, &is_table, e);
+    if (!rc)
+        rc = exec_sql(c, is_table ? "DROP TABLE kpi" : "DROP VIEW IF EXISTS kpi", e);
+    if (!rc)
+        rc = exec_sql(c, "DROP TABLE IF EXISTS kpi_wide", e);
+    sb_reset(b);
+    sb_add(b, "CREATE TABLE kpi_wide AS SELECT w.dimension, w.member, w.grain,"
+              " w.period_start, p.period_end");
+    static const char *const rows[3] = {"w.", "pw.", "yw."}, *const cols[3] = {"m", "p", "y"};
+    for (size_t i = 0; i < lib->n && !rc; i++)
+        for (int k = 0; k < 3 && !rc; k++) {
+            sb_add(b, ", ");
+            rc = translate(lib, &lib->m[i], lib->m[i].name, rows[k], b, NULL, NULL, e);
+            sb_add(b, " AS %s%zu", cols[k], i);
+        }
+    sb_add(b, " FROM kp_w w JOIN kpi_period p ON p.grain = w.grain AND p.period_start ="
+              " w.period_start LEFT JOIN kp_w pw ON pw.dimension = w.dimension AND pw.member ="
+              " w.member AND pw.grain = w.grain AND pw.period_start = p.prev_start"
+              " LEFT JOIN kp_w yw ON yw.dimension = w.dimension AND yw.member = w.member AND"
+              " yw.grain = w.grain AND yw.period_start = p.yoy_start ORDER BY 1, 2, 3, 4");
+    if (!rc)
+        rc = run_sql(c, NULL, e);
+    if (!rc)
+        rc = exec_sql(c,
+                      "CREATE UNIQUE INDEX kpi_wide_key ON kpi_wide(dimension, member, grain,"
+                      " period_start)",
+                      e);
+    sb_reset(b);
+    sb_add(b, "CREATE VIEW kpi AS ");
+    for (size_t i = 0; i < lib->n; i++) {
+        const metric *m = &lib->m[i];
+        /* A stock is measured once, on the latest data: it has no earlier value. */
+        char pc[32] = "NULL", yc[32] = "NULL";
+        if (!(m->kind == MK_AGG && m->tm == T_STOCK)) {
+            snprintf(pc, sizeof pc, "p%zu", i);
+            snprintf(yc, sizeof yc, "y%zu", i);
+        }
+        sb_add(b, "%sSELECT '%s' AS metric, dimension, member, grain, period_start,"
+                  " period_end, m%zu AS value, %s AS prev_value, %s AS yoy_value,"
+                  " m%zu - %s AS change, (m%zu - %s) / abs(%s) AS pct_change,"
+                  " m%zu - %s AS yoy_change, (m%zu - %s) / abs(%s) AS yoy_pct_change"
+                  " FROM kpi_wide WHERE dimension IN ",
+               i ? " UNION ALL " : "", m->name, i, pc, yc, i, pc, i, pc, pc, i, yc, i, yc, yc);
+        dims_in(b, m->dims & lib->dims);
+    }
+    if (!lib->n)
+        sb_add(b, "%s", empty_kpi_view);
+    if (!rc)
+        rc = run_sql(c, NULL, e);
+    return rc;
+}
+
+static kp_err write_metric_table(ectx *c, kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    kp_stmt *st = NULL;
+    kp_err rc = exec_sql(c, "DELETE FROM kpi_metric", e);
+    if (!rc)
+        rc = kp_store_prepare(c->s,
+                              "INSERT INTO kpi_metric VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                              NULL, 0, &st, e);
+    for (size_t i = 0; i < lib->n && !rc; i++) {
+        const metric *m = &lib->m[i];
+        kp_metric_info in = kp_metrics_info(lib, i);
+        const char *src = m->kind == MK_AGG ? m->from : m->expr ? m->expr : m->rollup;
+        const char *txt[] = {in.name, NULL, in.label, in.format, in.direction, in.kind,
+                             in.definition, src, m->status};
+        for (int k = 0; k < 9; k++)
+            if (k == 1)
+                kp_stmt_bind_int64(st, 2, (int64_t)i + 1);
+            else
+                kp_stmt_bind_text(st, k + 1, txt[k], strlen(txt[k]));
+        if (kp_stmt_step(st, e) < 0)
+            rc = e ? e->code : KP_ERR_IO;
+        kp_stmt_reset(st);
+    }
+    kp_stmt_finalize(st);
+    return rc;
+}
+
+/* ---- the fixed tables of the shipped templates ------------------------------------- */
+
+/* The fixed tables read kpi_wide directly by the metrics' column numbers; a metric the
+ * library lacks reads as 0. */
+static void col_of(const kp_metric_lib *lib, const char *name, int cents, sb *b)
+{
+    long i = kp_metrics_find(lib, name);
+    if (i < 0)
+        sb_add(b, ", 0");
+    else if (cents)
+        sb_add(b, ", coalesce(CAST(round(k.m%ld * 100) AS INTEGER), 0)", i);
+    else
+        sb_add(b, ", coalesce(CAST(k.m%ld AS INTEGER), 0)", i);
+}
+
+static void fixed_cols(const kp_metric_lib *lib, sb *b)
+{
+    static const struct {
+        const char *name;
+        int cents;
+    } cols[] = {{"quota", 1},      {"bookings", 1},   {"deals_won", 0},
+                {"deals_lost", 0}, {"bookings", 1},   {"lost_value", 1},
+                {"pipeline_due_count", 0}, {"pipeline_due", 1}};
+    for (size_t i = 0; i < sizeof cols / sizeof *cols; i++)
+        col_of(lib, cols[i].name, cols[i].cents, b);
+}
+
+/* Derived columns, identical for both tables: the README's definitions. */
 static const char derive_fmt[] =
     "UPDATE %s SET quota = quota_cents / 100.0, bookings = bookings_cents / 100.0,"
     " open_pipeline = open_pipeline_cents / 100.0,"
@@ -84,100 +1889,176 @@ static const char derive_fmt[] =
     " avg_deal_size = CASE WHEN deals_won > 0 THEN bookings_cents / 100.0 / deals_won END,"
     " attainment = CASE WHEN quota_cents > 0 THEN bookings_cents * 1.0 / quota_cents END";
 
-/* Monthly series for trends: the 24 months ending with the period's last month. */
-static const char months_sql[] =
-    "WITH RECURSIVE m(month) AS (SELECT date(:e, 'start of month', '-23 months')"
-    "  UNION ALL SELECT date(month, '+1 month') FROM m WHERE month < date(:e, 'start of month')),"
-    " b AS (SELECT owner_id, substr(close_date,1,7) AS ym, sum(coalesce(amount_cents,0)) AS c"
-    "   FROM opportunities WHERE is_won AND close_date >= (SELECT min(month) FROM m)"
-    "   AND close_date <= :e GROUP BY owner_id, ym),"
-    " q AS (SELECT rep_id, substr(period_start,1,7) AS ym, sum(amount_cents) AS c FROM quotas"
-    "   GROUP BY rep_id, ym)"
-    " INSERT INTO kpi_rep_month(month, rep_id, quota_cents, bookings_cents)"
-    " SELECT m.month, r.rep_id, coalesce(q.c,0), coalesce(b.c,0) FROM m CROSS JOIN reps r"
-    " LEFT JOIN b ON b.owner_id = r.rep_id AND b.ym = substr(m.month,1,7)"
-    " LEFT JOIN q ON q.rep_id = r.rep_id AND q.ym = substr(m.month,1,7)"
-    " ORDER BY m.month, r.rep_id";
-
-static const char company_months_sql[] =
-    "WITH RECURSIVE m(month) AS (SELECT date(:e, 'start of month', '-23 months')"
-    "  UNION ALL SELECT date(month, '+1 month') FROM m WHERE month < date(:e, 'start of month'))"
-    " INSERT INTO kpi_company_month(month, quota_cents, bookings_cents)"
-    " SELECT m.month,"
-    "  (SELECT coalesce(sum(amount_cents),0) FROM quotas"
-    "    WHERE substr(period_start,1,7) = substr(m.month,1,7)),"
-    "  (SELECT coalesce(sum(coalesce(amount_cents,0)),0) FROM opportunities"
-    "    WHERE is_won AND substr(close_date,1,7) = substr(m.month,1,7))"
-    " FROM m ORDER BY m.month";
-
-kp_err kp_metrics_schema(kp_store *s, kp_error *e)
+static kp_err write_fixed(ectx *c, kp_error *e)
 {
-    return kp_store_exec(s, schema_sql, e);
+    const kp_period *p = &c->job->period;
+    struct {
+        const char *name;
+        kp_date start, end;
+    } named[] = {{"current", p->start, p->end},
+                 {"previous", p->prev_start, p->prev_end},
+                 {"yoy", p->yoy_start, p->yoy_end}};
+    kp_err rc = exec_sql(c,
+                         "DELETE FROM kpi_rep; DELETE FROM kpi_company;"
+                         "DELETE FROM kpi_rep_month; DELETE FROM kpi_company_month",
+                         e);
+    char sd[KP_DATE_ISO_LEN + 1], ed[KP_DATE_ISO_LEN + 1];
+    const kp_metric_lib *lib = c->lib;
+    sb *b = &c->sql;
+    for (size_t i = 0; i < 3 && !rc; i++) {
+        if (kp_vars_set(&c->vars, "p", named[i].name) ||
+            kp_vars_set(&c->vars, "s", kp_date_format_iso(named[i].start, sd)) ||
+            kp_vars_set(&c->vars, "e", kp_date_format_iso(named[i].end, ed)))
+            return nomem(e);
+        sb_reset(b);
+        sb_add(b, "INSERT INTO kpi_rep(period, period_start, period_end, rep_id, quota_cents,"
+                  " bookings_cents, deals_won, deals_lost, won_value_cents, lost_value_cents,"
+                  " open_count, open_pipeline_cents) SELECT :p, :s, :e, r.rep_id");
+        fixed_cols(lib, b);
+        sb_add(b, " FROM reps r LEFT JOIN kpi_wide k ON k.dimension = 'rep' AND k.member ="
+                  " r.rep_id AND k.grain = 'period' AND k.period_start = :s ORDER BY r.rep_id");
+        rc = run_sql(c, NULL, e);
+        sb_reset(b);
+        sb_add(b, "INSERT INTO kpi_company(period, period_start, period_end, quota_cents,"
+                  " bookings_cents, deals_won, deals_lost, won_value_cents, lost_value_cents,"
+                  " open_count, open_pipeline_cents) SELECT :p, :s, :e");
+        fixed_cols(lib, b);
+        sb_add(b, " FROM (SELECT 1) LEFT JOIN kpi_wide k ON k.dimension = 'company' AND"
+                  " k.member = 'All' AND k.grain = 'period' AND k.period_start = :s");
+        if (!rc)
+            rc = run_sql(c, NULL, e);
+    }
+    /* the monthly series: quota and bookings of the shown months */
+    long q = kp_metrics_find(lib, "quota"), bk = kp_metrics_find(lib, "bookings");
+    const char *dims[2] = {"rep", "company"};
+    for (int d = 0; d < 2 && !rc && q >= 0 && bk >= 0; d++) {
+        sb_reset(b);
+        sb_add(b, "INSERT INTO %s SELECT p.period_start%s,"
+                  " coalesce(CAST(round(k.m%ld * 100) AS INTEGER), 0),"
+                  " coalesce(CAST(round(k.m%ld * 100) AS INTEGER), 0), NULL, NULL"
+                  " FROM kpi_period p %s LEFT JOIN kpi_wide k ON k.dimension = '%s' AND"
+                  " k.member = %s AND k.grain = 'month' AND k.period_start = p.period_start"
+                  " WHERE p.grain = 'month' AND p.role IN ('current', 'series') ORDER BY 1%s",
+               d ? "kpi_company_month" : "kpi_rep_month", d ? "" : ", r.rep_id", q, bk,
+               d ? "" : "CROSS JOIN reps r", dims[d], d ? "'All'" : "r.rep_id", d ? "" : ", 2");
+        rc = run_sql(c, NULL, e);
+    }
+    if (!rc)
+        rc = exec_sql(c,
+                      "UPDATE kpi_rep_month SET quota = quota_cents / 100.0,"
+                      " bookings = bookings_cents / 100.0;"
+                      "UPDATE kpi_company_month SET quota = quota_cents / 100.0,"
+                      " bookings = bookings_cents / 100.0",
+                      e);
+    char sql[1024];
+    const char *tables[] = {"kpi_rep", "kpi_company"};
+    for (size_t i = 0; i < 2 && !rc; i++) {
+        snprintf(sql, sizeof sql, derive_fmt, tables[i]);
+        rc = kp_store_exec(c->s, sql, e);
+    }
+    return rc;
 }
 
-static kp_err run_with(kp_store *s, const char *sql, kp_vars *v, kp_error *e)
+kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_error *e)
 {
-    kp_stmt *st = NULL;
-    kp_err rc = kp_store_prepare(s, sql, NULL, 0, &st, e);
+    ectx c = {.lib = lib, .job = job, .s = s};
+    char gm[32];
+    kp_err rc = kp_vars_merge(&c.vars, &job->vars) ? nomem(e) : KP_OK;
+    if (!rc && job->gross_margin) {
+        snprintf(gm, sizeof gm, "%.17g", job->gross_margin);
+        rc = kp_vars_set(&c.vars, "gross_margin", gm) ? nomem(e) : KP_OK;
+    } else if (!rc) {
+        rc = kp_vars_set(&c.vars, "gross_margin", NULL) ? nomem(e) : KP_OK;
+    }
     if (!rc)
-        rc = kp_stmt_bind_vars(st, v, e);
-    if (!rc && kp_stmt_step(st, e) < 0)
-        rc = e ? e->code : KP_ERR_IO;
-    kp_stmt_finalize(st);
+        rc = kp_store_begin(s, e);
+    /* Fresh planner statistics (inside the model's transaction, so a killed run leaves
+     * them as they were): the per-rep queries of templates then use the indexes. */
+    if (!rc)
+        rc = kp_store_exec(s, "ANALYZE", e);
+    if (rc) {
+        kp_store_rollback(s);
+        kp_vars_clear(&c.vars);
+        return rc;
+    }
+    if (!rc)
+        rc = availability(&c, lib, e);
+    build_periods(lib, job, &c.ps);
+    if (!rc && (c.ps.oom || build_buckets(&c.ps, &c.bk)))
+        rc = nomem(e);
+    if (!rc)
+        rc = write_periods(&c, e);
+    if (!rc && !(c.res_of = malloc((lib->n + 1) * sizeof *c.res_of)))
+        rc = nomem(e);
+    for (size_t i = 0; !rc && i < lib->n; i++)
+        c.res_of[i] = -1;
+    /* one scan per (relation, time column); stock metrics join the first */
+    for (size_t r = 0; r < lib->nr && !rc; r++) {
+        int stock_done = 0;
+        for (size_t i = 0; i < lib->n && !rc; i++) {
+            const metric *m = &lib->m[i];
+            if (m->kind != MK_AGG || (size_t)m->rel != r || !m->ok || !m->time ||
+                m->fn == A_MEDIAN || m->fn == A_DISTINCT)
+                continue;
+            int first = 1;
+            for (size_t j = 0; j < i; j++)
+                if (lib->m[j].kind == MK_AGG && (size_t)lib->m[j].rel == r && lib->m[j].ok &&
+                    lib->m[j].time && lib->m[j].fn != A_MEDIAN && lib->m[j].fn != A_DISTINCT &&
+                    !strcmp(lib->m[j].time, m->time))
+                    first = 0;
+            if (!first)
+                continue;
+            rc = scan_relation(&c, r, m->time, !stock_done, e);
+            stock_done = 1;
+        }
+        if (!rc && !stock_done)
+            rc = scan_relation(&c, r, NULL, 1, e);
+    }
+    for (size_t i = 0; i < lib->n && !rc; i++)
+        if (lib->m[i].kind == MK_AGG && lib->m[i].ok &&
+            (lib->m[i].fn == A_MEDIAN || lib->m[i].fn == A_DISTINCT))
+            rc = eval_rows_metric(&c, i, e);
+    if (!rc)
+        rc = build_wide(&c, e);
+    if (!rc)
+        rc = eval_rollups(&c, e);
+    if (!rc)
+        rc = write_kpi(&c, e);
+    if (!rc)
+        rc = write_metric_table(&c, e);
+    if (!rc)
+        rc = write_fixed(&c, e);
+    if (!rc)
+        rc = kp_store_exec(s,
+                           "DROP TABLE kp_w; DROP TABLE kp_bmap;"
+                           " DROP TABLE kp_bmap_before",
+                           e);
+    if (!rc)
+        rc = kp_store_commit(s, e);
+    if (rc) {
+        kp_store_rollback(s);
+        kp_store_exec(s,
+                      "DROP TABLE IF EXISTS temp.kp_w; DROP TABLE IF EXISTS temp.kp_w0;"
+                      "DROP TABLE IF EXISTS temp.kp_keys;"
+                      "DROP TABLE IF EXISTS temp.kp_bmap; DROP TABLE IF EXISTS temp.kp_bmap_before;"
+                      "DROP TABLE IF EXISTS temp.kp_scan",
+                      NULL);
+    }
+    free(c.ps.p);
+    free(c.bk.b);
+    free(c.bk.extra);
+    free(c.sql.p);
+    free(c.res_of);
+    kp_vars_clear(&c.vars);
     return rc;
 }
 
 kp_err kp_metrics_run(const kp_job *job, kp_store *s, kp_error *e)
 {
-    const kp_period *p = &job->period;
-    struct {
-        const char *name;
-        kp_date start, end;
-    } periods[] = {{"current", p->start, p->end},
-                   {"previous", p->prev_start, p->prev_end},
-                   {"yoy", p->yoy_start, p->yoy_end}};
-    kp_vars v = {0};
-    char sd[KP_DATE_ISO_LEN + 1], ed[KP_DATE_ISO_LEN + 1], sql[1024];
-    kp_err rc = kp_store_begin(s, e);
-    if (rc)
-        return rc;
-    rc = kp_store_exec(s,
-                       "DELETE FROM kpi_rep; DELETE FROM kpi_company; DELETE FROM kpi_rep_month;"
-                       "DELETE FROM kpi_company_month;",
-                       e);
-    for (size_t i = 0; i < sizeof periods / sizeof *periods && !rc; i++) {
-        if (kp_vars_set(&v, "p", periods[i].name) ||
-            kp_vars_set(&v, "s", kp_date_format_iso(periods[i].start, sd)) ||
-            kp_vars_set(&v, "e", kp_date_format_iso(periods[i].end, ed))) {
-            rc = kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
-            break;
-        }
-        if (!rc)
-            rc = run_with(s, rep_sql, &v, e);
-        if (!rc)
-            rc = run_with(s, company_sql, &v, e);
-        if (!rc && i == 0) {
-            rc = run_with(s, months_sql, &v, e);
-            if (!rc)
-                rc = run_with(s, company_months_sql, &v, e);
-        }
-    }
-    const char *tables[] = {"kpi_rep", "kpi_company"};
-    for (size_t i = 0; i < 2 && !rc; i++) {
-        snprintf(sql, sizeof sql, derive_fmt, tables[i]);
-        rc = kp_store_exec(s, sql, e);
-    }
+    kp_metric_lib *lib = NULL;
+    kp_err rc = kp_metrics_load(job, &lib, e);
     if (!rc)
-        rc = kp_store_exec(s,
-                           "UPDATE kpi_rep_month SET quota = quota_cents / 100.0,"
-                           " bookings = bookings_cents / 100.0;"
-                           "UPDATE kpi_company_month SET quota = quota_cents / 100.0,"
-                           " bookings = bookings_cents / 100.0;",
-                           e);
-    if (!rc)
-        rc = kp_store_commit(s, e);
-    if (rc)
-        kp_store_rollback(s);
-    kp_vars_clear(&v);
+        rc = kp_metrics_eval(lib, job, s, e);
+    kp_metrics_free(lib);
     return rc;
 }

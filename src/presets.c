@@ -13,93 +13,93 @@
 
 /* Salesforce: opportunity report export labels, then API names (Opportunity object). */
 static const kp_field_def sf_opps[] = {
-    {"opp_id", KP_VT_TEXT, 0, H("Opportunity ID", "Id", "Opportunity 18 Digit ID")},
-    {"name", KP_VT_TEXT, 0, H("Opportunity Name", "Name")},
-    {"account", KP_VT_TEXT, 0, H("Account Name", "Account.Name", "AccountId", "Account ID")},
+    {"opp_id", KP_VT_TEXT, 0, H("Opportunity ID", "Id", "Opportunity 18 Digit ID"), NULL},
+    {"name", KP_VT_TEXT, 0, H("Opportunity Name", "Name"), NULL},
+    {"account", KP_VT_TEXT, 0, H("Account Name", "Account.Name", "AccountId", "Account ID"), NULL},
     {"owner", KP_VT_TEXT, 1,
      H("Opportunity Owner", "Owner Name", "Owner.Name", "OwnerId", "Owner ID",
-       "Opportunity Owner ID")},
-    {"stage", KP_VT_TEXT, 1, H("Stage", "StageName", "Stage Name")},
-    {"amount", KP_VT_MONEY, 1, H("Amount", "Amount (converted)")},
+       "Opportunity Owner ID"), NULL},
+    {"stage", KP_VT_TEXT, 1, H("Stage", "StageName", "Stage Name"), NULL},
+    {"amount", KP_VT_MONEY, 1, H("Amount", "Amount (converted)"), NULL},
     {"currency", KP_VT_TEXT, 0,
-     H("Opportunity Currency", "CurrencyIsoCode", "Amount Currency")},
-    {"probability", KP_VT_PERCENT, 0, H("Probability (%)", "Probability")},
+     H("Opportunity Currency", "CurrencyIsoCode", "Amount Currency"), NULL},
+    {"probability", KP_VT_PERCENT, 0, H("Probability (%)", "Probability"), NULL},
     {"forecast_category", KP_VT_TEXT, 0,
-     H("Forecast Category", "ForecastCategoryName", "ForecastCategory")},
-    {"type", KP_VT_TEXT, 0, H("Type", "Opportunity Type")},
-    {"lead_source", KP_VT_TEXT, 0, H("Lead Source", "LeadSource")},
-    {"product", KP_VT_TEXT, 0, H("Product", "Product__c", "Product Name")},
-    {"created_date", KP_VT_DATE, 0, H("Created Date", "CreatedDate")},
-    {"close_date", KP_VT_DATE, 1, H("Close Date", "CloseDate")},
-    {"is_closed", KP_VT_BOOL, 0, H("Closed", "IsClosed")},
-    {"is_won", KP_VT_BOOL, 0, H("Won", "IsWon")},
-    {"status", KP_VT_TEXT, 0, H("Status")},
+     H("Forecast Category", "ForecastCategoryName", "ForecastCategory"), NULL},
+    {"type", KP_VT_TEXT, 0, H("Type", "Opportunity Type"), NULL},
+    {"lead_source", KP_VT_TEXT, 0, H("Lead Source", "LeadSource"), NULL},
+    {"product", KP_VT_TEXT, 0, H("Product", "Product__c", "Product Name"), NULL},
+    {"created_date", KP_VT_DATE, 0, H("Created Date", "CreatedDate"), NULL},
+    {"close_date", KP_VT_DATE, 1, H("Close Date", "CloseDate"), NULL},
+    {"is_closed", KP_VT_BOOL, 0, H("Closed", "IsClosed"), NULL},
+    {"is_won", KP_VT_BOOL, 0, H("Won", "IsWon"), NULL},
+    {"status", KP_VT_TEXT, 0, H("Status"), NULL},
 };
 
 /* HubSpot: deal export column labels, then CRM API property names. */
 static const kp_field_def hs_opps[] = {
-    {"opp_id", KP_VT_TEXT, 0, H("Record ID", "Deal ID", "hs_object_id", "dealId")},
-    {"name", KP_VT_TEXT, 0, H("Deal Name", "dealname")},
+    {"opp_id", KP_VT_TEXT, 0, H("Record ID", "Deal ID", "hs_object_id", "dealId"), NULL},
+    {"name", KP_VT_TEXT, 0, H("Deal Name", "dealname"), NULL},
     {"account", KP_VT_TEXT, 0,
-     H("Associated Company", "Associated Company (Primary)", "Company name", "Company")},
-    {"owner", KP_VT_TEXT, 1, H("Deal owner", "Deal Owner", "hubspot_owner_id", "Owner")},
-    {"stage", KP_VT_TEXT, 1, H("Deal Stage", "dealstage")},
-    {"amount", KP_VT_MONEY, 1, H("Amount", "amount", "Amount in company currency")},
-    {"currency", KP_VT_TEXT, 0, H("Currency", "deal_currency_code")},
+     H("Associated Company", "Associated Company (Primary)", "Company name", "Company"), NULL},
+    {"owner", KP_VT_TEXT, 1, H("Deal owner", "Deal Owner", "hubspot_owner_id", "Owner"), NULL},
+    {"stage", KP_VT_TEXT, 1, H("Deal Stage", "dealstage"), NULL},
+    {"amount", KP_VT_MONEY, 1, H("Amount", "amount", "Amount in company currency"), NULL},
+    {"currency", KP_VT_TEXT, 0, H("Currency", "deal_currency_code"), NULL},
     {"probability", KP_VT_PERCENT, 0,
-     H("Deal probability", "Deal Stage Probability", "hs_deal_stage_probability")},
-    {"forecast_category", KP_VT_TEXT, 0, H("Forecast category", "hs_forecast_category")},
-    {"type", KP_VT_TEXT, 0, H("Deal Type", "dealtype")},
-    {"lead_source", KP_VT_TEXT, 0, H("Original Source Type", "Original Source", "hs_analytics_source")},
-    {"product", KP_VT_TEXT, 0, H("Product", "Products")},
-    {"created_date", KP_VT_DATE, 0, H("Create Date", "createdate")},
-    {"close_date", KP_VT_DATE, 1, H("Close Date", "closedate")},
-    {"is_closed", KP_VT_BOOL, 0, H("Is Closed", "Is closed", "hs_is_closed")},
-    {"is_won", KP_VT_BOOL, 0, H("Is Closed Won", "hs_is_closed_won")},
-    {"status", KP_VT_TEXT, 0, H("Deal Status")},
+     H("Deal probability", "Deal Stage Probability", "hs_deal_stage_probability"), NULL},
+    {"forecast_category", KP_VT_TEXT, 0, H("Forecast category", "hs_forecast_category"), NULL},
+    {"type", KP_VT_TEXT, 0, H("Deal Type", "dealtype"), NULL},
+    {"lead_source", KP_VT_TEXT, 0, H("Original Source Type", "Original Source", "hs_analytics_source"), NULL},
+    {"product", KP_VT_TEXT, 0, H("Product", "Products"), NULL},
+    {"created_date", KP_VT_DATE, 0, H("Create Date", "createdate"), NULL},
+    {"close_date", KP_VT_DATE, 1, H("Close Date", "closedate"), NULL},
+    {"is_closed", KP_VT_BOOL, 0, H("Is Closed", "Is closed", "hs_is_closed"), NULL},
+    {"is_won", KP_VT_BOOL, 0, H("Is Closed Won", "hs_is_closed_won"), NULL},
+    {"status", KP_VT_TEXT, 0, H("Deal Status"), NULL},
 };
 
 /* Pipedrive: deal export columns ("Deal - " prefixed), then the unprefixed names. */
 static const kp_field_def pd_opps[] = {
-    {"opp_id", KP_VT_TEXT, 0, H("Deal - ID", "ID")},
-    {"name", KP_VT_TEXT, 0, H("Deal - Title", "Title")},
-    {"account", KP_VT_TEXT, 0, H("Deal - Organization", "Organization")},
-    {"owner", KP_VT_TEXT, 1, H("Deal - Owner", "Owner")},
-    {"stage", KP_VT_TEXT, 1, H("Deal - Stage", "Stage")},
-    {"amount", KP_VT_MONEY, 1, H("Deal - Value", "Value")},
-    {"currency", KP_VT_TEXT, 0, H("Deal - Currency", "Currency")},
-    {"probability", KP_VT_PERCENT, 0, H("Deal - Probability", "Probability")},
-    {"forecast_category", KP_VT_TEXT, 0, H("Deal - Forecast category")},
-    {"type", KP_VT_TEXT, 0, H("Deal - Type")},
-    {"lead_source", KP_VT_TEXT, 0, H("Deal - Source channel", "Deal - Source origin")},
-    {"product", KP_VT_TEXT, 0, H("Deal - Product name", "Product name")},
-    {"created_date", KP_VT_DATE, 0, H("Deal - Deal created", "Deal created")},
+    {"opp_id", KP_VT_TEXT, 0, H("Deal - ID", "ID"), NULL},
+    {"name", KP_VT_TEXT, 0, H("Deal - Title", "Title"), NULL},
+    {"account", KP_VT_TEXT, 0, H("Deal - Organization", "Organization"), NULL},
+    {"owner", KP_VT_TEXT, 1, H("Deal - Owner", "Owner"), NULL},
+    {"stage", KP_VT_TEXT, 1, H("Deal - Stage", "Stage"), NULL},
+    {"amount", KP_VT_MONEY, 1, H("Deal - Value", "Value"), NULL},
+    {"currency", KP_VT_TEXT, 0, H("Deal - Currency", "Currency"), NULL},
+    {"probability", KP_VT_PERCENT, 0, H("Deal - Probability", "Probability"), NULL},
+    {"forecast_category", KP_VT_TEXT, 0, H("Deal - Forecast category"), NULL},
+    {"type", KP_VT_TEXT, 0, H("Deal - Type"), NULL},
+    {"lead_source", KP_VT_TEXT, 0, H("Deal - Source channel", "Deal - Source origin"), NULL},
+    {"product", KP_VT_TEXT, 0, H("Deal - Product name", "Product name"), NULL},
+    {"created_date", KP_VT_DATE, 0, H("Deal - Deal created", "Deal created"), NULL},
     {"close_date", KP_VT_DATE, 1,
-     H("Deal - Expected close date", "Expected close date", "Deal - Close time")},
-    {"is_closed", KP_VT_BOOL, 0, H("Deal - Closed")},
-    {"is_won", KP_VT_BOOL, 0, H("Deal - Won")},
-    {"status", KP_VT_TEXT, 0, H("Deal - Status", "Status")},
+     H("Deal - Expected close date", "Expected close date", "Deal - Close time"), NULL},
+    {"is_closed", KP_VT_BOOL, 0, H("Deal - Closed"), NULL},
+    {"is_won", KP_VT_BOOL, 0, H("Deal - Won"), NULL},
+    {"status", KP_VT_TEXT, 0, H("Deal - Status", "Status"), NULL},
 };
 
 /* generic: the canonical names themselves and their common spellings. */
 static const kp_field_def gen_opps[] = {
-    {"opp_id", KP_VT_TEXT, 0, H("opp_id", "opportunity_id", "deal_id", "id")},
-    {"name", KP_VT_TEXT, 0, H("name", "opportunity_name", "deal_name", "title")},
-    {"account", KP_VT_TEXT, 0, H("account", "account_name", "company", "organization")},
-    {"owner", KP_VT_TEXT, 1, H("owner", "owner_id", "owner_name", "sales_rep", "rep_id")},
-    {"stage", KP_VT_TEXT, 1, H("stage", "deal_stage")},
-    {"amount", KP_VT_MONEY, 1, H("amount", "value", "deal_value")},
-    {"currency", KP_VT_TEXT, 0, H("currency")},
-    {"probability", KP_VT_PERCENT, 0, H("probability")},
-    {"forecast_category", KP_VT_TEXT, 0, H("forecast_category")},
-    {"type", KP_VT_TEXT, 0, H("type")},
-    {"lead_source", KP_VT_TEXT, 0, H("lead_source", "source")},
-    {"product", KP_VT_TEXT, 0, H("product")},
-    {"created_date", KP_VT_DATE, 0, H("created_date", "create_date", "created")},
-    {"close_date", KP_VT_DATE, 1, H("close_date", "closed_date")},
-    {"is_closed", KP_VT_BOOL, 0, H("is_closed")},
-    {"is_won", KP_VT_BOOL, 0, H("is_won")},
-    {"status", KP_VT_TEXT, 0, H("status")},
+    {"opp_id", KP_VT_TEXT, 0, H("opp_id", "opportunity_id", "deal_id", "id"), NULL},
+    {"name", KP_VT_TEXT, 0, H("name", "opportunity_name", "deal_name", "title"), NULL},
+    {"account", KP_VT_TEXT, 0, H("account", "account_name", "company", "organization"), NULL},
+    {"owner", KP_VT_TEXT, 1, H("owner", "owner_id", "owner_name", "sales_rep", "rep_id"), NULL},
+    {"stage", KP_VT_TEXT, 1, H("stage", "deal_stage"), NULL},
+    {"amount", KP_VT_MONEY, 1, H("amount", "value", "deal_value"), NULL},
+    {"currency", KP_VT_TEXT, 0, H("currency"), NULL},
+    {"probability", KP_VT_PERCENT, 0, H("probability"), NULL},
+    {"forecast_category", KP_VT_TEXT, 0, H("forecast_category"), NULL},
+    {"type", KP_VT_TEXT, 0, H("type"), NULL},
+    {"lead_source", KP_VT_TEXT, 0, H("lead_source", "source"), NULL},
+    {"product", KP_VT_TEXT, 0, H("product"), NULL},
+    {"created_date", KP_VT_DATE, 0, H("created_date", "create_date", "created"), NULL},
+    {"close_date", KP_VT_DATE, 1, H("close_date", "closed_date"), NULL},
+    {"is_closed", KP_VT_BOOL, 0, H("is_closed"), NULL},
+    {"is_won", KP_VT_BOOL, 0, H("is_won"), NULL},
+    {"status", KP_VT_TEXT, 0, H("status"), NULL},
 };
 
 /* ---- reps and quotas: one table for all presets ------------------------------------
@@ -108,23 +108,107 @@ static const kp_field_def gen_opps[] = {
 
 static const kp_field_def reps[] = {
     {"rep_id", KP_VT_TEXT, 1,
-     H("User ID", "Id", "UserId", "rep_id", "user_id", "Owner ID", "Owner Id")},
-    {"name", KP_VT_TEXT, 1, H("Full Name", "Name", "full_name", "rep_name", "Owner Name")},
-    {"email", KP_VT_TEXT, 0, H("Email", "Email Address", "email")},
-    {"team", KP_VT_TEXT, 0, H("Role", "UserRole.Name", "Team", "team")},
-    {"region", KP_VT_TEXT, 0, H("Division", "Region", "region")},
-    {"manager", KP_VT_TEXT, 0, H("Manager ID", "ManagerId", "manager_id", "Manager")},
-    {"hire_date", KP_VT_DATE, 0, H("Start Date", "StartDate", "Hire Date", "hire_date")},
-    {"active", KP_VT_BOOL, 0, H("Active", "IsActive", "active")},
+     H("User ID", "Id", "UserId", "rep_id", "user_id", "Owner ID", "Owner Id"), NULL},
+    {"name", KP_VT_TEXT, 1, H("Full Name", "Name", "full_name", "rep_name", "Owner Name"), NULL},
+    {"email", KP_VT_TEXT, 0, H("Email", "Email Address", "email"), NULL},
+    {"team", KP_VT_TEXT, 0, H("Role", "UserRole.Name", "Team", "team"), NULL},
+    {"region", KP_VT_TEXT, 0, H("Division", "Region", "region"), NULL},
+    {"manager", KP_VT_TEXT, 0, H("Manager ID", "ManagerId", "manager_id", "Manager"), NULL},
+    {"hire_date", KP_VT_DATE, 0, H("Start Date", "StartDate", "Hire Date", "hire_date"), NULL},
+    {"active", KP_VT_BOOL, 0, H("Active", "IsActive", "active"), NULL},
 };
 
 static const kp_field_def quotas[] = {
     {"rep_id", KP_VT_TEXT, 1,
-     H("Quota Owner ID", "QuotaOwnerId", "rep_id", "Owner ID", "User ID", "user_id")},
+     H("Quota Owner ID", "QuotaOwnerId", "rep_id", "Owner ID", "User ID", "user_id"), NULL},
     {"period_start", KP_VT_DATE, 1,
-     H("Start Date", "StartDate", "period_start", "start_date", "Month")},
-    {"period_end", KP_VT_DATE, 0, H("End Date", "EndDate", "period_end", "end_date")},
-    {"amount", KP_VT_MONEY, 1, H("Quota Amount", "QuotaAmount", "amount", "quota")},
+     H("Start Date", "StartDate", "period_start", "start_date", "Month"), NULL},
+    {"period_end", KP_VT_DATE, 0, H("End Date", "EndDate", "period_end", "end_date"), NULL},
+    {"amount", KP_VT_MONEY, 1, H("Quota Amount", "QuotaAmount", "amount", "quota"), NULL},
+};
+
+/* ---- optional sources: one table each for all presets ------------------------------
+ * Canonical names first, then Salesforce report labels and API names, then HubSpot's.
+ * Money columns are stored as integer cents (column NAME_cents), like opportunities. */
+
+static const kp_field_def accounts[] = {
+    {"account_id", KP_VT_TEXT, 1, H("account_id", "Account ID", "Id", "Record ID"), NULL},
+    {"name", KP_VT_TEXT, 1, H("name", "account_name", "Account Name", "Name", "Company name"),
+     NULL},
+    {"industry", KP_VT_TEXT, 0, H("industry", "Industry"), NULL},
+    {"region", KP_VT_TEXT, 0,
+     H("region", "Billing State/Province", "BillingState", "Country/Region", "Country"), NULL},
+    {"owner", KP_VT_TEXT, 0,
+     H("owner", "owner_id", "Account Owner", "OwnerId", "Company owner"), "owner_id"},
+    {"employees", KP_VT_INT, 0, H("employees", "Employees", "NumberOfEmployees",
+                                  "Number of Employees"), NULL},
+    {"annual_revenue", KP_VT_MONEY, 0, H("annual_revenue", "Annual Revenue", "AnnualRevenue"),
+     "annual_revenue_cents"},
+    {"created_date", KP_VT_DATE, 0, H("created_date", "Created Date", "CreatedDate",
+                                      "Create Date"), NULL},
+};
+
+static const kp_field_def activities[] = {
+    {"activity_id", KP_VT_TEXT, 0, H("activity_id", "Activity ID", "Id", "Record ID"), NULL},
+    {"rep", KP_VT_TEXT, 1,
+     H("rep", "rep_id", "owner", "Assigned", "Assigned To", "OwnerId", "Activity assigned to"),
+     "rep_id"},
+    {"type", KP_VT_TEXT, 1,
+     H("type", "activity_type", "Task Subtype", "TaskSubtype", "Type", "Activity type"), NULL},
+    {"activity_date", KP_VT_DATE, 1,
+     H("activity_date", "date", "Date", "ActivityDate", "Activity date"), NULL},
+    {"minutes", KP_VT_INT, 0,
+     H("minutes", "duration_minutes", "Duration (Minutes)", "DurationInMinutes"), NULL},
+    {"selling", KP_VT_BOOL, 0, H("selling", "is_selling"), NULL},
+    {"account", KP_VT_TEXT, 0, H("account", "Company/Account", "Account Name"), NULL},
+    {"opp_id", KP_VT_TEXT, 0, H("opp_id", "Opportunity ID", "WhatId"), NULL},
+};
+
+static const kp_field_def leads[] = {
+    {"lead_id", KP_VT_TEXT, 0, H("lead_id", "Lead ID", "Id", "Record ID"), NULL},
+    {"created_date", KP_VT_DATE, 1, H("created_date", "Create Date", "Created Date",
+                                      "CreatedDate"), NULL},
+    {"converted_date", KP_VT_DATE, 0,
+     H("converted_date", "Converted Date", "ConvertedDate", "Became a Customer Date"), NULL},
+    {"is_converted", KP_VT_BOOL, 0, H("is_converted", "converted", "Converted", "IsConverted"),
+     NULL},
+    {"lead_source", KP_VT_TEXT, 0,
+     H("lead_source", "source", "Lead Source", "LeadSource", "Original Source"), NULL},
+    {"owner", KP_VT_TEXT, 0,
+     H("owner", "owner_id", "Lead Owner", "OwnerId", "Contact owner"), "owner_id"},
+    {"status", KP_VT_TEXT, 0, H("status", "Lead Status", "Status", "Lifecycle Stage"), NULL},
+};
+
+static const kp_field_def spend[] = {
+    {"month", KP_VT_MONTH, 1, H("month", "period", "date"), NULL},
+    {"channel", KP_VT_TEXT, 1, H("channel", "source", "lead_source", "Campaign Type"), NULL},
+    {"amount", KP_VT_MONEY, 1, H("amount", "spend", "cost", "Actual Cost", "ActualCost"),
+     "amount_cents"},
+};
+
+static const kp_field_def subscriptions[] = {
+    {"subscription_id", KP_VT_TEXT, 0, H("subscription_id", "id"), NULL},
+    {"account", KP_VT_TEXT, 1, H("account", "account_id", "customer", "Account Name"), NULL},
+    {"start_date", KP_VT_DATE, 1, H("start_date", "start", "Start Date"), NULL},
+    {"end_date", KP_VT_DATE, 0, H("end_date", "end", "End Date", "cancel_date"), NULL},
+    {"mrr", KP_VT_MONEY, 1, H("mrr", "monthly_amount", "MRR"), "mrr_cents"},
+};
+
+/* Salesforce's OpportunityHistory (API) and Opportunity History report labels. */
+static const kp_field_def stage_history[] = {
+    {"opp_id", KP_VT_TEXT, 1,
+     H("opp_id", "OpportunityId", "Opportunity ID", "Record ID", "deal_id"), NULL},
+    {"stage", KP_VT_TEXT, 1, H("stage", "StageName", "To Stage", "Stage", "Deal Stage"), NULL},
+    {"entered_date", KP_VT_DATE, 1,
+     H("entered_date", "CreatedDate", "Last Modified", "Edit Date", "Date entered"), NULL},
+    {"amount", KP_VT_MONEY, 0, H("amount", "Amount"), "amount_cents"},
+};
+
+static const kp_field_def rates[] = {
+    {"currency", KP_VT_TEXT, 1, H("currency", "IsoCode", "Currency ISO Code", "currency_code"),
+     NULL},
+    {"month", KP_VT_MONTH, 1, H("month", "StartDate", "Start Date", "date"), NULL},
+    {"rate", KP_VT_NUMBER, 1, H("rate", "ConversionRate", "Conversion Rate"), NULL},
 };
 
 /* ---- stage rules -------------------------------------------------------------------- */
@@ -181,7 +265,11 @@ static const kp_stage_rule gen_stages[] = {
     {"Lost", 91, 0.00, 1, 0, "Omitted"},
 };
 
-#define KINDS(opps) {opps, reps, quotas}, {N(opps), N(reps), N(quotas)}
+#define KINDS(opps)                                                                        \
+    {opps, reps, quotas, accounts, activities, leads, spend, subscriptions, stage_history,   \
+     rates},                                                                                \
+        {N(opps), N(reps), N(quotas), N(accounts), N(activities), N(leads), N(spend),         \
+         N(subscriptions), N(stage_history), N(rates)}
 
 static const kp_preset presets[] = {
     {"salesforce", KP_PCT_AUTO, KINDS(sf_opps), sf_stages, N(sf_stages), 0},
@@ -246,6 +334,16 @@ const kp_field_def *kp_presets_field(const kp_preset *p, kp_source_kind kind,
         if (!strcmp(p->fields[kind][i].field, field))
             return &p->fields[kind][i];
     return NULL;
+}
+
+const char *kp_presets_table(kp_source_kind kind)
+{
+    static const char *const tables[KP_SRC_KIND_COUNT] = {
+        [KP_SRC_ACCOUNTS] = "accounts",   [KP_SRC_ACTIVITIES] = "activities",
+        [KP_SRC_LEADS] = "leads",         [KP_SRC_SPEND] = "spend",
+        [KP_SRC_SUBSCRIPTIONS] = "subscriptions", [KP_SRC_STAGE_HISTORY] = "stage_history",
+        [KP_SRC_RATES] = "rates"};
+    return kind < KP_SRC_KIND_COUNT ? tables[kind] : NULL;
 }
 
 const kp_stage_rule *kp_presets_stage(const kp_preset *p, const char *stage, size_t len)

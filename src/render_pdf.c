@@ -5,10 +5,12 @@
 #include "kpipress/render_pdf.h"
 
 #include "chart_pdf.h"
+#include "kpipress/font_subset.h"
 #include "kpipress/limits.h"
 #include "kpipress/log.h"
 
 #include <hpdf_font.h> /* HPDF_FontAttr: the font's definition, for glyph lookup */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +73,36 @@ static kp_err set_failure(const kp_pdf *p, const char *path, const char *what, k
                             strerror((int)p->hpdf_detail));
     return kp_error_set(e, KP_ERR_IO, path, 0, 0, "PDF library error 0x%04lX (detail %lu) while %s",
                         (unsigned long)p->hpdf_err, (unsigned long)p->hpdf_detail, what);
+}
+
+/* HPDF_SaveToFile ignores fclose()'s result: a disk that fills at the final flush leaves
+ * a truncated PDF that looks saved (and would be renamed into place). Save to memory and
+ * write it out here, checking every write and the close. */
+static kp_err save_pdf(const kp_pdf *p, const char *path, kp_error *e)
+{
+    if (HPDF_SaveToStream(p->pdf) != HPDF_OK || failed(p))
+        return set_failure(p, path, "writing the file", e);
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return kp_error_set(e, KP_ERR_IO, path, 0, 0, "cannot create the PDF file: %s",
+                            strerror(errno));
+    HPDF_BYTE buf[16384];
+    HPDF_STATUS st;
+    int bad = 0;
+    do {
+        HPDF_UINT32 n = sizeof buf;
+        st = HPDF_ReadFromStream(p->pdf, buf, &n);
+        bad = (st != HPDF_OK && st != HPDF_STREAM_EOF) || (n && fwrite(buf, 1, n, f) != n);
+    } while (!bad && st == HPDF_OK);
+    int err = bad ? errno : 0;
+    if (fclose(f) != 0 && !bad) {
+        bad = 1;
+        err = errno;
+    }
+    if (bad)
+        return kp_error_set(e, KP_ERR_IO, path, 0, 0, "cannot write the PDF file: %s",
+                            err ? strerror(err) : "PDF library stream error");
+    return KP_OK;
 }
 
 /* ---- UTF-8 and glyphs ------------------------------------------------------------- */
@@ -383,6 +415,98 @@ static void triangle(kp_pdf *p, float cx, float cy, float s, int up, kp_pdf_rgb 
     HPDF_Page_Fill(p->page);
 }
 
+/* ---- the document's characters ---------------------------------------------------- */
+
+/* Code points the renderer itself writes, whatever the data: printable ASCII (figures,
+ * "Page X of Y", axis labels), General Punctuation's dashes, quotes, bullet and ellipsis
+ * (U+2010..U+2027), the minus sign of changes. A character drawn by render_pdf.c or
+ * chart_pdf.c outside these ranges must be added here, or it shows as a replacement.
+ * Currency symbols come from formatting a sample amount; the subsetter adds U+FFFD when
+ * a character is missing from the font. */
+static const uint32_t ALWAYS_RANGES[][2] = {{0x20, 0x7E}, {0x2010, 0x2027}, {0x2212, 0x2212}};
+
+typedef struct cpset {
+    unsigned char bits[0x10000 / 8]; /* the BMP: all that libharu 2.3.0 can draw */
+} cpset;
+
+static void cps_add_str(cpset *set, const char *s)
+{
+    if (!s)
+        return;
+    size_t len = strlen(s);
+    uint32_t cp;
+    for (size_t i = 0; i < len;) {
+        i += utf8_next(s + i, len - i, &cp);
+        if (cp <= 0xFFFF)
+            set->bits[cp >> 3] |= (unsigned char)(1u << (cp & 7));
+    }
+}
+
+static void cps_add_cell(cpset *set, const kp_cell *c)
+{
+    if (c->type == KP_CELL_TEXT)
+        cps_add_str(set, c->text);
+}
+
+static void cps_add_table(cpset *set, const kp_table *t)
+{
+    if (!t)
+        return;
+    for (size_t c = 0; c < t->ncols; c++) {
+        cps_add_str(set, t->cols[c].name);
+        cps_add_str(set, t->cols[c].label);
+    }
+    for (size_t i = 0; i < t->nrows * t->ncols; i++)
+        cps_add_cell(set, &t->cells[i]);
+}
+
+/* Every character the document can show: a superset of what is drawn, so the subset
+ * font never lacks a glyph the whole font has. Sorted, as kp_font_subset_make wants. */
+static uint32_t *document_codepoints(const kp_doc *d, size_t *n)
+{
+    cpset *set = calloc(1, sizeof *set);
+    if (!set)
+        return NULL;
+    for (size_t i = 0; i < sizeof ALWAYS_RANGES / sizeof *ALWAYS_RANGES; i++)
+        for (uint32_t cp = ALWAYS_RANGES[i][0]; cp <= ALWAYS_RANGES[i][1]; cp++)
+            set->bits[cp >> 3] |= (unsigned char)(1u << (cp & 7));
+    char money[64];
+    kp_cell sample = {0};
+    kp_cell_set_number(&sample, -1234.5);
+    kp_format_cell(&sample, KP_FMT_CURRENCY, d->currency, money, sizeof money);
+    const char *meta[] = {money, d->title, d->subtitle, d->company, d->footer};
+    for (size_t i = 0; i < sizeof meta / sizeof *meta; i++)
+        cps_add_str(set, meta[i]);
+    for (size_t b = 0; b < d->nblocks; b++) {
+        const kp_block *blk = &d->blocks[b];
+        cps_add_str(set, blk->name);
+        cps_add_str(set, blk->text);
+        cps_add_table(set, blk->table);
+        for (size_t t = 0; t < blk->ntiles; t++) {
+            const kp_tile *tile = &blk->tiles[t];
+            cps_add_str(set, tile->label);
+            cps_add_str(set, tile->compare_label);
+            cps_add_cell(set, &tile->value);
+            cps_add_cell(set, &tile->compare);
+            cps_add_cell(set, &tile->target);
+        }
+        if (blk->chart)
+            cps_add_str(set, blk->chart->title);
+    }
+    size_t count = 0;
+    for (uint32_t cp = 1; cp <= 0xFFFF; cp++)
+        count += (set->bits[cp >> 3] >> (cp & 7)) & 1;
+    uint32_t *cps = malloc(count * sizeof *cps);
+    if (cps) {
+        *n = 0;
+        for (uint32_t cp = 1; cp <= 0xFFFF; cp++)
+            if ((set->bits[cp >> 3] >> (cp & 7)) & 1)
+                cps[(*n)++] = cp;
+    }
+    free(set);
+    return cps;
+}
+
 /* ---- fonts ------------------------------------------------------------------------ */
 
 static int file_exists(const char *path)
@@ -402,9 +526,65 @@ static void bold_path_for(const char *regular, char *out, size_t size)
     }
 }
 
+
+/* libharu 2.3.0 loads TrueType only from a file, so a subset goes through a temporary
+ * file. Its name is unlinked straight after mkstemp and libharu opens it through
+ * /proc/self/fd, so a run killed at any moment leaves nothing in TMPDIR; where /proc is
+ * missing the name lives until libharu has opened it. libharu keeps its own handle and
+ * reads the font again when saving. */
+static const char *load_subset(kp_pdf *p, const unsigned char *data, size_t len)
+{
+    const char *dir = getenv("TMPDIR");
+    char tmp[KP_PATH_MAX], via[64];
+    snprintf(tmp, sizeof tmp, "%s/kpipress-font-XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return NULL;
+    snprintf(via, sizeof via, "/proc/self/fd/%d", fd);
+    int early = access(via, R_OK) == 0 && unlink(tmp) == 0;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    const char *name = off == len ? HPDF_LoadTTFontFromFile(p->pdf, early ? via : tmp, HPDF_TRUE)
+                                  : NULL;
+    if (!early)
+        unlink(tmp);
+    close(fd);
+    return name;
+}
+
+/* The font at path, embedded as a subset holding the document's characters; the whole
+ * font (bigger, slower, same text) when subsetting is not possible. */
+static const char *load_ttf(kp_pdf *p, const char *path)
+{
+    if (p->cps) {
+        unsigned char *data = NULL;
+        size_t len = 0;
+        kp_error se = {0};
+        const char *name = NULL;
+        if (kp_font_subset_make(path, p->cps, p->ncps, &data, &len, &se) == KP_OK)
+            name = load_subset(p, data, len);
+        free(data);
+        if (name && !failed(p))
+            return name;
+        if (!p->warned_subset) {
+            p->warned_subset = 1;
+            kp_log_warn("PDF: cannot subset font %s (%s); embedding the whole font", path,
+                        se.msg[0] ? se.msg : "temporary file not writable");
+        }
+        p->hpdf_err = p->hpdf_detail = 0;
+        HPDF_ResetError(p->pdf);
+    }
+    return HPDF_LoadTTFontFromFile(p->pdf, path, HPDF_TRUE);
+}
+
 static kp_err load_face(kp_pdf *p, const char *path, kp_pdf_font **out, kp_error *e)
 {
-    const char *name = HPDF_LoadTTFontFromFile(p->pdf, path, HPDF_TRUE);
+    const char *name = load_ttf(p, path);
     HPDF_Font font = name ? HPDF_GetFont(p->pdf, name, "UTF-8") : NULL;
     if (!font || failed(p))
         return kp_error_set(e, KP_ERR_IO, path, 0, 0,
@@ -421,8 +601,8 @@ static kp_err load_face(kp_pdf *p, const char *path, kp_pdf_font **out, kp_error
     return KP_OK;
 }
 
-/* Every font decision in one place (a later change subsets fonts with HarfBuzz here):
- * regular = doc->font_path or the default, bold = its "-Bold" sibling or the regular. */
+/* Every font decision in one place: regular = doc->font_path or the default, bold = its
+ * "-Bold" sibling or the regular; both subset to the document's characters. */
 static kp_err load_fonts(kp_pdf *p, kp_error *e)
 {
     const char *regular = p->doc->font_path ? p->doc->font_path : KP_DEFAULT_FONT;
@@ -438,6 +618,7 @@ static kp_err load_fonts(kp_pdf *p, kp_error *e)
     else
         snprintf(bold, sizeof bold, "%s",
                  file_exists(KP_DEFAULT_FONT_BOLD) ? KP_DEFAULT_FONT_BOLD : "");
+    p->cps = document_codepoints(p->doc, &p->ncps); /* NULL (no memory): whole fonts */
     kp_err rc = load_face(p, regular, &p->regular, e);
     if (rc)
         return rc;
@@ -1227,16 +1408,14 @@ kp_err kp_render_pdf(const kp_doc *doc, const char *path, kp_error *e)
         rc = set_failure(&p, path, "drawing footers", e);
         goto fail;
     }
-    if (HPDF_SaveToFile(p.pdf, path) != HPDF_OK || failed(&p)) {
-        rc = set_failure(&p, path, "writing the file", e);
-        goto fail;
-    }
+    rc = save_pdf(&p, path, e);
 fail:
     if (p.bold != p.regular)
         free(p.bold);
     free(p.regular);
     free(p.pages);
     free(p.buf);
+    free(p.cps);
     if (p.pdf)
         HPDF_Free(p.pdf);
     return rc;

@@ -12,6 +12,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,15 @@
 #define WIDE_SHEET_CHARS 110 /* sum of column widths above this: print landscape */
 #define PAPER_A4 9           /* Excel paper codes */
 #define PAPER_LETTER 1
+/* The Plan sheet (doc->plan): fixed cells that every payout formula points at. 0-based
+ * rows; Excel shows them one higher (target incentive in B5, first tier in row 11). */
+#define PLAN_SHEET "Plan"
+#define PLAN_ROW_TI 4
+#define PLAN_ROW_METHOD 5
+#define PLAN_ROW_FLOOR 6
+#define PLAN_ROW_CAP 7
+#define PLAN_ROW_TIERS 10
+#define FORMULA_MAX 8192 /* Excel's formula length limit */
 
 enum { V_PLAIN = 0, V_TOTAL, V_COUNT };
 #define NFORMATS (KP_FMT_RATIO + 1)
@@ -64,7 +74,8 @@ typedef struct xl {
     lxw_error lrc; /* first libxlsxwriter error, sticky, checked per block */
     char lwhere[160];
     lxw_format *num[NFORMATS][V_COUNT];
-    lxw_format *header, *title, *caption, *text;
+    lxw_format *header, *title, *caption;
+    lxw_format *text; /* NULL: the default style (see make_formats) */
     lxw_format *rag_red, *rag_amber, *rag_green;
     sheet *sheets;
     size_t nsheets;
@@ -72,7 +83,7 @@ typedef struct xl {
     pending_chart *charts;
     size_t ncharts;
     char **names; /* defined names so far */
-    size_t nnames;
+    size_t nnames, cap_names;
     long truncated;
     char first_truncated[160];
 } xl;
@@ -174,6 +185,11 @@ static kp_err make_formats(xl *x)
     currency_format(x->doc->currency, cur, sizeof cur);
     for (int f = 0; f < NFORMATS; f++) {
         for (int v = 0; v < V_COUNT; v++) {
+            /* Plain text is the default style: NULL. A format equal to the default is
+             * never cached by libxlsxwriter 1.1.4, which rehashes it on every cell
+             * (a quarter of a raw-data sheet's time). */
+            if (f == KP_FMT_TEXT && v == V_PLAIN)
+                continue;
             lxw_format *fm = workbook_add_format(x->wb);
             if (!fm)
                 return kp_error_set(x->e, KP_ERR_NOMEM, x->path, 0, 0, "no memory for formats");
@@ -190,11 +206,10 @@ static kp_err make_formats(xl *x)
     x->header = workbook_add_format(x->wb);
     x->title = workbook_add_format(x->wb);
     x->caption = workbook_add_format(x->wb);
-    x->text = workbook_add_format(x->wb);
     x->rag_red = workbook_add_format(x->wb);
     x->rag_amber = workbook_add_format(x->wb);
     x->rag_green = workbook_add_format(x->wb);
-    if (!x->header || !x->title || !x->caption || !x->text || !x->rag_red || !x->rag_amber ||
+    if (!x->header || !x->title || !x->caption || !x->rag_red || !x->rag_amber ||
         !x->rag_green)
         return kp_error_set(x->e, KP_ERR_NOMEM, x->path, 0, 0, "no memory for formats");
     format_set_bold(x->header);
@@ -223,7 +238,7 @@ static kp_err make_formats(xl *x)
 static void put_text(xl *x, sheet *s, lxw_row_t r, lxw_col_t c, const char *text, lxw_format *fm)
 {
     size_t len = strlen(text);
-    assert(kp_utf8_valid(text, len));
+    /* Valid UTF-8 by the model's contract (kp_cell_set_text); not re-checked per cell. */
     size_t units = 0, cut = 0;
     const unsigned char *p = (const unsigned char *)text;
     for (size_t i = 0; i < len; i += u8len(p[i])) {
@@ -264,7 +279,26 @@ static void put_date(xl *x, sheet *s, lxw_row_t r, lxw_col_t c, kp_date d, int v
     note(x, worksheet_write_number(s->ws, r, c, serial, x->num[KP_FMT_DATE][variant]), s, r, c);
 }
 
-/* Write a typed value with the format of its column; returns its display length. */
+/* Formatting a number only to measure it is most of a streamed sheet's per-cell cost:
+ * skip it when even a generous bound on its text (sign, digits with separators, the
+ * currency code, decimals and suffix) cannot widen the column. */
+static int number_may_widen(const xl *x, const sheet *s, lxw_col_t c, double v)
+{
+    if (c >= s->ncols || s->fixed[c])
+        return c < s->ncols ? 0 : 1;
+    double a = fabs(v) * 100.0; /* percent shows v x 100 */
+    int digits = 1;
+    while (a >= 10.0 && digits < 400) {
+        a /= 10.0;
+        digits++;
+    }
+    size_t code = x->doc->currency ? strlen(x->doc->currency) : 0;
+    size_t bound = 1 + (size_t)digits + (size_t)digits / 3 + code + 1 + 4 + COL_PADDING;
+    return bound > (size_t)s->width[c];
+}
+
+/* Write a typed value with the format of its column; returns its display length (0 when
+ * it cannot widen the column). */
 static size_t put_cell(xl *x, sheet *s, lxw_row_t r, lxw_col_t c, const kp_cell *cell, kp_format f,
                        int variant)
 {
@@ -285,6 +319,8 @@ static size_t put_cell(xl *x, sheet *s, lxw_row_t r, lxw_col_t c, const kp_cell 
             return KP_DATE_ISO_LEN;
         }
         note(x, worksheet_write_number(s->ws, r, c, cell->num, x->num[f][variant]), s, r, c);
+        if (!number_may_widen(x, s, c, cell->num))
+            return 0;
         kp_format_cell(cell, f, x->doc->currency, disp, sizeof disp);
         return display_len(disp, sizeof disp);
     }
@@ -369,6 +405,8 @@ static int sheet_name_taken(const xl *x, const char *name)
 {
     if (name_eq(name, "History")) /* reserved by Excel */
         return 1;
+    if (x->doc->plan && name_eq(name, PLAN_SHEET)) /* kept for the plan's formulas */
+        return 1;
     for (size_t i = 0; i < x->nsheets; i++)
         if (name_eq(x->sheets[i].name, name))
             return 1;
@@ -434,28 +472,12 @@ static kp_err need_rows(xl *x, const sheet *s, size_t rows, const kp_block *b)
 
 /* ---- defined names ------------------------------------------------------------------- */
 
-/* "tbl_" + the block name with everything but letters, digits, '_' and '.' replaced, so
- * the result is a valid Excel name that cannot look like a cell reference. */
-static kp_err define_table_name(xl *x, size_t bi, const kp_block *b, const sheet *s,
-                                lxw_row_t first, lxw_row_t last, lxw_col_t lastc)
+/* Define `name` (unique ignoring case: a clash gets _2, _3...) as an absolute range, or
+ * as the single cell r1,c1 when r2 == LXW_ROW_MAX. */
+static kp_err define_range(xl *x, const char *base, const sheet *s, lxw_row_t r1, lxw_col_t c1,
+                           lxw_row_t r2, lxw_col_t c2)
 {
-    char base[KP_XLSX_MAX_DEFINED_NAME + 1], name[KP_XLSX_MAX_DEFINED_NAME + 16];
-    size_t o = 0;
-    if (b->name && !strncmp(b->name, "tbl_", 4))
-        o = 0;
-    else
-        o = (size_t)snprintf(base, sizeof base, "tbl_");
-    if (b->name && b->name[0]) {
-        for (const char *p = b->name; *p && o < KP_XLSX_MAX_DEFINED_NAME - 8; p++) {
-            char c = *p;
-            int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                     c == '_' || c == '.';
-            base[o++] = ok ? c : '_';
-        }
-        base[o] = '\0';
-    } else {
-        snprintf(base + o, sizeof base - o, "%zu", bi + 1);
-    }
+    char name[KP_XLSX_MAX_DEFINED_NAME + 16];
     snprintf(name, sizeof name, "%s", base);
     for (int k = 2;; k++) {
         int taken = 0;
@@ -465,10 +487,17 @@ static kp_err define_table_name(xl *x, size_t bi, const kp_block *b, const sheet
             break;
         snprintf(name, sizeof name, "%s_%d", base, k);
     }
-    char *copy = strdup(name);
-    if (!copy)
+    if (x->nnames == x->cap_names) {
+        size_t cap = x->cap_names ? x->cap_names * 2 : 16;
+        char **nn = realloc(x->names, cap * sizeof *nn);
+        if (!nn)
+            return kp_error_set(x->e, KP_ERR_NOMEM, x->path, 0, 0, "no memory");
+        x->names = nn;
+        x->cap_names = cap;
+    }
+    if (!(x->names[x->nnames] = strdup(name)))
         return kp_error_set(x->e, KP_ERR_NOMEM, x->path, 0, 0, "no memory");
-    x->names[x->nnames++] = copy;
+    x->nnames++;
 
     /* Always quote the sheet: Excel accepts it for every name, and it is needed for many. */
     char ref[LXW_MAX_SHEETNAME_LENGTH * 2 + 64], a[LXW_MAX_CELL_NAME_LENGTH],
@@ -483,14 +512,40 @@ static kp_err define_table_name(xl *x, size_t bi, const kp_block *b, const sheet
     }
     ref[n++] = '\'';
     ref[n] = '\0';
-    lxw_rowcol_to_cell_abs(a, first, 0, 1, 1);
-    lxw_rowcol_to_cell_abs(z, last, lastc, 1, 1);
-    snprintf(ref + n, sizeof ref - n, "!%s:%s", a, z);
+    lxw_rowcol_to_cell_abs(a, r1, c1, 1, 1);
+    lxw_rowcol_to_cell_abs(z, r2, c2, 1, 1);
+    if (r2 == LXW_ROW_MAX)
+        snprintf(ref + n, sizeof ref - n, "!%s", a);
+    else
+        snprintf(ref + n, sizeof ref - n, "!%s:%s", a, z);
     lxw_error rc = workbook_define_name(x->wb, name, ref);
     if (rc != LXW_NO_ERROR)
         return kp_error_set(x->e, KP_ERR_IO, x->path, 0, 0, "defined name %s: %s", name,
                             lxw_strerror(rc));
     return KP_OK;
+}
+
+/* "tbl_" + the block name with everything but letters, digits, '_' and '.' replaced, so
+ * the result is a valid Excel name that cannot look like a cell reference. */
+static kp_err define_table_name(xl *x, size_t bi, const kp_block *b, const sheet *s,
+                                lxw_row_t first, lxw_row_t last, lxw_col_t lastc)
+{
+    char base[KP_XLSX_MAX_DEFINED_NAME + 1];
+    size_t o = 0;
+    if (!b->name || strncmp(b->name, "tbl_", 4))
+        o = (size_t)snprintf(base, sizeof base, "tbl_");
+    if (b->name && b->name[0]) {
+        for (const char *p = b->name; *p && o < KP_XLSX_MAX_DEFINED_NAME - 8; p++) {
+            char c = *p;
+            int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                     c == '_' || c == '.';
+            base[o++] = ok ? c : '_';
+        }
+        base[o] = '\0';
+    } else {
+        snprintf(base + o, sizeof base - o, "%zu", bi + 1);
+    }
+    return define_range(x, base, s, first, 0, last, lastc);
 }
 
 /* ---- blocks -------------------------------------------------------------------------- */
@@ -612,6 +667,74 @@ static size_t put_ratio(xl *x, sheet *s, lxw_row_t r, lxw_col_t c, const kp_colu
     return 0;
 }
 
+static int valid_payout(const xl *x, const kp_table *t, size_t c)
+{
+    int a = t->cols[c].payout_att;
+    return x->doc->plan && a >= 0 && (size_t)a < t->ncols && (size_t)a != c &&
+           t->cols[a].payout_att < 0;
+}
+
+/* Append to a formula; *o stays at size (and the formula is refused) on overflow. */
+static void fappend(char *buf, size_t size, size_t *o, const char *fmt, ...)
+{
+    if (*o >= size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *o, size - *o, fmt, ap);
+    va_end(ap);
+    *o = n < 0 || (size_t)n >= size - *o ? size : *o + (size_t)n;
+}
+
+/* The payout of attainment cell `att` under the Plan sheet, term for term the arithmetic
+ * of kp_commission_payout: nothing below the floor; marginal = each tier's rate on the
+ * slice of attainment inside it, cumulative = all attainment at the reached tier's rate;
+ * at most cap x target incentive. Scalars are defined names, tiers Plan cells, so finance
+ * can change any of them. Returns 0 when the formula would be too long. */
+static int payout_formula(const xl *x, const char *att, char *buf, size_t size)
+{
+    const kp_commission_plan *p = x->doc->plan;
+    size_t o = 0, n = p->ntiers;
+    char a[64];
+    snprintf(a, sizeof a, "MAX(0,%s)", att);
+    int t0 = PLAN_ROW_TIERS + 1, tn = PLAN_ROW_TIERS + (int)n; /* Excel rows */
+    fappend(buf, size, &o,
+            "=IF(ISNUMBER(%s),IF(%s<plan_floor,0,plan_target_incentive*MIN(IF(ISNUMBER("
+            "plan_cap),plan_cap,1E+300),IF(plan_method=\"cumulative\",%s*LOOKUP(%s,"
+            PLAN_SHEET "!$B$%d:$B$%d," PLAN_SHEET "!$D$%d:$D$%d),",
+            att, a, a, a, t0, tn, t0, tn);
+    for (size_t i = 0; i < n; i++) {
+        int r = t0 + (int)i;
+        if (i + 1 < n)
+            fappend(buf, size, &o, "%s" PLAN_SHEET "!$D$%d*MAX(0,MIN(%s," PLAN_SHEET
+                    "!$B$%d)-" PLAN_SHEET "!$B$%d)", i ? "+" : "", r, a, r + 1, r);
+        else
+            fappend(buf, size, &o, "%s" PLAN_SHEET "!$D$%d*MAX(0,%s-" PLAN_SHEET "!$B$%d)",
+                    i ? "+" : "", r, a, r);
+    }
+    fappend(buf, size, &o, "))),\"\")");
+    return o < size;
+}
+
+/* A payout cell: the live formula, with the payout report.c computed as cache. */
+static size_t put_payout(xl *x, sheet *s, lxw_row_t r, lxw_col_t c, const kp_column *col,
+                         const kp_cell *cached)
+{
+    char att[LXW_MAX_CELL_NAME_LENGTH], formula[FORMULA_MAX];
+    lxw_rowcol_to_cell(att, r, (lxw_col_t)col->payout_att);
+    if (!payout_formula(x, att, formula, sizeof formula))
+        return put_cell(x, s, r, c, cached, col->fmt, V_PLAIN);
+    lxw_format *fm = x->num[col->fmt][V_PLAIN];
+    if (cached->type != KP_CELL_NUMBER) {
+        note(x, worksheet_write_formula_str(s->ws, r, c, formula, fm, ""), s, r, c);
+        return 0;
+    }
+    note(x, worksheet_write_formula_num(s->ws, r, c, formula, fm, cached->num), s, r, c);
+    char disp[128];
+    kp_format_cell(cached, col->fmt, x->doc->currency, disp, sizeof disp);
+    return display_len(disp, sizeof disp);
+}
+
 /* Label column of the totals row: the first text column that carries no total. */
 static int total_label_col(const kp_table *t)
 {
@@ -627,9 +750,12 @@ static int total_label_col(const kp_table *t)
     return any;
 }
 
-static kp_err write_totals(xl *x, sheet *s, const kp_table *t, lxw_row_t first)
+/* Totals row under `nrows` data rows from `first`: SUBTOTAL formulas (they ignore rows
+ * a reader filters out), cached with the sums and counts gathered while writing. */
+static kp_err write_totals(xl *x, sheet *s, const kp_table *t, lxw_row_t first, size_t nrows,
+                           const double *sum, const size_t *cnt)
 {
-    lxw_row_t r = first + (lxw_row_t)t->nrows, last = r - 1;
+    lxw_row_t r = first + (lxw_row_t)nrows, last = r - 1;
     double *val = calloc(t->ncols, sizeof *val);
     int *ok = calloc(t->ncols, sizeof *ok);
     if (!val || !ok) {
@@ -642,26 +768,17 @@ static kp_err write_totals(xl *x, sheet *s, const kp_table *t, lxw_row_t first)
         const kp_column *col = &t->cols[c];
         if (col->total != KP_TOTAL_SUM && col->total != KP_TOTAL_AVERAGE)
             continue;
-        double sum = 0;
-        size_t n = 0;
-        for (size_t i = 0; i < t->nrows; i++) {
-            const kp_cell *cell = &t->cells[i * t->ncols + c];
-            if (cell->type == KP_CELL_NUMBER) {
-                sum += cell->num;
-                n++;
-            }
-        }
         char a[LXW_MAX_CELL_NAME_LENGTH], z[LXW_MAX_CELL_NAME_LENGTH], formula[128];
         lxw_rowcol_to_cell(a, first, (lxw_col_t)c);
         lxw_rowcol_to_cell(z, last, (lxw_col_t)c);
         lxw_format *fm = x->num[col->fmt][V_TOTAL];
         if (col->total == KP_TOTAL_SUM) {
             snprintf(formula, sizeof formula, "=SUBTOTAL(109,%s:%s)", a, z);
-            val[c] = sum;
+            val[c] = sum[c];
             ok[c] = 1;
-        } else if (n > 0) {
+        } else if (cnt[c] > 0) {
             snprintf(formula, sizeof formula, "=SUBTOTAL(101,%s:%s)", a, z);
-            val[c] = sum / (double)n;
+            val[c] = sum[c] / (double)cnt[c];
             ok[c] = 1;
         } else {
             /* An average of nothing is #DIV/0! in Excel; show an empty cell instead. */
@@ -757,6 +874,63 @@ static int has_totals(const kp_table *t)
     return 0;
 }
 
+/* One data row: typed cells and live ratio/payout formulas; sums for the totals row. */
+static void write_row(xl *x, sheet *s, const kp_table *t, const kp_cell *rowc, double *sum,
+                      size_t *cnt)
+{
+    for (size_t c = 0; c < t->ncols; c++) {
+        const kp_column *col = &t->cols[c];
+        lxw_col_t lc = (lxw_col_t)c;
+        size_t w = valid_payout(x, t, c) ? put_payout(x, s, s->row, lc, col, &rowc[c])
+                   : valid_ratio(t, c)   ? put_ratio(x, s, s->row, lc, col, &rowc[c], V_PLAIN)
+                                         : put_cell(x, s, s->row, lc, &rowc[c], col->fmt, V_PLAIN);
+        track_width(s, lc, w);
+        if (rowc[c].type == KP_CELL_NUMBER) {
+            sum[c] += rowc[c].num;
+            cnt[c]++;
+        }
+    }
+}
+
+/* Rows pulled from the table's row source, written as they come: nothing but one row of
+ * cells is held, so memory stays flat in a constant-memory workbook. */
+static kp_err write_streamed_rows(xl *x, sheet *s, const kp_block *b, int totals, double *sum,
+                                  size_t *cnt, size_t *nrows)
+{
+    const kp_table *t = b->table;
+    kp_cell *row = calloc(t->ncols, sizeof *row);
+    if (!row)
+        return kp_error_set(x->e, KP_ERR_NOMEM, x->path, 0, 0, "no memory");
+    kp_err err = KP_OK;
+    for (;;) {
+        int got = t->stream.next_row(t->stream.ctx, row, t->ncols, x->e);
+        if (got == 0)
+            break;
+        if (got < 0) {
+            err = x->e && x->e->code ? x->e->code : KP_ERR_IO;
+            break;
+        }
+        if ((size_t)s->row + 1 + (size_t)totals > KP_XLSX_MAX_ROWS) {
+            err = kp_error_set(x->e, KP_ERR_DATA, x->path, 0, 0,
+                               "sheet \"%s\": table \"%s\" has more rows than Excel's %d; "
+                               "narrow its query",
+                               s->name, b->name ? b->name : "?", KP_XLSX_MAX_ROWS);
+            break;
+        }
+        write_row(x, s, t, row, sum, cnt);
+        s->row++;
+        (*nrows)++;
+        if (x->lrc != LXW_NO_ERROR) {
+            err = check(x);
+            break;
+        }
+    }
+    for (size_t c = 0; c < t->ncols; c++)
+        kp_cell_clear(&row[c]);
+    free(row);
+    return err;
+}
+
 static kp_err write_table(xl *x, sheet *s, size_t bi, const kp_block *b)
 {
     const kp_table *t = b->table;
@@ -768,12 +942,19 @@ static kp_err write_table(xl *x, sheet *s, size_t bi, const kp_block *b)
         return kp_error_set(x->e, KP_ERR_DATA, x->path, 0, 0,
                             "table \"%s\" has %zu columns, more than Excel's %d",
                             b->name ? b->name : "?", t->ncols, KP_XLSX_MAX_COLS);
-    int totals = has_totals(t) && t->nrows > 0;
+    int streamed = t->stream.next_row != NULL;
+    int totals = has_totals(t) && (t->nrows > 0 || streamed);
     kp_err err = need_rows(x, s, (b->text ? 1 : 0) + 1 + t->nrows + (size_t)totals + 1, b);
     if (!err)
         err = grow_widths(x, s, t->ncols);
     if (err)
         return err;
+    double *sum = calloc(t->ncols, sizeof *sum);
+    size_t *cnt = calloc(t->ncols, sizeof *cnt);
+    if (!sum || !cnt) {
+        err = kp_error_set(x->e, KP_ERR_NOMEM, x->path, 0, 0, "no memory");
+        goto done;
+    }
     lxw_col_t lastc = (lxw_col_t)(t->ncols - 1);
 
     for (size_t c = 0; c < t->ncols; c++)
@@ -793,33 +974,31 @@ static kp_err write_table(xl *x, sheet *s, size_t bi, const kp_block *b)
             kp_log_warn("column \"%s\": ratio of columns %d/%d is not valid; values written "
                         "without a formula",
                         col->name ? col->name : "?", col->ratio_num, col->ratio_den);
+        if (col->payout_att >= 0 && !valid_payout(x, t, c))
+            kp_log_warn("column \"%s\": payout of column %d without a valid plan; values "
+                        "written without a formula",
+                        col->name ? col->name : "?", col->payout_att);
     }
 
     lxw_row_t first = s->row;
-    for (size_t i = 0; i < t->nrows; i++, s->row++) {
-        const kp_cell *rowc = &t->cells[i * t->ncols];
-        for (size_t c = 0; c < t->ncols; c++) {
-            const kp_column *col = &t->cols[c];
-            size_t w = valid_ratio(t, c)
-                           ? put_ratio(x, s, s->row, (lxw_col_t)c, col, &rowc[c], V_PLAIN)
-                           : put_cell(x, s, s->row, (lxw_col_t)c, &rowc[c], col->fmt, V_PLAIN);
-            track_width(s, (lxw_col_t)c, w);
+    size_t nrows = 0;
+    for (size_t i = 0; i < t->nrows; i++, s->row++, nrows++) {
+        write_row(x, s, t, &t->cells[i * t->ncols], sum, cnt);
+        if (x->lrc != LXW_NO_ERROR) {
+            err = check(x);
+            goto done;
         }
-        if (x->lrc != LXW_NO_ERROR)
-            return check(x);
     }
-    lxw_row_t last = t->nrows ? s->row - 1 : hdr;
-    if (totals) {
-        if ((err = write_totals(x, s, t, first)))
-            return err;
-        s->row++;
-    }
-
-    if (t->nrows > 0)
+    if (streamed && (err = write_streamed_rows(x, s, b, totals, sum, cnt, &nrows)))
+        goto done;
+    totals = totals && nrows > 0;
+    lxw_row_t last = nrows ? s->row - 1 : hdr;
+    /* Ranges ending at `last` are set before the totals row: a constant-memory sheet
+     * refuses a range that ends above the row it is writing. */
+    if (nrows > 0)
         for (size_t c = 0; c < t->ncols; c++)
             if (t->cols[c].has_rag)
                 write_rag(x, s, &t->cols[c], first, last, (lxw_col_t)c);
-
     if (!s->has_table) {
         /* Excel allows one autofilter per sheet: the first table gets it, the frozen
          * header and the printed title rows. */
@@ -828,20 +1007,28 @@ static kp_err write_table(xl *x, sheet *s, size_t bi, const kp_block *b)
         note(x, worksheet_autofilter(s->ws, hdr, 0, last, lastc), s, hdr, 0);
         note(x, worksheet_repeat_rows(s->ws, hdr, hdr), s, hdr, 0);
     }
+    if (totals) {
+        if ((err = write_totals(x, s, t, first, nrows, sum, cnt)))
+            goto done;
+        s->row++;
+    }
     if (t->ncols > WIDE_TABLE_COLS)
         s->wide = 1;
     if ((err = check(x)))
-        return err;
+        goto done;
 
     x->placed[bi].ok = 1;
     x->placed[bi].sheet = (size_t)(s - x->sheets);
     x->placed[bi].header_row = hdr;
     x->placed[bi].first_row = first;
-    x->placed[bi].nrows = t->nrows;
-    if (t->nrows > 0 && (err = define_table_name(x, bi, b, s, first, last, lastc)))
-        return err;
+    x->placed[bi].nrows = nrows;
+    if (nrows > 0 && (err = define_table_name(x, bi, b, s, first, last, lastc)))
+        goto done;
     s->row++;
-    return KP_OK;
+done:
+    free(sum);
+    free(cnt);
+    return err;
 }
 
 /* Charts are made after every block is written: a chart may plot a table that a later
@@ -947,6 +1134,90 @@ static kp_err build_chart(xl *x, const pending_chart *pc)
     return KP_OK;
 }
 
+/* The Plan sheet: the job's commission plan in cells, named, so that the payout formulas
+ * elsewhere read it and finance can audit it and try other rates in the workbook. */
+static kp_err write_plan(xl *x)
+{
+    const kp_commission_plan *p = x->doc->plan;
+    sheet *s = &x->sheets[x->nsheets];
+    snprintf(s->name, sizeof s->name, "%s", PLAN_SHEET);
+    if (!(s->ws = workbook_add_worksheet(x->wb, s->name)))
+        return kp_error_set(x->e, KP_ERR_IO, x->path, 0, 0, "cannot add sheet \"%s\"", s->name);
+    x->nsheets++;
+    kp_err err = grow_widths(x, s, 4);
+    if (err)
+        return err;
+    static const int widths[4] = {58, 16, 16, 10};
+    for (size_t c = 0; c < 4; c++) {
+        s->width[c] = widths[c];
+        s->fixed[c] = 1;
+    }
+    put_text(x, s, 0, 0, "Commission plan", x->title);
+    put_text(x, s, 1, 0,
+             "Payout formulas on the other sheets read this sheet: change a value here and "
+             "they recalculate.",
+             x->text);
+    put_text(x, s, 2, 0,
+             "Marginal: each tier's rate pays the attainment inside that tier. Cumulative: all "
+             "attainment is paid at the rate of the highest tier reached. Rate 1 pays the "
+             "target incentive at 100%.",
+             x->text);
+    lxw_format *plain = x->num[KP_FMT_TEXT][V_PLAIN], *pct = x->num[KP_FMT_PERCENT][V_PLAIN];
+    put_text(x, s, PLAN_ROW_TI, 0, "Target incentive (payout at 100% attainment, rate 1)", plain);
+    note(x, worksheet_write_number(s->ws, PLAN_ROW_TI, 1, p->target_incentive,
+                                   x->num[KP_FMT_CURRENCY][V_PLAIN]),
+         s, PLAN_ROW_TI, 1);
+    put_text(x, s, PLAN_ROW_METHOD, 0, "Method (marginal or cumulative)", plain);
+    put_text(x, s, PLAN_ROW_METHOD, 1,
+             p->method == KP_COMMISSION_CUMULATIVE ? "cumulative" : "marginal", plain);
+    char *methods[] = {"marginal", "cumulative", NULL}; /* the library wants char ** */
+    lxw_data_validation dv;
+    memset(&dv, 0, sizeof dv);
+    dv.validate = LXW_VALIDATION_TYPE_LIST;
+    dv.value_list = methods;
+    note(x, worksheet_data_validation_cell(s->ws, PLAN_ROW_METHOD, 1, &dv), s, PLAN_ROW_METHOD, 1);
+    put_text(x, s, PLAN_ROW_FLOOR, 0, "Floor: no payout below this attainment", plain);
+    note(x, worksheet_write_number(s->ws, PLAN_ROW_FLOOR, 1, p->floor, pct), s, PLAN_ROW_FLOOR, 1);
+    put_text(x, s, PLAN_ROW_CAP, 0, "Cap: highest payout, as a share of the target incentive",
+             plain);
+    if (p->has_cap)
+        note(x, worksheet_write_number(s->ws, PLAN_ROW_CAP, 1, p->cap, pct), s, PLAN_ROW_CAP, 1);
+    else
+        note(x, worksheet_write_blank(s->ws, PLAN_ROW_CAP, 1, pct), s, PLAN_ROW_CAP, 1);
+
+    static const char *const heads[4] = {"Tier", "From attainment", "To attainment", "Rate"};
+    for (lxw_col_t c = 0; c < 4; c++)
+        put_text(x, s, PLAN_ROW_TIERS - 1, c, heads[c], x->header);
+    for (size_t i = 0; i < p->ntiers; i++) {
+        lxw_row_t r = PLAN_ROW_TIERS + (lxw_row_t)i;
+        note(x, worksheet_write_number(s->ws, r, 0, (double)(i + 1), x->num[KP_FMT_COUNT][V_PLAIN]),
+             s, r, 0);
+        note(x, worksheet_write_number(s->ws, r, 1, p->tiers[i].from, pct), s, r, 1);
+        if (i + 1 < p->ntiers) {
+            char f[32];
+            snprintf(f, sizeof f, "=B%lu", (unsigned long)r + 2);
+            note(x, worksheet_write_formula_num(s->ws, r, 2, f, pct, p->tiers[i + 1].from), s, r,
+                 2);
+        } else {
+            put_text(x, s, r, 2, "and above", plain);
+        }
+        note(x, worksheet_write_number(s->ws, r, 3, p->tiers[i].rate,
+                                       x->num[KP_FMT_RATIO][V_PLAIN]),
+             s, r, 3);
+    }
+    s->row = PLAN_ROW_TIERS + (lxw_row_t)p->ntiers + 1;
+    if ((err = check(x)))
+        return err;
+    lxw_row_t last = PLAN_ROW_TIERS + (lxw_row_t)p->ntiers - 1;
+    if ((err = define_range(x, "plan_target_incentive", s, PLAN_ROW_TI, 1, LXW_ROW_MAX, 1)) ||
+        (err = define_range(x, "plan_method", s, PLAN_ROW_METHOD, 1, LXW_ROW_MAX, 1)) ||
+        (err = define_range(x, "plan_floor", s, PLAN_ROW_FLOOR, 1, LXW_ROW_MAX, 1)) ||
+        (err = define_range(x, "plan_cap", s, PLAN_ROW_CAP, 1, LXW_ROW_MAX, 1)) ||
+        (err = define_range(x, "plan_tiers", s, PLAN_ROW_TIERS, 0, last, 3)))
+        return err;
+    return KP_OK;
+}
+
 /* Column widths and print setup, once the sheet's content is known. */
 static void finish_sheet(xl *x, sheet *s)
 {
@@ -999,6 +1270,8 @@ static kp_err write_blocks(xl *x)
     }
     if (!err && x->nsheets == 0)
         err = add_sheet(x, d->title && d->title[0] ? d->title : "Report");
+    if (!err && d->plan)
+        err = write_plan(x);
     for (size_t i = 0; i < x->ncharts && !err; i++)
         err = build_chart(x, &x->charts[i]);
     for (size_t i = 0; i < x->nsheets && !err; i++) {
@@ -1039,12 +1312,11 @@ kp_err kp_render_xlsx(const kp_doc *doc, const char *path, kp_error *e)
     x.doc = doc;
     x.path = path;
     x.e = e;
-    size_t n = doc->nblocks + 1;
+    size_t n = doc->nblocks + 2; /* + a default sheet + the Plan sheet */
     x.sheets = calloc(n, sizeof *x.sheets);
     x.placed = calloc(n, sizeof *x.placed);
     x.charts = calloc(n, sizeof *x.charts);
-    x.names = calloc(n, sizeof *x.names);
-    if (!x.sheets || !x.placed || !x.charts || !x.names) {
+    if (!x.sheets || !x.placed || !x.charts) {
         err = kp_error_set(e, KP_ERR_NOMEM, path, 0, 0, "no memory");
         goto fail;
     }
@@ -1056,7 +1328,15 @@ kp_err kp_render_xlsx(const kp_doc *doc, const char *path, kp_error *e)
         goto fail;
     }
     fclose(probe);
-    x.wb = workbook_new(path);
+    /* Constant memory keeps one row in memory per sheet and the rest in temporary files,
+     * made beside the output so a big sheet does not fill a small /tmp. */
+    char tmpdir[KP_PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    snprintf(tmpdir, sizeof tmpdir, "%.*s", slash ? (int)(slash - path + (slash == path)) : 1,
+             slash ? path : ".");
+    lxw_workbook_options opt = {.constant_memory = doc->constant_memory ? LXW_TRUE : LXW_FALSE,
+                                .tmpdir = tmpdir};
+    x.wb = workbook_new_opt(path, &opt);
     if (!x.wb) {
         err = kp_error_set(e, KP_ERR_IO, path, 0, 0, "cannot start workbook");
         goto fail;

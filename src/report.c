@@ -4,6 +4,7 @@
 #include "kpipress/template.h"
 
 #include "kpipress/limits.h"
+#include "kpipress/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,8 +39,8 @@ static kp_err check_columns(const kp_template *t, const kp_tblock *b, kp_stmt *s
 {
     for (size_t i = 0; i < b->ncols; i++) {
         const kp_colspec *c = &b->cols[i];
-        const char *names[3] = {c->name, c->ratio_num, c->ratio_den};
-        for (int k = 0; k < 3; k++)
+        const char *names[4] = {c->name, c->ratio_num, c->ratio_den, c->payout_of};
+        for (int k = 0; k < 4; k++)
             if (names[k] && column_index(st, names[k]) < 0) {
                 kp_error_set(e, KP_ERR_CONFIG, t->path, c->line, 0,
                              "column \"%s\" is not in the result of [table %s]'s sql", names[k],
@@ -50,9 +51,49 @@ static kp_err check_columns(const kp_template *t, const kp_tblock *b, kp_stmt *s
     return KP_OK;
 }
 
+/* The job's commission plan, from the values kp_job_resolve set; -1 when the job has
+ * no [commission] section. */
+static int plan_from_vars(const kp_vars *v, kp_commission_plan *p)
+{
+    const char *tiers = kp_vars_get(v, "commission_tiers");
+    const char *method = kp_vars_get(v, "commission_method");
+    const char *ti = kp_vars_get(v, "commission_target_incentive");
+    const char *fl = kp_vars_get(v, "commission_floor");
+    const char *cap = kp_vars_get(v, "commission_cap");
+    if (!tiers || !method || !ti || !fl)
+        return -1;
+    memset(p, 0, sizeof *p);
+    p->method = strcmp(method, "cumulative") ? KP_COMMISSION_MARGINAL : KP_COMMISSION_CUMULATIVE;
+    p->target_incentive = strtod(ti, NULL);
+    p->floor = strtod(fl, NULL);
+    p->has_cap = cap != NULL;
+    p->cap = cap ? strtod(cap, NULL) : 0;
+    for (char *q = (char *)tiers; *q && p->ntiers < KP_COMMISSION_MAX_TIERS;) {
+        kp_commission_tier *tier = &p->tiers[p->ntiers++];
+        tier->from = strtod(q, &q);
+        tier->rate = *q == ':' ? strtod(q + 1, &q) : 0;
+        q += strspn(q, " ");
+    }
+    return kp_commission_invalid(p) ? -1 : 0;
+}
+
+static int uses_payout(const kp_tblock *b)
+{
+    for (size_t i = 0; i < b->ncols; i++)
+        if (b->cols[i].payout_of)
+            return 1;
+    return 0;
+}
+
 static kp_err prepare_block(const kp_template *t, const kp_tblock *b, kp_store *s,
                             const kp_vars *vars, kp_stmt **st, kp_error *e)
 {
+    kp_commission_plan plan;
+    if (uses_payout(b) && plan_from_vars(vars, &plan))
+        return kp_error_set(e, KP_ERR_CONFIG, t->path, b->line, 0,
+                            "[table %s] computes commission (payout): the job needs a "
+                            "[commission] section",
+                            b->name);
     kp_err rc = kp_store_prepare(s, b->sql, t->path, b->sql_line, st, e);
     if (!rc)
         rc = kp_stmt_bind_vars(*st, vars, e);
@@ -171,9 +212,80 @@ static kp_format infer_format(const kp_table *tb, size_t c)
     return integral ? KP_FMT_COUNT : KP_FMT_NUMBER;
 }
 
-static kp_err build_table(const kp_template *t, const kp_tblock *b, kp_stmt *st,
-                          kp_table **out, kp_error *e)
+/* Text with invalid UTF-8 (a CRM export in the wrong encoding) is kept with U+FFFD in
+ * place of the bad bytes; *bad counts such values so the table warns once. */
+static kp_err read_cell_counted(kp_stmt *st, int col, int fmt, kp_cell *cell, size_t *bad)
 {
+    if (fmt == KP_FMT_DATE || kp_stmt_column_type(st, col) != KP_COL_TEXT)
+        return read_cell(st, col, fmt, cell);
+    const char *txt = kp_stmt_column_text(st, col);
+    int replaced = 0;
+    kp_err rc = kp_cell_assign_text(cell, txt, strlen(txt), &replaced);
+    *bad += (size_t)replaced;
+    return rc;
+}
+
+static void warn_bad_utf8(const char *path, const char *table, size_t bad)
+{
+    if (bad)
+        kp_log_warn("%s: [table %s]: %zu text value(s) with invalid UTF-8; the bad bytes are "
+                    "shown as U+FFFD",
+                    path, table, bad);
+}
+
+/* Payout cells of one row: the plan applied to the attainment cell of the same row. */
+static void fill_payouts(const kp_table *tb, kp_cell *row, const kp_commission_plan *plan)
+{
+    for (size_t c = 0; plan && c < tb->ncols; c++) {
+        int a = tb->cols[c].payout_att;
+        if (a < 0)
+            continue;
+        if (row[a].type == KP_CELL_NUMBER)
+            kp_cell_set_number(&row[c], kp_commission_payout(plan, row[a].num));
+        else
+            kp_cell_set_null(&row[c]);
+    }
+}
+
+/* A streamed table's row source: the prepared statement itself, stepped by the renderer,
+ * so a million opportunities pass through one row of cells. */
+typedef struct stream_rows {
+    kp_stmt *st;
+    const kp_table *tb;
+    kp_commission_plan plan;
+    int has_plan;
+    const char *path, *table; /* the template's, for the UTF-8 warning; outlive the doc */
+    size_t bad_utf8;
+} stream_rows;
+
+static int stream_next(void *ctx, kp_cell *cells, size_t ncols, kp_error *e)
+{
+    stream_rows *sr = ctx;
+    int r = kp_stmt_step(sr->st, e);
+    if (r == 0)
+        warn_bad_utf8(sr->path, sr->table, sr->bad_utf8);
+    if (r != 1)
+        return r;
+    for (size_t c = 0; c < ncols; c++)
+        if (read_cell_counted(sr->st, (int)c, sr->tb->cols[c].fmt, &cells[c], &sr->bad_utf8)) {
+            kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+            return -1;
+        }
+    fill_payouts(sr->tb, cells, sr->has_plan ? &sr->plan : NULL);
+    return 1;
+}
+
+static void stream_close(void *ctx)
+{
+    stream_rows *sr = ctx;
+    kp_stmt_finalize(sr->st);
+    free(sr);
+}
+
+static kp_err build_table(const kp_template *t, const kp_tblock *b, kp_stmt **stp,
+                          const kp_commission_plan *plan, kp_table **out, kp_error *e)
+{
+    kp_stmt *st = *stp;
     size_t n = (size_t)kp_stmt_column_count(st);
     kp_table *tb = kp_table_new(n);
     if (!tb)
@@ -213,24 +325,56 @@ static kp_err build_table(const kp_template *t, const kp_tblock *b, kp_stmt *st,
             col->ratio_num = column_index(st, spec->ratio_num);
             col->ratio_den = column_index(st, spec->ratio_den);
         }
+        if (spec->payout_of)
+            col->payout_att = column_index(st, spec->payout_of);
     }
-    int r;
-    while ((r = kp_stmt_step(st, e)) == 1) {
+    int r = 0;
+    size_t bad_utf8 = 0;
+    /* A streamed table keeps one row here, to settle the formats of undescribed columns. */
+    while ((!t->stream || tb->nrows == 0) && (r = kp_stmt_step(st, e)) == 1) {
         size_t row = kp_table_add_row(tb);
         if (row == (size_t)-1) {
             rc = KP_ERR_NOMEM;
             goto fail;
         }
         for (size_t c = 0; c < n; c++)
-            if ((rc = read_cell(st, (int)c, fmts[c], kp_table_cell(tb, row, c))) != KP_OK)
+            if ((rc = read_cell_counted(st, (int)c, fmts[c], kp_table_cell(tb, row, c),
+                                        &bad_utf8)) != KP_OK)
                 goto fail;
     }
     if (r < 0) {
         rc = e ? e->code : KP_ERR_IO;
         goto fail_set;
     }
-    for (size_t c = 0; c < n; c++)
+    for (size_t c = 0; c < n; c++) {
         tb->cols[c].fmt = fmts[c] >= 0 ? (kp_format)fmts[c] : infer_format(tb, c);
+        /* One row cannot prove a column integral: trust only the declared type. */
+        const char *decl = kp_stmt_column_decltype(st, (int)c);
+        if (r == 1 && fmts[c] < 0 && tb->cols[c].fmt == KP_FMT_COUNT &&
+            (!decl || strcmp(decl, "INTEGER")))
+            tb->cols[c].fmt = KP_FMT_NUMBER;
+    }
+    for (size_t i = 0; i < tb->nrows; i++)
+        fill_payouts(tb, kp_table_cell(tb, i, 0), plan);
+    if (r == 0)
+        warn_bad_utf8(t->path, b->name, bad_utf8);
+    if (r == 1) {
+        stream_rows *sr = calloc(1, sizeof *sr);
+        if (!sr) {
+            rc = KP_ERR_NOMEM;
+            goto fail;
+        }
+        sr->st = st;
+        sr->tb = tb;
+        sr->path = t->path;
+        sr->table = b->name;
+        sr->bad_utf8 = bad_utf8;
+        sr->has_plan = plan != NULL;
+        if (plan)
+            sr->plan = *plan;
+        tb->stream = (kp_row_source){.next_row = stream_next, .close = stream_close, .ctx = sr};
+        *stp = NULL; /* the table owns the statement now */
+    }
     *out = tb;
     return KP_OK;
 fail:
@@ -310,6 +454,7 @@ kp_err kp_report_build(const kp_template *t, kp_store *s, const kp_vars *vars,
         rc = expand(t, 0, vars, meta[i].src, meta[i].field, e);
     if (!rc && (kp_doc_set_str(&d->currency, currency) || kp_doc_set_str(&d->font_path, font)))
         rc = kp_error_set(e, KP_ERR_NOMEM, t->path, 0, 0, "out of memory");
+    d->constant_memory = t->stream;
     kp_store_set_readonly(s, 1);
     for (size_t i = 0; i < t->nblocks && !rc; i++) {
         const kp_tblock *b = &t->blocks[i];
@@ -346,9 +491,16 @@ kp_err kp_report_build(const kp_template *t, kp_store *s, const kp_vars *vars,
         kp_stmt *st = NULL;
         if ((rc = prepare_block(t, b, s, vars, &st, e)) != KP_OK)
             break;
-        if (b->kind == KP_BLOCK_TABLE)
-            rc = build_table(t, b, st, &blk->table, e);
-        else
+        /* The plan goes into the document once, for the xlsx Plan sheet. */
+        if (b->kind == KP_BLOCK_TABLE && uses_payout(b) && !d->plan) {
+            if ((d->plan = malloc(sizeof *d->plan)))
+                plan_from_vars(vars, d->plan); /* prepare_block checked it */
+            else
+                rc = kp_error_set(e, KP_ERR_NOMEM, t->path, b->line, 0, "out of memory");
+        }
+        if (!rc && b->kind == KP_BLOCK_TABLE)
+            rc = build_table(t, b, &st, uses_payout(b) ? d->plan : NULL, &blk->table, e);
+        else if (!rc)
             rc = build_tiles(t, b, st, blk, e);
         kp_stmt_finalize(st);
     }

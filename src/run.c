@@ -16,12 +16,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* One document to write: its variables and where it goes. */
@@ -35,6 +38,10 @@ typedef struct {
     char *to_addr, *to_name, *subject, *body;
 } output;
 
+/* Stages as the run record names them (stage_names below). */
+enum { STAGE_LOCK, STAGE_LOAD, STAGE_MODEL, STAGE_PLAN, STAGE_RENDER, STAGE_MANIFEST,
+       STAGE_DELIVER, STAGE_COUNT };
+
 typedef struct {
     kp_job *job;
     const kp_run_options *o;
@@ -42,6 +49,18 @@ typedef struct {
     output *outs;
     size_t nouts;
     int lock_fd;
+    /* The run record (runs table, --summary): */
+    const char *job_path;
+    int resolved;                       /* job and templates prepared */
+    int rendered;                       /* documents and manifest in place */
+    int stage;                          /* STAGE_* now running (the failed one, after) */
+    double ms[STAGE_COUNT];             /* per stage, monotonic clock */
+    char started[24];                   /* UTC wall clock */
+    char job_sha[65];
+    char in_sha[KP_MAX_SOURCES][65];
+    uint64_t in_bytes[KP_MAX_SOURCES];
+    kp_load_stats stats;
+    char *summary;                      /* JSON, built once for the table and the file */
 } run_ctx;
 
 static void outputs_free(run_ctx *c)
@@ -67,6 +86,7 @@ static void ctx_free(run_ctx *c)
     for (size_t i = 0; i < KP_MAX_REPORTS; i++)
         kp_template_free(c->templates[i]);
     kp_job_free(c->job);
+    free(c->summary);
     if (c->lock_fd >= 0)
         close(c->lock_fd);
 }
@@ -108,6 +128,14 @@ static kp_err prepare(run_ctx *c, const char *job_path, kp_error *e)
             return kp_error_set(e, KP_ERR_CONFIG, job->path, rep->line, 0,
                                 "[report %s]: template %s makes a .%s file but output is \"%s\"",
                                 rep->name, rep->template_file, want, rep->output);
+        /* Found missing only at the first PDF, a font would fail the run after other
+         * documents were already replaced: check it before anything runs. */
+        const char *font = job->font ? job->font : KP_DEFAULT_FONT;
+        if (c->templates[r]->kind == KP_DOC_PDF && access(font, R_OK) != 0)
+            return kp_error_set(e, KP_ERR_IO, job->path, rep->line, 0,
+                                "[report %s]: font file %s not found (set font = in [job], or "
+                                "install fonts-dejavu-core)",
+                                rep->name, font);
     }
     if (c->o->only && !any)
         return kp_error_set(e, KP_ERR_USAGE, job->path, 0, 0, "no [report %s] in this job",
@@ -231,7 +259,7 @@ static kp_err add_output(run_ctx *c, size_t r, const kp_vars *row, const char *k
     /* Burst values become file-name components only after sanitising: a rep called
      * "../../etc/x" or "CON" cannot leave the output directory. */
     for (size_t i = 0; row && !rc && i < row->count; i++) {
-        char safe[256];
+        char safe[KP_BURST_NAME_MAX + 1];
         kp_vars_sanitize_component(row->values[i], safe, sizeof safe);
         rc = kp_vars_set(&pathvars, row->names[i], safe);
     }
@@ -275,9 +303,16 @@ static kp_err plan_burst(run_ctx *c, kp_store *s, size_t r, kp_error *e)
             continue;
         kp_vars row = {0};
         int ncol = kp_stmt_column_count(st);
-        for (int i = 0; i < ncol && !rc; i++)
-            if (kp_vars_set(&row, kp_stmt_column_name(st, i), kp_stmt_column_text(st, i)))
+        for (int i = 0; i < ncol && !rc; i++) {
+            /* Burst values reach file names, text blocks and mail headers: SQL can make
+             * any bytes (CAST(x'ff' AS TEXT)), so bad UTF-8 becomes U+FFFD here, once. */
+            const char *v = kp_stmt_column_text(st, i);
+            kp_cell cell = {0};
+            if ((v && kp_cell_set_text(&cell, v, strlen(v))) ||
+                kp_vars_set(&row, kp_stmt_column_name(st, i), v ? cell.text : NULL))
                 rc = kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+            kp_cell_clear(&cell);
+        }
         const char *key = row.count ? row.values[0] : NULL;
         if (!rc)
             rc = add_output(c, r, &row, key ? key : "", e);
@@ -495,81 +530,198 @@ static kp_err deliver_all(run_ctx *c, kp_error *e)
 
 /* ---- run record and summary ------------------------------------------------------------ */
 
-static void json_str(FILE *f, const char *s)
+static const char *const stage_names[STAGE_COUNT] = {"lock",   "load",     "model",  "plan",
+                                                      "render", "manifest", "deliver"};
+
+/* Monotonic milliseconds, for stage durations in the run record only (never a document). */
+static double now_ms(void)
 {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static void write_summary(const run_ctx *c, const kp_load_stats *st, kp_err rc,
-                          const kp_error *e)
+/* Charge the time since *t to the current stage and move on to stage k. */
+static void enter_stage(run_ctx *c, int k, double *t)
 {
-    if (!c->o->summary_path)
-        return;
-    FILE *f = fopen(c->o->summary_path, "w");
-    if (!f) {
-        kp_log_warn("cannot write summary %s: %s", c->o->summary_path, strerror(errno));
-        return;
+    double now = now_ms();
+    c->ms[c->stage] += now - *t;
+    *t = now;
+    c->stage = k;
+}
+
+/* Wall-clock UTC time for the record's started/finished fields. */
+static void utc_now(char out[24])
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    if (!gmtime_r(&now, &tm) || !strftime(out, 24, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        out[0] = '\0';
+}
+
+/* SHA-256 of every source before loading: the record names the bytes the run read. A FIFO or a vanished file gets none here; the load reports the real error. */
+static void hash_inputs(run_ctx *c)
+{
+    kp_error ignore = {0};
+    for (size_t i = 0; i < c->job->nsources; i++) {
+        struct stat sb;
+        if (stat(c->job->sources[i].path, &sb) == 0 && S_ISREG(sb.st_mode))
+            kp_sha256_file(c->job->sources[i].path, c->in_sha[i], &c->in_bytes[i], &ignore);
     }
-    char iso[KP_DATE_ISO_LEN + 1] = "";
-    fprintf(f, "{\n  \"status\": ");
-    json_str(f, rc ? "failed" : "ok");
-    fprintf(f, ",\n  \"exit_code\": %d,\n  \"error\": ", kp_err_exit_status(rc));
+}
+
+static void json_hex(FILE *f, const char *hex)
+{
+    if (hex[0])
+        fprintf(f, "\"%s\"", hex);
+    else
+        fputs("null", f);
+}
+
+static void json_output(FILE *f, const run_ctx *c, const output *out, const char *path)
+{
+    char hex[65] = "";
+    uint64_t bytes = 0;
+    kp_error ignore = {0};
+    kp_sha256_file(path, hex, &bytes, &ignore);
+    fputs("\n    {\"report\": ", f);
+    kp_json_write_string(f, c->job->reports[out->report].name);
+    fputs(", \"key\": ", f);
+    kp_json_write_string(f, out->key);
+    fputs(", \"path\": ", f);
+    kp_json_write_string(f, path);
+    fprintf(f, ", \"bytes\": %" PRIu64 ", \"sha256\": ", bytes);
+    json_hex(f, hex);
+    fputc('}', f);
+}
+
+/* The run summary: what --summary writes and runs.summary holds. Durations come from the
+ * monotonic clock; everything else is as deterministic as the run. */
+static char *summary_json(const run_ctx *c, kp_err rc, const kp_error *e)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    char iso[KP_DATE_ISO_LEN + 1] = "", finished[24];
+    utc_now(finished);
+    fprintf(f, "{\n  \"status\": \"%s\",\n  \"exit_code\": %d,\n  \"error\": ",
+            rc ? "failed" : "ok", kp_err_exit_status(rc));
     if (rc) {
         char msg[KP_ERROR_MSG_MAX + 700];
         kp_error_format(e, msg, sizeof msg);
-        json_str(f, msg);
+        kp_json_write_string(f, msg);
+        fprintf(f, ",\n  \"failed_stage\": \"%s\"", c->resolved ? stage_names[c->stage] : "job");
     } else {
         fputs("null", f);
     }
-    if (c->job) {
-        fprintf(f, ",\n  \"job\": ");
-        json_str(f, c->job->path);
-        fprintf(f, ",\n  \"as_of\": ");
-        json_str(f, kp_date_format_iso(c->job->as_of, iso));
-        fprintf(f, ",\n  \"period\": ");
-        json_str(f, c->job->period.slug);
-        fprintf(f, ",\n  \"sources\": [");
-        for (size_t i = 0; i < c->job->nsources; i++) {
-            fprintf(f, "%s\n    {\"name\": ", i ? "," : "");
-            json_str(f, c->job->sources[i].name);
-            fprintf(f, ", \"rows_read\": %ld, \"rows_loaded\": %ld, \"rows_rejected\": %ld}",
-                    st->rows_read[i], st->rows_loaded[i], st->rows_rejected[i]);
+    fprintf(f, ",\n  \"started\": \"%s\",\n  \"finished\": \"%s\",\n  \"job\": ", c->started,
+            finished);
+    kp_json_write_string(f, c->job_path);
+    fputs(",\n  \"job_sha256\": ", f);
+    json_hex(f, c->job_sha);
+    if (c->resolved) {
+        const kp_job *job = c->job;
+        fprintf(f, ",\n  \"as_of\": \"%s\"", kp_date_format_iso(job->as_of, iso));
+        fputs(",\n  \"period\": ", f);
+        kp_json_write_string(f, job->period.slug);
+        fputs(",\n  \"period_start\": ", f);
+        kp_json_write_string(f, kp_vars_get(&job->vars, "period_start"));
+        fputs(",\n  \"period_end\": ", f);
+        kp_json_write_string(f, kp_vars_get(&job->vars, "period_end"));
+        fputs(",\n  \"database\": ", f);
+        kp_json_write_string(f, job->database);
+        fputs(",\n  \"output_dir\": ", f);
+        kp_json_write_string(f, job->output_dir);
+        fputs(",\n  \"sources\": [", f);
+        for (size_t i = 0; i < job->nsources; i++) {
+            const kp_load_stats *st = &c->stats;
+            fputs(i ? ",\n    {\"name\": " : "\n    {\"name\": ", f);
+            kp_json_write_string(f, job->sources[i].name);
+            fputs(", \"file\": ", f);
+            kp_json_write_string(f, job->sources[i].path);
+            fprintf(f, ", \"bytes\": %" PRIu64 ", \"sha256\": ", c->in_bytes[i]);
+            json_hex(f, c->in_sha[i]);
+            fprintf(f,
+                    ", \"rows_read\": %ld, \"rows_loaded\": %ld, \"rows_rejected\": %ld,"
+                    " \"rows_warned\": %ld, \"rows_skipped\": %ld}",
+                    st->rows_read[i], st->rows_loaded[i], st->rows_rejected[i],
+                    st->rows_warned[i], st->rows_skipped[i]);
         }
-        fprintf(f, "\n  ]");
+        fputs(job->nsources ? "\n  ]" : "]", f);
     }
-    fprintf(f, ",\n  \"documents\": %zu,\n  \"warnings\": %ld\n}\n", c->nouts,
-            kp_log_warnings());
-    fclose(f);
+    /* Only documents that reached their final name are listed (and hashed). */
+    fprintf(f, ",\n  \"documents\": %zu,\n  \"outputs\": [", c->rendered ? c->nouts : 0);
+    size_t n = 0;
+    for (size_t i = 0; c->rendered && i < c->nouts; i++) {
+        fputs(n++ ? "," : "", f);
+        json_output(f, c, &c->outs[i], c->outs[i].path);
+        if (c->outs[i].eml_path) {
+            fputc(',', f);
+            json_output(f, c, &c->outs[i], c->outs[i].eml_path);
+        }
+    }
+    fputs(n ? "\n  ],\n  \"durations_ms\": {" : "],\n  \"durations_ms\": {", f);
+    double total = 0;
+    for (int k = 0; k < STAGE_COUNT; k++) {
+        fprintf(f, "%s\"%s\": %.1f", k ? ", " : "", stage_names[k], c->ms[k]);
+        total += c->ms[k];
+    }
+    fprintf(f, ", \"total\": %.1f},\n  \"warnings\": %ld\n}\n", total, kp_log_warnings());
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
 }
 
+static kp_err summary_write_fn(FILE *f, const void *ctx, kp_error *e)
+{
+    (void)e;
+    fputs(ctx, f);
+    return KP_OK;
+}
+
+/* --summary FILE.json, written atomically; a failure is a warning, not the run's error. */
+static void write_summary(const run_ctx *c)
+{
+    kp_error se = {0};
+    char msg[KP_ERROR_MSG_MAX + 700];
+    if (!c->o->summary_path)
+        return;
+    if (!c->summary) {
+        kp_log_warn("cannot write summary %s: out of memory", c->o->summary_path);
+    } else if (kp_outfile_write(c->o->summary_path, summary_write_fn, c->summary, &se)) {
+        kp_error_format(&se, msg, sizeof msg);
+        kp_log_warn("cannot write summary: %s", msg);
+    }
+}
+
+/* The runs row: a run that got the lock leaves one, ok or failed, with its summary. */
 static void record_run(kp_store *s, const run_ctx *c, const char *status, const kp_error *e)
 {
     kp_stmt *st = NULL;
     kp_error ignore = {0};
-    char iso[KP_DATE_ISO_LEN + 1], hex[65] = "";
+    char iso[KP_DATE_ISO_LEN + 1];
     if (kp_store_prepare(s,
-                         "INSERT INTO runs(as_of, job_file, job_sha256, status, error)"
-                         " VALUES (?1, ?2, ?3, ?4, ?5)",
+                         "INSERT INTO runs(as_of, job_file, job_sha256, status, error,"
+                         " started_step, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                          NULL, 0, &st, &ignore))
         return;
-    kp_sha256_file(c->job->path, hex, NULL, &ignore);
     kp_date_format_iso(c->job->as_of, iso);
     kp_stmt_bind_text(st, 1, iso, strlen(iso));
     kp_stmt_bind_text(st, 2, c->job->path, strlen(c->job->path));
-    kp_stmt_bind_text(st, 3, hex, strlen(hex));
+    kp_stmt_bind_text(st, 3, c->job_sha, strlen(c->job_sha));
     kp_stmt_bind_text(st, 4, status, strlen(status));
     if (e && e->code)
         kp_stmt_bind_text(st, 5, e->msg, strlen(e->msg));
-    kp_stmt_step(st, &ignore);
+    const char *step = stage_names[c->stage];
+    kp_stmt_bind_text(st, 6, step, strlen(step));
+    if (c->summary)
+        kp_stmt_bind_text(st, 7, c->summary, strlen(c->summary));
+    if (kp_stmt_step(st, &ignore) < 0)
+        kp_log_warn("could not record the run in %s: %s", c->job->database, ignore.msg);
     kp_stmt_finalize(st);
 }
 
@@ -595,47 +747,72 @@ static kp_err load_stage(run_ctx *c, kp_store *s, kp_load_stats *st, kp_error *e
 static kp_err run_stages(run_ctx *c, int load_only, kp_error *e)
 {
     kp_store *s = NULL;
-    kp_load_stats st;
-    memset(&st, 0, sizeof st);
+    double t = now_ms();
     kp_err rc = lock_database(c, e);
     if (!rc)
         rc = open_store(c, &s, e);
-    if (!rc)
-        rc = load_stage(c, s, &st, e);
+    /* Temporaries of a killed run are ours to remove once we hold the lock; with --shard
+     * another host may be writing into the same directory, so leave them. */
+    long swept = !rc && c->o->shard_count <= 1 ? kp_outfile_sweep(c->job->output_dir) : 0;
+    if (swept)
+        kp_log_info("removed %ld temporary files left by an interrupted run under %s", swept,
+                    c->job->output_dir);
+    if (!rc) {
+        enter_stage(c, STAGE_LOAD, &t);
+        hash_inputs(c);
+        rc = load_stage(c, s, &c->stats, e);
+    }
     if (!rc && !load_only) {
         kp_log_info("computing KPIs");
+        enter_stage(c, STAGE_MODEL, &t);
         rc = kp_metrics_run(c->job, s, e);
-        if (!rc)
+        if (!rc) {
+            enter_stage(c, STAGE_PLAN, &t);
             rc = plan(c, s, e);
+        }
         if (!rc && c->o->dry_run) {
             for (size_t i = 0; i < c->nouts; i++)
                 printf("%s\t%s\n", c->job->reports[c->outs[i].report].name, c->outs[i].path);
         } else if (!rc) {
             kp_log_info("rendering %zu documents", c->nouts);
+            enter_stage(c, STAGE_RENDER, &t);
             rc = render_all(c, s, e);
-            if (!rc)
+            if (!rc) {
+                enter_stage(c, STAGE_MANIFEST, &t);
                 rc = write_manifest(c, e);
-            if (!rc)
+            }
+            if (!rc) {
+                c->rendered = 1;
                 kp_log_info("wrote %zu documents and the manifest under %s", c->nouts,
                             c->job->output_dir);
-            if (!rc)
+                enter_stage(c, STAGE_DELIVER, &t);
                 rc = deliver_all(c, e);
+            }
         }
     }
+    enter_stage(c, c->stage, &t);
+    c->summary = summary_json(c, rc, e);
     if (s) {
         record_run(s, c, rc ? "failed" : "ok", e);
         kp_store_close(s);
     }
-    write_summary(c, &st, rc, e);
     return rc;
 }
 
 static kp_err run_job(const char *job_path, const kp_run_options *o, int load_only, kp_error *e)
 {
-    run_ctx c = {.o = o, .lock_fd = -1};
+    run_ctx c = {.o = o, .lock_fd = -1, .job_path = job_path};
+    kp_error ignore = {0};
+    utc_now(c.started);
+    kp_sha256_file(job_path, c.job_sha, NULL, &ignore);
     kp_err rc = prepare(&c, job_path, e);
-    if (!rc)
+    if (!rc) {
+        c.resolved = 1;
         rc = run_stages(&c, load_only, e);
+    } else {
+        c.summary = summary_json(&c, rc, e);
+    }
+    write_summary(&c);
     ctx_free(&c);
     return rc;
 }
@@ -662,6 +839,13 @@ kp_err kp_run_check(const char *job_path, const kp_run_options *o, kp_error *e)
         rc = kp_load_schema(s, e);
     if (!rc)
         rc = kp_metrics_schema(s, e);
+    /* The metric library: unknown metrics, cycles and SQL errors, with file and line. */
+    kp_metric_lib *lib = NULL;
+    if (!rc)
+        rc = kp_metrics_load(c.job, &lib, e);
+    if (!rc)
+        rc = kp_metrics_check(lib, s, e);
+    kp_metrics_free(lib);
     for (size_t r = 0; !rc && r < c.job->nreports; r++) {
         if (!c.templates[r])
             continue;

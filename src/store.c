@@ -21,6 +21,65 @@ struct kp_stmt {
     long line;
 };
 
+/* median(x): an aggregate SQLite lacks. Values are collected per group and the middle
+ * one (mean of the two middle ones for an even count) is found by sorting once at the
+ * end, so a median per rep and month is one grouped scan instead of a window-function
+ * ranking of every row. NULLs are ignored, as by avg(). */
+typedef struct {
+    double *v;
+    size_t n, cap;
+    int oom;
+} median_acc;
+
+static void median_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL)
+        return;
+    median_acc *a = sqlite3_aggregate_context(ctx, sizeof *a);
+    if (!a || a->oom)
+        return;
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        double *nv = sqlite3_realloc64(a->v, cap * sizeof *nv);
+        if (!nv) {
+            a->oom = 1;
+            return;
+        }
+        a->v = nv;
+        a->cap = cap;
+    }
+    a->v[a->n++] = sqlite3_value_double(argv[0]);
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+static void median_final(sqlite3_context *ctx)
+{
+    median_acc *a = sqlite3_aggregate_context(ctx, 0);
+    if (!a || a->oom) {
+        if (a && a->oom)
+            sqlite3_result_error_nomem(ctx);
+        else
+            sqlite3_result_null(ctx);
+        if (a)
+            sqlite3_free(a->v);
+        return;
+    }
+    if (a->n == 0) {
+        sqlite3_result_null(ctx);
+    } else {
+        qsort(a->v, a->n, sizeof *a->v, cmp_double);
+        double m = a->n % 2 ? a->v[a->n / 2] : (a->v[a->n / 2 - 1] + a->v[a->n / 2]) / 2.0;
+        sqlite3_result_double(ctx, m);
+    }
+    sqlite3_free(a->v);
+}
+
 static kp_err db_error(kp_store *s, kp_error *e, const char *what)
 {
     return kp_error_set(e, KP_ERR_IO, s->path, 0, 0, "%s: %s", what, sqlite3_errmsg(s->db));
@@ -36,9 +95,12 @@ static int authorize(void *user, int action, const char *a, const char *b, const
     switch (action) {
     case SQLITE_SELECT:
     case SQLITE_READ:
-    case SQLITE_FUNCTION:
     case SQLITE_RECURSIVE:
         return SQLITE_OK;
+    case SQLITE_FUNCTION:
+        /* Extension loading is disabled anyway; refusing it here makes it a template
+         * error at prepare time (exit 2) instead of a failure halfway through a run. */
+        return b && !sqlite3_stricmp(b, "load_extension") ? SQLITE_DENY : SQLITE_OK;
     case SQLITE_PRAGMA:
         /* Reading a pragma is harmless; setting one (b != NULL) changes state. */
         if (b == NULL && a && (!strcmp(a, "table_info") || !strcmp(a, "table_list")))
@@ -78,6 +140,9 @@ kp_err kp_store_open(const char *path, int flags, kp_store **out, kp_error *e)
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, (int *)NULL);
     sqlite3_busy_timeout(s->db, 5000);
+    sqlite3_create_function_v2(s->db, "median", 1,
+                               SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL, NULL,
+                               median_step, median_final, NULL);
     if (kp_store_exec(s,
                       "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
                       "PRAGMA cache_size=-65536;",
@@ -85,8 +150,11 @@ kp_err kp_store_open(const char *path, int flags, kp_store **out, kp_error *e)
         kp_store_close(s);
         return KP_ERR_IO;
     }
+    /* A rollback journal, not WAL: kpipress is the only writer (the run holds a lock), a
+     * bulk load into fresh pages then writes each page once instead of twice, and no
+     * -wal/-shm files are left beside the database. Atomicity is the same. */
     if (!(flags & KP_STORE_READONLY) && !memory &&
-        kp_store_exec(s, "PRAGMA journal_mode=WAL;", e) != KP_OK) {
+        kp_store_exec(s, "PRAGMA journal_mode=DELETE;", e) != KP_OK) {
         kp_store_close(s);
         return KP_ERR_IO;
     }

@@ -24,11 +24,32 @@ static const struct {
     kp_block_kind kind;
 } kinds[] = {{"sheet", KP_BLOCK_SHEET}, {"title", KP_BLOCK_TITLE}, {"text", KP_BLOCK_TEXT},
              {"tiles", KP_BLOCK_TILES}, {"table", KP_BLOCK_TABLE}, {"chart", KP_BLOCK_CHART},
-             {"break", KP_BLOCK_BREAK}};
+             {"break", KP_BLOCK_BREAK}, {"definitions", KP_BLOCK_TABLE}};
 
 static kp_err nomem(const kp_template *t, long line, kp_error *e)
 {
     return kp_error_set(e, KP_ERR_NOMEM, t->path, line, 0, "out of memory");
+}
+
+/* [definitions NAME]: an ordinary table of the run's metric library (kpi_metric, written
+ * by the model stage), so both renderers show it with no special case. */
+static kp_err definitions_block(const kp_template *t, kp_tblock *b, long line, kp_error *e)
+{
+    static const char *const cols[][2] = {
+        {"name", "Metric"}, {"label", "Label"}, {"format", "Format"}, {"definition", "Definition"}};
+    b->sql_line = line;
+    if (!(b->sql = strdup("SELECT name, label, format, definition FROM kpi_metric ORDER BY ord")))
+        return nomem(t, line, e);
+    if (!(b->cols = calloc(4, sizeof *b->cols)))
+        return nomem(t, line, e);
+    for (size_t i = 0; i < 4; i++) {
+        kp_colspec *c = &b->cols[b->ncols++];
+        c->fmt = KP_FMT_TEXT;
+        c->line = line;
+        if (!(c->name = strdup(cols[i][0])) || !(c->label = strdup(cols[i][1])))
+            return nomem(t, line, e);
+    }
+    return KP_OK;
 }
 
 static kp_err bad(const kp_template *t, long line, const char *key, kp_error *e, const char *fmt,
@@ -83,11 +104,13 @@ static kp_err t_section(void *user, const char *section, long line, kp_error *e)
         c->cur->line = line;
         if (!(c->cur->name = strdup(name)))
             return nomem(t, line, e);
+        if (!strcmp(word, "definitions"))
+            return definitions_block(t, c->cur, line, e);
         return KP_OK;
     }
     return kp_error_set(e, KP_ERR_CONFIG, t->path, line, 0,
                         "unknown section [%s] (expected [document], or [sheet|title|text|"
-                        "tiles|table|chart|break NAME])",
+                        "tiles|table|chart|break|definitions NAME])",
                         section);
 }
 
@@ -142,6 +165,12 @@ static kp_err doc_key(tctx *c, const char *key, const char *v, long line, kp_err
         t->landscape = !strcmp(v, "landscape");
         return KP_OK;
     }
+    if (!strcmp(key, "stream")) {
+        if (strcmp(v, "yes") && strcmp(v, "no"))
+            return bad(t, line, key, e, "bad value \"%s\": expected yes or no", v);
+        t->stream = !strcmp(v, "yes");
+        return KP_OK;
+    }
     char **f = !strcmp(key, "title")      ? &t->title
                : !strcmp(key, "subtitle") ? &t->subtitle
                : !strcmp(key, "author")   ? &t->author
@@ -153,7 +182,7 @@ static kp_err doc_key(tctx *c, const char *key, const char *v, long line, kp_err
     if (!f)
         return bad(t, line, key, e,
                    "unknown key in [document]%s (valid: kind, title, subtitle, author, company, "
-                   "subject, keywords, paper, orientation, footer)",
+                   "subject, keywords, paper, orientation, footer, stream)",
                    "");
     return set(f, v, t, line, e);
 }
@@ -214,6 +243,11 @@ static kp_err parse_col(tctx *c, const char *name, const char *v, long line, kp_
                 if (!col->ratio_num || !col->ratio_den)
                     rc = nomem(t, line, e);
             }
+        } else if (!strncmp(tok, "payout(", 7) && end > tok + 8 && end[-1] == ')') {
+            end[-1] = '\0';
+            free(col->payout_of);
+            if (!(col->payout_of = strdup(tok + 7)))
+                rc = nomem(t, line, e);
         } else if (!strncmp(tok, "rag(", 4)) {
             if (sscanf(tok + 4, "%lf,%lf)", &col->rag_amber, &col->rag_green) != 2 ||
                 !(col->rag_amber <= col->rag_green))
@@ -226,7 +260,7 @@ static kp_err parse_col(tctx *c, const char *name, const char *v, long line, kp_
         } else {
             rc = bad(t, line, name, e,
                      "unknown column option \"%s\" (sum, average, ratio(A/B), rag(A,G), "
-                     "width(N))",
+                     "width(N), payout(ATTAINMENT))",
                      tok);
         }
     }
@@ -263,13 +297,17 @@ static kp_err block_key(tctx *c, const char *key, const char *v, long line, kp_e
         break;
     case KP_BLOCK_CHART:
         if (!strcmp(key, "type")) {
-            static const char *const types[] = {"bar", "column", "line", "pie"};
-            for (int i = 0; i < 4; i++)
+            /* In kp_chart_type order. */
+            static const char *const types[] = {"bar",     "column",   "line",      "pie",
+                                                "stacked", "forecast", "sparkline", "bullet"};
+            for (size_t i = 0; i < sizeof types / sizeof *types; i++)
                 if (!strcmp(v, types[i])) {
                     b->chart_type = (kp_chart_type)i;
                     return KP_OK;
                 }
-            return bad(t, line, key, e, "bad chart type \"%s\": expected bar, column, line or pie",
+            return bad(t, line, key, e,
+                       "bad chart type \"%s\": expected bar, column, line, pie, stacked, "
+                       "forecast, sparkline or bullet",
                        v);
         }
         if (!strcmp(key, "title"))
@@ -320,6 +358,31 @@ static kp_tblock *find_block(const kp_template *t, const char *name, kp_block_ki
     return NULL;
 }
 
+/* Number of columns in a chart's series list ("a, b c" is three, as report.c splits it). */
+static size_t count_series(const char *s)
+{
+    size_t n = 0;
+    while (*s) {
+        s += strspn(s, ", ");
+        if (*s)
+            n++;
+        s += strcspn(s, ", ");
+    }
+    return n;
+}
+
+/* Charts whose series have roles need the right number of them. */
+static const char *series_problem(const kp_tblock *b)
+{
+    size_t n = count_series(b->series);
+    if (b->chart_type == KP_CHART_BULLET && (n < 2 || n > 3))
+        return "a bullet chart takes series = VALUE, TARGET or VALUE, TARGET, PROJECTED";
+    if (b->chart_type == KP_CHART_FORECAST && (n < 2 || n == 3))
+        return "a forecast chart takes series = ACTUAL, FORECAST, then optionally LOW, HIGH "
+               "(the interval) and reference lines";
+    return NULL;
+}
+
 static kp_err validate(kp_template *t, kp_error *e)
 {
     for (size_t i = 0; i < t->nblocks; i++) {
@@ -344,6 +407,10 @@ static kp_err validate(kp_template *t, kp_error *e)
                 return kp_error_set(e, KP_ERR_CONFIG, t->path, b->data_line, 0,
                                     "chart data \"%s\" is not a [table] block above the chart",
                                     b->data);
+            const char *bad_series = series_problem(b);
+            if (bad_series)
+                return kp_error_set(e, KP_ERR_CONFIG, t->path, b->line, 0, "chart [%s]: %s",
+                                    b->name, bad_series);
         }
     }
     return KP_OK;
@@ -364,6 +431,9 @@ kp_err kp_template_load(const char *path, kp_template **out, kp_error *e)
     if (!rc && (int)t->kind == -1)
         rc = kp_error_set(e, KP_ERR_CONFIG, path, 0, 0,
                           "[document] must say kind = xlsx or kind = pdf");
+    if (!rc && t->stream && t->kind != KP_DOC_XLSX)
+        rc = kp_error_set(e, KP_ERR_CONFIG, path, 0, 0,
+                          "[document] stream = yes needs kind = xlsx (a PDF cannot stream rows)");
     if (!rc)
         rc = validate(t, e);
     if (rc) {
@@ -389,6 +459,7 @@ void kp_template_free(kp_template *t)
             free(b->cols[c].label);
             free(b->cols[c].ratio_num);
             free(b->cols[c].ratio_den);
+            free(b->cols[c].payout_of);
         }
         free(b->cols);
         free(b->chart_title);

@@ -121,12 +121,7 @@ static int parse_time(const char *s, size_t len, size_t i, int *minutes, int *of
     return 0;
 }
 
-static int floor_div(int a, int b)
-{
-    return a / b - (a % b != 0 && (a < 0) != (b < 0));
-}
-
-int kp_value_parse_date(const char *s, size_t len, kp_date_order order, int tz_offset_min,
+int kp_value_parse_date(const char *s, size_t len, kp_date_order order, const kp_tz *tz,
                         kp_date *out)
 {
     int y, m, d, a, b;
@@ -168,8 +163,9 @@ int kp_value_parse_date(const char *s, size_t len, kp_date_order order, int tz_o
     if (offset != INT32_MIN) {
         /* A zoned instant: move it to the job's zone before taking its calendar date,
          * so 2024-01-31T23:30:00-0500 is February in UTC. */
-        int local = minutes - offset + tz_offset_min;
-        date += floor_div(local, 1440);
+        int64_t utc = (int64_t)date * 86400 + (int64_t)(minutes - offset) * 60;
+        int64_t local = utc + kp_tz_offset(tz, utc);
+        date = (kp_date)(local / 86400 - (local % 86400 < 0));
     }
     *out = date;
     return 0;
@@ -358,4 +354,30 @@ int kp_value_parse_bool(const char *s, size_t len, int *out)
             return 0;
         }
     return -1;
+}
+
+int kp_value_parse_month(const char *s, size_t len, kp_date_order order, kp_date *out)
+{
+    int y, m;
+    size_t i = 0;
+    s = kp_value_trim(s, &len);
+    /* "2024-03" / "2024/03" or "3/2024" / "03/2024"; anything longer is a date. */
+    if (len == 7 && (s[4] == '-' || s[4] == '/')) {
+        if (read_num(s, len, &i, 4, 4, &y) || (i++, read_num(s, len, &i, 2, 2, &m)) || i != len)
+            return -1;
+    } else if ((len == 6 || len == 7) && s[len - 5] == '/') {
+        if (read_num(s, len, &i, 1, 2, &m) || s[i++] != '/' || read_num(s, len, &i, 4, 4, &y) ||
+            i != len)
+            return -1;
+    } else {
+        kp_date d;
+        if (kp_value_parse_date(s, len, order, NULL, &d))
+            return -1;
+        *out = kp_date_month_start(d, 0);
+        return 0;
+    }
+    if (!kp_date_valid(y, m, 1))
+        return -1;
+    *out = kp_date_from_ymd(y, m, 1);
+    return 0;
 }

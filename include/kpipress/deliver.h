@@ -20,6 +20,9 @@ kp_err kp_outfile_begin(kp_outfile *of, const char *final_path, kp_error *e);
 kp_err kp_outfile_commit(kp_outfile *of, kp_error *e);
 /* Remove tmp_path if it exists; frees the paths. NULL-safe, safe after commit. */
 void kp_outfile_abort(kp_outfile *of);
+/* Remove temporaries left under dir (and its subdirectories) by processes of this host
+ * that no longer exist (a killed run). Returns how many were removed. */
+long kp_outfile_sweep(const char *dir);
 
 /* Write final_path atomically through a stdio stream: fn writes the content to f and
  * returns KP_OK or an error (with e set). On any failure, including a short write or a
@@ -32,6 +35,9 @@ kp_err kp_mkdirs(const char *path, kp_error *e);
 
 /* SHA-256 of a file as 64 lowercase hex digits plus NUL; *bytes gets the size if non-NULL. */
 kp_err kp_sha256_file(const char *path, char hex[65], uint64_t *bytes, kp_error *e);
+
+/* s as a JSON string literal ("null" for NULL); invalid UTF-8 bytes become U+FFFD. */
+void kp_json_write_string(FILE *f, const char *s);
 
 typedef struct kp_manifest kp_manifest;
 

@@ -6,6 +6,7 @@
 
 #include "kpipress/date.h"
 #include "kpipress/err.h"
+#include "kpipress/limits.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,12 +46,29 @@ typedef struct kp_column {
     /* Traffic light on this column: red < rag_amber <= amber < rag_green <= green. */
     int has_rag;
     double rag_amber, rag_green;
+    /* Commission payout of the attainment in column payout_att (0-based) under the doc's
+     * plan: xlsx writes a live formula over the Plan sheet with the value cached; the
+     * cell holds that value (kp_commission_payout). -1 when not a payout column. */
+    int payout_att;
 } kp_column;
+
+/* Rows pulled one at a time (a large raw-data sheet): next_row fills cells[0..ncols),
+ * replacing what they held (the caller owns them and clears them at the end), and
+ * returns 1 for a row, 0 at the end, -1 on error with e filled. close frees ctx; the
+ * table calls it when freed. Only xlsx documents stream (kp_doc.constant_memory). */
+typedef struct kp_row_source {
+    int (*next_row)(void *ctx, kp_cell *cells, size_t ncols, kp_error *e);
+    void (*close)(void *ctx);
+    void *ctx;
+} kp_row_source;
 
 typedef struct kp_table {
     size_t ncols, nrows, cap_rows;
     kp_column *cols;
     kp_cell *cells; /* row-major: cells[r * ncols + c] */
+    /* When stream.next_row is set, the table's rows are the nrows above followed by
+     * every row it yields; they are read once, by the renderer. */
+    kp_row_source stream;
 } kp_table;
 
 typedef struct kp_tile {
@@ -64,6 +82,18 @@ typedef struct kp_tile {
 } kp_tile;
 
 typedef enum { KP_CHART_BAR = 0, KP_CHART_COLUMN, KP_CHART_LINE, KP_CHART_PIE } kp_chart_type;
+
+/* Series roles by type: bar, column (grouped), line, pie and stacked (column) plot every
+ * series alike; forecast is ACTUAL, FORECAST, LOW, HIGH (the interval band), then
+ * reference lines such as quota; sparkline draws one small line per series; bullet
+ * draws one bar per category: VALUE against TARGET, optionally PROJECTED.
+ * The four newer types are constants rather than enumerators for now, so that switches
+ * written for the first four still compile under -Wswitch (render_xlsx.c draws them as
+ * a column chart); they become enumerators once every renderer names them. */
+#define KP_CHART_STACKED ((kp_chart_type)4)
+#define KP_CHART_FORECAST ((kp_chart_type)5)
+#define KP_CHART_SPARKLINE ((kp_chart_type)6)
+#define KP_CHART_BULLET ((kp_chart_type)7)
 
 typedef struct kp_chart {
     kp_chart_type type;
@@ -95,6 +125,27 @@ typedef struct kp_block {
     kp_chart *chart;
 } kp_block;
 
+/* A sales commission plan (the job's [commission] section). Attainment tiers start at
+ * `from` (0 for the first, strictly ascending); each pays `rate` times the target
+ * incentive per unit of attainment. Marginal: every tier pays its own slice; cumulative:
+ * the whole attainment is paid at the rate of the highest tier reached. Nothing is paid
+ * below `floor`; with has_cap the payout stops at cap x target incentive. */
+typedef enum { KP_COMMISSION_MARGINAL = 0, KP_COMMISSION_CUMULATIVE } kp_commission_method;
+
+typedef struct kp_commission_tier {
+    double from, rate;
+} kp_commission_tier;
+
+typedef struct kp_commission_plan {
+    kp_commission_method method;
+    double target_incentive; /* payout at 100% attainment on a flat 1.0 rate, currency */
+    double floor;            /* attainment below which the payout is 0 (0 = none) */
+    int has_cap;
+    double cap; /* highest payout, as a multiple of the target incentive */
+    size_t ntiers;
+    kp_commission_tier tiers[KP_COMMISSION_MAX_TIERS];
+} kp_commission_plan;
+
 typedef enum { KP_DOC_XLSX = 0, KP_DOC_PDF } kp_doc_kind;
 typedef enum { KP_PAPER_A4 = 0, KP_PAPER_LETTER } kp_paper;
 
@@ -109,6 +160,8 @@ typedef struct kp_doc {
     char *font_path; /* TTF for pdf text; NULL = default DejaVu Sans */
     size_t nblocks, cap_blocks;
     kp_block *blocks;
+    int constant_memory;       /* xlsx: stream rows (template `stream = yes`) */
+    kp_commission_plan *plan;  /* owned; set when a column computes payouts, else NULL */
 } kp_doc;
 
 /* ---- building ---------------------------------------------------------------------- */
@@ -132,6 +185,9 @@ kp_cell *kp_table_cell(const kp_table *t, size_t row, size_t col);
  * returns KP_ERR_DATA). set_text copies, replacing invalid UTF-8 sequences with U+FFFD. */
 kp_err kp_cell_set_number(kp_cell *c, double v);
 kp_err kp_cell_set_text(kp_cell *c, const char *s, size_t len);
+/* As kp_cell_set_text, but reuses the cell's text buffer (a streamed row refills the same
+ * cells a million times) and sets *replaced to 1 when invalid UTF-8 was replaced. */
+kp_err kp_cell_assign_text(kp_cell *c, const char *s, size_t len, int *replaced);
 void kp_cell_set_date(kp_cell *c, kp_date d);
 void kp_cell_set_null(kp_cell *c);
 void kp_cell_clear(kp_cell *c); /* free text; leave NULL */
@@ -148,6 +204,15 @@ void kp_format_cell(const kp_cell *c, kp_format fmt, const char *currency, char 
 /* Name of a format ("currency") and back; -1 if unknown. */
 const char *kp_format_name(kp_format f);
 int kp_format_from_name(const char *name);
+
+/* ---- commission ---------------------------------------------------------------------- */
+
+/* Payout for an attainment (0.85 = 85%) under plan p; negative attainment counts as 0.
+ * The xlsx renderer's Plan formulas compute the same figure. */
+double kp_commission_payout(const kp_commission_plan *p, double attainment);
+
+/* NULL if p is a valid plan, else what is wrong ("tier 2 must start above tier 1"). */
+const char *kp_commission_invalid(const kp_commission_plan *p);
 
 /* 1 if s[0..len) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 int kp_utf8_valid(const char *s, size_t len);

@@ -5,6 +5,7 @@
 #define KPIPRESS_JOB_H
 
 #include "kpipress/date.h"
+#include "kpipress/doc.h"
 #include "kpipress/err.h"
 #include "kpipress/limits.h"
 #include "kpipress/vars.h"
@@ -13,8 +14,26 @@ typedef enum {
     KP_SRC_OPPORTUNITIES = 0,
     KP_SRC_REPS,
     KP_SRC_QUOTAS,
+    KP_SRC_ACCOUNTS,      /* optional sources: */
+    KP_SRC_ACTIVITIES,
+    KP_SRC_LEADS,
+    KP_SRC_SPEND,
+    KP_SRC_SUBSCRIPTIONS,
+    KP_SRC_STAGE_HISTORY,
+    KP_SRC_RATES,         /* currency, month, rate: converts deals in other currencies */
     KP_SRC_KIND_COUNT
 } kp_source_kind;
+
+/* [stages]: `Stage name = order | probability | open|won|lost [| forecast category]`.
+ * A rule overrides the preset's rule for the same stage name (case-insensitive). */
+typedef struct kp_stage_def {
+    char *stage;
+    int order;
+    double probability; /* fraction 0..1 */
+    int is_closed, is_won;
+    char *forecast_category; /* NULL when not given */
+    long line;
+} kp_stage_def;
 
 typedef struct kp_mapping {
     char *field;  /* canonical field, e.g. "amount" */
@@ -94,10 +113,22 @@ typedef struct kp_job {
     char *timezone;    /* IANA name or "UTC" */
     char *font;        /* TTF path for PDFs, NULL = default */
     char *deliver_command; /* e.g. "/usr/sbin/sendmail -t -i": gets each message on stdin */
+    char *metrics_file;    /* `metrics = file.ini` as written, or NULL */
+    char *metrics_path;    /* resolved like templates (beside the job, then shipped) */
+    long metrics_line;
+    double gross_margin;   /* `gross_margin` (0..1] for LTV; 0 = not given */
     kp_source sources[KP_MAX_SOURCES];
     size_t nsources;
     kp_report reports[KP_MAX_REPORTS];
     size_t nreports;
+    kp_stage_def *stages; /* [stages], in file order */
+    size_t nstages;
+    /* [commission]: the plan that payout(...) columns apply (see doc.h). kp_job_resolve
+     * passes it to templates as vars commission_method, commission_target_incentive,
+     * commission_floor, commission_cap (NULL = none), commission_tiers ("FROM:RATE ..."). */
+    int has_commission;
+    long commission_line;
+    kp_commission_plan commission;
     /* Filled by kp_job_resolve: */
     kp_date as_of;
     kp_period period;
@@ -118,6 +149,11 @@ kp_err kp_job_resolve(kp_job *job, const char *as_of_override, kp_error *e);
 
 /* Find a source by kind, or NULL. */
 const kp_source *kp_job_source(const kp_job *job, kp_source_kind kind);
+
+/* Where a template or metrics file named `name` is found for job (NULL job: no job
+ * directory): beside the job, $KPIPRESS_TEMPLATES, then the shipped templates. malloc'd
+ * path (of the job-relative candidate when nothing exists); NULL on ENOMEM. */
+char *kp_job_find_file(const kp_job *job, const char *name);
 
 /* Period arithmetic (period.c). Parse a period name ("previous_month") or custom range;
  * -1 if unknown. */

@@ -17,8 +17,11 @@
 #define KP_XLSX_MAX_SHEETNAME 31
 #define KP_XLSX_MAX_COL_WIDTH 60     /* widest column sized from content, characters */
 #define KP_XLSX_MAX_DEFINED_NAME 255 /* Excel defined-name length */
+#define KP_COMMISSION_MAX_TIERS 16   /* tiers of a [commission] plan (one formula term each) */
 #define KP_NAME_MAX 256              /* names: sources, reports, metrics, columns */
 #define KP_PATH_MAX 4096
+#define KP_FILE_NAME_MAX 200         /* one output file name; its ".NAME.tmp-PID-N" must fit 255 */
+#define KP_BURST_NAME_MAX 100        /* bytes of one burst value inside a file name */
 #define KP_PDF_CHART_MAX_CATEGORIES 60 /* categories drawn in one PDF chart; more are cut */
 
 #define KP_SAMPLE_MAX_REPS 5000        /* kpipress sample: quota-carrying reps */

@@ -14,7 +14,10 @@ typedef enum {
     KP_VT_DATE,
     KP_VT_MONEY,
     KP_VT_PERCENT,
-    KP_VT_BOOL
+    KP_VT_BOOL,
+    KP_VT_INT,    /* whole number, e.g. minutes */
+    KP_VT_MONTH,  /* "2024-03", "2024-03-01", "3/2024" or any date: stored as its month's 1st */
+    KP_VT_NUMBER  /* positive decimal, e.g. an exchange rate */
 } kp_value_type;
 
 typedef struct kp_field_def {
@@ -22,6 +25,7 @@ typedef struct kp_field_def {
     kp_value_type type;
     int required;                 /* the column must exist (values checked by the loader) */
     const char *const *headers;   /* aliases in priority order, NULL-terminated */
+    const char *column;           /* table column when not the field name (optional sources) */
 } kp_field_def;
 
 typedef struct kp_stage_rule {
@@ -54,6 +58,9 @@ const char *kp_presets_names(void);
  * for "owner" and "manager"), or NULL. */
 const kp_field_def *kp_presets_field(const kp_preset *p, kp_source_kind kind,
                                      const char *field);
+
+/* Table of an optional source kind ("accounts"...), NULL for opportunities/reps/quotas. */
+const char *kp_presets_table(kp_source_kind kind);
 
 /* Stage rule for stage text (len bytes), or NULL. */
 const kp_stage_rule *kp_presets_stage(const kp_preset *p, const char *stage, size_t len);

@@ -3,17 +3,20 @@
  *
  *   [document]            kind = xlsx|pdf, title, subtitle, author, company, subject,
  *                         keywords, paper = a4|letter, orientation = portrait|landscape,
- *                         footer
+ *                         footer, stream = yes|no (xlsx: constant-memory workbook)
  *   [sheet NAME]          title = Sheet name (new sheet in xlsx, bookmarked section in pdf)
  *   [title NAME]          text = ...
  *   [text NAME]           text = ... (indented lines continue the paragraph)
  *   [tiles NAME]          sql = one row per tile: label, value, format, compare,
  *                         compare_label, target, better (higher|lower); caption
  *   [table NAME]          sql = ..., caption, col.COLUMN = Label | format | option...
- *                         options: sum, average, ratio(NUM/DEN), rag(AMBER,GREEN), width(N)
+ *                         options: sum, average, ratio(NUM/DEN), rag(AMBER,GREEN), width(N),
+ *                         payout(ATTAINMENT-COLUMN) (commission under the job's plan)
  *   [chart NAME]          type = bar|column|line|pie, title, data = TABLE-BLOCK-NAME,
  *                         category = COLUMN, series = COLUMN, COLUMN...
  *   [break NAME]          page break (pdf)
+ *   [definitions NAME]    the metric library as a table (metric, label, format,
+ *                         definition); it takes a caption
  * Text values may use {placeholders}; SQL may use :parameters (job, period, burst row).
  */
 #ifndef KPIPRESS_TEMPLATE_H
@@ -30,6 +33,7 @@ typedef struct kp_colspec {
     int fmt; /* kp_format, or -1 = infer from the data */
     kp_total total;
     char *ratio_num, *ratio_den;
+    char *payout_of; /* payout(ATTAINMENT): commission of that column under the job's plan */
     int has_rag;
     double rag_amber, rag_green;
     int width;
@@ -57,6 +61,7 @@ typedef struct kp_template {
     char *title, *subtitle, *author, *company, *subject, *keywords, *footer;
     kp_paper paper;
     int landscape;
+    int stream; /* [document] stream = yes: tables stream into a constant-memory workbook */
     kp_tblock *blocks;
     size_t nblocks;
 } kp_template;

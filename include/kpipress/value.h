@@ -6,6 +6,7 @@
 #define KPIPRESS_VALUE_H
 
 #include "kpipress/date.h"
+#include "kpipress/tz.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,10 +17,14 @@ typedef enum {
 
 /* Date or datetime -> calendar date. Accepts "2024-01-22", "1/22/2024", "01/22/2024",
  * "2024-01-22 16:14", "2024-01-22T16:14:25.000+0000", "...Z", "...+05:30". A datetime with
- * an offset is converted to UTC offset `tz_offset_min` (minutes east) before the date is
- * taken. Invalid calendar dates (2024-02-30) fail. */
-int kp_value_parse_date(const char *s, size_t len, kp_date_order order, int tz_offset_min,
+ * an offset is an instant: it is moved into zone tz (NULL = UTC, daylight saving time as
+ * the zone had it then) before the date is taken; one without is already local time.
+ * Invalid calendar dates (2024-02-30) fail. */
+int kp_value_parse_date(const char *s, size_t len, kp_date_order order, const kp_tz *tz,
                         kp_date *out);
+
+/* Month -> its first day: "2024-03", "3/2024", or any date kp_value_parse_date reads. */
+int kp_value_parse_month(const char *s, size_t len, kp_date_order order, kp_date *out);
 
 /* Money -> integer cents, exact (no floating point): "1234.5", "$1,234.50", "(1,200.00)"
  * (negative), "-1200", "USD 1,200", "1,200 EUR", "€1.234,50" when decimal_comma. More

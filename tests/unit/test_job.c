@@ -109,6 +109,34 @@ static void test_good_job(void **state)
     kp_job_free(job);
 }
 
+/* A [commission] plan is parsed into the job and reaches templates as values. */
+static void test_commission(void **state)
+{
+    (void)state;
+    char path[512];
+    write_file("job.ini", HEAD SRC "[commission]\ntarget_incentive = 5000\nmethod = cumulative\n"
+                                   "floor = 50%\ncap = 2.5\ntier.2 = 100% 1.5x\n"
+                                   "tier.1 = 0 0.8\n");
+    snprintf(path, sizeof path, "%s/job.ini", dir);
+    kp_job *job = NULL;
+    kp_error e = {0};
+    assert_int_equal(kp_job_load(path, &job, &e), KP_OK);
+    const kp_commission_plan *p = &job->commission;
+    assert_true(job->has_commission);
+    assert_int_equal(p->method, KP_COMMISSION_CUMULATIVE);
+    assert_true(p->target_incentive == 5000 && p->floor == 0.5 && p->has_cap && p->cap == 2.5);
+    assert_int_equal(p->ntiers, 2);
+    assert_true(p->tiers[0].from == 0 && p->tiers[0].rate == 0.8);
+    assert_true(p->tiers[1].from == 1 && p->tiers[1].rate == 1.5);
+    assert_int_equal(kp_job_resolve(job, "2026-11-01", &e), KP_OK);
+    assert_string_equal(kp_vars_get(&job->vars, "commission_method"), "cumulative");
+    assert_string_equal(kp_vars_get(&job->vars, "commission_tiers"), "0:0.80000000000000004 1:1.5");
+    assert_string_equal(kp_vars_get(&job->vars, "commission_target_incentive"), "5000");
+    assert_string_equal(kp_vars_get(&job->vars, "commission_floor"), "0.5");
+    assert_string_equal(kp_vars_get(&job->vars, "commission_cap"), "2.5");
+    kp_job_free(job);
+}
+
 static void test_long_line_ok(void **state)
 {
     (void)state;
@@ -134,12 +162,12 @@ static void test_bad_jobs(void **state)
     static const struct {
         const char *text, *want;
     } cases[] = {
-        {"[jobs]\nname = x\n", "job.ini:1: unknown section [jobs] (expected [job], [source NAME] "
-                               "or [report NAME])"},
+        {"[jobs]\nname = x\n", "job.ini:1: unknown section [jobs] (expected [job], [source NAME], "
+                               "[report NAME], [metric NAME], [stages] or [commission])"},
         {HEAD "colour = red\n" SRC,
          "job.ini:4: colour: unknown key (valid keys: name, database, as_of, period, "
          "fiscal_year_start, currency, output_dir, max_reject_pct, timezone, font, "
-         "deliver_command)"},
+         "deliver_command, metrics, gross_margin)"},
         {"[job]\nperiod = previous_month\n" SRC,
          "job.ini: missing [job] section or its required key \"name\""},
         {"[job]\nname = x\n" SRC, "job.ini: [job] is missing the required key \"period\""},
@@ -168,8 +196,9 @@ static void test_bad_jobs(void **state)
          "job.ini:6: preset: bad value \"zoho\": expected salesforce, hubspot, pipedrive or "
          "generic"},
         {HEAD "[source deals]\nfile = opps.csv\n",
-         "job.ini:4: [source deals] needs \"type = opportunities|reps|quotas\" (or name the "
-         "section after its type)"},
+         "job.ini:4: [source deals] needs \"type = KIND\" (or name the section after its "
+         "type); kinds: opportunities, reps, quotas, accounts, activities, leads, spend, "
+         "subscriptions, stage_history or rates"},
         {HEAD "[source reps]\nfile = users.csv\n",
          "job.ini: no opportunities source: add [source opportunities] with a file"},
         {HEAD SRC SRC, "job.ini:7: duplicate [source opportunities] (first at line 4)"},
@@ -188,6 +217,37 @@ static void test_bad_jobs(void **state)
         {HEAD "[report bad name]\n",
          "job.ini:4: name \"bad name\" may hold only letters, digits, '-' and '_'"},
         {HEAD "currency =\n" SRC, "job.ini:4: currency: empty value"},
+        /* [commission] */
+        {HEAD SRC "[commission]\nrate = 2\n",
+         "job.ini:8: rate: unknown key (valid keys: target_incentive, method, floor, cap, "
+         "tier.N)"},
+        {HEAD SRC "[commission]\ntarget_incentive = -5\n",
+         "job.ini:8: target_incentive: bad value \"-5\": expected an amount above 0 (the payout "
+         "at 100% attainment)"},
+        {HEAD SRC "[commission]\nmethod = tiered\n",
+         "job.ini:8: method: bad value \"tiered\": expected marginal or cumulative"},
+        {HEAD SRC "[commission]\nfloor = half\n",
+         "job.ini:8: floor: bad value \"half\": expected an attainment like 50% or 0.5"},
+        {HEAD SRC "[commission]\ncap = 0%\n",
+         "job.ini:8: cap: bad value \"0%\": expected a share of the target incentive above 0, "
+         "like 200% or 2"},
+        {HEAD SRC "[commission]\ntier.1 = 0%\n",
+         "job.ini:8: tier.1: bad value \"0%\": expected FROM RATE: the attainment where the "
+         "tier starts and its rate, like \"100% 1.5\""},
+        {HEAD SRC "[commission]\ntier.0 = 0% 1\n", "job.ini:8: tier.0: tier number must be 1 to 16"},
+        {HEAD SRC "[commission]\ntier.1 = 0% 1\n",
+         "job.ini:7: [commission] is missing the required key \"target_incentive\""},
+        {HEAD SRC "[commission]\ntarget_incentive = 100\ntier.1 = 0% 1\ntier.3 = 90% 2\n",
+         "job.ini:7: [commission]: tier.2 is missing (tiers are numbered 1, 2, 3... without "
+         "gaps)"},
+        {HEAD SRC "[commission]\ntarget_incentive = 100\ntier.1 = 10% 1\n",
+         "job.ini:7: [commission]: tier 1 must start at 0%"},
+        {HEAD SRC "[commission]\ntarget_incentive = 100\ntier.1 = 0% 1\ntier.2 = 0% 2\n",
+         "job.ini:7: [commission]: each tier must start above the one before"},
+        {HEAD SRC "[commission]\ntarget_incentive = 100\n",
+         "job.ini:7: [commission]: no tiers: add tier.1 = 0% RATE"},
+        {HEAD SRC "[commission]\ntarget_incentive = 1\ntier.1 = 0% 1\n[commission]\n",
+         "job.ini:10: duplicate [commission] section (first at line 7)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const char *got = load(cases[i].text);
@@ -227,7 +287,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_job),     cmocka_unit_test(test_long_line_ok),
         cmocka_unit_test(test_bad_jobs),     cmocka_unit_test(test_line_too_long),
-        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_missing_file), cmocka_unit_test(test_commission),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

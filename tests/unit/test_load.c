@@ -205,11 +205,11 @@ static void test_sample_salesforce(void **state)
     assert_string_equal(
         qs(s, "SELECT * FROM opportunity_snapshots ORDER BY opp_id"),
         "2026-10-31|006001|Acme - Renewal|Acme|005A|Closed Won|123456|USD|1.0|Closed|"
-        "Existing Business|Web|Widget|2026-08-01|2026-10-05|1|1|2\n"
+        "Existing Business|Web|Widget|2026-08-01|2026-10-05|1|1|2|NULL|NULL\n"
         "2026-10-31|006002|Beta - New|Beta, Inc.|005B|Negotiation/Review|1000000|USD|0.9|"
-        "Pipeline|New Business|Partner|Gadget|2026-09-01|2026-11-15|0|0|3\n"
+        "Pipeline|New Business|Partner|Gadget|2026-09-01|2026-11-15|0|0|3|NULL|NULL\n"
         "2026-10-31|006003|Gamma|Gamma|005C|Closed Lost|50010|USD|0.0|Omitted|New Business|"
-        "NULL|Widget|2026-07-01|2026-10-20|1|0|4\n");
+        "NULL|Widget|2026-07-01|2026-10-20|1|0|4|NULL|NULL\n");
     assert_string_equal(qs(s, "SELECT opp_id, amount FROM opportunities ORDER BY opp_id"),
                         "006001|1234.56\n006002|10000.0\n006003|500.1\n");
     assert_int_equal(qi(s, "SELECT count(*) FROM dq_issues"), 0);
@@ -697,23 +697,246 @@ static void test_malformed(void **state)
         run_bad_case(&bad_cases[i]);
 }
 
+/* Instants are dated in the job's zone: the evening of the last day of a month in New
+ * York is the next month in UTC. Dates checked with Python's zoneinfo. */
 static void test_timezone(void **state)
 {
     (void)state;
     kp_job *j = new_job(0);
     free(j->timezone);
-    j->timezone = xstrdup("Europe/Paris");
+    j->timezone = xstrdup("Mars/Olympus");
     add_src(j, "o", GEN, OPP_H "o1,r,Won,1,2024-01-01\n");
     kp_store *s = new_store();
     kp_error e = {0};
     assert_int_equal(kp_load_run(j, s, NULL, &e), KP_ERR_CONFIG);
-    assert_string_equal(e.msg, "timezone = Europe/Paris: time zone names are not supported "
-                               "yet; use UTC or a fixed offset such as +02:00");
+    assert_string_equal(e.file, "job.ini");
+    assert_non_null(strstr(e.msg, "timezone = Mars/Olympus: unknown time zone"));
     free(j->timezone);
     j->timezone = xstrdup("+05:30");
     free(write_file("o.csv", OPP_H "o1,r,Won,1,2024-01-01T20:00:00Z\n", 0));
     assert_int_equal(kp_load_run(j, s, NULL, &e), KP_OK);
     assert_string_equal(qs(s, "SELECT close_date FROM opportunities"), "2024-01-02\n");
+    if (access("/usr/share/zoneinfo/America/New_York", R_OK) == 0) {
+        free(j->timezone);
+        j->timezone = xstrdup("America/New_York");
+        free(write_file("o.csv",
+                        OPP_H "o1,r,Won,1,2024-01-31T23:30:00-05:00\n" /* Jan 31 in NY */
+                              "o2,r,Won,1,2024-02-01T04:30:00Z\n"      /* the same instant */
+                              "o3,r,Won,1,2024-07-01T04:30:00.000+0000\n" /* EDT: Jul 1 */
+                              "o4,r,Won,1,2024-11-03T04:30:00Z\n" /* before fall-back */
+                              "o5,r,Won,1,2024-11-03T06:30:00Z\n" /* after: EST */
+                              "o6,r,Won,1,2024-03-31 23:30\n",    /* no zone: local */
+                        0));
+        assert_int_equal(kp_load_run(j, s, NULL, &e), KP_OK);
+        assert_string_equal(qs(s, "SELECT opp_id, close_date FROM opportunities ORDER BY 1"),
+                            "o1|2024-01-31\no2|2024-01-31\no3|2024-07-01\n"
+                            "o4|2024-11-03\no5|2024-11-03\no6|2024-03-31\n");
+    }
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
+/* ---- currency conversion, optional sources, [stages] ------------------------------------ */
+
+/* EUR deals converted with the rates of their close month (1 EUR = 1.10 USD in January,
+ * 1.25 in February): cents computed by hand; no rate for March is a reject naming it. */
+static void test_currency(void **state)
+{
+    (void)state;
+    kp_job *j = new_job(100);
+    add_src(j, "rates", KP_SRC_RATES, "generic",
+            "currency,month,rate\nEUR,2024-01,1.10\nEUR,2024-02-01,1.25\nusd,2024-01,1\n"
+            "GBP,2024-01,0\n");
+    add_src(j, "opportunities", KP_SRC_OPPORTUNITIES, "generic",
+            "opp_id,owner,stage,amount,currency,close_date\n"
+            "o1,r,Won,100.00,EUR,2024-01-31\n"
+            "o2,r,Won,\xE2\x82\xAC" "10.01,,2024-02-10\n"
+            "o3,r,Won,50,USD,2024-03-01\n"
+            "o4,r,Won,7,EUR,2024-03-15\n"
+            "o5,r,Won,7,E,2024-03-15\n");
+    kp_store *s = new_store();
+    kp_load_stats st;
+    kp_error e = {0};
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    assert_string_equal(qs(s, "SELECT opp_id, amount_cents, currency, original_amount_cents,"
+                              " original_currency FROM opportunities ORDER BY 1"),
+                        "o1|11000|USD|10000|EUR\n"
+                        "o2|1251|USD|1001|EUR\n"
+                        "o3|5000|USD|NULL|NULL\n");
+    assert_string_equal(qs(s, "SELECT source, line, rule, message FROM dq_issues"
+                              " WHERE severity = 'reject' ORDER BY 1, 2"),
+                        "opportunities|5|no_rate|amount: no EUR rate for 2024-03 in the rates"
+                        " source\n"
+                        "opportunities|6|unparseable|currency: 'E' is not a three-letter"
+                        " currency code like EUR\n"
+                        "rates|4|unparseable|currency: 'usd' is not a three-letter currency"
+                        " code like EUR\n"
+                        "rates|5|unparseable|rate: a rate must be above 0\n");
+    kp_store_close(s);
+
+    /* Without a rates source the message says what to add. */
+    kp_job_free(j);
+    j = new_job(100);
+    add_src(j, "opportunities", KP_SRC_OPPORTUNITIES, "generic",
+            "opp_id,owner,stage,amount,currency,close_date\no1,r,Won,1,GBP,2024-05-02\n"
+            "o2,r,Won,1,USD,2024-05-02\n");
+    s = new_store();
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    assert_string_equal(qs(s, "SELECT message FROM dq_issues WHERE rule = 'no_rate'"),
+                        "amount: the amount is in GBP, the job's currency is USD: add a rates "
+                        "source (currency, month, rate) with the GBP rate for 2024-05\n");
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
+/* Every optional source into its table, with derived flags and its own rules. */
+static void test_optional_sources(void **state)
+{
+    (void)state;
+    kp_job *j = new_job(100);
+    add_src(j, "opportunities", KP_SRC_OPPORTUNITIES, "generic", OPP_H "o1,r,Won,1,2024-01-01\n");
+    add_src(j, "accounts", KP_SRC_ACCOUNTS, "salesforce",
+            "Account ID,Account Name,Industry,Billing State/Province,Account Owner,Employees,"
+            "Annual Revenue,Created Date\n"
+            "001A,Acme,Retail,CA,005A,120,\"$1,000,000.00\",1/2/2020\n");
+    add_src(j, "activities", KP_SRC_ACTIVITIES, "generic",
+            "rep,type,date,minutes\nr1,Call,2024-01-03,30\nr1,Admin,2024-01-03,15\n"
+            "r1,Call,2024-01-04,1.5\n");
+    add_src(j, "leads", KP_SRC_LEADS, "salesforce",
+            "Lead ID,Create Date,Converted Date,Lead Source,Lead Owner\n"
+            "00Q1,1/5/2024,2/1/2024,Web,005A\n00Q2,1/6/2024,,Partner,005A\n");
+    add_src(j, "spend", KP_SRC_SPEND, "generic",
+            "month,channel,amount\n2024-01,Web,\"1,500.00\"\n3/2024,Events,-5\n");
+    add_src(j, "subscriptions", KP_SRC_SUBSCRIPTIONS, "generic",
+            "account,start_date,end_date,mrr\nAcme,2024-01-01,,99.90\n"
+            "Beta,2024-03-01,2024-02-01,10\n");
+    add_src(j, "history", KP_SRC_STAGE_HISTORY, "salesforce",
+            "OpportunityId,StageName,CreatedDate,Amount\n"
+            "006A,Prospecting,2024-01-22T16:14:25.000+0000,5000\n");
+    kp_store *s = new_store();
+    kp_load_stats st;
+    kp_error e = {0};
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    assert_string_equal(qs(s, "SELECT * FROM accounts"),
+                        "001A|Acme|Retail|CA|005A|120|100000000|2020-01-02|2\n");
+    assert_string_equal(qs(s, "SELECT rep_id, type, activity_date, minutes, selling"
+                              " FROM activities ORDER BY source_line"),
+                        "r1|Call|2024-01-03|30|1\nr1|Admin|2024-01-03|15|0\n");
+    assert_string_equal(qs(s, "SELECT lead_id, created_date, converted_date, is_converted,"
+                              " lead_source, owner_id FROM leads ORDER BY 1"),
+                        "00Q1|2024-01-05|2024-02-01|1|Web|005A\n"
+                        "00Q2|2024-01-06|NULL|0|Partner|005A\n");
+    assert_string_equal(qs(s, "SELECT month, channel, amount_cents FROM spend"),
+                        "2024-01-01|Web|150000\n");
+    assert_string_equal(qs(s, "SELECT account, start_date, end_date, mrr_cents FROM"
+                              " subscriptions"),
+                        "Acme|2024-01-01|NULL|9990\n");
+    assert_string_equal(qs(s, "SELECT * FROM stage_history"),
+                        "006A|Prospecting|2024-01-22|500000|2\n");
+    assert_string_equal(qs(s, "SELECT source, line, rule, message FROM dq_issues"
+                              " WHERE severity = 'reject' ORDER BY 1, 2"),
+                        "activities|4|unparseable|minutes: '1.5' is not a whole number\n"
+                        "spend|3|negative_amount|amount: amount is negative\n"
+                        "subscriptions|3|period_end_before_start|end_date: the subscription "
+                        "ends before it starts\n");
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
+/* [stages] parsed from a job file, its mistakes with their lines, and the rules applied:
+ * a custom stage decides closed/won, probability and forecast category. */
+static void test_stage_rules(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *rule, *msg;
+    } bad[] = {
+        {"Negotiation = 5 | 0.8", "bad value \"5 | 0.8\": expected order | probability | "
+                                  "open, won or lost [| forecast category], e.g. 5 | 0.8 | "
+                                  "open | Commit"},
+        {"Negotiation = x | 0.8 | open", "bad value \"x | 0.8 | open\": expected a stage order "
+                                         "1-1000 first: order | ..."},
+        {"Negotiation = 5 | 1.8 | open", "bad value \"5 | 1.8 | open\": expected a probability "
+                                         "0..1 (or 0%..100%) second: order | probability | ..."},
+        {"Negotiation = 5 | 80% | maybe", "bad value \"5 | 80% | maybe\": expected open, won "
+                                          "or lost third: order | probability | open|won|lost"},
+        {"Negotiation = 5 | 0.8 | open\nnegotiation = 6 | 0.8 | open",
+         "stage defined twice (first at line 5)"},
+    };
+    char src[600], job[600];
+    kp_job *jb = NULL;
+    kp_error e = {0};
+    free(write_file("st_opps.csv", OPP_H "o1,r,Negotiation,10,2024-01-01\n"
+                                         "o2,r,Signed,10,2024-01-01\no3,r,Prospect,1,2024-01-01\n",
+                    0));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(src, sizeof src,
+                 "[job]\nname = t\nperiod = previous_month\n[stages]\n%s\n"
+                 "[source opportunities]\nfile = st_opps.csv\n",
+                 bad[i].rule);
+        char *p = write_file("st_job.ini", src, 0);
+        assert_int_equal(kp_job_load(p, &jb, &e), KP_ERR_CONFIG);
+        if (!strstr(e.msg, bad[i].msg)) {
+            print_error("case %zu: got '%s'\n", i, e.msg);
+            fail();
+        }
+        assert_int_equal(e.line, i == 4 ? 6 : 5);
+        free(p);
+    }
+    snprintf(src, sizeof src,
+             "[job]\nname = t\nperiod = previous_month\nas_of = 2024-02-01\n"
+             "output_dir = %s/out\n[stages]\nNegotiation = 5 | 80%% | open | Commit\n"
+             "Signed = 9 | 1 | won | Closed\n[source opportunities]\nfile = st_opps.csv\n",
+             dir);
+    snprintf(job, sizeof job, "%s", src);
+    char *p = write_file("st_job.ini", job, 0);
+    assert_int_equal(kp_job_load(p, &jb, &e), KP_OK);
+    assert_int_equal(kp_job_resolve(jb, NULL, &e), KP_OK);
+    assert_int_equal(jb->nstages, 2);
+    kp_store *s = new_store();
+    assert_int_equal(kp_load_run(jb, s, NULL, &e), KP_OK);
+    assert_string_equal(qs(s, "SELECT opp_id, probability, forecast_category, is_closed, is_won"
+                              " FROM opportunities ORDER BY 1"),
+                        "o1|0.8|Commit|0|0\no2|1.0|Closed|1|1\no3|NULL|NULL|0|0\n");
+    assert_string_equal(qs(s, "SELECT stage, stage_order FROM stage_rules ORDER BY 2, 1"),
+                        "Negotiation|5\nSigned|9\nClosed Won|90\nWon|90\nClosed Lost|91\n"
+                        "Lost|91\n");
+    kp_store_close(s);
+    kp_job_free(jb);
+    free(p);
+}
+
+/* A duplicate deal in a later snapshot (indexes kept up to date, not built after the
+ * load): found by the insert thread, rejected with its line, rejects file in line order. */
+static void test_duplicate_incremental(void **state)
+{
+    (void)state;
+    kp_job *j = new_job(100);
+    add_src(j, "opportunities", KP_SRC_OPPORTUNITIES, "generic",
+            OPP_H "o1,r,Won,1,2024-01-01\no2,r,Won,x,2024-01-01\n");
+    kp_store *s = new_store();
+    kp_load_stats st;
+    kp_error e = {0};
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    j->as_of = kp_date_from_ymd(2026, 11, 30);
+    free(write_file("opportunities.csv",
+                    OPP_H "o1,r,Won,1,2024-01-01\no2,r,Won,x,2024-01-01\no1,r,Lost,2,2024-01-02\n",
+                    0));
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    assert_int_equal(st.rows_loaded[0], 1);
+    assert_int_equal(st.rows_rejected[0], 2);
+    assert_string_equal(qs(s, "SELECT opp_id, stage FROM opportunities"), "o1|Won\n");
+    assert_string_equal(qs(s, "SELECT line, rule FROM dq_issues WHERE as_of = '2026-11-30'"
+                              " AND severity = 'reject' ORDER BY line"),
+                        "3|unparseable\n4|duplicate_id\n");
+    char p[700];
+    snprintf(p, sizeof p, "%s/rejects/opportunities.csv", j->output_dir);
+    assert_string_equal(slurp(p),
+                        "line,column,rule,message,opp_id,owner,stage,amount,close_date\n"
+                        "3,4,unparseable,\"amount: 'x' is not an amount (expected e.g. 1234.50 "
+                        "or $1,234.50)\",o2,r,Won,x,2024-01-01\n"
+                        "4,1,duplicate_id,opportunity 'o1' appears twice,o1,r,Lost,2,"
+                        "2024-01-02\n");
     kp_store_close(s);
     kp_job_free(j);
 }
@@ -888,6 +1111,10 @@ int main(void)
         cmocka_unit_test(test_presets_api),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_timezone),
+        cmocka_unit_test(test_currency),
+        cmocka_unit_test(test_optional_sources),
+        cmocka_unit_test(test_stage_rules),
+        cmocka_unit_test(test_duplicate_incremental),
         cmocka_unit_test(test_real_maven),
         cmocka_unit_test(test_real_salesforce_api),
     };

@@ -5,6 +5,7 @@
 #include "test.h"
 
 #include "kpipress/doc.h"
+#include "kpipress/font_subset.h"
 #include "kpipress/log.h"
 #include "kpipress/render_pdf.h"
 
@@ -703,6 +704,117 @@ static void test_keep_documents(void **state)
     free(text);
 }
 
+/* The HarfBuzz adapter: a subset holds what was asked (smaller than the face), the same
+ * request gives the same bytes (cached or not), and bad fonts get their message. */
+static void test_font_subset(void **state)
+{
+    (void)state;
+    static const uint32_t cps[] = {' ', '$', '0', '1', 'A', 'a', 0x141, 0x3A9, 0x414};
+    unsigned char *a = NULL, *b = NULL;
+    size_t alen = 0, blen = 0;
+    kp_error e = {0};
+    assert_int_equal(kp_font_subset_make(KP_DEFAULT_FONT, cps, 9, &a, &alen, &e), KP_OK);
+    assert_true(alen > 1000 && alen < 20000); /* DejaVu Sans itself is ~740 KB */
+    kp_font_subset_cache_clear();
+    assert_int_equal(kp_font_subset_make(KP_DEFAULT_FONT, cps, 9, &b, &blen, &e), KP_OK);
+    assert_int_equal(alen, blen);
+    assert_memory_equal(a, b, alen);
+    free(b);
+    assert_int_equal(kp_font_subset_make(KP_DEFAULT_FONT, cps, 9, &b, &blen, &e), KP_OK);
+    assert_memory_equal(a, b, alen); /* from the cache */
+    free(a);
+    free(b);
+    /* A code point the font lacks brings U+FFFD along: a bigger subset. */
+    static const uint32_t lacking[] = {' ', '$', '0', '1', 'A', 'a', 0x141, 0x3A9, 0x414, 0xE000};
+    assert_int_equal(kp_font_subset_make(KP_DEFAULT_FONT, lacking, 10, &a, &alen, &e), KP_OK);
+    assert_true(alen > blen);
+    free(a);
+
+    char bad[512];
+    path_in(bad, sizeof bad, "not-a-font-2.ttf");
+    FILE *f = fopen(bad, "w");
+    assert_non_null(f);
+    fputs("this is not a font\n", f);
+    fclose(f);
+    assert_int_equal(kp_font_subset_make(bad, cps, 9, &a, &alen, &e), KP_ERR_DATA);
+    assert_null(a);
+    assert_string_equal(e.file, bad);
+    assert_string_equal(e.msg, "not a TrueType font (no glyphs found); set font to a .ttf file");
+    assert_int_equal(kp_font_subset_make("/nonexistent/x.ttf", cps, 9, &a, &alen, &e), KP_ERR_IO);
+    assert_string_equal(e.msg, "cannot read font file");
+    kp_font_subset_cache_clear();
+}
+
+/* The four newer chart types: stacked column, forecast band, sparklines, bullets. The
+ * figures are written out by hand; the file stays small because fonts are subset. */
+static void test_new_charts(void **state)
+{
+    (void)state;
+    char pdf[512];
+    path_in(pdf, sizeof pdf, "new-charts.pdf");
+    kp_doc *d = new_doc("Charts");
+    static const char *const labels[] = {"Month", "New",  "Existing", "Forecast",
+                                         "Low",   "High", "Quota",    "Win rate"};
+    static const kp_format fmts[] = {KP_FMT_TEXT,     KP_FMT_CURRENCY, KP_FMT_CURRENCY,
+                                     KP_FMT_CURRENCY, KP_FMT_CURRENCY, KP_FMT_CURRENCY,
+                                     KP_FMT_CURRENCY, KP_FMT_PERCENT};
+    kp_table *t = add_table(d, "Months", 8, labels, fmts);
+    static const char *const months[] = {"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    for (size_t r = 0; r < 6; r++) {
+        assert_int_equal(kp_table_add_row(t), r);
+        set_txt(t, r, 0, months[r]);
+        set_num(t, r, 6, 100000);
+        if (r < 4) { /* actuals: new + existing, win rate */
+            set_num(t, r, 1, 50000 + 10000.0 * (double)r);
+            set_num(t, r, 2, 25000);
+            set_num(t, r, 7, 0.25 + 0.05 * (double)r);
+        } else { /* forecast with its interval */
+            set_num(t, r, 3, 90000);
+            set_num(t, r, 4, 70000);
+            set_num(t, r, 5, 110000);
+        }
+    }
+    add_chart(d, KP_CHART_STACKED, "Stacked bookings", t, 0, 2, (const int[]){1, 2});
+    add_chart(d, KP_CHART_FORECAST, "Bookings forecast", t, 0, 5, (const int[]){1, 3, 4, 5, 6});
+    add_chart(d, KP_CHART_SPARKLINE, "Trends", t, 0, 2, (const int[]){1, 7});
+    static const char *const blabels[] = {"Window", "Bookings", "Quota"};
+    static const kp_format bfmts[] = {KP_FMT_TEXT, KP_FMT_CURRENCY, KP_FMT_CURRENCY};
+    kp_table *b = add_table(d, "Attainment", 3, blabels, bfmts);
+    static const char *const windows[] = {"October", "Quarter", "No quota"};
+    static const double bk[] = {90000, 330000, 5000}, qt[] = {100000, 300000, 0};
+    for (size_t r = 0; r < 3; r++) {
+        kp_table_add_row(b);
+        set_txt(b, r, 0, windows[r]);
+        set_num(b, r, 1, bk[r]);
+        set_num(b, r, 2, qt[r]);
+    }
+    add_chart(d, KP_CHART_BULLET, "Against quota", b, 0, 2, (const int[]){1, 2});
+    render_ok(d, pdf);
+    kp_doc_free(d);
+    assert_qpdf_ok(pdf);
+    char *text = run("pdftotext -layout '%s' - 2>/dev/null%s", pdf, "");
+    assert_contains(text, "Stacked bookings");
+    assert_contains(text, "$105,000.00"); /* stacked total of Oct: 80,000 + 25,000 */
+    assert_contains(text, "Bookings forecast");
+    assert_contains(text, "Low");     /* the band's legend key */
+    assert_contains(text, "$80,000.00"); /* sparkline: last New value (Oct) */
+    assert_contains(text, "+14.3%");  /* ... its change from Sep: 80/70 - 1 */
+    assert_contains(text, "40.0%");   /* win rate last value */
+    assert_contains(text, "+5 pts");  /* ... up from 35.0% */
+    assert_contains(text, "Jul \xE2\x80\x93 Dec"); /* sparkline range, an en dash */
+    assert_contains(text, "90.0%");   /* bullet: 90,000 of 100,000 */
+    assert_contains(text, "110.0%");  /* 330,000 of 300,000 */
+    assert_contains(text, "$90K of $100K");
+    assert_contains(text, "no target");
+    free(text);
+    char *fonts = run("pdffonts '%s' 2>/dev/null | tail -n +3%s", pdf, "");
+    assert_contains(fonts, "yes yes yes");
+    free(fonts);
+    struct stat st;
+    assert_int_equal(stat(pdf, &st), 0);
+    assert_true(st.st_size < 40000);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -735,6 +847,8 @@ int main(void)
         cmocka_unit_test(test_missing_glyphs),
         cmocka_unit_test(test_truncation_and_empty),
         cmocka_unit_test(test_keep_documents),
+        cmocka_unit_test(test_font_subset),
+        cmocka_unit_test(test_new_charts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -624,6 +624,214 @@ static void test_chart_before_its_table(void **state)
     kp_doc_free(d);
 }
 
+/* ---- streamed rows and commission payouts --------------------------------------------- */
+
+/* Rows C, D, E come from a row source, as report.c's prepared statement would give them;
+ * payouts are the hand-computed figures of the plan in pay_doc. */
+static const struct {
+    const char *rep;
+    double quota, bookings, att, payout; /* att/payout < 0: NULL */
+} pay_rows[] = {
+    {"A", 1000, 400, 0.4, 0},      /* below the 50% floor */
+    {"B", 1000, 800, 0.8, 400},    /* 0.5 x 80% x 1,000 */
+    {"C", 1000, 1000, 1.0, 500},   /* 0.5 x 100% */
+    {"D", 1000, 2000, 2.0, 2000},  /* 0.5 x 100% + 1.5 x 100% = 2.0, at the 200% cap */
+    {"E", 0, 100, -1, -1},         /* no quota: no attainment, no payout */
+};
+
+typedef struct {
+    size_t next, end;
+    int fail_at; /* row index that fails, -1 = none */
+    int closed;
+} feed;
+
+static void pay_row(kp_cell *cells, size_t i)
+{
+    text(&cells[0], pay_rows[i].rep);
+    num(&cells[1], pay_rows[i].quota);
+    num(&cells[2], pay_rows[i].bookings);
+    if (pay_rows[i].att >= 0) {
+        num(&cells[3], pay_rows[i].att);
+        num(&cells[4], pay_rows[i].payout);
+    } else {
+        kp_cell_set_null(&cells[3]);
+        kp_cell_set_null(&cells[4]);
+    }
+}
+
+static int feed_next(void *ctx, kp_cell *cells, size_t ncols, kp_error *e)
+{
+    feed *f = ctx;
+    assert_int_equal(ncols, 5);
+    if ((int)f->next == f->fail_at) {
+        kp_error_set(e, KP_ERR_IO, "feed.sql", 3, 0, "disk I/O error");
+        return -1;
+    }
+    if (f->next == f->end)
+        return 0;
+    pay_row(cells, f->next++);
+    return 1;
+}
+
+static void feed_close(void *ctx)
+{
+    ((feed *)ctx)->closed = 1;
+}
+
+static kp_doc *pay_doc(feed *f)
+{
+    kp_doc *d = kp_doc_new(KP_DOC_XLSX);
+    assert_non_null(d);
+    d->constant_memory = 1;
+    assert_int_equal(kp_doc_set_str(&d->currency, "USD"), KP_OK);
+    d->plan = calloc(1, sizeof *d->plan);
+    assert_non_null(d->plan);
+    *d->plan = (kp_commission_plan){.method = KP_COMMISSION_MARGINAL,
+                                    .target_incentive = 1000,
+                                    .floor = 0.5,
+                                    .has_cap = 1,
+                                    .cap = 2.0,
+                                    .ntiers = 2,
+                                    .tiers = {{0, 0.5}, {1.0, 1.5}}};
+    block(d, KP_BLOCK_SHEET, "pay", "Pay");
+    kp_block *b = block(d, KP_BLOCK_TABLE, "pay", NULL);
+    kp_table *t = b->table = kp_table_new(5);
+    assert_non_null(t);
+    column(t, 0, "Rep", KP_FMT_TEXT, KP_TOTAL_NONE);
+    column(t, 1, "Quota", KP_FMT_CURRENCY, KP_TOTAL_SUM);
+    column(t, 2, "Bookings", KP_FMT_CURRENCY, KP_TOTAL_SUM);
+    column(t, 3, "Attainment", KP_FMT_PERCENT, KP_TOTAL_RATIO);
+    column(t, 4, "Payout", KP_FMT_CURRENCY, KP_TOTAL_SUM);
+    t->cols[3].ratio_num = 2;
+    t->cols[3].ratio_den = 1;
+    t->cols[4].payout_att = 3;
+    for (size_t i = 0; i < 2; i++)
+        pay_row(kp_table_cell(t, kp_table_add_row(t), 0), i);
+    f->next = 2;
+    f->end = 5;
+    t->stream = (kp_row_source){.next_row = feed_next, .close = feed_close, .ctx = f};
+    block(d, KP_BLOCK_SHEET, "notes", "plan"); /* "Plan" is kept for the plan */
+    block(d, KP_BLOCK_TEXT, "n", "Notes");
+    return d;
+}
+
+#define PAYOUT_E4                                                                              \
+    "=IF(ISNUMBER(D4),IF(MAX(0,D4)<plan_floor,0,plan_target_incentive*MIN(IF(ISNUMBER("       \
+    "plan_cap),plan_cap,1E+300),IF(plan_method=\"cumulative\",MAX(0,D4)*LOOKUP(MAX(0,D4),"     \
+    "Plan!$B$11:$B$12,Plan!$D$11:$D$12),Plan!$D$11*MAX(0,MIN(MAX(0,D4),Plan!$B$12)-"          \
+    "Plan!$B$11)+Plan!$D$12*MAX(0,MAX(0,D4)-Plan!$B$12)))),\"\")"
+
+static const char *const pay_expect[] = {
+    "sheets\tPay|plan (2)|Plan\n",
+    "cell\tPay!A2\ts\tA\n",
+    "cell\tPay!A6\ts\tE\n",
+    "cell\tPay!D4\tf\t=IF(B4=0,\"\",C4/B4)\n",
+    "cell\tPay!E4\tf\t" PAYOUT_E4 "\n",
+    "cached\tPay!E2\t0\n",
+    "cached\tPay!E3\t400\n",
+    "cached\tPay!E4\t500\n",
+    "cached\tPay!E5\t2000\n",
+    "cached\tPay!E6\t\n",
+    "cached\tPay!D6\t\n",
+    "cell\tPay!E7\tf\t=SUBTOTAL(109,E2:E6)\n",
+    "cached\tPay!E7\t2900\n",
+    "cached\tPay!D7\t1.075\n", /* bookings 4,300 / quota 4,000: the ratio of the totals */
+    "numfmt\tPay!E3\t\"$\"#,##0.00\n",
+    "freeze\tPay\tA2\n",
+    "autofilter\tPay\tA1:E6\n",
+    "name\ttbl_pay\t'Pay'!$A$2:$E$6\n",
+    "cell\tPlan!B5\tn\t1000\n",
+    "cell\tPlan!B6\ts\tmarginal\n",
+    "cell\tPlan!B7\tn\t0.5\n",
+    "cell\tPlan!B8\tn\t2\n",
+    "cell\tPlan!B11\tn\t0\n",
+    "cell\tPlan!D11\tn\t0.5\n",
+    "cell\tPlan!C11\tf\t=B12\n",
+    "cached\tPlan!C11\t1\n",
+    "cell\tPlan!C12\ts\tand above\n",
+    "cell\tPlan!D12\tn\t1.5\n",
+    "numfmt\tPlan!B7\t0.0%\n",
+    "name\tplan_target_incentive\t'Plan'!$B$5\n",
+    "name\tplan_method\t'Plan'!$B$6\n",
+    "name\tplan_floor\t'Plan'!$B$7\n",
+    "name\tplan_cap\t'Plan'!$B$8\n",
+    "name\tplan_tiers\t'Plan'!$A$11:$D$12\n",
+    NULL,
+};
+
+static int sh(const char *fmt, const char *arg)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, fmt, arg);
+    int st = system(cmd);
+    assert_true(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+static void test_streamed_payouts(void **state)
+{
+    (void)state;
+    feed f = {.fail_at = -1};
+    kp_doc *d = pay_doc(&f);
+    char path[128];
+    render(d, "pay.xlsx", path, sizeof path);
+    assert_int_equal(f.next, 5); /* every row pulled */
+    assert_int_equal(run_checker_lines(path, pay_expect), 0);
+    /* constant memory writes strings inline, not in the shared-string table */
+    assert_int_equal(sh("/usr/bin/python3 -c \"import sys, zipfile; sys.exit(0 if b'inlineStr' "
+                        "in zipfile.ZipFile(sys.argv[1]).read('xl/worksheets/sheet1.xml') "
+                        "else 1)\" '%s'",
+                        path),
+                     0);
+    kp_doc_free(d);
+    assert_true(f.closed); /* the table closed its source */
+}
+
+/* LibreOffice recalculates the payouts from the Plan sheet to the cached figures, and to
+ * new ones when a rate changes (tier 2 at 2.0: D pays 0.5 + 2.0 = 2.5, capped at 2.0;
+ * C is unchanged; so raise the cap to 300% as well: D pays 2,500). */
+static void test_payouts_recalculate(void **state)
+{
+    (void)state;
+    feed f = {.fail_at = -1};
+    kp_doc *d = pay_doc(&f);
+    char path[128];
+    render(d, "recalc.xlsx", path, sizeof path);
+    kp_doc_free(d);
+    int rc = sh("/usr/bin/python3 tests/functional/check_recalc.py '%s'", path);
+    if (rc == SKIP_RC)
+        skip();
+    assert_int_equal(rc, 0);
+    assert_int_equal(sh("printf 'Pay!E5 2500\\nPay!E4 500\\nPay!E3 400\\nPay!E2 0\\n' | "
+                        "/usr/bin/python3 tests/functional/check_recalc.py '%s' Plan!D12=2 "
+                        "Plan!B8=3",
+                        path),
+                     0);
+    /* cumulative: C 100% x 2.0 = 2,000; B 80% x 0.5 = 400; D 200% x 2.0 = 4 -> cap 3 */
+    assert_int_equal(sh("printf 'Pay!E4 2000\\nPay!E3 400\\nPay!E5 3000\\n' | "
+                        "/usr/bin/python3 tests/functional/check_recalc.py '%s' Plan!D12=2 "
+                        "Plan!B8=3 Plan!B6=cumulative",
+                        path),
+                     0);
+}
+
+static void test_stream_error(void **state)
+{
+    (void)state;
+    feed f = {.fail_at = 3};
+    kp_doc *d = pay_doc(&f);
+    char path[128];
+    snprintf(path, sizeof path, "%s/broken.xlsx", tmpdir);
+    kp_error e;
+    kp_error_clear(&e);
+    assert_int_equal(kp_render_xlsx(d, path, &e), KP_ERR_IO);
+    char msg[512];
+    kp_error_format(&e, msg, sizeof msg);
+    assert_string_equal(msg, "feed.sql:3: disk I/O error");
+    kp_doc_free(d);
+    assert_true(f.closed);
+}
+
 static void test_libreoffice_reads_it(void **state)
 {
     (void)state;
@@ -644,6 +852,8 @@ int main(void)
         cmocka_unit_test(test_currency_formats),       cmocka_unit_test(test_truncation_warns_once),
         cmocka_unit_test(test_bad_directory),          cmocka_unit_test(test_empty_doc),
         cmocka_unit_test(test_chart_before_its_table), cmocka_unit_test(test_libreoffice_reads_it),
+        cmocka_unit_test(test_streamed_payouts),       cmocka_unit_test(test_payouts_recalculate),
+        cmocka_unit_test(test_stream_error),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

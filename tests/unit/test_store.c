@@ -115,12 +115,48 @@ static void test_open_missing_dir(void **state)
     assert_string_equal(e.msg, "cannot open database: unable to open database file");
 }
 
+static void test_median(void **state)
+{
+    (void)state;
+    kp_store *s = NULL;
+    kp_error e = {0};
+    assert_int_equal(kp_store_open(":memory:", KP_STORE_MEMORY, &s, &e), KP_OK);
+    assert_int_equal(kp_store_exec(s,
+                                   "CREATE TABLE m(g TEXT, v REAL);"
+                                   "INSERT INTO m VALUES ('odd', 5), ('odd', 1), ('odd', 3),"
+                                   " ('even', 4), ('even', 1), ('even', 10), ('even', 2),"
+                                   " ('nulls', NULL), ('nulls', 7), ('none', NULL);",
+                                   &e),
+                     KP_OK);
+    static const struct {
+        const char *group;
+        double want; /* -1 = NULL */
+    } cases[] = {{"odd", 3}, {"even", 3}, {"nulls", 7}, {"none", -1}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        kp_stmt *st = NULL;
+        kp_vars v = {0};
+        kp_vars_set(&v, "g", cases[i].group);
+        assert_int_equal(kp_store_prepare(s, "SELECT median(v) FROM m WHERE g = :g", NULL, 0,
+                                          &st, &e),
+                         KP_OK);
+        assert_int_equal(kp_stmt_bind_vars(st, &v, &e), KP_OK);
+        assert_int_equal(kp_stmt_step(st, &e), 1);
+        if (cases[i].want < 0)
+            assert_int_equal(kp_stmt_column_type(st, 0), KP_COL_NULL);
+        else
+            assert_true(kp_stmt_column_double(st, 0) == cases[i].want);
+        kp_stmt_finalize(st);
+        kp_vars_clear(&v);
+    }
+    kp_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dqs_off),   cmocka_unit_test(test_readonly),
         cmocka_unit_test(test_bind_vars), cmocka_unit_test(test_rollback),
-        cmocka_unit_test(test_open_missing_dir),
+        cmocka_unit_test(test_open_missing_dir), cmocka_unit_test(test_median),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

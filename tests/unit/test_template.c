@@ -60,7 +60,7 @@ static void test_bad_templates(void **state)
         {"[document]\nkind = docx\n", ":2: kind: bad value \"docx\": expected xlsx or pdf"},
         {"[document]\nkind = pdf\n[graph g]\n",
          ":3: unknown section [graph g] (expected [document], or [sheet|title|text|tiles|table|"
-         "chart|break NAME])"},
+         "chart|break|definitions NAME])"},
         {"[document]\nkind = pdf\n[table]\nsql = SELECT 1\n", ":3: [table] needs a name: [table NAME]"},
         {"[document]\nkind = pdf\n[table t]\ncaption = x\n",
          ":3: block [t] is missing the required key \"sql\""},
@@ -72,7 +72,8 @@ static void test_bad_templates(void **state)
         {"[document]\nkind = pdf\n[chart c]\ntype = bar\ndata = t\ncategory = a\nseries = b\n",
          ":5: chart data \"t\" is not a [table] block above the chart"},
         {"[document]\nkind = pdf\n[chart c]\ntype = donut\n",
-         ":4: type: bad chart type \"donut\": expected bar, column, line or pie"},
+         ":4: type: bad chart type \"donut\": expected bar, column, line, pie, stacked, "
+         "forecast, sparkline or bullet"},
         {"[document]\nkind = pdf\n[title a]\ntext = x\n[title a]\ntext = y\n",
          ":5: duplicate [title a] (first at line 3)"},
         {"[document]\nkind = pdf\n[title a]\ntext = x\n  more\nfont = y\n",

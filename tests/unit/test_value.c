@@ -6,14 +6,21 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Expected date as "YYYY-MM-DD", or NULL when the text must be refused. */
 static void date_is(const char *in, kp_date_order order, int tz, const char *want)
 {
     kp_date d = 0;
-    char buf[16];
-    int rc = kp_value_parse_date(in, strlen(in), order, tz, &d);
+    char buf[16], name[16];
+    kp_tz *zone = NULL;
+    kp_error e = {0};
+    /* tz minutes east as a fixed zone "+02:00" */
+    snprintf(name, sizeof name, "%c%02d:%02d", tz < 0 ? '-' : '+', abs(tz) / 60, abs(tz) % 60);
+    assert_int_equal(kp_tz_load(name, NULL, &zone, &e), KP_OK);
+    int rc = kp_value_parse_date(in, strlen(in), order, zone, &d);
+    kp_tz_free(zone);
     if (!want) {
         if (rc != -1) {
             print_error("'%s' parsed as %s, want refusal\n", in, kp_date_format_iso(d, buf));

@@ -1,0 +1,45 @@
+# Helpers shared by test_faults.sh, test_hostile.sh and test_kill.sh (source after lib.sh).
+# sample_job DIR NAME: DIR/job.ini over the sample exports (copied into DIR beforehand),
+# database DIR/db/t.db, output DIR/out, then whatever is on stdin (report sections).
+sample_job() {
+    cat >"$1/job.ini" <<EOF
+[job]
+name = $2
+database = db/t.db
+as_of = 2026-11-01
+period = previous_month
+output_dir = out
+[source opportunities]
+file = opportunities.csv
+preset = salesforce
+[source reps]
+file = users.csv
+preset = salesforce
+[source quotas]
+file = quotas.csv
+preset = salesforce
+EOF
+    cat >>"$1/job.ini"
+}
+
+# db_state DB OUTDIR: integrity, row counts of every table but runs, and the SHA-256 of
+# every file under OUTDIR, temporaries (dot-files) marked "tmp". Independent of kpipress:
+# Python's sqlite3 and hashlib.
+db_state() {
+    $PY - "$1" "$2" <<'PYEOF'
+import hashlib, os, sqlite3, sys
+# Read-write: after a kill the next opener recovers the WAL, as the next run would.
+db = sqlite3.connect(sys.argv[1])
+print('integrity', db.execute('PRAGMA integrity_check').fetchone()[0])
+# sqlite_stat1 and friends are the planner's statistics (ANALYZE), not data.
+for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                       " AND name NOT LIKE 'sqlite%' ORDER BY name"):
+    if t != 'runs':
+        print(t, db.execute('SELECT count(*) FROM "%s"' % t).fetchone()[0])
+for r, dirs, fs in sorted(os.walk(sys.argv[2])):
+    for f in sorted(fs):
+        p = os.path.join(r, f)
+        print('tmp' if f.startswith('.') else 'doc', os.path.relpath(p, sys.argv[2]),
+              hashlib.sha256(open(p, 'rb').read()).hexdigest())
+PYEOF
+}

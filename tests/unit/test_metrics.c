@@ -1,0 +1,490 @@
+/* Metric layer on a fixture small enough to check on paper (expected values worked out by
+ * hand in the comments): March 2024 reported at as-of 2024-04-01, fiscal year starting in
+ * February, deals closing on both period boundaries and on the leap day, a rep with no
+ * deals and zero quota, an owner missing from reps; plus the library's error messages. */
+#include "test.h"
+
+#include "kpipress/job.h"
+#include "kpipress/load.h"
+#include "kpipress/metrics.h"
+#include "kpipress/store.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[64];
+
+static void write_file(const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Rows are inserted directly: this tests the metrics, not the loader. Amounts in cents. */
+static const char fixture_sql[] =
+    "INSERT INTO reps(rep_id, name, team, region, manager_id) VALUES"
+    " ('r1', 'Ann', 'A', 'East', 'm1'), ('r2', 'Bob', 'A', 'East', 'm1'),"
+    " ('r3', 'Cy', 'B', 'West', 'm2');"
+    "INSERT INTO quotas VALUES ('r1', '2024-03-01', '2024-03-31', 10000000),"
+    " ('r2', '2024-03-01', '2024-03-31', 5000000), ('r3', '2024-03-01', '2024-03-31', 0),"
+    " ('r1', '2024-02-01', '2024-02-29', 8000000);"
+    "INSERT INTO opportunity_snapshots(as_of, opp_id, owner_id, stage, amount_cents,"
+    " probability, forecast_category, type, product, created_date, close_date, is_closed,"
+    " is_won, source_line) VALUES"
+    /* o1 closes on the first day of March, o2 on the last (created on the leap day) */
+    " ('2024-04-01', 'o1', 'r1', 'Won', 3000000, 1, 'Closed', 'New Business', 'P1',"
+    "  '2024-01-01', '2024-03-01', 1, 1, 2),"
+    " ('2024-04-01', 'o2', 'r1', 'Won', 2000050, 1, 'Closed', 'Existing Business', 'P2',"
+    "  '2024-02-29', '2024-03-31', 1, 1, 3),"
+    " ('2024-04-01', 'o3', 'r1', 'Lost', 1000000, 0, 'Omitted', 'New Business', 'P1',"
+    "  '2024-02-01', '2024-03-15', 1, 0, 4),"
+    /* o4 closes on the leap day: February, the previous period */
+    " ('2024-04-01', 'o4', 'r2', 'Won', 4000000, 1, 'Closed', 'New Business', 'P1',"
+    "  '2023-12-01', '2024-02-29', 1, 1, 5),"
+    /* o5 closes the day after the period: April, in fiscal Q1 of FY2025 only */
+    " ('2024-04-01', 'o5', 'r2', 'Won', 6000000, 1, 'Closed', 'New Business', 'P2',"
+    "  '2024-03-10', '2024-04-01', 1, 1, 6),"
+    " ('2024-04-01', 'o6', 'r1', 'Proposal', 5000000, 0.5, 'Pipeline', 'New Business', 'P1',"
+    "  '2024-02-15', '2024-03-20', 0, 0, 7),"
+    " ('2024-04-01', 'o7', 'r2', 'Qualify', 2500000, 0.2, 'Pipeline', 'New Business', 'P2',"
+    "  '2024-03-01', '2024-06-30', 0, 0, 8),"
+    /* o8 closes on 2023-03-31: last year's March, just outside the trailing 12 months */
+    " ('2024-04-01', 'o8', 'r2', 'Won', 1500000, 1, 'Closed', 'New Business', 'P1',"
+    "  '2023-03-01', '2023-03-31', 1, 1, 9),"
+    /* o9's owner is not in reps: company totals count it */
+    " ('2024-04-01', 'o9', 'zz', 'Won', 500000, 1, 'Closed', NULL, 'P3',"
+    "  '2024-03-01', '2024-03-05', 1, 1, 10),"
+    " ('2024-04-01', 'o10', 'r2', 'Won', 5000000, 1, 'Closed', 'New Business', 'P2',"
+    "  '2024-03-01', '2024-03-31', 1, 1, 11),"
+    /* an earlier snapshot: o7 was due 2024-03-25 (slips out of March), o6 moves within it */
+    " ('2024-03-15', 'o6', 'r1', 'Proposal', 4500000, 0.5, 'Pipeline', NULL, 'P1',"
+    "  '2024-02-15', '2024-03-10', 0, 0, 2),"
+    " ('2024-03-15', 'o7', 'r2', 'Qualify', 2500000, 0.2, 'Pipeline', NULL, 'P2',"
+    "  '2024-03-01', '2024-03-25', 0, 0, 3);"
+    "INSERT INTO leads(lead_id, created_date, converted_date, is_converted, owner_id,"
+    " source_line) VALUES ('l1', '2024-03-02', '2024-03-20', 1, 'r1', 2),"
+    " ('l2', '2024-03-31', NULL, 0, 'r1', 3), ('l3', '2024-02-29', '2024-03-01', 1, 'r2', 4);"
+    "INSERT INTO spend(month, channel, amount_cents, source_line) VALUES"
+    " ('2024-03-01', 'web', 300000, 2), ('2024-03-01', 'events', 100000, 3);"
+    "INSERT INTO subscriptions(account, start_date, end_date, mrr_cents, source_line) VALUES"
+    " ('a1', '2023-01-01', NULL, 10000, 2), ('a2', '2023-06-01', '2024-03-15', 20000, 3),"
+    " ('a3', '2024-03-10', NULL, 30000, 4), ('a4', '2022-01-01', '2024-02-10', 5000, 5);"
+    "INSERT INTO activities(rep_id, type, activity_date, minutes, selling, source_line) VALUES"
+    " ('r1', 'call', '2024-03-05', 60, 1, 2), ('r1', 'admin', '2024-03-06', 40, 0, 3);"
+    "INSERT INTO stage_history(opp_id, stage, entered_date, amount_cents, source_line) VALUES"
+    " ('o1', 'Prospecting', '2024-01-01', 3000000, 2),"
+    " ('o1', 'Proposal', '2024-02-10', 3000000, 3), ('o1', 'Closed Won', '2024-03-01', 3000000, 4),"
+    " ('o3', 'Prospecting', '2024-02-01', 1000000, 5), ('o3', 'Proposal', '2024-03-02', 1000000, 6),"
+    " ('o3', 'Closed Lost', '2024-03-15', 1000000, 7);"
+    "INSERT INTO dq_issues(as_of, source, line, rule, severity, message) VALUES"
+    " ('2024-04-01', 'opportunities', 5, 'bad_date', 'reject', 'x'),"
+    " ('2024-04-01', 'opportunities', 7, 'a', 'warning', 'x'),"
+    " ('2024-04-01', 'opportunities', 7, 'b', 'warning', 'x');";
+
+static kp_job *make_job(const char *extra)
+{
+    snprintf(dir, sizeof dir, "/tmp/kp-metrics-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    write_file("o.csv", "x\n");
+    char job[2048];
+    snprintf(job, sizeof job,
+             "[job]\nname = T\nperiod = previous_month\nas_of = 2024-04-01\n"
+             "fiscal_year_start = 2\ndatabase = :memory:\n%s\n"
+             "[source opportunities]\nfile = o.csv\n",
+             extra);
+    write_file("job.ini", job);
+    char path[256];
+    snprintf(path, sizeof path, "%s/job.ini", dir);
+    kp_job *j = NULL;
+    kp_error e = {0};
+    setenv("KPIPRESS_TEMPLATES", "templates", 1);
+    if (kp_job_load(path, &j, &e) || kp_job_resolve(j, NULL, &e))
+        fail_msg("%s:%ld: %s", e.file, e.line, e.msg);
+    return j;
+}
+
+static void cleanup(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static kp_store *fixture_store(kp_job *job, int with_optional)
+{
+    kp_store *s = NULL;
+    kp_error e = {0};
+    assert_int_equal(kp_store_open(":memory:", KP_STORE_MEMORY, &s, &e), KP_OK);
+    assert_int_equal(kp_load_schema(s, &e), KP_OK);
+    assert_int_equal(kp_metrics_schema(s, &e), KP_OK);
+    if (kp_store_exec(s, fixture_sql, &e))
+        fail_msg("fixture: %s", e.msg);
+    if (!with_optional)
+        assert_int_equal(kp_store_exec(s,
+                                       "DELETE FROM leads; DELETE FROM spend;"
+                                       " DELETE FROM subscriptions; DELETE FROM activities;"
+                                       " DELETE FROM stage_history;",
+                                       &e),
+                         KP_OK);
+    if (kp_metrics_run(job, s, &e))
+        fail_msg("%s:%ld: %s", e.file, e.line, e.msg);
+    return s;
+}
+
+/* A kpi column (value, prev_value, yoy_value...) or NAN for NULL; fails if no row. */
+static double col(kp_store *s, const char *column, const char *metric, const char *dim,
+                  const char *member, const char *grain, const char *start)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT %s FROM kpi WHERE metric = '%s' AND dimension = '%s' AND member = '%s'"
+             " AND grain = '%s' AND period_start = '%s'",
+             column, metric, dim, member, grain, start);
+    kp_stmt *st = NULL;
+    kp_error e = {0};
+    if (kp_store_prepare(s, sql, NULL, 0, &st, &e))
+        fail_msg("%s", e.msg);
+    int r = kp_stmt_step(st, &e);
+    if (r != 1)
+        fail_msg("no kpi row for %s %s %s %s %s", metric, dim, member, grain, start);
+    double v = kp_stmt_column_type(st, 0) == KP_COL_NULL ? NAN : kp_stmt_column_double(st, 0);
+    kp_stmt_finalize(st);
+    return v;
+}
+
+static double val(kp_store *s, const char *metric, const char *dim, const char *member,
+                  const char *grain, const char *start)
+{
+    return col(s, "value", metric, dim, member, grain, start);
+}
+
+#define MAR "2024-03-01"
+#define CO "company", "All"
+#define EQ(expected, got) assert_float_equal((expected), (got), 1e-9)
+
+static void test_bookings_and_win_rates(void **state)
+{
+    (void)state;
+    kp_job *job = make_job("gross_margin = 80%");
+    kp_store *s = fixture_store(job, 1);
+    /* March: o1 30000 + o2 20000.50 + o9 5000 + o10 50000; o5 (April 1) excluded */
+    EQ(105000.50, val(s, "bookings", CO, "period", MAR));
+    EQ(4, val(s, "deals_won", CO, "period", MAR));
+    EQ(1, val(s, "deals_lost", CO, "period", MAR));
+    EQ(10000, val(s, "lost_value", CO, "period", MAR));
+    EQ(0.8, val(s, "win_rate", CO, "period", MAR));
+    EQ(105000.50 / 115000.50, val(s, "win_rate_value", CO, "period", MAR));
+    EQ(26250.125, val(s, "avg_deal_size", CO, "period", MAR));
+    EQ((20000.50 + 30000) / 2, val(s, "median_deal_size", CO, "period", MAR));
+    /* previous period is February 2024, 29 days: o4 closed on the leap day */
+    EQ(40000, col(s, "prev_value", "bookings", CO, "period", MAR));
+    EQ(15000, col(s, "yoy_value", "bookings", CO, "period", MAR));
+    EQ(65000.50, col(s, "change", "bookings", CO, "period", MAR));
+    EQ(105000.50 / 40000 - 1, col(s, "pct_change", "bookings", CO, "period", MAR));
+    EQ(105000.50 / 40000 - 1, val(s, "bookings_growth", CO, "period", MAR));
+    EQ(105000.50 / 15000 - 1, val(s, "bookings_growth_yoy", CO, "period", MAR));
+    /* per rep: r1 won o1, o2 and lost o3; r2 won o10 only; r3 nothing */
+    EQ(50000.50, val(s, "bookings", "rep", "r1", "period", MAR));
+    EQ(2.0 / 3, val(s, "win_rate", "rep", "r1", "period", MAR));
+    EQ(50000, val(s, "bookings", "rep", "r2", "period", MAR));
+    EQ(0, val(s, "bookings", "rep", "r3", "period", MAR));
+    EQ(0, val(s, "deals_won", "rep", "r3", "period", MAR));
+    assert_true(isnan(val(s, "win_rate", "rep", "r3", "period", MAR)));      /* 0 / 0 */
+    assert_true(isnan(val(s, "avg_deal_size", "rep", "r3", "period", MAR))); /* / 0 won */
+    EQ(5000, val(s, "bookings", "rep", "zz", "period", MAR)); /* owner not in reps */
+    EQ(100000.50, val(s, "bookings", "team", "A", "period", MAR));
+    EQ(0, val(s, "bookings", "team", "B", "period", MAR));
+    EQ(5000, val(s, "bookings", "region", "(none)", "period", MAR));
+    EQ(100000.50, val(s, "bookings", "manager", "m1", "period", MAR));
+    EQ(30000, val(s, "bookings", "product", "P1", "period", MAR));
+    EQ(70000.50, val(s, "bookings", "product", "P2", "period", MAR));
+    EQ(105000.50, val(s, "bookings", "forecast_category", "Closed", "period", MAR));
+    /* an empty month: zero bookings, but no win rate */
+    EQ(0, val(s, "bookings", CO, "month", "2023-06-01"));
+    assert_true(isnan(val(s, "win_rate", CO, "month", "2023-06-01")));
+    kp_store_close(s);
+    kp_job_free(job);
+    cleanup();
+}
+
+static void test_cycle_pipeline_quota(void **state)
+{
+    (void)state;
+    kp_job *job = make_job("gross_margin = 0.8");
+    kp_store *s = fixture_store(job, 1);
+    /* won cycles: o1 60 (Jan 1 - Mar 1 2024, leap Feb), o2 31, o9 4, o10 30 */
+    EQ(125.0 / 4, val(s, "cycle_days", CO, "period", MAR));
+    EQ(30.5, val(s, "median_cycle_days", CO, "period", MAR));
+    /* all closed adds o3: Feb 1 - Mar 15 = 43 */
+    EQ(168.0 / 5, val(s, "cycle_days_closed", CO, "period", MAR));
+    EQ(31, val(s, "median_cycle_days_closed", CO, "period", MAR));
+    /* open deals of the latest snapshot: o6 50000 x 0.5, o7 25000 x 0.2 */
+    EQ(2, val(s, "open_deals", CO, "period", MAR));
+    EQ(75000, val(s, "open_pipeline", CO, "period", MAR));
+    EQ(30000, val(s, "weighted_pipeline", CO, "period", MAR));
+    assert_true(isnan(col(s, "prev_value", "open_pipeline", CO, "period", MAR)));
+    EQ(50000, val(s, "pipeline_due", CO, "period", MAR));
+    EQ(1, val(s, "pipeline_due_count", CO, "period", MAR));
+    /* quota: r1 100000 + r2 50000 + r3 0 */
+    EQ(150000, val(s, "quota", CO, "period", MAR));
+    EQ(105000.50 / 150000, val(s, "quota_attainment", CO, "period", MAR));
+    EQ(0.5000050, val(s, "quota_attainment", "rep", "r1", "period", MAR));
+    EQ(1.0, val(s, "quota_attainment", "rep", "r2", "period", MAR));
+    assert_true(isnan(val(s, "quota_attainment", "rep", "r3", "period", MAR))); /* zero quota */
+    /* reps with a quota: r1 (50%) and r2 (100%): half at quota; team B has none */
+    EQ(0.5, val(s, "reps_at_quota", CO, "period", MAR));
+    EQ(0.5, val(s, "reps_at_quota", "team", "A", "period", MAR));
+    assert_true(isnan(val(s, "reps_at_quota", "team", "B", "period", MAR)));
+    EQ(1.0, val(s, "reps_at_quota", "rep", "r2", "period", MAR));
+    EQ(44999.50, val(s, "remaining_quota", CO, "period", MAR));
+    EQ(50000 / 44999.50, val(s, "pipeline_coverage", CO, "period", MAR));
+    EQ(0, val(s, "remaining_quota", "rep", "r2", "period", MAR));
+    assert_true(isnan(val(s, "pipeline_coverage", "rep", "r2", "period", MAR))); /* x / 0 */
+    /* velocity: 2 open x 0.8 x 26250.125 / 31.25 per day */
+    EQ(2 * 0.8 * 26250.125 / 31.25, val(s, "velocity_per_day", CO, "period", MAR));
+    EQ(2 * 0.8 * 26250.125 / 31.25 * 30.436875, val(s, "velocity_per_month", CO, "period", MAR));
+    kp_store_close(s);
+    kp_job_free(job);
+    cleanup();
+}
+
+static void test_grains(void **state)
+{
+    (void)state;
+    kp_job *job = make_job("gross_margin = 0.8");
+    kp_store *s = fixture_store(job, 1);
+    /* fiscal year from February: FY2025 = 2024-02-01..2025-01-31 holds o4, March, o5 */
+    EQ(205000.50, val(s, "bookings", CO, "fiscal_year", "2024-02-01"));
+    EQ(15000, col(s, "yoy_value", "bookings", CO, "fiscal_year", "2024-02-01"));
+    EQ(15000, val(s, "bookings", CO, "fiscal_year", "2023-02-01"));
+    /* fiscal Q1 of FY2025 = Feb..Apr 2024; calendar Q1 2024 = Jan..Mar */
+    EQ(205000.50, val(s, "bookings", CO, "fiscal_quarter", "2024-02-01"));
+    EQ(145000.50, val(s, "bookings", CO, "quarter", "2024-01-01"));
+    /* trailing 12 months 2023-04-01..2024-03-31 leaves out o8 (2023-03-31) */
+    EQ(145000.50, val(s, "bookings", CO, "t12m", "2023-04-01"));
+    EQ(15000, col(s, "prev_value", "bookings", CO, "t12m", "2023-04-01"));
+    /* as of 2024-04-01 the March period is complete: period to date = the period */
+    EQ(105000.50, val(s, "bookings", CO, "ptd", MAR));
+    EQ(40000, val(s, "bookings", CO, "month", "2024-02-01"));
+    EQ(80000, val(s, "quota", "rep", "r1", "month", "2024-02-01"));
+    /* periods and labels */
+    int64_t n = 0;
+    kp_error e = {0};
+    assert_int_equal(kp_store_query_int64(s,
+                                          "SELECT count(*) FROM kpi_period WHERE grain ="
+                                          " 'fiscal_year' AND label = 'FY2025' AND period_end ="
+                                          " '2025-01-31' AND role = 'current'",
+                                          NULL, 0, &n, &e),
+                     KP_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(kp_store_query_int64(s,
+                                          "SELECT count(*) FROM kpi_period WHERE grain = 'month'"
+                                          " AND role IN ('current', 'series')",
+                                          NULL, 0, &n, &e),
+                     KP_OK);
+    assert_int_equal(n, 24);
+    /* the fixed tables of the shipped templates agree */
+    assert_int_equal(kp_store_query_int64(s,
+                                          "SELECT bookings_cents FROM kpi_company WHERE period ="
+                                          " 'current'",
+                                          NULL, 0, &n, &e),
+                     KP_OK);
+    assert_int_equal(n, 10500050);
+    assert_int_equal(kp_store_query_int64(s,
+                                          "SELECT deals_won FROM kpi_rep WHERE period ="
+                                          " 'previous' AND rep_id = 'r2'",
+                                          NULL, 0, &n, &e),
+                     KP_OK);
+    assert_int_equal(n, 1);
+    kp_store_close(s);
+    kp_job_free(job);
+    cleanup();
+}
+
+static void test_optional_sources(void **state)
+{
+    (void)state;
+    kp_job *job = make_job("gross_margin = 0.8");
+    kp_store *s = fixture_store(job, 1);
+    /* leads created in March: l1 (converted), l2; February: l3 (converted) */
+    EQ(2, val(s, "leads_created", CO, "period", MAR));
+    EQ(0.5, val(s, "lead_conversion", CO, "period", MAR));
+    EQ(1.0, col(s, "prev_value", "lead_conversion", CO, "period", MAR));
+    EQ(0.5, val(s, "lead_conversion", "rep", "r1", "period", MAR));
+    /* CAC: 4000 spend / 2 new-business wins (o1, o10) */
+    EQ(4000, val(s, "marketing_spend", CO, "period", MAR));
+    EQ(2, val(s, "new_customers", CO, "period", MAR));
+    EQ(2000, val(s, "cac", CO, "period", MAR));
+    /* subscriptions active on March 1: a1, a2 (a4 ended Feb 10); a2 churns in March */
+    EQ(2, val(s, "customers_at_start", CO, "period", MAR));
+    EQ(1, val(s, "churned", CO, "period", MAR));
+    EQ(0.5, val(s, "churn_rate", CO, "period", MAR));
+    EQ(150, val(s, "arpa", CO, "period", MAR));
+    EQ(150 * 0.8 / (0.5 / (31 / 30.436875)), val(s, "ltv", CO, "period", MAR));
+    /* activities: 60 selling of 100 minutes */
+    EQ(0.6, val(s, "time_selling", CO, "period", MAR));
+    EQ(0.6, val(s, "time_selling", "rep", "r1", "period", MAR));
+    /* stage history. February entries: o3 Prospecting -> Proposal, o1 Proposal -> Won:
+     * both advance, 30 and 20 days. March: o1 Won, o3 Proposal -> Lost (final), o3 Lost. */
+    EQ(2, val(s, "stage_entries", CO, "month", "2024-02-01"));
+    EQ(1.0, val(s, "stage_conversion", CO, "month", "2024-02-01"));
+    EQ(25, val(s, "days_in_stage", CO, "month", "2024-02-01"));
+    EQ(3, val(s, "stage_entries", CO, "period", MAR));
+    EQ(0, val(s, "stage_conversion", CO, "period", MAR));
+    EQ(1.0, val(s, "stage_conversion", "stage", "Proposal", "month", "2024-02-01"));
+    /* slipped: o7 was due 2024-03-25 in the 2024-03-15 snapshot, now 2024-06-30 */
+    EQ(1, val(s, "slipped_deals", CO, "period", MAR));
+    EQ(25000, val(s, "pushed_value", CO, "period", MAR));
+    /* data quality of the latest load: line 5 rejected, line 7 flagged twice */
+    EQ(1, val(s, "opp_rows_rejected", CO, "period", MAR));
+    EQ(1.0 / 11, val(s, "opp_reject_rate", CO, "period", MAR));
+    EQ(1.0 / 10, val(s, "opp_flag_rate", CO, "period", MAR));
+    kp_store_close(s);
+    kp_job_free(job);
+    cleanup();
+}
+
+static void test_unavailable_not_zero(void **state)
+{
+    (void)state;
+    kp_job *job = make_job(""); /* no gross_margin */
+    kp_store *s = fixture_store(job, 0);
+    assert_true(isnan(val(s, "leads_created", CO, "period", MAR)));
+    assert_true(isnan(val(s, "lead_conversion", CO, "period", MAR)));
+    assert_true(isnan(val(s, "cac", CO, "period", MAR)));
+    assert_true(isnan(val(s, "time_selling", CO, "period", MAR)));
+    EQ(105000.50, val(s, "bookings", CO, "period", MAR));
+    kp_stmt *st = NULL;
+    kp_error e = {0};
+    assert_int_equal(kp_store_prepare(s,
+                                      "SELECT name, status FROM kpi_metric WHERE name IN"
+                                      " ('leads_created', 'cac', 'ltv', 'bookings') ORDER BY name",
+                                      NULL, 0, &st, &e),
+                     KP_OK);
+    const char *expect[][2] = {{"bookings", "ok"},
+                               {"cac", "unavailable: needs marketing_spend"},
+                               {"leads_created", "unavailable: no leads data loaded"},
+                               {"ltv", "unavailable: needs arpa"}};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(kp_stmt_step(st, &e), 1);
+        assert_string_equal(kp_stmt_column_text(st, 0), expect[i][0]);
+        assert_string_equal(kp_stmt_column_text(st, 1), expect[i][1]);
+    }
+    kp_stmt_finalize(st);
+    kp_store_close(s);
+    kp_job_free(job);
+    cleanup();
+}
+
+/* LTV needs the job's gross margin: without it, unavailable, with the reason. */
+static void test_ltv_needs_margin(void **state)
+{
+    (void)state;
+    kp_job *job = make_job("");
+    kp_store *s = fixture_store(job, 1);
+    assert_true(isnan(val(s, "ltv", CO, "period", MAR)));
+    EQ(150, val(s, "arpa", CO, "period", MAR));
+    kp_stmt *st = NULL;
+    kp_error e = {0};
+    assert_int_equal(kp_store_prepare(s, "SELECT status FROM kpi_metric WHERE name = 'ltv'",
+                                      NULL, 0, &st, &e),
+                     KP_OK);
+    assert_int_equal(kp_stmt_step(st, &e), 1);
+    assert_string_equal(kp_stmt_column_text(st, 0),
+                        "unavailable: set gross_margin in the job's [job] section");
+    kp_stmt_finalize(st);
+    kp_store_close(s);
+    kp_job_free(job);
+    cleanup();
+}
+
+/* Library errors: each names the file and line of the bad definition. */
+static void expect_error(const char *ini, const char *msg, long line)
+{
+    snprintf(dir, sizeof dir, "/tmp/kp-metrics-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    write_file("m.ini", ini);
+    char path[256];
+    snprintf(path, sizeof path, "%s/m.ini", dir);
+    kp_metric_lib *lib = NULL;
+    kp_store *s = NULL;
+    kp_error e = {0};
+    assert_int_equal(kp_metrics_new(&lib, &e), KP_OK);
+    kp_err rc = kp_metrics_add_file(lib, "templates/metrics.ini", 0, &e);
+    if (!rc)
+        rc = kp_metrics_add_file(lib, path, 0, &e);
+    if (!rc)
+        rc = kp_metrics_resolve(lib, &e);
+    if (!rc) {
+        assert_int_equal(kp_store_open(":memory:", KP_STORE_MEMORY, &s, &e), KP_OK);
+        assert_int_equal(kp_load_schema(s, &e), KP_OK);
+        assert_int_equal(kp_metrics_schema(s, &e), KP_OK);
+        rc = kp_metrics_check(lib, s, &e);
+    }
+    assert_int_equal(rc, KP_ERR_CONFIG);
+    assert_string_equal(e.file, path);
+    assert_int_equal(e.line, line);
+    if (!strstr(e.msg, msg))
+        fail_msg("message \"%s\" lacks \"%s\"", e.msg, msg);
+    kp_store_close(s);
+    kp_metrics_free(lib);
+    cleanup();
+}
+
+#define HEAD "label = X\nformat = count\ndefinition = d\n"
+
+static void test_bad_definitions(void **state)
+{
+    (void)state;
+    expect_error("[metric a]\n" HEAD "expr = bookings / nosuch\n",
+                 "[metric a]: unknown metric \"nosuch\"", 5);
+    expect_error("[metric a]\n" HEAD "expr = b + 1\n[metric b]\n" HEAD "expr = a * 2\n",
+                 "cycle between derived metrics: a -> b -> a", 5);
+    expect_error("[metric a]\n" HEAD "from = opportunities\nvalue = sum(amount_centz)\n",
+                 "[metric a]: SQL error: no such column: amount_centz", 6);
+    expect_error("[metric a]\n" HEAD "from = nowhere\nvalue = count(*)\n",
+                 "[metric a]: unknown relation \"nowhere\"", 1);
+    expect_error("[metric a]\n" HEAD "from = opportunities\nvalue = total(amount_cents)\n",
+                 "value must be sum(...), count(...)", 6);
+    expect_error("[metric a]\nlabel = X\nformat = money\n", "bad value \"money\"", 3);
+    expect_error("[metric a]\nlabel = X\nformat = count\nexpr = 1\n",
+                 "[metric a] is missing the required key \"definition\"", 1);
+    expect_error("[metric a]\n" HEAD "expr = 1\nvalue = count(*)\n",
+                 "needs exactly one of value (aggregate), expr (derived) or rollup", 1);
+    expect_error("[metric a]\n" HEAD "expr = bookings +* 2\n", "SQL error", 5);
+    expect_error("[metrics a]\n", "unknown section [metrics a]", 1);
+}
+
+/* A job's [metric NAME] section replaces the library's definition. */
+static void test_job_override(void **state)
+{
+    (void)state;
+    kp_job *job = make_job("gross_margin = 0.8\n[metric bookings]\nlabel = Net bookings\n"
+                           "format = currency\ndefinition = Won amounts, New Business only\n"
+                           "from = opportunities\nwhere = is_won AND type = 'New Business'\n"
+                           "time = close_date\nvalue = sum(amount_cents)\nunit = cents");
+    kp_store *s = fixture_store(job, 1);
+    EQ(80000, val(s, "bookings", CO, "period", MAR)); /* o1 + o10 */
+    EQ(80000.0 / 150000, val(s, "quota_attainment", CO, "period", MAR));
+    kp_store_close(s);
+    kp_job_free(job);
+    cleanup();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bookings_and_win_rates), cmocka_unit_test(test_cycle_pipeline_quota),
+        cmocka_unit_test(test_grains),                 cmocka_unit_test(test_optional_sources),
+        cmocka_unit_test(test_unavailable_not_zero),   cmocka_unit_test(test_bad_definitions),
+        cmocka_unit_test(test_job_override),           cmocka_unit_test(test_ltv_needs_margin),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
