@@ -36,6 +36,9 @@ typedef struct {
     /* E-mail, when the report has email =: */
     char *eml_path; /* message beside the document (".eml" instead of its extension) */
     char *to_addr, *to_name, *subject, *body;
+    /* Temporaries fixed by the parent before rendering (workers write into them), renamed
+     * into place only when every document of the run has rendered. */
+    kp_outfile doc_of, eml_of;
 } output;
 
 /* Stages as the run record names them (stage_names below). */
@@ -74,6 +77,8 @@ static void outputs_free(run_ctx *c)
         free(c->outs[i].to_name);
         free(c->outs[i].subject);
         free(c->outs[i].body);
+        kp_outfile_abort(&c->outs[i].doc_of); /* removes temporaries of a failed run */
+        kp_outfile_abort(&c->outs[i].eml_of);
     }
     free(c->outs);
     c->outs = NULL;
@@ -348,41 +353,78 @@ static kp_err plan(run_ctx *c, kp_store *s, kp_error *e)
 
 /* ---- rendering ------------------------------------------------------------------------ */
 
+/* Write a message (attachment read from the document's temporary) to its temporary. */
+static kp_err write_message(const run_ctx *c, const output *out, const kp_template *t,
+                            kp_error *e)
+{
+    const kp_report *rep = &c->job->reports[out->report];
+    const char *slash = strrchr(out->path, '/');
+    kp_email m = {.from_name = rep->from_name,
+                  .from_addr = rep->from,
+                  .to_name = out->to_name,
+                  .to_addr = out->to_addr,
+                  .subject = out->subject,
+                  .body = out->body,
+                  .attachment_path = out->doc_of.tmp_path,
+                  .attachment_name = slash ? slash + 1 : out->path,
+                  .attachment_type = t->kind == KP_DOC_XLSX
+                                         ? "application/vnd.openxmlformats-officedocument."
+                                           "spreadsheetml.sheet"
+                                         : "application/pdf",
+                  .report = rep->name,
+                  .key = out->key,
+                  .as_of = c->job->as_of};
+    FILE *f = fopen(out->eml_of.tmp_path, "wb");
+    if (!f)
+        return kp_error_set(e, KP_ERR_IO, out->eml_of.tmp_path, 0, 0, "cannot create: %s",
+                            strerror(errno));
+    kp_err rc = kp_email_write(f, &m, e);
+    int bad = ferror(f);
+    bad |= fclose(f) != 0;
+    if (!rc && bad)
+        rc = kp_error_set(e, KP_ERR_IO, out->eml_path, 0, 0, "write error: %s", strerror(errno));
+    return rc;
+}
+
+/* Render one document (and its message) into its temporaries. */
 static kp_err render_output(run_ctx *c, kp_store *s, const output *out, kp_error *e)
 {
     kp_job *job = c->job;
     const kp_template *t = c->templates[out->report];
     kp_doc *doc = NULL;
-    kp_outfile of = {0};
     kp_err rc = kp_report_build(t, s, &out->vars, job->currency, job->as_of, job->font, &doc, e);
     if (!rc)
-        rc = kp_outfile_begin(&of, out->path, e);
-    if (!rc)
-        rc = t->kind == KP_DOC_XLSX ? kp_render_xlsx(doc, of.tmp_path, e)
-                                    : kp_render_pdf(doc, of.tmp_path, e);
-    if (!rc)
-        rc = kp_outfile_commit(&of, e);
-    kp_outfile_abort(&of);
+        rc = t->kind == KP_DOC_XLSX ? kp_render_xlsx(doc, out->doc_of.tmp_path, e)
+                                    : kp_render_pdf(doc, out->doc_of.tmp_path, e);
     kp_doc_free(doc);
-    if (!rc && out->eml_path) {
-        const kp_report *rep = &job->reports[out->report];
-        const char *slash = strrchr(out->path, '/');
-        kp_email m = {.from_name = rep->from_name,
-                      .from_addr = rep->from,
-                      .to_name = out->to_name,
-                      .to_addr = out->to_addr,
-                      .subject = out->subject,
-                      .body = out->body,
-                      .attachment_path = out->path,
-                      .attachment_name = slash ? slash + 1 : out->path,
-                      .attachment_type = t->kind == KP_DOC_XLSX
-                                             ? "application/vnd.openxmlformats-officedocument."
-                                               "spreadsheetml.sheet"
-                                             : "application/pdf",
-                      .report = rep->name,
-                      .key = out->key,
-                      .as_of = job->as_of};
-        rc = kp_email_write_file(out->eml_path, &m, e);
+    if (!rc && out->eml_path)
+        rc = write_message(c, out, t, e);
+    return rc;
+}
+
+/* Fix every output's temporary names (and create the directories) before rendering. */
+static kp_err stage_outputs(run_ctx *c, kp_error *e)
+{
+    kp_err rc = KP_OK;
+    for (size_t i = 0; i < c->nouts && !rc; i++) {
+        output *out = &c->outs[i];
+        rc = kp_outfile_begin(&out->doc_of, out->path, e);
+        if (!rc && out->eml_path)
+            rc = kp_outfile_begin(&out->eml_of, out->eml_path, e);
+    }
+    return rc;
+}
+
+/* All documents rendered: sync and rename each into place. Until this point the previous
+ * run's documents are untouched, whatever failed. */
+static kp_err commit_outputs(run_ctx *c, kp_error *e)
+{
+    kp_err rc = KP_OK;
+    for (size_t i = 0; i < c->nouts && !rc; i++) {
+        output *out = &c->outs[i];
+        rc = kp_outfile_commit(&out->doc_of, e);
+        if (!rc && out->eml_path)
+            rc = kp_outfile_commit(&out->eml_of, e);
     }
     return rc;
 }
@@ -776,11 +818,15 @@ static kp_err run_stages(run_ctx *c, int load_only, kp_error *e)
         } else if (!rc) {
             kp_log_info("rendering %zu documents", c->nouts);
             enter_stage(c, STAGE_RENDER, &t);
-            rc = render_all(c, s, e);
+            rc = stage_outputs(c, e);
+            if (!rc)
+                rc = render_all(c, s, e);
             if (!rc) {
                 enter_stage(c, STAGE_MANIFEST, &t);
-                rc = write_manifest(c, e);
+                rc = commit_outputs(c, e);
             }
+            if (!rc)
+                rc = write_manifest(c, e);
             if (!rc) {
                 c->rendered = 1;
                 kp_log_info("wrote %zu documents and the manifest under %s", c->nouts,
