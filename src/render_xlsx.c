@@ -1053,6 +1053,11 @@ static uint8_t chart_type(kp_chart_type t)
     case KP_CHART_COLUMN: return LXW_CHART_COLUMN;
     case KP_CHART_LINE: return LXW_CHART_LINE;
     case KP_CHART_PIE: return LXW_CHART_PIE;
+    /* Excel's nearest native forms: the PDF draws the richer versions. */
+    case KP_CHART_STACKED: return LXW_CHART_COLUMN_STACKED;
+    case KP_CHART_FORECAST: return LXW_CHART_LINE;
+    case KP_CHART_SPARKLINE: return LXW_CHART_LINE;
+    case KP_CHART_BULLET: return LXW_CHART_BAR;
     }
     return LXW_CHART_COLUMN;
 }

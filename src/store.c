@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,8 +112,40 @@ static int authorize(void *user, int action, const char *a, const char *b, const
     }
 }
 
+/* SQLite's memory statistics take a global mutex on every allocation; kpipress never
+ * reads them. sqlite3_config must run before the library initialises, hence once, here. */
+static void configure_library(void)
+{
+    static int done;
+    if (done)
+        return;
+    done = 1;
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    sqlite3_initialize();
+}
+
+/* KPIPRESS_TRACE_SQL=MS prints every statement that ran longer than MS milliseconds to
+ * stderr: how a slow run is diagnosed without a profiler. */
+static int trace_slow(unsigned type, void *ctx, void *p, void *x)
+{
+    (void)type;
+    double ms = (double)*(sqlite3_int64 *)x / 1e6;
+    if (ms >= *(double *)ctx) {
+        char *sql = sqlite3_expanded_sql(p);
+        fprintf(stderr, "kpipress: sql %.1f ms: %.300s\n", ms, sql ? sql : sqlite3_sql(p));
+        sqlite3_free(sql);
+    }
+    return 0;
+}
+
 kp_err kp_store_open(const char *path, int flags, kp_store **out, kp_error *e)
 {
+    static double trace_ms = -1;
+    configure_library();
+    if (trace_ms < 0) {
+        const char *t = getenv("KPIPRESS_TRACE_SQL");
+        trace_ms = t ? atof(t) : 1e300;
+    }
     *out = NULL;
     kp_store *s = calloc(1, sizeof *s);
     if (!s)
@@ -140,6 +173,8 @@ kp_err kp_store_open(const char *path, int flags, kp_store **out, kp_error *e)
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, (int *)NULL);
     sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, (int *)NULL);
     sqlite3_busy_timeout(s->db, 5000);
+    if (trace_ms < 1e300)
+        sqlite3_trace_v2(s->db, SQLITE_TRACE_PROFILE, trace_slow, &trace_ms);
     sqlite3_create_function_v2(s->db, "median", 1,
                                SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL, NULL,
                                median_step, median_final, NULL);

@@ -81,19 +81,20 @@ typedef struct kp_tile {
     int higher_is_better; /* 1, or 0 when lower is better */
 } kp_tile;
 
-typedef enum { KP_CHART_BAR = 0, KP_CHART_COLUMN, KP_CHART_LINE, KP_CHART_PIE } kp_chart_type;
-
 /* Series roles by type: bar, column (grouped), line, pie and stacked (column) plot every
  * series alike; forecast is ACTUAL, FORECAST, LOW, HIGH (the interval band), then
  * reference lines such as quota; sparkline draws one small line per series; bullet
- * draws one bar per category: VALUE against TARGET, optionally PROJECTED.
- * The four newer types are constants rather than enumerators for now, so that switches
- * written for the first four still compile under -Wswitch (render_xlsx.c draws them as
- * a column chart); they become enumerators once every renderer names them. */
-#define KP_CHART_STACKED ((kp_chart_type)4)
-#define KP_CHART_FORECAST ((kp_chart_type)5)
-#define KP_CHART_SPARKLINE ((kp_chart_type)6)
-#define KP_CHART_BULLET ((kp_chart_type)7)
+ * draws one bar per category: VALUE against TARGET, optionally PROJECTED. */
+typedef enum {
+    KP_CHART_BAR = 0,
+    KP_CHART_COLUMN,
+    KP_CHART_LINE,
+    KP_CHART_PIE,
+    KP_CHART_STACKED,
+    KP_CHART_FORECAST,
+    KP_CHART_SPARKLINE,
+    KP_CHART_BULLET
+} kp_chart_type;
 
 typedef struct kp_chart {
     kp_chart_type type;

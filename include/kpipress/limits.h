@@ -30,4 +30,13 @@
 #define KP_EMAIL_LINE 78             /* header line length before folding (RFC 5322 2.1.1) */
 #define KP_EMAIL_MAX_ADDRESS 254     /* longest e-mail address accepted (RFC 5321 path limit) */
 
+#define KP_FORECAST_PERIOD 12          /* months in a season (monthly series) */
+#define KP_FORECAST_MIN_POINTS 4       /* shorter series get a labelled fallback */
+#define KP_FORECAST_SEASONAL_MIN 24    /* two full seasons before a seasonal model is tried */
+#define KP_FORECAST_MAX_POINTS 1200    /* longest series forecast (100 years of months) */
+#define KP_FORECAST_MAX_HORIZON 120    /* months ahead */
+#define KP_FORECAST_BECAUSE_MAX 160    /* chosen_because text */
+#define KP_FORECAST_MC_RUNS 10000      /* default Monte Carlo runs */
+#define KP_FORECAST_MC_MAX_RUNS 10000000
+
 #endif
