@@ -25,7 +25,7 @@ BIN       ?= kpipress
 BUILD_PKGS := make gcc pkg-config libxlsxwriter-dev libhpdf-dev libcsv-dev libinih-dev \
               libsqlite3-dev zlib1g-dev libharfbuzz-dev fonts-dejavu-core tzdata
 TEST_PKGS  := $(BUILD_PKGS) libcmocka-dev python3 python3-openpyxl poppler-utils qpdf \
-              sqlite3 valgrind libreoffice-calc-nogui
+              sqlite3 valgrind libreoffice-calc-nogui python3-statsmodels
 # make bench only (not needed to build or test): baselines and the measuring tool.
 BENCH_PKGS := $(BUILD_PKGS) time sqlite3 python3 python3-pandas python3-xlsxwriter \
               python3-openpyxl python3-reportlab python3-renderpm
