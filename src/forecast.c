@@ -4,6 +4,8 @@
  * by rolling-origin backtest, and a seeded pipeline Monte Carlo. */
 #include "kpipress/forecast.h"
 
+#include "kpipress/rng.h"
+
 #include <assert.h>
 #include <float.h>
 #include <math.h>
@@ -594,33 +596,6 @@ kp_err kp_forecast_auto(const double *y, size_t n, size_t h, double *value, doub
     return KP_OK;
 }
 
-/* Pipeline Monte Carlo: splitmix64 seeds xoshiro256** (Blackman & Vigna), a generator
- * whose output is fixed by its definition, unlike rand(). */
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t xoshiro(uint64_t s[4])
-{
-    uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return r;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -658,16 +633,15 @@ kp_err kp_forecast_simulate(const kp_fc_deal *deals, size_t n, size_t runs, uint
     double *tot = malloc(runs * sizeof *tot);
     if (!tot)
         return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "forecast: out of memory");
-    uint64_t sm = seed, s[4];
-    for (int i = 0; i < 4; i++)
-        s[i] = splitmix64(&sm);
+    kp_rng rng; /* src/rng.c: the same sequence for a seed on every machine */
+    kp_rng_seed(&rng, seed, 0);
     double sum = 0.0;
     size_t hit = 0;
     for (size_t r = 0; r < runs; r++) {
         double t = 0.0;
         for (size_t i = 0; i < n; i++)
             /* top 53 bits give a uniform double in [0,1); p = 1 always wins, p = 0 never */
-            if ((double)(xoshiro(s) >> 11) * 0x1.0p-53 < deals[i].probability)
+            if (kp_rng_unit(&rng) < deals[i].probability)
                 t += deals[i].amount;
         tot[r] = t;
         sum += t;

@@ -3,6 +3,8 @@
  * size-dependent dwell times, quarter-end pull-ins) and streamed out as soon as it is made,
  * so a million rows need no more memory than forty; quotas are calibrated afterwards. */
 #include "kpipress/sample.h"
+
+#include "kpipress/rng.h"
 #include "kpipress/limits.h"
 
 #include <assert.h>
@@ -69,50 +71,19 @@ static double det_pow(double a, double b)
     return det_exp(b * det_log(a));
 }
 
-/* ---- xoshiro256** seeded by splitmix64 ---------------------------------------------- */
+/* ---- random numbers (src/rng.c) ------------------------------------------------------ */
 
-typedef struct rng {
-    uint64_t s[4];
-} rng;
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15u);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-    return z ^ (z >> 31);
-}
+typedef kp_rng rng;
 
 /* Independent streams per purpose, so that asking for more deals leaves the people alone. */
 static void rng_seed(rng *r, uint64_t seed, uint64_t stream)
 {
-    uint64_t x = seed ^ (stream * 0xD1B54A32D192ED03u);
-    for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&x);
+    kp_rng_seed(r, seed, stream);
 }
 
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t rng_next(rng *r)
-{
-    uint64_t *s = r->s;
-    const uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
-
-/* Uniform in [0, 1). */
 static double rng_unit(rng *r)
 {
-    return (double)(rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
+    return kp_rng_unit(r);
 }
 
 static long rng_below(rng *r, long n)
