@@ -894,7 +894,9 @@ static void member_sql(sb *b, int d)
     }
 }
 
-/* The relation's rows: its table, restricted to its latest snapshot when it has one. */
+/* The relation's rows: its table, restricted to its latest snapshot as of the run (not
+ * the latest in the database: re-running last March after April was loaded must report
+ * on March's snapshot) when it has snapshots. */
 static void from_sql(sb *b, const relation *r)
 {
     if (r->sql)
@@ -902,9 +904,11 @@ static void from_sql(sb *b, const relation *r)
     else
         sb_add(b, " FROM %s", r->table);
     if (r->latest && r->table)
-        sb_add(b, " WHERE %s = (SELECT max(%s) FROM %s)", r->latest, r->latest, r->table);
+        sb_add(b, " WHERE %s = (SELECT max(%s) FROM %s WHERE %s <= :as_of)", r->latest,
+               r->latest, r->table, r->latest);
     else if (r->latest)
-        sb_add(b, " WHERE %s = (SELECT max(%s) FROM (%s))", r->latest, r->latest, r->sql);
+        sb_add(b, " WHERE %s = (SELECT max(%s) FROM (%s) WHERE %s <= :as_of)", r->latest,
+               r->latest, r->sql, r->latest);
     else
         sb_add(b, " WHERE 1");
 }

@@ -192,6 +192,22 @@ static kp_err open_store(run_ctx *c, kp_store **s, kp_error *e)
     return kp_store_open(c->job->database, KP_STORE_CREATE, s, e);
 }
 
+/* Templates read `opportunities`: make it, for this connection, the latest snapshot as of
+ * the run rather than the latest in the database, so that re-running last March after
+ * April was loaded reports on March. A TEMP view shadows the stored one; the as-of date
+ * is a validated ISO date, so splicing it is safe. */
+static kp_err scope_to_as_of(kp_store *s, const kp_job *job, kp_error *e)
+{
+    char iso[KP_DATE_ISO_LEN + 1], sql[512];
+    snprintf(sql, sizeof sql,
+             "DROP VIEW IF EXISTS temp.opportunities;"
+             "CREATE TEMP VIEW opportunities AS SELECT o.*, o.amount_cents / 100.0 AS amount"
+             " FROM main.opportunity_snapshots o WHERE o.as_of = (SELECT max(as_of)"
+             " FROM main.opportunity_snapshots WHERE as_of <= '%s');",
+             kp_date_format_iso(job->as_of, iso));
+    return kp_store_exec(s, sql, e);
+}
+
 /* ---- planning the outputs ----------------------------------------------------------- */
 
 /* Expand one message field; errors point at the report's section. */
@@ -447,6 +463,8 @@ static kp_err render_worker(run_ctx *c, int worker, int nworkers, kp_error *e)
 {
     kp_store *s = NULL;
     kp_err rc = kp_store_open(c->job->database, 0, &s, e);
+    if (!rc)
+        rc = scope_to_as_of(s, c->job, e);
     if (!rc)
         rc = render_share(c, s, worker, nworkers, e);
     kp_store_close(s);
@@ -807,7 +825,9 @@ static kp_err run_stages(run_ctx *c, int load_only, kp_error *e)
     if (!rc && !load_only) {
         kp_log_info("computing KPIs");
         enter_stage(c, STAGE_MODEL, &t);
-        rc = kp_metrics_run(c->job, s, e);
+        rc = scope_to_as_of(s, c->job, e);
+        if (!rc)
+            rc = kp_metrics_run(c->job, s, e);
         if (!rc) {
             enter_stage(c, STAGE_PLAN, &t);
             rc = plan(c, s, e);
@@ -1052,6 +1072,8 @@ kp_err kp_run_sql(const char *job_path, const kp_run_options *o, const char *sql
         rc = kp_job_resolve(c.job, o->as_of, e);
     if (!rc)
         rc = kp_store_open(c.job->database, KP_STORE_READONLY, &s, e);
+    if (!rc)
+        rc = scope_to_as_of(s, c.job, e);
     if (!rc)
         rc = kp_report_build(&t, s, &c.job->vars, c.job->currency, c.job->as_of, NULL, &doc, e);
     if (!rc) {
