@@ -23,3 +23,26 @@ expect_exit() {
 expect_stderr() {
     if grep -qF -- "$1" "$TMP/stderr"; then ok "$2"; else notok "$2"; echo "#   want: $1"; sed 's/^/#   got:  /' "$TMP/stderr" | head -5; fi
 }
+
+# sample_job DIR NAME: DIR/job.ini over the sample exports (copied into DIR beforehand),
+# database DIR/db/t.db, output DIR/out, then whatever is on stdin (report sections).
+sample_job() {
+    cat >"$1/job.ini" <<EOF
+[job]
+name = $2
+database = db/t.db
+as_of = 2026-11-01
+period = previous_month
+output_dir = out
+[source opportunities]
+file = opportunities.csv
+preset = salesforce
+[source reps]
+file = users.csv
+preset = salesforce
+[source quotas]
+file = quotas.csv
+preset = salesforce
+EOF
+    cat >>"$1/job.ini"
+}

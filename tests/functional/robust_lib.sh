@@ -1,27 +1,5 @@
-# Helpers shared by test_faults.sh, test_hostile.sh and test_kill.sh (source after lib.sh).
-# sample_job DIR NAME: DIR/job.ini over the sample exports (copied into DIR beforehand),
-# database DIR/db/t.db, output DIR/out, then whatever is on stdin (report sections).
-sample_job() {
-    cat >"$1/job.ini" <<EOF
-[job]
-name = $2
-database = db/t.db
-as_of = 2026-11-01
-period = previous_month
-output_dir = out
-[source opportunities]
-file = opportunities.csv
-preset = salesforce
-[source reps]
-file = users.csv
-preset = salesforce
-[source quotas]
-file = quotas.csv
-preset = salesforce
-EOF
-    cat >>"$1/job.ini"
-}
-
+# Helpers shared by test_faults.sh, test_hostile.sh and test_kill.sh (source after lib.sh,
+# which provides sample_job).
 # db_state DB OUTDIR: integrity, row counts of every table but runs, and the SHA-256 of
 # every file under OUTDIR, temporaries (dot-files) marked "tmp". Independent of kpipress:
 # Python's sqlite3 and hashlib.

@@ -17,19 +17,7 @@ mk_template good.ini "1"
 # abs() of the smallest 64-bit integer is a runtime SQL error: only for the last rep.
 mk_template bad.ini "CASE WHEN :rep_id = (SELECT max(rep_id) FROM reps WHERE active = 1) THEN abs(-9223372036854775808) ELSE 2 END"
 mk_job() { # $1 = template
-    cat > "$TMP/job.ini" <<INI
-[job]
-name = Atomic
-period = previous_month
-as_of = 2026-11-01
-output_dir = out
-database = db.sqlite
-[source opportunities]
-file = opportunities.csv
-preset = salesforce
-[source reps]
-file = users.csv
-preset = salesforce
+    sample_job "$TMP" Atomic <<INI
 [report cards]
 template = $1
 burst = SELECT rep_id, name FROM reps WHERE active = 1 ORDER BY rep_id
@@ -37,7 +25,7 @@ output = cards/{rep_id}.pdf
 INI
 }
 for jobs in 1 2; do
-    rm -rf "$TMP/out" "$TMP/db.sqlite"*
+    rm -rf "$TMP/out" "$TMP/db"
     mk_job good.ini
     expect_exit 0 "good run (--jobs $jobs)" "$KP_BIN" run "$TMP/job.ini" --quiet --jobs $jobs
     cp -r "$TMP/out" "$TMP/before"
