@@ -28,6 +28,7 @@ typedef enum {
     SEC_SOURCE,
     SEC_REPORT,
     SEC_COMMISSION,
+    SEC_FORECAST,
     SEC_METRIC,
     SEC_STAGES
 } sec_kind;
@@ -56,6 +57,7 @@ static const char *const report_keys[] = {"template", "output",  "burst", "email
                                           "from_name",  NULL};
 static const char *const commission_keys[] = {"target_incentive", "method", "floor", "cap",
                                               NULL};
+static const char *const forecast_keys[] = {"horizon", "runs", "seed", "min_sample", NULL};
 static const char *const source_kinds[] = {"opportunities", "reps",          "quotas",
                                            "accounts",      "activities",    "leads",
                                            "spend",         "subscriptions", "stage_history",
@@ -142,6 +144,15 @@ static kp_err on_section(void *user, const char *section, long line, kp_error *e
         job->commission_line = line;
         return KP_OK;
     }
+    if (!strcmp(section, "forecast")) {
+        if (job->forecast.line)
+            return kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0,
+                                "duplicate [forecast] section (first at line %ld)",
+                                job->forecast.line);
+        c->sec = SEC_FORECAST;
+        job->forecast.line = line;
+        return KP_OK;
+    }
     const char *name = NULL;
     if (!strncmp(section, "source ", 7)) {
         c->sec = SEC_SOURCE;
@@ -152,7 +163,7 @@ static kp_err on_section(void *user, const char *section, long line, kp_error *e
     } else {
         return kp_error_set(e, KP_ERR_CONFIG, job->path, line, 0,
                             "unknown section [%s] (expected [job], [source NAME], "
-                            "[report NAME], [metric NAME], [stages] or [commission])",
+                            "[report NAME], [metric NAME], [stages], [commission] or [forecast])",
                             section);
     }
     while (*name == ' ')
@@ -412,6 +423,37 @@ static int parse_share(const char *s, double *out)
     return *end ? -1 : 0;
 }
 
+/* [forecast]: horizon, runs, seed, min_sample: whole numbers within their ranges. */
+static kp_err forecast_key(parse_ctx *c, const char *key, const char *value, long line,
+                           kp_error *e)
+{
+    kp_forecast_settings *f = &c->job->forecast;
+    char *end;
+    errno = 0;
+    if (!strcmp(key, "seed")) {
+        unsigned long long v = strtoull(value, &end, 10);
+        if (errno || *end || !isdigit((unsigned char)value[0]))
+            return bad_value(c->job, line, key, value, "a whole number of 0 or more", e);
+        f->seed = v;
+        return KP_OK;
+    }
+    long v = strtol(value, &end, 10);
+    long lo = !strcmp(key, "runs") ? 100 : 1;
+    long hi = !strcmp(key, "horizon") ? 36 : !strcmp(key, "runs") ? 1000000 : 1000000000;
+    if (errno || *end || end == value || v < lo || v > hi) {
+        char want[96];
+        snprintf(want, sizeof want, "a whole number from %ld to %ld", lo, hi);
+        return bad_value(c->job, line, key, value, want, e);
+    }
+    if (!strcmp(key, "horizon"))
+        f->horizon = (int)v;
+    else if (!strcmp(key, "runs"))
+        f->runs = v;
+    else
+        f->min_sample = v;
+    return KP_OK;
+}
+
 /* [commission]: target_incentive, method, floor, cap and tier.N = FROM RATE. */
 static kp_err commission_key(parse_ctx *c, const char *key, const char *value, long line,
                              kp_error *e)
@@ -604,6 +646,7 @@ static kp_err on_key(void *user, const char *section, const char *key, const cha
     const char *const *valid = c->sec == SEC_JOB          ? job_keys
                                : c->sec == SEC_SOURCE     ? source_keys
                                : c->sec == SEC_COMMISSION ? commission_keys
+                               : c->sec == SEC_FORECAST   ? forecast_keys
                                                           : report_keys;
     int is_map = (c->sec == SEC_SOURCE && !strncmp(key, "map.", 4)) ||
                  (c->sec == SEC_COMMISSION && !strncmp(key, "tier.", 5));
@@ -633,6 +676,7 @@ static kp_err on_key(void *user, const char *section, const char *key, const cha
     return c->sec == SEC_JOB          ? job_key(c, key, value, line, e)
            : c->sec == SEC_SOURCE     ? source_key(c, key, value, line, e)
            : c->sec == SEC_COMMISSION ? commission_key(c, key, value, line, e)
+           : c->sec == SEC_FORECAST   ? forecast_key(c, key, value, line, e)
                                       : report_key(c, key, value, line, e);
 }
 
@@ -777,6 +821,10 @@ kp_err kp_job_load(const char *path, kp_job **out, kp_error *e)
         return kp_error_set(e, KP_ERR_NOMEM, path, 0, 0, "out of memory");
     job->fiscal_year_start = 1;
     job->max_reject_pct = 1.0;
+    job->forecast.horizon = 6;
+    job->forecast.runs = 10000;
+    job->forecast.seed = 1;
+    job->forecast.min_sample = 20;
     kp_err rc = KP_ERR_NOMEM;
     if (!(job->path = strdup(path)))
         goto fail;

@@ -99,6 +99,16 @@ typedef struct kp_period {
     char slug[64];    /* file-name form: "2026-10", "2026-Q3", "FY2027", "2026-01-01_2026-03-31" */
 } kp_period;
 
+/* [forecast] of a job: how far ahead, how many Monte Carlo runs with which seed, and how
+ * many historical deals a stage needs before its learned win probability is used. */
+typedef struct kp_forecast_settings {
+    int horizon;             /* months forecast ahead, 1..36 (default 6) */
+    long runs;               /* Monte Carlo runs, 100..1,000,000 (default 10,000) */
+    unsigned long long seed; /* seed of the simulation (default 1) */
+    long min_sample;         /* deals per stage for a learned probability, >= 1 (default 20) */
+    long line;               /* line of [forecast], 0 when absent */
+} kp_forecast_settings;
+
 typedef struct kp_job {
     char *path;        /* job file as given */
     char *dir;         /* its directory: relative paths resolve against it */
@@ -129,6 +139,8 @@ typedef struct kp_job {
     int has_commission;
     long commission_line;
     kp_commission_plan commission;
+    /* [forecast]: settings of the forecast stage (defaults when the section is absent). */
+    kp_forecast_settings forecast;
     /* Filled by kp_job_resolve: */
     kp_date as_of;
     kp_period period;

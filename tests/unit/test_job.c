@@ -137,6 +137,34 @@ static void test_commission(void **state)
     kp_job_free(job);
 }
 
+/* [forecast] settings: defaults without the section, the given values with it. */
+static void test_forecast_settings(void **state)
+{
+    (void)state;
+    char path[512];
+    kp_job *job = NULL;
+    kp_error e = {0};
+    write_file("job.ini", HEAD SRC);
+    snprintf(path, sizeof path, "%s/job.ini", dir);
+    assert_int_equal(kp_job_load(path, &job, &e), KP_OK);
+    assert_int_equal(job->forecast.horizon, 6);
+    assert_int_equal(job->forecast.runs, 10000);
+    assert_true(job->forecast.seed == 1);
+    assert_int_equal(job->forecast.min_sample, 20);
+    assert_int_equal(job->forecast.line, 0);
+    kp_job_free(job);
+    write_file("job.ini", HEAD SRC "[forecast]\nhorizon = 12\nruns = 500\n"
+                                   "seed = 18446744073709551615\nmin_sample = 5\n");
+    job = NULL;
+    assert_int_equal(kp_job_load(path, &job, &e), KP_OK);
+    assert_int_equal(job->forecast.horizon, 12);
+    assert_int_equal(job->forecast.runs, 500);
+    assert_true(job->forecast.seed == 18446744073709551615ULL);
+    assert_int_equal(job->forecast.min_sample, 5);
+    assert_int_equal(job->forecast.line, 7);
+    kp_job_free(job);
+}
+
 static void test_long_line_ok(void **state)
 {
     (void)state;
@@ -163,7 +191,7 @@ static void test_bad_jobs(void **state)
         const char *text, *want;
     } cases[] = {
         {"[jobs]\nname = x\n", "job.ini:1: unknown section [jobs] (expected [job], [source NAME], "
-                               "[report NAME], [metric NAME], [stages] or [commission])"},
+                               "[report NAME], [metric NAME], [stages], [commission] or [forecast])"},
         {HEAD "colour = red\n" SRC,
          "job.ini:4: colour: unknown key (valid keys: name, database, as_of, period, "
          "fiscal_year_start, currency, output_dir, max_reject_pct, timezone, font, "
@@ -248,6 +276,23 @@ static void test_bad_jobs(void **state)
          "job.ini:7: [commission]: no tiers: add tier.1 = 0% RATE"},
         {HEAD SRC "[commission]\ntarget_incentive = 1\ntier.1 = 0% 1\n[commission]\n",
          "job.ini:10: duplicate [commission] section (first at line 7)"},
+        /* [forecast] */
+        {HEAD SRC "[forecast]\nmonths = 3\n",
+         "job.ini:8: months: unknown key (valid keys: horizon, runs, seed, min_sample)"},
+        {HEAD SRC "[forecast]\nhorizon = 0\n",
+         "job.ini:8: horizon: bad value \"0\": expected a whole number from 1 to 36"},
+        {HEAD SRC "[forecast]\nhorizon = 37\n",
+         "job.ini:8: horizon: bad value \"37\": expected a whole number from 1 to 36"},
+        {HEAD SRC "[forecast]\nruns = 99\n",
+         "job.ini:8: runs: bad value \"99\": expected a whole number from 100 to 1000000"},
+        {HEAD SRC "[forecast]\nruns = 1e4\n",
+         "job.ini:8: runs: bad value \"1e4\": expected a whole number from 100 to 1000000"},
+        {HEAD SRC "[forecast]\nseed = -1\n",
+         "job.ini:8: seed: bad value \"-1\": expected a whole number of 0 or more"},
+        {HEAD SRC "[forecast]\nmin_sample = 0\n",
+         "job.ini:8: min_sample: bad value \"0\": expected a whole number from 1 to 1000000000"},
+        {HEAD SRC "[forecast]\nseed = 1\n[forecast]\n",
+         "job.ini:9: duplicate [forecast] section (first at line 7)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const char *got = load(cases[i].text);
@@ -288,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_good_job),     cmocka_unit_test(test_long_line_ok),
         cmocka_unit_test(test_bad_jobs),     cmocka_unit_test(test_line_too_long),
         cmocka_unit_test(test_missing_file), cmocka_unit_test(test_commission),
+        cmocka_unit_test(test_forecast_settings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
