@@ -178,6 +178,26 @@ static int stale_tmp(const char *name)
     return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
 }
 
+/* Every regular file in a scratch directory, then the directory itself. */
+static long sweep_scratch(const char *dir)
+{
+    DIR *d = opendir(dir);
+    long n = 0;
+    if (!d)
+        return 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        char path[KP_PATH_MAX];
+        struct stat st;
+        if (snprintf(path, sizeof path, "%s/%s", dir, de->d_name) < (int)sizeof path &&
+            lstat(path, &st) == 0 && S_ISREG(st.st_mode) && unlink(path) == 0)
+            n++;
+    }
+    closedir(d);
+    rmdir(dir);
+    return n;
+}
+
 static long sweep_dir(const char *dir, int depth)
 {
     DIR *d = opendir(dir);
@@ -192,7 +212,9 @@ static long sweep_dir(const char *dir, int depth)
             snprintf(path, sizeof path, "%s/%s", dir, de->d_name) >= (int)sizeof path ||
             lstat(path, &st) != 0)
             continue;
-        if (S_ISDIR(st.st_mode) && depth < 8) /* lstat: symlinks are not followed */
+        if (S_ISDIR(st.st_mode) && !strcmp(de->d_name, KP_SCRATCH_DIR))
+            n += sweep_scratch(path);
+        else if (S_ISDIR(st.st_mode) && depth < 8) /* lstat: symlinks are not followed */
             n += sweep_dir(path, depth + 1);
         else if (S_ISREG(st.st_mode) && stale_tmp(de->d_name) && unlink(path) == 0)
             n++;
@@ -204,6 +226,19 @@ static long sweep_dir(const char *dir, int depth)
 long kp_outfile_sweep(const char *dir)
 {
     return sweep_dir(dir, 0);
+}
+
+kp_err kp_scratch_dir(const char *final_path, char *buf, size_t size, kp_error *e)
+{
+    const char *slash = strrchr(final_path, '/');
+    int dl = slash ? (int)(slash - final_path) : 1;
+    if (snprintf(buf, size, "%.*s/%s", dl, slash ? final_path : ".", KP_SCRATCH_DIR) >=
+        (int)size)
+        return kp_error_set(e, KP_ERR_IO, final_path, 0, 0, "path too long");
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+        return kp_error_set(e, KP_ERR_IO, buf, 0, 0, "cannot create directory: %s",
+                            strerror(errno));
+    return KP_OK;
 }
 
 kp_err kp_sha256_file(const char *path, char hex[65], uint64_t *bytes, kp_error *e)

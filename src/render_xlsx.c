@@ -4,6 +4,8 @@
  * formats and defined names; charts are built last, once every table has landed. */
 #include "kpipress/render_xlsx.h"
 
+#include "kpipress/deliver.h"
+
 #include "kpipress/limits.h"
 #include "kpipress/log.h"
 
@@ -1334,11 +1336,11 @@ kp_err kp_render_xlsx(const kp_doc *doc, const char *path, kp_error *e)
     }
     fclose(probe);
     /* Constant memory keeps one row in memory per sheet and the rest in temporary files,
-     * made beside the output so a big sheet does not fill a small /tmp. */
+     * made beside the output (in its hidden scratch directory) so a big sheet does not
+     * fill a small /tmp. */
     char tmpdir[KP_PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    snprintf(tmpdir, sizeof tmpdir, "%.*s", slash ? (int)(slash - path + (slash == path)) : 1,
-             slash ? path : ".");
+    if ((err = kp_scratch_dir(path, tmpdir, sizeof tmpdir, e)))
+        goto fail;
     lxw_workbook_options opt = {.constant_memory = doc->constant_memory ? LXW_TRUE : LXW_FALSE,
                                 .tmpdir = tmpdir};
     x.wb = workbook_new_opt(path, &opt);

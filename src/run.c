@@ -845,6 +845,9 @@ static kp_err run_stages(run_ctx *c, int load_only, kp_error *e)
                 enter_stage(c, STAGE_MANIFEST, &t);
                 rc = commit_outputs(c, e);
             }
+            /* The renderers' scratch directories are empty now: remove them. */
+            if (!rc && c->o->shard_count <= 1)
+                kp_outfile_sweep(c->job->output_dir);
             if (!rc)
                 rc = write_manifest(c, e);
             if (!rc) {

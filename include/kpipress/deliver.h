@@ -21,8 +21,20 @@ kp_err kp_outfile_commit(kp_outfile *of, kp_error *e);
 /* Remove tmp_path if it exists; frees the paths. NULL-safe, safe after commit. */
 void kp_outfile_abort(kp_outfile *of);
 /* Remove temporaries left under dir (and its subdirectories) by processes of this host
- * that no longer exist (a killed run). Returns how many were removed. */
+ * that no longer exist (a killed run), and every scratch directory (KP_SCRATCH_DIR) with
+ * what is in it: call it only while no other process writes there (the run's lock held,
+ * no --shard). Returns how many files were removed. */
 long kp_outfile_sweep(const char *dir);
+
+/* Hidden directory beside a document where a library keeps its own temporary files
+ * (libxlsxwriter's constant-memory sheets). Those files are unlinked while open, but a
+ * process killed between creating and unlinking one leaves it behind under a name we do
+ * not choose ("tmp.XXXXXXXX"); in here it is never mistaken for a document and the next
+ * run's sweep removes it. */
+#define KP_SCRATCH_DIR ".kpipress-scratch"
+
+/* The scratch directory beside final_path, created (mode 0700) if missing, into buf. */
+kp_err kp_scratch_dir(const char *final_path, char *buf, size_t size, kp_error *e);
 
 /* Write final_path atomically through a stdio stream: fn writes the content to f and
  * returns KP_OK or an error (with e set). On any failure, including a short write or a
