@@ -219,8 +219,8 @@ def bench_size(n, runs, rows, notes):
             d, runs)))
         kp_out = os.path.join(d, "out", "board-pack.xlsx")
         if os.path.exists(kp_out) and os.path.exists(py_out):
-            c = subprocess.run([PY, os.path.join(HERE, "compare_xlsx.py"), kp_out, py_out],
-                               capture_output=True, text=True)
+            c = subprocess.run([PY, os.path.join(HERE, "compare_xlsx.py"), "--strict", kp_out,
+                                py_out], capture_output=True, text=True)
             notes.append(f"Board pack {tag}: kpipress vs pandas workbook content: "
                          f"{c.stdout.strip().splitlines()[-1] if c.stdout else c.stderr.strip()}"
                          + ("" if c.returncode == 0 else " (see differences: " +

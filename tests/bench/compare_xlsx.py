@@ -1,50 +1,154 @@
 #!/usr/bin/python3
 """Checks that the Python reference workbook holds the same content as kpipress's board
-pack, so the benchmark compares like with like: same sheets, same cells (values within a
-cent's rounding, same formulas, same number formats) and the same number of charts.
-usage: compare_xlsx.py KPIPRESS.xlsx REFERENCE.xlsx   (exit 1 and a list when they differ)"""
+pack, so the benchmark compares like with like. Every sheet, cell by cell: the formula text,
+the value (a formula's cached value, which readers that do not recalculate show), the type
+and the number format; numbers in a currency format agree to the cent, other numbers to
+1e-9 relative. Also the layout a reader notices: sheet order, frozen panes, autofilters,
+defined names, and each chart's kind and position.
+
+usage: compare_xlsx.py [--strict] [--max N] KPIPRESS.xlsx REFERENCE.xlsx
+Lists the first N differences (default 20) and ends with one line
+"C cells compared in S sheets, D differences". Exit status 0, or with --strict 1 when there
+are differences; 2 on a usage error or a workbook that cannot be read.
+"""
+import datetime as dt
 import sys
 
 import openpyxl
 
-
-def cells(ws):
-    out = {}
-    for row in ws.iter_rows():
-        for c in row:
-            if c.value is not None and c.value != "":
-                out[c.coordinate] = (c.value, c.number_format)
-    return out
+CENT = 0.005  # two amounts agree to the cent when they differ by less than half of one
+REL = 1e-9
 
 
-def same(a, b):
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b))
+def is_num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def same_value(a, b, number_format):
+    if is_num(a) and is_num(b):
+        if a == b:
+            return True
+        if "$" in number_format:
+            return abs(a - b) < CENT
+        return abs(a - b) <= REL * max(abs(a), abs(b))
+    if type(a) is not type(b) and not (is_num(a) and is_num(b)):
+        return False
     return a == b
 
 
-def main(a_path, b_path):
-    a, b = openpyxl.load_workbook(a_path), openpyxl.load_workbook(b_path)
-    diffs = []
-    if a.sheetnames != b.sheetnames:
-        diffs.append(f"sheets: {a.sheetnames} vs {b.sheetnames}")
-    ncells = 0
-    for name in a.sheetnames:
-        if name not in b.sheetnames:
+def empty(v):
+    return v is None or v == ""
+
+
+def cells(formulas, values):
+    """coordinate -> (formula or None, value, number format) of every non-empty cell."""
+    out = {}
+    for row_f, row_v in zip(formulas.iter_rows(), values.iter_rows()):
+        for f, v in zip(row_f, row_v):
+            formula = f.value if isinstance(f.value, str) and f.value.startswith("=") else None
+            if formula is None and empty(v.value):
+                continue
+            out[f.coordinate] = (formula, None if empty(v.value) else v.value, f.number_format)
+    return out
+
+
+def show(cell):
+    if cell is None:
+        return "(empty)"
+    formula, value, nf = cell
+    v = value.isoformat() if isinstance(value, dt.datetime) else repr(value)
+    return (f"{formula} " if formula else "") + f"{v} [{nf}]"
+
+
+def compare_cells(name, ca, cb, diffs):
+    for k in sorted(set(ca) | set(cb), key=lambda c: (openpyxl.utils.cell.coordinate_to_tuple(c))):
+        a, b = ca.get(k), cb.get(k)
+        if a is None or b is None:
+            diffs.append(f"{name}!{k}: {show(a)} vs {show(b)}")
             continue
-        ca, cb = cells(a[name]), cells(b[name])
-        ncells += len(ca)
-        for k in sorted(set(ca) | set(cb)):
-            va, vb = ca.get(k), cb.get(k)
-            if va is None or vb is None or not same(va[0], vb[0]) or va[1] != vb[1]:
-                diffs.append(f"{name}!{k}: {va} vs {vb}")
-        if len(a[name]._charts) != len(b[name]._charts):
-            diffs.append(f"{name}: {len(a[name]._charts)} vs {len(b[name]._charts)} charts")
-    for d in diffs[:20]:
+        why = []
+        if a[0] != b[0]:
+            why.append("formula")
+        if (a[1] is None) != (b[1] is None) or (a[1] is not None and not same_value(a[1], b[1], a[2])):
+            why.append("value")
+        if a[2] != b[2]:
+            why.append("number format")
+        if why:
+            diffs.append(f"{name}!{k} ({', '.join(why)}): {show(a)} vs {show(b)}")
+
+
+def charts(ws):
+    out = []
+    for ch in ws._charts:
+        kind = type(ch).__name__.replace("Chart", "").lower()
+        kind += f"/{ch.barDir}" if getattr(ch, "barDir", None) else ""
+        frm = ch.anchor._from
+        out.append(f"{kind} at {openpyxl.utils.get_column_letter(frm.col + 1)}{frm.row + 1}")
+    return sorted(out)
+
+
+def defined_names(wb):
+    return {d.name: d.attr_text for d in wb.defined_names.definedName}
+
+
+def compare_layout(name, a, b, diffs):
+    for what, va, vb in (("frozen panes", a.freeze_panes, b.freeze_panes),
+                         ("autofilter", a.auto_filter.ref, b.auto_filter.ref),
+                         ("charts", charts(a), charts(b))):
+        if va != vb:
+            diffs.append(f"{name}: {what} {va} vs {vb}")
+
+
+def compare(a_path, b_path):
+    """(cells compared, sheets compared, differences)."""
+    af, bf = openpyxl.load_workbook(a_path), openpyxl.load_workbook(b_path)
+    av, bv = (openpyxl.load_workbook(a_path, data_only=True),
+              openpyxl.load_workbook(b_path, data_only=True))
+    diffs = []
+    if af.sheetnames != bf.sheetnames:
+        diffs.append(f"sheets: {af.sheetnames} vs {bf.sheetnames}")
+    ncells = nsheets = 0
+    for name in af.sheetnames:
+        if name not in bf.sheetnames:
+            continue
+        ca, cb = cells(af[name], av[name]), cells(bf[name], bv[name])
+        ncells += len(set(ca) | set(cb))
+        nsheets += 1
+        compare_cells(name, ca, cb, diffs)
+        compare_layout(name, af[name], bf[name], diffs)
+    na, nb = defined_names(af), defined_names(bf)
+    for k in sorted(set(na) | set(nb)):
+        if na.get(k) != nb.get(k):
+            diffs.append(f"defined name {k}: {na.get(k)} vs {nb.get(k)}")
+    return ncells, nsheets, diffs
+
+
+def main(argv):
+    strict, limit, paths = False, 20, []
+    args = iter(argv[1:])
+    for arg in args:
+        if arg == "--strict":
+            strict = True
+        elif arg == "--max":
+            n = next(args, "")
+            limit = int(n) if n.isdigit() else -1
+        else:
+            paths.append(arg)
+    if len(paths) != 2 or limit < 0:
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        ncells, nsheets, diffs = compare(*paths)
+    except (OSError, KeyError, ValueError, openpyxl.utils.exceptions.InvalidFileException) as e:
+        print(f"compare_xlsx: {e}", file=sys.stderr)
+        return 2
+    for d in diffs[:limit]:
         print(d)
-    print(f"{ncells} cells compared, {len(diffs)} differences")
-    return 1 if diffs else 0
+    if len(diffs) > limit:
+        print(f"... and {len(diffs) - limit} more")
+    print(f"{ncells} cells compared in {nsheets} sheets, {len(diffs)} differences")
+    return 1 if strict and diffs else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]) if len(sys.argv) == 3 else 2)
+    sys.exit(main(sys.argv))

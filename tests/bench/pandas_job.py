@@ -1,16 +1,18 @@
 #!/usr/bin/python3
 """Benchmark baseline: the kpipress sample job written the way a competent analyst would in
 Python (vectorised pandas, XlsxWriter, ReportLab), producing the same board-pack workbook
-(templates/board-pack.ini: same sheets, tables, formulas, formats, chart) and the same rep
-scorecards (templates/rep-scorecard.ini, same DejaVu TTFs). Progress lines on stderr use
-kpipress's wording ("computing KPIs", "rendering N documents") so tests/bench/run can time
-the stages of both the same way.
+(templates/board-pack.ini: the same eight sheets, tables, formulas, formats and charts) and
+the same rep scorecards (templates/rep-scorecard.ini, same DejaVu TTFs). It validates the
+exports as kpipress's load does (the findings fill the Data quality sheet; rejected rows are
+left out) and reads the metric definitions from templates/metrics.ini. Progress lines on
+stderr use kpipress's wording ("computing KPIs", "rendering N documents") so tests/bench/run
+can time the stages of both the same way.
 
 usage: pandas_job.py board-pack DATADIR OUT.xlsx
        pandas_job.py scorecards DATADIR OUTDIR [--limit N]
 DATADIR is a `kpipress sample` directory (opportunities.csv, users.csv, quotas.csv, job.ini).
 """
-import datetime as dt
+import configparser
 import os
 import re
 import sys
@@ -19,55 +21,291 @@ import numpy as np
 import pandas as pd
 
 FONT_DIR = "/usr/share/fonts/truetype/dejavu"
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+METRICS = os.path.join(ROOT, "templates", "metrics.ini")
+
+# Salesforce's standard sales process, as kpipress's salesforce preset has it: the default
+# probability, closed and won flags and forecast category of each stage.
+STAGES = pd.DataFrame.from_records(
+    [("Prospecting", 0.10, False, False, "Pipeline"), ("Qualification", 0.10, False, False, "Pipeline"),
+     ("Needs Analysis", 0.20, False, False, "Pipeline"),
+     ("Value Proposition", 0.50, False, False, "Pipeline"),
+     ("Id. Decision Makers", 0.60, False, False, "Pipeline"),
+     ("Perception Analysis", 0.70, False, False, "Pipeline"),
+     ("Proposal/Price Quote", 0.75, False, False, "Pipeline"),
+     ("Negotiation/Review", 0.90, False, False, "Pipeline"),
+     ("Closed Won", 1.00, True, True, "Closed"), ("Closed Lost", 0.00, True, False, "Omitted")],
+    columns=["stage", "probability", "is_closed", "is_won", "forecast_category"]).set_index("stage")
+FORECAST_ORDER = {"Closed": 0, "Commit": 1, "Best Case": 2, "Pipeline": 3, "Omitted": 4}
+# A Salesforce report export ends with one-field rows: Grand Totals, confidentiality, copyright.
+FOOTER = re.compile(r"Grand Totals \(|Confidential Information - Do Not Distribute$|"
+                    r"Copyright \(c\).*salesforce\.com")
+YES, NO = ["1", "true", "yes", "y", "t"], ["0", "false", "no", "n", "f", ""]
+DATE_HINT = "is not a date (expected YYYY-MM-DD or M/D/YYYY)"
 
 
 def log(msg):
     print("pandas_job: " + msg, file=sys.stderr, flush=True)
 
 
-# ---- load --------------------------------------------------------------------------------
+# ---- load and validate -------------------------------------------------------------------
 
 def cents(s):
-    """'$1,234.50' / '(1,200.00)' -> integer cents, exact (no float sums later)."""
+    """'$1,234.50' / '(1,200.00)' -> cents as floats (whole numbers), NaN if empty or bad."""
     neg = s.str.startswith("(")
     v = pd.to_numeric(s.str.replace(r"[$,()\s]", "", regex=True), errors="coerce")
-    c = (v * 100).round().astype("Int64")
+    c = (v * 100).round()
     return c.where(~neg, -c)
 
 
-def mdy(s):
-    return pd.to_datetime(s, format="%m/%d/%Y", errors="coerce")
+def dates(s):
+    """M/D/YYYY as the exports write dates, else ISO; NaT if empty or neither."""
+    d = pd.to_datetime(s, format="%m/%d/%Y", errors="coerce")
+    other = d.isna() & s.ne("")
+    if other.any():
+        d[other] = pd.to_datetime(s[other], format="%Y-%m-%d", errors="coerce")
+    return d
+
+
+def quoted(s):
+    return "'" + s.str[:64] + "'"
+
+
+class Findings:
+    """Data-quality findings as kpipress's dq_issues holds them, one per row and rule."""
+
+    def __init__(self):
+        self.parts = []
+        self.reject = {}
+
+    def check(self, source, df, mask, rule, message, severity="reject"):
+        """Record `rule` on the rows of df where mask holds; message: text, or a function of
+        those rows giving one text per row. Rejected rows are remembered per source."""
+        rows = df[mask]
+        if len(rows):
+            msg = message(rows) if callable(message) else message
+            self.parts.append(pd.DataFrame({"source": source, "line": rows["line"], "rule": rule,
+                                            "severity": severity, "message": msg}))
+            if severity == "reject":
+                r = self.reject.get(source)
+                self.reject[source] = mask if r is None else r | mask
+
+    def rejected(self, source, df):
+        r = self.reject.get(source)
+        return pd.Series(False, index=df.index) if r is None else r
+
+    def frame(self):
+        cols = ["source", "line", "rule", "severity", "message"]
+        return pd.concat(self.parts, ignore_index=True) if self.parts else pd.DataFrame(columns=cols)
+
+
+def footer_line(path, text):
+    """The file line of a footer row: the CSV reader skips the blank lines around it."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return data.count(b"\n", 0, data.rfind(text.encode())) + 1
+
+
+def read_export(datadir, name, columns, dq, source):
+    """An export's columns renamed, with the file line of each row (header on line 1; the
+    reader drops blank lines, so a line is exact up to the first blank one) and without the
+    report footer, whose Grand Totals count is checked against the rows read."""
+    path = os.path.join(datadir, name)
+    d = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
+                    usecols=lambda c: c in columns)
+    d = d.rename(columns=columns)
+    n = len(d)
+    first = d.columns[0]
+    others = d.columns[1:]
+    while n and FOOTER.match(d.at[n - 1, first]) and (d.loc[n - 1, others] == "").all():
+        n -= 1
+    footer, d = d.iloc[n:], d.iloc[:n].copy()
+    d["line"] = d.index + 2
+    for text in footer[first]:
+        m = re.match(r"Grand Totals \(([\d,]+) records?\)", text)
+        if m and int(m.group(1).replace(",", "")) != n:
+            dq.check(source, pd.DataFrame({"line": [footer_line(path, text)]}), [True],
+                     "footer_count_mismatch",
+                     f"the footer says {m.group(1).replace(',', '')} records, the file has {n}",
+                     "warning")
+    return d
+
+
+def load_reps(datadir, dq):
+    src = "reps"
+    u = read_export(datadir, "users.csv", {"User ID": "rep_id", "Full Name": "name",
+                                           "Email": "email", "Role": "team", "Division": "region",
+                                           "Manager ID": "manager_id", "Active": "active",
+                                           "Start Date": "hire_date"}, dq, src)
+    dq.check(src, u, u["rep_id"].eq(""), "missing_required", "User ID: rep id is empty")
+    dq.check(src, u, u["name"].eq(""), "missing_required", "Full Name: rep name is empty")
+    hire = dates(u["hire_date"])
+    dq.check(src, u, hire.isna() & u["hire_date"].ne(""), "unparseable",
+             lambda r: "Start Date: " + quoted(r["hire_date"]) + " " + DATE_HINT)
+    active = u["active"].str.strip().str.lower()
+    dq.check(src, u, ~active.isin(YES + NO), "unparseable",
+             lambda r: "Active: " + quoted(r["active"]) + " is not a yes/no value (1/0, true/false)")
+    ok = ~dq.rejected(src, u)
+    dup = ok & u["rep_id"].where(ok).duplicated() & u["rep_id"].ne("")
+    dq.check(src, u, dup, "duplicate_id",
+             lambda r: "User ID: rep id '" + r["rep_id"] + "' appears twice")
+    keep = ~dq.rejected(src, u)
+    reps = u[keep].drop(columns="line")
+    reps["hire_date"] = hire[keep]
+    reps["active"] = ~active[keep].isin(NO[:-1])  # empty: active, as kpipress assumes
+    return reps.reset_index(drop=True)
+
+
+def load_quotas(datadir, reps, dq):
+    src = "quotas"
+    q = read_export(datadir, "quotas.csv", {"Quota Owner ID": "rep_id", "Start Date": "start",
+                                            "End Date": "end", "Quota Amount": "amount"}, dq, src)
+    if "end" not in q:
+        q["end"] = ""
+    start, end, amt = dates(q["start"]), dates(q["end"]), cents(q["amount"])
+    dq.check(src, q, q["rep_id"].eq(""), "missing_required", "Quota Owner ID: quota owner is empty")
+    dq.check(src, q, q["start"].eq(""), "missing_required", "Start Date: start date is empty")
+    dq.check(src, q, start.isna() & q["start"].ne(""), "unparseable",
+             lambda r: "Start Date: " + quoted(r["start"]) + " " + DATE_HINT)
+    dq.check(src, q, end.isna() & q["end"].ne(""), "unparseable",
+             lambda r: "End Date: " + quoted(r["end"]) + " " + DATE_HINT)
+    dq.check(src, q, q["amount"].eq(""), "missing_required", "Quota Amount: quota amount is empty")
+    dq.check(src, q, amt.isna() & q["amount"].ne(""), "unparseable",
+             lambda r: "Quota Amount: " + quoted(r["amount"]) +
+             " is not an amount (expected e.g. 1234.50 or $1,234.50)")
+    dq.check(src, q, amt < 0, "negative_amount", "Quota Amount: quota amount is negative")
+    # Monthly quotas: a period without an end runs to the end of its month.
+    end = end.where(q["end"].ne(""), start + pd.offsets.MonthEnd(0))
+    dq.check(src, q, end < start, "period_end_before_start",
+             "End Date: the quota period ends before it starts")
+    dq.check(src, q, q["rep_id"].ne("") & ~q["rep_id"].isin(reps["rep_id"]), "quota_unknown_rep",
+             lambda r: "Quota Owner ID: " + quoted(r["rep_id"]) + " is not a rep_id in the reps source")
+    # Overlaps among the otherwise valid rows: by rep and start, a period that starts before
+    # an earlier one of the same rep ends.
+    ok = ~dq.rejected(src, q)
+    s = pd.DataFrame({"rep_id": q["rep_id"], "start": start, "end": end, "line": q["line"]})[ok]
+    s = s.sort_values(["rep_id", "start", "line"])
+    by_rep = s.groupby("rep_id")
+    prev_end = by_rep["end"].cummax().groupby(s["rep_id"]).shift()
+    prev_start = by_rep["start"].shift()
+    over = (s["start"] <= prev_end).reindex(q.index, fill_value=False)
+    dq.check(src, q, over, "quota_overlap",
+             lambda r: "Start Date: quota " + start[r.index].dt.strftime("%Y-%m-%d") + ".." +
+             end[r.index].dt.strftime("%Y-%m-%d") + " overlaps the quota of '" + r["rep_id"] +
+             "' starting " + prev_start[r.index].dt.strftime("%Y-%m-%d"))
+    keep = ~dq.rejected(src, q)
+    return pd.DataFrame({"rep_id": q["rep_id"][keep], "period_start": start[keep],
+                         "period_end": end[keep],
+                         "cents": amt[keep].astype("int64")}).reset_index(drop=True)
+
+
+def load_opportunities(datadir, reps, dq):
+    src = "opportunities"
+    o = read_export(datadir, "opportunities.csv", {
+        "Opportunity ID": "opp_id", "Opportunity Name": "name", "Account Name": "account",
+        "Opportunity Owner": "owner", "Stage": "stage", "Amount": "amount",
+        "Probability (%)": "probability", "Close Date": "close_date",
+        "Created Date": "created_date", "Forecast Category": "forecast_category"}, dq, src)
+    close, created, amt = dates(o["close_date"]), dates(o["created_date"]), cents(o["amount"])
+    prob = pd.to_numeric(o["probability"].str.rstrip("%"), errors="coerce") / 100
+    rule = STAGES.reindex(o["stage"]).set_axis(o.index)
+    dq.check(src, o, o["opp_id"].eq(""), "missing_required",
+             "Opportunity ID: opportunity id is empty")
+    for col, label, d in (("created_date", "Created Date", created), ("close_date", "Close Date", close)):
+        dq.check(src, o, d.isna() & o[col].ne(""), "unparseable",
+                 lambda r, col=col, label=label: f"{label}: " + quoted(r[col]) + " " + DATE_HINT)
+    dq.check(src, o, amt.isna() & o["amount"].ne(""), "unparseable",
+             lambda r: "Amount: " + quoted(r["amount"]) +
+             " is not an amount (expected e.g. 1234.50 or $1,234.50)")
+    dq.check(src, o, prob.isna() & o["probability"].ne(""), "unparseable",
+             lambda r: "Probability (%): " + quoted(r["probability"]) + " is not a percentage")
+    dq.check(src, o, o["stage"].eq(""), "missing_required", "Stage: stage is empty")
+    dq.check(src, o, o["stage"].ne("") & rule["is_closed"].isna(), "unknown_stage",
+             lambda r: "Stage: " + quoted(r["stage"]) + " is not a stage of the salesforce "
+             "preset, so whether the deal is closed or won is unknown")
+    prob = prob.where(o["probability"].ne(""), rule["probability"])
+    dq.check(src, o, (prob < 0) | (prob > 1), "probability_out_of_range",
+             lambda r: "Probability (%): probability " + (prob[r.index] * 100).map("{:g}".format)
+             + "% is outside 0..100%")
+    dq.check(src, o, amt < 0, "negative_amount", "Amount: amount is negative")
+    won = rule["is_won"].fillna(False).astype(bool)
+    dq.check(src, o, won & o["amount"].eq(""), "won_without_amount",
+             "Amount: a won deal has no amount", "warning")
+    dq.check(src, o, close < created, "close_before_created",
+             "Close Date: the close date is before the created date", "warning")
+    dq.check(src, o, o["account"].eq(""), "missing_account",
+             "Account Name: the deal has no account", "warning")
+    # Owner: a rep id, else the id of the one rep of that name, else kept as written.
+    by_name = reps.groupby("name")["rep_id"].agg(["first", "size"])
+    named = o["owner"].map(by_name["size"]).fillna(0)
+    is_id = o["owner"].isin(reps["rep_id"])
+    owner_id = o["owner"].where(is_id | named.ne(1), o["owner"].map(by_name["first"]))
+    dq.check(src, o, o["owner"].eq(""), "owner_not_in_reps",
+             "Opportunity Owner: the deal has no owner", "warning")
+    dq.check(src, o, o["owner"].ne("") & ~is_id & named.eq(0), "owner_not_in_reps",
+             lambda r: "Opportunity Owner: " + quoted(r["owner"]) +
+             " is neither a rep_id nor a rep name in reps", "warning")
+    dq.check(src, o, ~is_id & named.gt(1), "owner_not_in_reps",
+             lambda r: "Opportunity Owner: " + quoted(r["owner"]) + " is the name of several reps",
+             "warning")
+    ok = ~dq.rejected(src, o)
+    dq.check(src, o, ok & o["opp_id"].where(ok).duplicated() & o["opp_id"].ne(""), "duplicate_id",
+             lambda r: "opportunity '" + r["opp_id"].str[:80] + "' appears twice")
+    keep = ~dq.rejected(src, o)
+    fc = o["forecast_category"].where(o["forecast_category"].ne(""), rule["forecast_category"])
+    opps = pd.DataFrame({"opp_id": o["opp_id"], "name": o["name"], "account": o["account"],
+                         "owner_id": owner_id, "stage": o["stage"], "amount": amt / 100,
+                         "cents": amt.fillna(0).astype("int64"), "probability": prob,
+                         "forecast_category": fc, "close_date": close, "created_date": created,
+                         "is_closed": rule["is_closed"].fillna(False).astype(bool),
+                         "is_won": won})[keep]
+    return opps.reset_index(drop=True)
 
 
 def load(datadir):
+    """opportunities, reps, quotas and the data-quality findings of loading them."""
     log("loading")
-    opps = pd.read_csv(
-        os.path.join(datadir, "opportunities.csv"), dtype=str, keep_default_na=False,
-        usecols=["Opportunity ID", "Opportunity Name", "Account Name", "Opportunity Owner",
-                 "Stage", "Amount", "Close Date"])
-    opps.columns = ["opp_id", "name", "account", "owner", "stage", "amount", "close_date"]
-    users = pd.read_csv(os.path.join(datadir, "users.csv"), dtype=str, keep_default_na=False)
-    reps = pd.DataFrame({"rep_id": users["User ID"], "name": users["Full Name"],
-                         "email": users["Email"], "team": users["Role"],
-                         "region": users["Division"],
-                         "active": users["Active"].isin(["1", "true", "True", "Yes"])})
-    q = pd.read_csv(os.path.join(datadir, "quotas.csv"), dtype=str, keep_default_na=False)
-    quotas = pd.DataFrame({"rep_id": q["Quota Owner ID"], "period_start": mdy(q["Start Date"]),
-                           "cents": cents(q["Quota Amount"]).astype("int64")})
-    opps["cents"] = cents(opps["amount"]).fillna(0).astype("int64")
-    opps["close_date"] = mdy(opps["close_date"])
-    opps["is_won"] = opps["stage"].eq("Closed Won")
-    opps["is_closed"] = opps["is_won"] | opps["stage"].eq("Closed Lost")
-    # The owner column holds names: map each to its rep id when exactly one rep has it.
-    names = reps.drop_duplicates("name", keep=False).set_index("name")["rep_id"]
-    opps["owner_id"] = opps["owner"].map(names).fillna(opps["owner"])
-    return opps, reps, quotas
+    dq = Findings()
+    reps = load_reps(datadir, dq)
+    quotas = load_quotas(datadir, reps, dq)
+    opps = load_opportunities(datadir, reps, dq)
+    return opps, reps, quotas, dq.frame()
 
 
 def job_as_of(datadir):
     with open(os.path.join(datadir, "job.ini"), encoding="utf-8") as f:
         m = re.search(r"^as_of\s*=\s*(\d{4}-\d{2}-\d{2})", f.read(), re.M)
     return pd.Timestamp(m.group(1))
+
+
+def read_ini(path):
+    """An INI file as kpipress's parser reads it: ';' comments, indented continuation lines
+    joined with a space, keys case-sensitive."""
+    cp = configparser.ConfigParser(interpolation=None, strict=False, comment_prefixes=(";", "#"),
+                                   inline_comment_prefixes=(";",), delimiters=("=",))
+    cp.optionxform = str
+    cp.read(path, encoding="utf-8")
+    return cp
+
+
+def metric_library(datadir):
+    """The metrics of the run in library order: templates/metrics.ini, then the job's
+    `metrics = FILE` and its [metric NAME] sections (an override keeps its place)."""
+    lib = {}
+
+    def add(cp):
+        for sec in cp.sections():
+            kind, _, name = sec.partition(" ")
+            if kind == "metric" and name.strip():
+                lib[name.strip()] = {k: " ".join(v.split("\n")) for k, v in cp[sec].items()}
+
+    add(read_ini(METRICS))
+    job = read_ini(os.path.join(datadir, "job.ini"))
+    if job.has_option("job", "metrics"):
+        add(read_ini(os.path.join(datadir, job.get("job", "metrics"))))
+    add(job)
+    return pd.DataFrame([{"name": n, "label": m.get("label", n), "format": m.get("format", ""),
+                          "definition": m.get("definition", "")} for n, m in lib.items()])
 
 
 def periods(as_of):
@@ -126,24 +364,67 @@ def monthly(opps, quotas, end, n):
     return months, b, q
 
 
+# ---- the other board-pack tables --------------------------------------------------------
+
+def pipeline(opps, s, e):
+    """Open deals by stage and by forecast category: count, amount, amount x probability
+    (the CRM's, else the stage's), amount due in the period; one grouped pass each."""
+    o = opps[~opps["is_closed"]]
+    base = pd.DataFrame({"stage": o["stage"], "category": o["forecast_category"].fillna("(none)"),
+                         "cents": o["cents"],
+                         "weighted_cents": o["cents"] * o["probability"].fillna(0),
+                         "due_cents": o["cents"].where(o["close_date"].between(s, e), 0),
+                         "p": o["probability"].fillna(0)})
+    sums = dict(deals=("cents", "size"), cents=("cents", "sum"),
+                weighted_cents=("weighted_cents", "sum"), due_cents=("due_cents", "sum"))
+    stage = base.groupby("stage").agg(**sums, p=("p", "mean")).reset_index()
+    stage = stage.sort_values(["p", "stage"])
+    cat = base.groupby("category").agg(**sums).reset_index()
+    cat["ord"] = cat["category"].map(FORECAST_ORDER).fillna(5)
+    cat = cat.sort_values(["ord", "category"])
+    for t in (stage, cat):
+        t["amount"] = t["cents"] / 100.0
+        t["weighted"] = t["weighted_cents"] / 100.0
+        t["due_in_period"] = t["due_cents"] / 100.0
+    return stage, cat
+
+
+def top_deals(opps, reps, mask, n=20):
+    """The n largest deals where mask holds (ties by id), with the owner's name."""
+    t = opps[mask].sort_values(["amount", "opp_id"], ascending=[False, True],
+                               na_position="last").head(n)
+    return t.assign(owner=t["owner_id"].map(reps.set_index("rep_id")["name"]))
+
+
+def dq_summary(dq):
+    """Findings by source, rule and severity: count, first line, an example message."""
+    g = dq.groupby(["source", "rule", "severity"]).agg(
+        findings=("line", "size"), first_line=("line", "min"), example=("message", "min"))
+    return g.reset_index().sort_values(["source", "severity", "rule"])
+
+
 # ---- workbook ----------------------------------------------------------------------------
 
-def write_table(ws, wb, fmt, row, caption, cols, df, rag=None, ratio=None):
-    """cols: [(column, label, format, total)]; returns the row after the table."""
+def write_table(ws, wb, fmt, row, name, caption, cols, df, rag=None, ratio=None, first=True):
+    """A table as kpipress lays it out: caption, header, rows, a totals row (SUBTOTAL
+    formulas, ratio of the totals) when it has rows and totals, a blank row. The sheet's
+    first table gets the frozen header, the autofilter and the printed title rows; a table
+    with rows gets the defined name tbl_NAME. cols: [(column, label, format, total)].
+    Returns the header row, the last data row and the next free row."""
     ws.write(row, 0, caption, fmt["caption"])
     hdr = row + 1
     for c, (_, label, _, _) in enumerate(cols):
         ws.write(hdr, c, label, fmt["header"])
-    letters = {name: chr(ord("A") + i) for i, (name, _, _, _) in enumerate(cols)}
-    values = {name: df[name].to_numpy() for name, _, _, _ in cols}
+    letters = {col: chr(ord("A") + i) for i, (col, _, _, _) in enumerate(cols)}
+    values = {col: df[col].to_numpy() for col, _, _, _ in cols}
     n = len(df)
-    for c, (name, _, kind, _) in enumerate(cols):
+    for c, (col, _, kind, _) in enumerate(cols):
         f = fmt.get(kind)
-        col = values[name]
+        vals = values[col]
         for r in range(n):
-            v = col[r]
+            v = vals[r]
             xr = hdr + 1 + r
-            if ratio and name == ratio[0]:
+            if ratio and col == ratio[0]:
                 num, den = letters[ratio[1]], letters[ratio[2]]
                 ws.write_formula(xr, c, f'=IF({den}{xr + 1}=0,"",{num}{xr + 1}/{den}{xr + 1})', f,
                                  "" if pd.isna(v) else float(v))
@@ -155,40 +436,69 @@ def write_table(ws, wb, fmt, row, caption, cols, df, rag=None, ratio=None):
                 ws.write_string(xr, c, v, f)
             else:
                 ws.write_number(xr, c, float(v), f)
-    last = hdr + n
-    total = last + 1
-    ws.write(total, 0, "Total", fmt["total"])
-    for c, (name, _, kind, how) in enumerate(cols):
-        L = letters[name]
-        if how == "sum":
-            ws.write_formula(total, c, f"=SUBTOTAL(109,{L}{hdr + 2}:{L}{last + 1})",
-                             fmt[kind + "_total"], float(np.nansum(values[name])))
-        elif ratio and name == ratio[0]:
-            num, den = letters[ratio[1]], letters[ratio[2]]
-            tn, td = np.nansum(values[ratio[1]]), np.nansum(values[ratio[2]])
-            ws.write_formula(total, c, f'=IF({den}{total + 1}=0,"",{num}{total + 1}/{den}{total + 1})',
-                             fmt[kind + "_total"], float(tn / td) if td else "")
+    last = hdr + n if n else hdr
+    if first:
+        ws.freeze_panes(hdr + 1, 0)
+        ws.autofilter(hdr, 0, last, len(cols) - 1)
+        ws.repeat_rows(hdr)
+    nxt = last + 2
+    if n and (ratio or any(how for _, _, _, how in cols)):
+        total = last + 1
+        nxt = total + 2
+        ws.write(total, 0, "Total", fmt["total"])
+        for c, (col, _, kind, how) in enumerate(cols):
+            L = letters[col]
+            if how == "sum":
+                ws.write_formula(total, c, f"=SUBTOTAL(109,{L}{hdr + 2}:{L}{last + 1})",
+                                 fmt[kind + "_total"], float(np.nansum(values[col])))
+            elif ratio and col == ratio[0]:
+                num, den = letters[ratio[1]], letters[ratio[2]]
+                tn, td = np.nansum(values[ratio[1]]), np.nansum(values[ratio[2]])
+                ws.write_formula(total, c, f'=IF({den}{total + 1}=0,"",{num}{total + 1}/{den}{total + 1})',
+                                 fmt[kind + "_total"], float(tn / td) if td else "")
     if rag and n:
         L = letters[rag]
         rng = f"{L}{hdr + 2}:{L}{last + 1}"
-        ws.conditional_format(rng, {"type": "cell", "criteria": "<", "value": 0.8, "format": fmt["red"]})
-        ws.conditional_format(rng, {"type": "cell", "criteria": "<", "value": 1.0, "format": fmt["amber"]})
+        ws.conditional_format(rng, {"type": "formula", "criteria": f"=NOT(ISNUMBER({L}{hdr + 2}))",
+                                    "stop_if_true": True})
         ws.conditional_format(rng, {"type": "cell", "criteria": ">=", "value": 1.0, "format": fmt["green"]})
-    wb.define_name("tbl_" + re.sub(r"\W", "_", caption.split(",")[0].lower())[:20],
-                   f"='{ws.get_name()}'!$A${hdr + 2}:${chr(ord('A') + len(cols) - 1)}${last + 1}")
-    return hdr, last, total + 2
+        ws.conditional_format(rng, {"type": "cell", "criteria": "<", "value": 0.8, "format": fmt["red"]})
+        ws.conditional_format(rng, {"type": "cell", "criteria": "between", "minimum": 0.8,
+                                    "maximum": 1.0, "format": fmt["amber"]})
+    if n:
+        wb.define_name("tbl_" + name, f"='{ws.get_name()}'!$A${hdr + 2}:"
+                                      f"${chr(ord('A') + len(cols) - 1)}${last + 1}")
+    return hdr, last, nxt
+
+
+def insert_chart(wb, ws, row, kind, title, hdr, last, cat, series):
+    """A native chart of a written table at column A of `row`, as kpipress places one;
+    series named by their header cells. A table without rows gets no chart, but its place
+    is kept. Returns the row after the chart (16 rows: a default chart and a gap)."""
+    if last == hdr:
+        return row + 16
+    chart = wb.add_chart({"type": kind})
+    name = ws.get_name()
+    for col in series:
+        chart.add_series({"name": [name, hdr, col], "categories": [name, hdr + 1, cat, last, cat],
+                          "values": [name, hdr + 1, col, last, col]})
+    chart.set_title({"name": title})
+    chart.set_legend({"position": "bottom" if len(series) > 1 else "none"})
+    ws.insert_chart(row, 0, chart, {"description": title})
+    return row + 16
 
 
 def board_pack(datadir, out):
     import xlsxwriter
-    opps, reps, quotas = load(datadir)
+    opps, reps, quotas, dq = load(datadir)
     as_of = job_as_of(datadir)
     per = periods(as_of)
     log("computing KPIs")
     k = {name: kpis(opps, reps, quotas, s, e) for name, (s, e) in per.items()}
     cur_rep, cur = k["current"]
     _, prev = k["previous"]
-    months, b, q = monthly(opps, quotas, per["current"][1], 24)
+    ps, pe = per["current"]
+    months, b, q = monthly(opps, quotas, pe, 24)
     trend = pd.DataFrame({"month": months,
                           "quota_cents": q.groupby(level="month").sum().reindex(months).fillna(0).to_numpy(),
                           "bookings_cents": b.groupby(level="month").sum().reindex(months).fillna(0).to_numpy()})
@@ -211,9 +521,14 @@ def board_pack(datadir, out):
         return g.sort_values(col)
 
     teams, regions = by("team"), by("region")
+    by_stage, by_forecast = pipeline(opps, ps, pe)
+    top_won = top_deals(opps, reps, opps["is_won"] & opps["close_date"].between(ps, pe))
+    top_open = top_deals(opps, reps, ~opps["is_closed"])
+    findings = dq_summary(dq)
+    definitions = metric_library(datadir)
 
     log("rendering 1 documents")
-    label = per["current"][0].strftime("%B %Y")
+    label = ps.strftime("%B %Y")
     wb = xlsxwriter.Workbook(out + ".tmp", {"in_memory": False})
     wb.set_properties({"title": f"Board pack - {label}", "author": "kpipress",
                        "created": as_of.to_pydatetime()})
@@ -233,7 +548,6 @@ def board_pack(datadir, out):
 
     ws = wb.add_worksheet("Summary")
     ws.write(0, 0, f"Board pack - {label}", fmt["title"])
-    ps, pe = per["current"]
     qs, qe = per["previous"]
     ws.write(2, 0, f"Period {ps:%Y-%m-%d} to {pe:%Y-%m-%d}, as of {as_of:%Y-%m-%d}. Changes "
                    f"compare with {qs:%Y-%m-%d} to {qe:%Y-%m-%d}. Amounts in USD.")
@@ -253,6 +567,7 @@ def board_pack(datadir, out):
     ws.set_column(0, 0, 30)
     ws.set_column(1, 3, 18)
 
+    ratio = ("attainment", "bookings", "quota")
     ws = wb.add_worksheet("Attainment by rep")
     cols = [("rep_id", "Rep ID", "text", None), ("rep", "Rep", "text", None),
             ("team", "Team", "text", None), ("region", "Region", "text", None),
@@ -260,10 +575,8 @@ def board_pack(datadir, out):
             ("attainment", "Attainment", "percent", None), ("deals_won", "Won", "count", "sum"),
             ("deals_lost", "Lost", "count", "sum"), ("win_rate", "Win rate", "percent", None),
             ("avg_deal_size", "Avg deal", "currency", None)]
-    hdr, last, _ = write_table(ws, wb, fmt, 0, f"Quota attainment by rep, {label}", cols, att,
-                               rag="attainment", ratio=("attainment", "bookings", "quota"))
-    ws.freeze_panes(hdr + 1, 0)
-    ws.autofilter(hdr, 0, last, len(cols) - 1)
+    write_table(ws, wb, fmt, 0, "attainment", f"Quota attainment by rep, {label}", cols, att,
+                rag="attainment", ratio=ratio)
     ws.set_column(0, 3, 22)
     ws.set_column(4, 10, 14)
 
@@ -272,32 +585,76 @@ def board_pack(datadir, out):
              ("quota", "Quota", "currency", "sum"), ("bookings", "Bookings", "currency", "sum"),
              ("attainment", "Attainment", "percent", None),
              ("reps_at_quota", "Reps at quota", "count", "sum")]
-    hdr, last, nxt = write_table(ws, wb, fmt, 0, "Attainment by team", tcols, teams,
-                                 rag="attainment", ratio=("attainment", "bookings", "quota"))
-    ws.freeze_panes(hdr + 1, 0)
-    ws.autofilter(hdr, 0, last, len(tcols) - 1)
+    _, _, nxt = write_table(ws, wb, fmt, 0, "by_team", "Attainment by team", tcols, teams,
+                            rag="attainment", ratio=ratio)
     rcols = [("region", "Region", "text", None), ("reps", "Reps", "count", "sum"),
              ("quota", "Quota", "currency", "sum"), ("bookings", "Bookings", "currency", "sum"),
              ("attainment", "Attainment", "percent", None)]
-    write_table(ws, wb, fmt, nxt, "Attainment by region", rcols, regions, rag="attainment",
-                ratio=("attainment", "bookings", "quota"))
+    write_table(ws, wb, fmt, nxt, "by_region", "Attainment by region", rcols, regions,
+                rag="attainment", ratio=ratio, first=False)
     ws.set_column(0, 0, 26)
     ws.set_column(1, 5, 14)
 
     ws = wb.add_worksheet("Trend")
     mcols = [("month", "Month", "date", None), ("quota", "Quota", "currency", "sum"),
              ("bookings", "Bookings", "currency", "sum"), ("attainment", "Attainment", "percent", None)]
-    hdr, last, _ = write_table(ws, wb, fmt, 0, "Bookings vs quota, last 24 months", mcols, trend,
-                               ratio=("attainment", "bookings", "quota"))
-    ws.freeze_panes(hdr + 1, 0)
-    ws.autofilter(hdr, 0, last, len(mcols) - 1)
+    hdr, last, nxt = write_table(ws, wb, fmt, 0, "trend", "Bookings vs quota, last 24 months",
+                                 mcols, trend, ratio=ratio)
+    insert_chart(wb, ws, nxt, "column", "Bookings vs quota by month", hdr, last, 0, [2, 1])
     ws.set_column(0, 3, 16)
-    chart = wb.add_chart({"type": "column"})
-    for col, name in ((2, "Bookings"), (1, "Quota")):
-        chart.add_series({"name": name, "categories": ["Trend", hdr + 1, 0, last, 0],
-                          "values": ["Trend", hdr + 1, col, last, col]})
-    chart.set_title({"name": "Bookings vs quota by month"})
-    ws.insert_chart(hdr, len(mcols) + 1, chart)
+
+    ws = wb.add_worksheet("Pipeline")
+    pcols = [("deals", "Deals", "count", "sum"), ("amount", "Amount", "currency", "sum"),
+             ("weighted", "Weighted", "currency", "sum"),
+             ("due_in_period", "Due in period", "currency", "sum")]
+    hdr, last, nxt = write_table(
+        ws, wb, fmt, 0, "by_stage",
+        "Open pipeline by stage (all open deals; weighted by the CRM probability)",
+        [("stage", "Stage", "text", None)] + pcols, by_stage)
+    nxt = insert_chart(wb, ws, nxt, "bar", "Open pipeline by stage", hdr, last, 0, [2, 3])
+    write_table(ws, wb, fmt, nxt, "by_forecast", "Open pipeline by forecast category",
+                [("category", "Forecast category", "text", None)] + pcols, by_forecast, first=False)
+    ws.set_column(0, 0, 22)
+    ws.set_column(1, 1, 8)
+    ws.set_column(2, 4, 17)
+
+    ws = wb.add_worksheet("Top deals")
+    deal = [("opp_id", "Opportunity ID", "text", None), ("name", "Opportunity", "text", None),
+            ("account", "Account", "text", None), ("owner", "Owner", "text", None)]
+    _, _, nxt = write_table(ws, wb, fmt, 0, "top_won", f"Largest deals won in {label}",
+                            deal + [("close_date", "Closed", "date", None),
+                                    ("amount", "Amount", "currency", "sum")], top_won)
+    write_table(ws, wb, fmt, nxt, "top_open", "Largest open deals",
+                deal + [("stage", "Stage", "text", None),
+                        ("forecast_category", "Forecast category", "text", None),
+                        ("close_date", "Close date", "date", None),
+                        ("probability", "Probability", "percent", None),
+                        ("amount", "Amount", "currency", "sum")], top_open, first=False)
+    ws.set_column(0, 0, 20)
+    ws.set_column(1, 1, 50)
+    ws.set_column(2, 2, 30)
+    ws.set_column(3, 8, 18)
+
+    ws = wb.add_worksheet("Data quality")
+    write_table(ws, wb, fmt, 0, "dq_summary",
+                f"Data-quality findings of the load of {as_of:%Y-%m-%d}, by source and rule",
+                [("source", "Source", "text", None), ("rule", "Rule", "text", None),
+                 ("severity", "Severity", "text", None), ("findings", "Findings", "count", "sum"),
+                 ("first_line", "First line", "count", None),
+                 ("example", "Example message", "text", None)], findings)
+    ws.set_column(0, 4, 14)
+    ws.set_column(5, 5, 80)
+
+    ws = wb.add_worksheet("Definitions")
+    write_table(ws, wb, fmt, 0, "metrics",
+                "How each figure is computed (the metric library of this run)",
+                [("name", "Metric", "text", None), ("label", "Label", "text", None),
+                 ("format", "Format", "text", None), ("definition", "Definition", "text", None)],
+                definitions)
+    ws.set_column(0, 0, 26)
+    ws.set_column(1, 1, 36)
+    ws.set_column(2, 2, 10)
+    ws.set_column(3, 3, 62)
     wb.close()
     os.replace(out + ".tmp", out)
     log(f"wrote {out}")
@@ -324,7 +681,7 @@ def scorecards(datadir, outdir, limit):
     from reportlab.platypus import (PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table,
                                     TableStyle)
 
-    opps, reps, quotas = load(datadir)
+    opps, reps, quotas, _ = load(datadir)
     as_of = job_as_of(datadir)
     per = periods(as_of)
     log("computing KPIs")
@@ -383,7 +740,7 @@ def scorecards(datadir, outdir, limit):
             tiles.append(cell)
         story.append(Table([tiles[:3], tiles[3:]], colWidths=[166] * 3, rowHeights=[96, 96],
                            style=tile_style))
-        story.append(Paragraph(f"Bookings vs quota, last 12 months", st_cap))
+        story.append(Paragraph("Bookings vs quota, last 12 months", st_cap))
         m = rm.loc[rep.rep_id]
         rows = [["Month", "Quota", "Bookings", "Attainment"]]
         for month, qc, bc in zip(months, m["quota_cents"], m["bookings_cents"]):
