@@ -78,7 +78,7 @@ static void bind_row(kp_stmt *st, int base, const batch *b, size_t first, int nc
         case KP_BV_REAL: kp_stmt_bind_double(st, idx, v->d); break;
         /* Not copied: the batch outlives the statement's step and reset. */
         case KP_BV_TEXT: kp_stmt_bind_text_static(st, idx, b->arena + v->off, v->n); break;
-        default: kp_stmt_bind_null(st, idx); break;
+        default: break; /* NULL: kp_stmt_reset cleared every binding */
         }
     }
 }
