@@ -6,10 +6,12 @@
  * code alone was an eighth of the load's CPU time. */
 #include "kpipress/sha256.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define KP_SHA_NI 1
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -102,28 +104,38 @@ __attribute__((target("sha,sse4.1"))) static void compress_ni(uint32_t h[8],
 }
 #endif
 
-/* -1 undecided, 0 portable, 1 SHA-NI. */
-static int use_ni = -1;
+/* The processor's SHA extensions: detected once (-1 until then), used unless a test
+ * turned them off. Atomic, because the run hashes its inputs on a thread of its own. */
+static _Atomic int available = -1, disabled;
 
-static int have_ni(void)
+static int detect(void)
 {
 #ifdef KP_SHA_NI
-    if (use_ni < 0) {
-        __builtin_cpu_init();
-        use_ni = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+    int a = atomic_load_explicit(&available, memory_order_relaxed);
+    if (a < 0) {
+        /* cpuid leaf 7 EBX bit 29: SHA; leaf 1 ECX bits 9 and 19: SSSE3, SSE4.1. (Not
+         * __builtin_cpu_supports: clang 14 does not know "sha".) */
+        unsigned eax, ebx, ecx, edx;
+        a = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx >> 9 & 1) && (ecx >> 19 & 1) &&
+            __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ebx >> 29 & 1);
+        atomic_store_explicit(&available, a, memory_order_relaxed);
     }
-    return use_ni;
+    return a;
 #else
     return 0;
 #endif
 }
 
+static int have_ni(void)
+{
+    return detect() && !atomic_load_explicit(&disabled, memory_order_relaxed);
+}
+
 int kp_sha256_accelerated(int enable)
 {
-    int was = have_ni();
     if (enable >= 0)
-        use_ni = enable && was;
-    return was;
+        atomic_store_explicit(&disabled, !enable, memory_order_relaxed);
+    return have_ni();
 }
 
 static void compress_blocks(uint32_t h[8], const unsigned char *p, size_t nblocks)

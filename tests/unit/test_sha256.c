@@ -143,8 +143,7 @@ static void test_file_errors(void **state)
 static int portable(void **state)
 {
     (void)state;
-    kp_sha256_accelerated(0);
-    return kp_sha256_accelerated(-1) ? -1 : 0;
+    return kp_sha256_accelerated(0) ? -1 : 0;
 }
 
 static int accelerated(void **state)
