@@ -1804,9 +1804,8 @@ static kp_err finish_opportunities(loader *L, kp_error *e)
         if (kp_store_exec(L->s, key_index_sql, e) &&
             ((rc = remove_duplicates(L, e)) || (rc = kp_store_exec(L->s, key_index_sql, e))))
             return rc;
-        if ((rc = kp_store_exec(L->s,
-                                SNAPSHOT_INDEXES "PRAGMA temp_store = MEMORY; PRAGMA threads = 0;",
-                                e)) ||
+        if ((rc = kp_store_exec(
+                 L->s, SNAPSHOT_INDEXES "PRAGMA temp_store = MEMORY; PRAGMA threads = 0;", e)) ||
             (rc = set_cache_size(L->s, LOAD_CACHE_SIZE, e)))
             return rc;
     }

@@ -69,15 +69,14 @@ static void compress(uint32_t h[8], const unsigned char block[64])
 /* The 64 rounds with the SHA-NI instructions, four rounds per step. The state is kept as
  * the instructions want it (ABEF and CDGH lanes); the message schedule of step i is
  * built from the four previous 16-byte groups, held in w[i % 4]. */
-__attribute__((target("sha,sse4.1"))) static void compress_ni(uint32_t h[8],
-                                                               const unsigned char *p,
-                                                               size_t nblocks)
+__attribute__((target("sha,sse4.1"))) static void compress_ni(uint32_t h[8], const unsigned char *p,
+                                                              size_t nblocks)
 {
     const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
-    __m128i t = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[0]), 0xB1); /* CDAB */
+    __m128i t = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[0]), 0xB1);  /* CDAB */
     __m128i s1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[4]), 0x1B); /* EFGH */
-    __m128i s0 = _mm_alignr_epi8(t, s1, 8);    /* ABEF */
-    s1 = _mm_blend_epi16(s1, t, 0xF0);          /* CDGH */
+    __m128i s0 = _mm_alignr_epi8(t, s1, 8);                                        /* ABEF */
+    s1 = _mm_blend_epi16(s1, t, 0xF0);                                             /* CDGH */
     for (; nblocks; nblocks--, p += 64) {
         __m128i save0 = s0, save1 = s1, w[4];
         for (int i = 0; i < 16; i++) {
@@ -97,10 +96,10 @@ __attribute__((target("sha,sse4.1"))) static void compress_ni(uint32_t h[8],
         s0 = _mm_add_epi32(s0, save0);
         s1 = _mm_add_epi32(s1, save1);
     }
-    t = _mm_shuffle_epi32(s0, 0x1B);  /* FEBA */
-    s1 = _mm_shuffle_epi32(s1, 0xB1); /* DCHG */
+    t = _mm_shuffle_epi32(s0, 0x1B);                                  /* FEBA */
+    s1 = _mm_shuffle_epi32(s1, 0xB1);                                 /* DCHG */
     _mm_storeu_si128((__m128i *)&h[0], _mm_blend_epi16(t, s1, 0xF0)); /* DCBA */
-    _mm_storeu_si128((__m128i *)&h[4], _mm_alignr_epi8(s1, t, 8));  /* HGFE */
+    _mm_storeu_si128((__m128i *)&h[4], _mm_alignr_epi8(s1, t, 8));    /* HGFE */
 }
 #endif
 
