@@ -76,8 +76,9 @@ static void bind_row(kp_stmt *st, int base, const batch *b, size_t first, int nc
         switch (v->type) {
         case KP_BV_INT: kp_stmt_bind_int64(st, idx, v->i); break;
         case KP_BV_REAL: kp_stmt_bind_double(st, idx, v->d); break;
-        case KP_BV_TEXT: kp_stmt_bind_text(st, idx, b->arena + v->off, v->n); break;
-        default: kp_stmt_bind_null(st, idx); break;
+        /* Not copied: the batch outlives the statement's step and reset. */
+        case KP_BV_TEXT: kp_stmt_bind_text_static(st, idx, b->arena + v->off, v->n); break;
+        default: break; /* NULL: kp_stmt_reset cleared every binding */
         }
     }
 }

@@ -1,9 +1,19 @@
 /* SHA-256 as specified in FIPS 180-4, section 6.2. Written out here rather than taken
  * from a crypto library because manifests and Message-IDs need only the digest, and a
- * page of portable C is cheaper than a dependency. Byte order is explicit throughout. */
+ * page of portable C is cheaper than a dependency. Byte order is explicit throughout.
+ * On x86-64 processors with the SHA extensions the block function uses them instead:
+ * every input file is hashed for the run record, and on a 1M-row export the portable
+ * code alone was an eighth of the load's CPU time. */
 #include "kpipress/sha256.h"
 
+#include <stdatomic.h>
 #include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define KP_SHA_NI 1
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
 
 static const uint32_t K[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -55,6 +65,90 @@ static void compress(uint32_t h[8], const unsigned char block[64])
     h[7] += k;
 }
 
+#ifdef KP_SHA_NI
+/* The 64 rounds with the SHA-NI instructions, four rounds per step. The state is kept as
+ * the instructions want it (ABEF and CDGH lanes); the message schedule of step i is
+ * built from the four previous 16-byte groups, held in w[i % 4]. */
+__attribute__((target("sha,sse4.1"))) static void compress_ni(uint32_t h[8], const unsigned char *p,
+                                                              size_t nblocks)
+{
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i t = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[0]), 0xB1);  /* CDAB */
+    __m128i s1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[4]), 0x1B); /* EFGH */
+    __m128i s0 = _mm_alignr_epi8(t, s1, 8);                                        /* ABEF */
+    s1 = _mm_blend_epi16(s1, t, 0xF0);                                             /* CDGH */
+    for (; nblocks; nblocks--, p += 64) {
+        __m128i save0 = s0, save1 = s1, w[4];
+        for (int i = 0; i < 16; i++) {
+            __m128i m;
+            if (i < 4) {
+                m = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), bswap);
+            } else {
+                m = _mm_sha256msg1_epu32(w[i & 3], w[(i + 1) & 3]);
+                m = _mm_add_epi32(m, _mm_alignr_epi8(w[(i + 3) & 3], w[(i + 2) & 3], 4));
+                m = _mm_sha256msg2_epu32(m, w[(i + 3) & 3]);
+            }
+            w[i & 3] = m;
+            __m128i k = _mm_add_epi32(m, _mm_loadu_si128((const __m128i *)&K[4 * i]));
+            s1 = _mm_sha256rnds2_epu32(s1, s0, k);
+            s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(k, 0x0E));
+        }
+        s0 = _mm_add_epi32(s0, save0);
+        s1 = _mm_add_epi32(s1, save1);
+    }
+    t = _mm_shuffle_epi32(s0, 0x1B);                                  /* FEBA */
+    s1 = _mm_shuffle_epi32(s1, 0xB1);                                 /* DCHG */
+    _mm_storeu_si128((__m128i *)&h[0], _mm_blend_epi16(t, s1, 0xF0)); /* DCBA */
+    _mm_storeu_si128((__m128i *)&h[4], _mm_alignr_epi8(s1, t, 8));    /* HGFE */
+}
+#endif
+
+/* The processor's SHA extensions: detected once (-1 until then), used unless a test
+ * turned them off. Atomic, because the run hashes its inputs on a thread of its own. */
+static _Atomic int available = -1, disabled;
+
+static int detect(void)
+{
+#ifdef KP_SHA_NI
+    int a = atomic_load_explicit(&available, memory_order_relaxed);
+    if (a < 0) {
+        /* cpuid leaf 7 EBX bit 29: SHA; leaf 1 ECX bits 9 and 19: SSSE3, SSE4.1. (Not
+         * __builtin_cpu_supports: clang 14 does not know "sha".) */
+        unsigned eax, ebx, ecx, edx;
+        a = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx >> 9 & 1) && (ecx >> 19 & 1) &&
+            __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ebx >> 29 & 1);
+        atomic_store_explicit(&available, a, memory_order_relaxed);
+    }
+    return a;
+#else
+    return 0;
+#endif
+}
+
+static int have_ni(void)
+{
+    return detect() && !atomic_load_explicit(&disabled, memory_order_relaxed);
+}
+
+int kp_sha256_accelerated(int enable)
+{
+    if (enable >= 0)
+        atomic_store_explicit(&disabled, !enable, memory_order_relaxed);
+    return have_ni();
+}
+
+static void compress_blocks(uint32_t h[8], const unsigned char *p, size_t nblocks)
+{
+#ifdef KP_SHA_NI
+    if (have_ni()) {
+        compress_ni(h, p, nblocks);
+        return;
+    }
+#endif
+    for (; nblocks; nblocks--, p += 64)
+        compress(h, p);
+}
+
 void kp_sha256_init(kp_sha256 *c)
 {
     static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -76,11 +170,12 @@ void kp_sha256_update(kp_sha256 *c, const void *data, size_t len)
         len -= take;
         if (c->nbuf < 64)
             return;
-        compress(c->h, c->buf);
+        compress_blocks(c->h, c->buf, 1);
         c->nbuf = 0;
     }
-    for (; len >= 64; p += 64, len -= 64)
-        compress(c->h, p);
+    compress_blocks(c->h, p, len / 64);
+    p += len / 64 * 64;
+    len %= 64;
     memcpy(c->buf, p, len);
     c->nbuf = len;
 }
@@ -91,13 +186,13 @@ void kp_sha256_final(kp_sha256 *c, unsigned char out[32])
     c->buf[c->nbuf++] = 0x80;
     if (c->nbuf > 56) {
         memset(c->buf + c->nbuf, 0, 64 - c->nbuf);
-        compress(c->h, c->buf);
+        compress_blocks(c->h, c->buf, 1);
         c->nbuf = 0;
     }
     memset(c->buf + c->nbuf, 0, 56 - c->nbuf);
     for (int i = 0; i < 8; i++)
         c->buf[56 + i] = (unsigned char)(bits >> (56 - 8 * i));
-    compress(c->h, c->buf);
+    compress_blocks(c->h, c->buf, 1);
     for (int i = 0; i < 8; i++) {
         out[4 * i] = (unsigned char)(c->h[i] >> 24);
         out[4 * i + 1] = (unsigned char)(c->h[i] >> 16);

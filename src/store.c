@@ -323,6 +323,13 @@ kp_err kp_stmt_bind_text(kp_stmt *st, int idx, const char *text, size_t len)
                : KP_ERR_INTERNAL;
 }
 
+kp_err kp_stmt_bind_text_static(kp_stmt *st, int idx, const char *text, size_t len)
+{
+    return sqlite3_bind_text64(st->st, idx, text, len, SQLITE_STATIC, SQLITE_UTF8) == SQLITE_OK
+               ? KP_OK
+               : KP_ERR_INTERNAL;
+}
+
 kp_err kp_stmt_bind_vars(kp_stmt *st, const kp_vars *vars, kp_error *e)
 {
     int n = sqlite3_bind_parameter_count(st->st);

@@ -18,4 +18,10 @@ void kp_sha256_final(kp_sha256 *c, unsigned char out[32]);
 /* 64 lowercase hex digits + NUL. */
 void kp_sha256_hex(const unsigned char digest[32], char hex[65]);
 
+/* Whether the processor's SHA instructions are used (detected on first use). enable = 0
+ * forces the portable code, 1 uses them again if the processor has them, -1 only asks:
+ * for tests, which check that both paths give the same digests. Returns whether they are
+ * in use after the call. */
+int kp_sha256_accelerated(int enable);
+
 #endif

@@ -43,6 +43,9 @@ kp_err kp_stmt_bind_null(kp_stmt *st, int idx);
 kp_err kp_stmt_bind_int64(kp_stmt *st, int idx, int64_t v);
 kp_err kp_stmt_bind_double(kp_stmt *st, int idx, double v);
 kp_err kp_stmt_bind_text(kp_stmt *st, int idx, const char *text, size_t len);
+/* Text that is NOT copied: it must stay valid until the statement is reset or the
+ * parameter bound again (bulk inserts bind from a batch that outlives the step). */
+kp_err kp_stmt_bind_text_static(kp_stmt *st, int idx, const char *text, size_t len);
 
 /* Bind every :name / @name / $name parameter of the statement from vars. A parameter
  * with no entry in vars is an error naming it; NULL values bind NULL. */

@@ -237,6 +237,55 @@ static void test_sample_salesforce(void **state)
     kp_job_free(j);
 }
 
+/* The snapshot indexes exist after a first load (built after the rows) and after a later
+ * one (kept up to date); the per-rep lookup of burst reports and the view's as-of lookup
+ * use them; the load gives the connection its page cache size back. */
+static void test_snapshot_indexes(void **state)
+{
+    (void)state;
+    kp_job *j = sample_job();
+    kp_store *s = new_store();
+    kp_load_stats st;
+    kp_error e = {0};
+    int64_t cache = qi(s, "PRAGMA cache_size");
+    for (int run = 0; run < 2; run++) {
+        if (run)
+            j->as_of = kp_date_from_ymd(2026, 11, 30);
+        assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+        assert_string_equal(qs(s, "SELECT name FROM sqlite_master WHERE type = 'index' AND"
+                                  " tbl_name = 'opportunity_snapshots' ORDER BY name"),
+                            "opp_snap_key\nopp_snap_owner\n");
+        assert_int_equal(qi(s, "SELECT count(*) FROM pragma_index_info('opp_snap_key')"), 2);
+        assert_int_equal(qi(s, "SELECT count(*) FROM pragma_index_info('opp_snap_owner')"), 2);
+        assert_int_equal(qi(s, "PRAGMA cache_size"), cache);
+    }
+    kp_stmt *q = NULL;
+    assert_int_equal(kp_store_prepare(s,
+                                      "EXPLAIN QUERY PLAN SELECT sum(amount_cents) FROM"
+                                      " opportunity_snapshots WHERE as_of = '2026-11-30' AND"
+                                      " owner_id = '005A'",
+                                      NULL, 0, &q, &e),
+                     KP_OK);
+    int found = 0;
+    while (kp_stmt_step(q, &e) == 1)
+        found |= strstr(kp_stmt_column_text(q, 3), "USING INDEX opp_snap_owner") != NULL;
+    kp_stmt_finalize(q);
+    assert_true(found);
+    assert_int_equal(kp_store_prepare(s,
+                                      "EXPLAIN QUERY PLAN SELECT max(as_of) FROM"
+                                      " opportunity_snapshots",
+                                      NULL, 0, &q, &e),
+                     KP_OK);
+    found = 0;
+    while (kp_stmt_step(q, &e) == 1)
+        found |= strstr(kp_stmt_column_text(q, 3), "COVERING INDEX opp_snap_key") != NULL;
+    kp_stmt_finalize(q);
+    assert_true(found);
+    assert_int_equal(qi(s, "SELECT count(*) FROM opportunities WHERE owner_id = '005A'"), 1);
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
 /* A failed load leaves every table as it was, even those loaded before the failure. */
 static void test_rollback(void **state)
 {
@@ -1102,6 +1151,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sample_salesforce),
+        cmocka_unit_test(test_snapshot_indexes),
         cmocka_unit_test(test_rollback),
         cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_findings),

@@ -1,5 +1,6 @@
 /* SHA-256: the FIPS 180-2 example vectors, padding-boundary lengths and a 1 MB buffer
- * checked against coreutils sha256sum, and incremental updates in odd-sized pieces. */
+ * checked against coreutils sha256sum, and incremental updates in odd-sized pieces; all
+ * of it twice, with the processor's SHA instructions (when it has them) and without. */
 #include "test.h"
 
 #include "kpipress/deliver.h"
@@ -139,6 +140,20 @@ static void test_file_errors(void **state)
     assert_string_equal(e.file, "/nonexistent/kp/file");
 }
 
+static int portable(void **state)
+{
+    (void)state;
+    return kp_sha256_accelerated(0) ? -1 : 0;
+}
+
+static int accelerated(void **state)
+{
+    (void)state;
+    if (!kp_sha256_accelerated(1))
+        fprintf(stderr, "note: no SHA instructions here: the portable code is tested twice\n");
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -146,5 +161,6 @@ int main(void)
         cmocka_unit_test(test_against_sha256sum), cmocka_unit_test(test_incremental),
         cmocka_unit_test(test_file_errors),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("accelerated", tests, accelerated, NULL);
+    return failed + cmocka_run_group_tests_name("portable", tests, portable, NULL);
 }
