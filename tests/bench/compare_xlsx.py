@@ -6,7 +6,7 @@ and the number format; numbers in a currency format agree to the cent, other num
 1e-9 relative. Also the layout a reader notices: sheet order, frozen panes, autofilters,
 defined names, and each chart's kind and position.
 
-usage: compare_xlsx.py [--strict] [--max N] KPIPRESS.xlsx REFERENCE.xlsx
+usage: compare_xlsx.py [--strict] [--max N] [--skip-sheet NAME]... KPIPRESS.xlsx REFERENCE.xlsx
 Lists the first N differences (default 20) and ends with one line
 "C cells compared in S sheets, D differences". Exit status 0, or with --strict 1 when there
 are differences; 2 on a usage error or a workbook that cannot be read.
@@ -99,17 +99,20 @@ def compare_layout(name, a, b, diffs):
             diffs.append(f"{name}: {what} {va} vs {vb}")
 
 
-def compare(a_path, b_path):
-    """(cells compared, sheets compared, differences)."""
+def compare(a_path, b_path, skip=()):
+    """(cells compared, sheets compared, differences); sheets named in skip are ignored
+    (on either side)."""
     af, bf = openpyxl.load_workbook(a_path), openpyxl.load_workbook(b_path)
     av, bv = (openpyxl.load_workbook(a_path, data_only=True),
               openpyxl.load_workbook(b_path, data_only=True))
     diffs = []
-    if af.sheetnames != bf.sheetnames:
-        diffs.append(f"sheets: {af.sheetnames} vs {bf.sheetnames}")
+    an = [n for n in af.sheetnames if n not in skip]
+    bn = [n for n in bf.sheetnames if n not in skip]
+    if an != bn:
+        diffs.append(f"sheets: {an} vs {bn}")
     ncells = nsheets = 0
-    for name in af.sheetnames:
-        if name not in bf.sheetnames:
+    for name in an:
+        if name not in bn:
             continue
         ca, cb = cells(af[name], av[name]), cells(bf[name], bv[name])
         ncells += len(set(ca) | set(cb))
@@ -117,6 +120,9 @@ def compare(a_path, b_path):
         compare_cells(name, ca, cb, diffs)
         compare_layout(name, af[name], bf[name], diffs)
     na, nb = defined_names(af), defined_names(bf)
+    skipped = lambda v: any(v and v.startswith((f"{n}!", f"'{n}'!")) for n in skip)
+    na = {k: v for k, v in na.items() if not skipped(v)}
+    nb = {k: v for k, v in nb.items() if not skipped(v)}
     for k in sorted(set(na) | set(nb)):
         if na.get(k) != nb.get(k):
             diffs.append(f"defined name {k}: {na.get(k)} vs {nb.get(k)}")
@@ -124,11 +130,13 @@ def compare(a_path, b_path):
 
 
 def main(argv):
-    strict, limit, paths = False, 20, []
+    strict, limit, paths, skip = False, 20, [], []
     args = iter(argv[1:])
     for arg in args:
         if arg == "--strict":
             strict = True
+        elif arg == "--skip-sheet":
+            skip.append(next(args, ""))
         elif arg == "--max":
             n = next(args, "")
             limit = int(n) if n.isdigit() else -1
@@ -138,7 +146,7 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     try:
-        ncells, nsheets, diffs = compare(*paths)
+        ncells, nsheets, diffs = compare(*paths, skip=skip)
     except (OSError, KeyError, ValueError, openpyxl.utils.exceptions.InvalidFileException) as e:
         print(f"compare_xlsx: {e}", file=sys.stderr)
         return 2
