@@ -1,8 +1,9 @@
 /* Monthly bookings series for the company, each region, team and rep, forecast with
  * kp_forecast_auto and stored under the run's as-of date in `forecast`, so later runs can
  * compare what was forecast with what closed (the forecast_* metrics of metrics.ini).
- * Series are built in C from one grouped query: a team's series is the sum of its reps'
- * months, so every level adds up from the same cents. */
+ * Series are built in C from one grouped query of won deals by owner and month: a team's
+ * or region's series is the sum of its people's months, so every level adds up from the
+ * same cents. */
 #include "kpipress/forecast_series.h"
 
 #include "kpipress/date.h"
@@ -11,7 +12,6 @@
 #include "kpipress/log.h"
 
 #include <assert.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,13 +23,14 @@
 kp_err kp_forecast_series_schema(kp_store *s, kp_error *e)
 {
     return kp_store_exec(
-        s, "CREATE TABLE IF NOT EXISTS forecast("
-           " as_of TEXT NOT NULL, series TEXT NOT NULL, dimension TEXT NOT NULL,"
-           " member TEXT NOT NULL, period_start TEXT NOT NULL, period_end TEXT NOT NULL,"
-           " value REAL NOT NULL, lower REAL NOT NULL, upper REAL NOT NULL,"
-           " method TEXT NOT NULL, chosen_because TEXT NOT NULL, wape REAL, mase REAL,"
-           " fallback INTEGER NOT NULL,"
-           " PRIMARY KEY(as_of, series, dimension, member, period_start)) STRICT",
+        s,
+        "CREATE TABLE IF NOT EXISTS forecast("
+        " as_of TEXT NOT NULL, series TEXT NOT NULL, dimension TEXT NOT NULL,"
+        " member TEXT NOT NULL, period_start TEXT NOT NULL, period_end TEXT NOT NULL,"
+        " value REAL NOT NULL, lower REAL NOT NULL, upper REAL NOT NULL,"
+        " method TEXT NOT NULL, chosen_because TEXT NOT NULL, wape REAL, mase REAL,"
+        " fallback INTEGER NOT NULL,"
+        " PRIMARY KEY(as_of, series, dimension, member, period_start)) STRICT",
         e);
 }
 
@@ -110,7 +111,7 @@ static int cmp_owner(const void *a, const void *b)
 static owner *owner_find(const ctx *c, size_t n, const char *key)
 {
     owner k = {.key = (char *)key};
-    return bsearch(&k, c->o, n, sizeof *c->o, cmp_owner);
+    return n ? bsearch(&k, c->o, n, sizeof *c->o, cmp_owner) : NULL;
 }
 
 /* A new owner at the end (the array is sorted again once all are in). */
@@ -180,16 +181,16 @@ static kp_err read_reps(ctx *c, kp_error *e)
 static kp_err read_first_data(ctx *c, const char *cutoff, kp_error *e)
 {
     kp_stmt *st = NULL;
-    kp_err rc = kp_store_prepare(
-        c->s,
-        "SELECT coalesce(owner_id, '" NONE "'),"
-        " min(CASE WHEN created_date < ?1 THEN created_date END),"
-        " min(CASE WHEN close_date < ?1 THEN close_date END)"
-        " FROM opportunities GROUP BY 1 ORDER BY 1",
-        NULL, 0, &st, e);
+    kp_err rc = kp_store_prepare(c->s,
+                                 "SELECT coalesce(owner_id, '" NONE "'),"
+                                 " min(CASE WHEN created_date < ?1 THEN created_date END),"
+                                 " min(CASE WHEN close_date < ?1 THEN close_date END)"
+                                 " FROM opportunities GROUP BY 1 ORDER BY 1",
+                                 NULL, 0, &st, e);
     if (!rc)
         rc = kp_stmt_bind_text(st, 1, cutoff, strlen(cutoff));
-    qsort(c->o, c->no, sizeof *c->o, cmp_owner);
+    if (c->no) /* qsort(NULL, 0) is undefined */
+        qsort(c->o, c->no, sizeof *c->o, cmp_owner);
     size_t sorted = c->no;
     int r = 0;
     while (!rc && (r = kp_stmt_step(st, e)) > 0) {
@@ -206,7 +207,8 @@ static kp_err read_first_data(ctx *c, const char *cutoff, kp_error *e)
     if (!rc && r < 0)
         rc = KP_ERR_IO;
     kp_stmt_finalize(st);
-    qsort(c->o, c->no, sizeof *c->o, cmp_owner);
+    if (c->no) /* qsort(NULL, 0) is undefined */
+        qsort(c->o, c->no, sizeof *c->o, cmp_owner);
     return rc;
 }
 
@@ -272,8 +274,8 @@ static void owner_starts(ctx *c)
 {
     for (size_t i = 0; i < c->no; i++) {
         owner *o = &c->o[i];
-        int s = o->hire < 0 ? o->first_data
-                : o->first_data < 0 ? o->hire
+        int s = o->hire < 0               ? o->first_data
+                : o->first_data < 0       ? o->hire
                 : o->hire < o->first_data ? o->hire
                                           : o->first_data;
         if (s >= 0 && s < c->first)

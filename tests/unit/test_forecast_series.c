@@ -57,12 +57,13 @@ static int setup(void **state)
     FILE *f = fopen(path, "w");
     if (!f)
         return -1;
-    fprintf(f, "[job]\nname = t\ndatabase = :memory:\nas_of = " AS_OF "\n"
-               "period = previous_month\noutput_dir = out\n"
-               "[source opportunities]\nfile = opportunities.csv\npreset = salesforce\n"
-               "[source reps]\nfile = users.csv\npreset = salesforce\n"
-               "[source quotas]\nfile = quotas.csv\npreset = salesforce\n"
-               "[forecast]\nhorizon = %d\n",
+    fprintf(f,
+            "[job]\nname = t\ndatabase = :memory:\nas_of = " AS_OF "\n"
+            "period = previous_month\noutput_dir = out\n"
+            "[source opportunities]\nfile = opportunities.csv\npreset = salesforce\n"
+            "[source reps]\nfile = users.csv\npreset = salesforce\n"
+            "[source quotas]\nfile = quotas.csv\npreset = salesforce\n"
+            "[forecast]\nhorizon = %d\n",
             HORIZON);
     fclose(f);
     kp_load_stats st;
@@ -198,10 +199,9 @@ static void test_matches_reference(void **state)
                                           " FROM forecast WHERE as_of = '" AS_OF "'",
                                           NULL, 0, &stored, &e),
                      KP_OK);
-    assert_int_equal(kp_store_query_int64(db,
-                                          "SELECT count(*) FROM reps WHERE active = 1", NULL,
-                                          0, &reps, &e),
-                     KP_OK);
+    assert_int_equal(
+        kp_store_query_int64(db, "SELECT count(*) FROM reps WHERE active = 1", NULL, 0, &reps, &e),
+        KP_OK);
     assert_int_equal((size_t)stored, nseries);
     assert_int_equal((size_t)reps, nrep); /* every active rep, and only them */
 }
