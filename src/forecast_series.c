@@ -20,6 +20,8 @@
 
 #define NONE "(none)" /* the kpi table's member for a missing value */
 
+/* value, lower and upper are in the job's currency units (REAL), as kpi.value is: a
+ * forecast is not exact to the cent, and templates read both side by side. */
 kp_err kp_forecast_series_schema(kp_store *s, kp_error *e)
 {
     return kp_store_exec(
@@ -176,19 +178,24 @@ static kp_err read_reps(ctx *c, kp_error *e)
     return rc;
 }
 
+/* Prepare sql over the run's deals with ?1 bound to the first day of the as-of month. */
+static kp_err query_before(ctx *c, const char *sql, const char *cutoff, kp_stmt **st, kp_error *e)
+{
+    kp_err rc = kp_store_prepare(c->s, sql, NULL, 0, st, e);
+    return rc ? rc : kp_stmt_bind_text(*st, 1, cutoff, strlen(cutoff));
+}
+
 /* Owners of deals not in reps, and everyone's first month with a deal (created or
  * closed) before the as-of month: a rep's series starts there or at hiring. */
 static kp_err read_first_data(ctx *c, const char *cutoff, kp_error *e)
 {
     kp_stmt *st = NULL;
-    kp_err rc = kp_store_prepare(c->s,
-                                 "SELECT coalesce(owner_id, '" NONE "'),"
-                                 " min(CASE WHEN created_date < ?1 THEN created_date END),"
-                                 " min(CASE WHEN close_date < ?1 THEN close_date END)"
-                                 " FROM opportunities GROUP BY 1 ORDER BY 1",
-                                 NULL, 0, &st, e);
-    if (!rc)
-        rc = kp_stmt_bind_text(st, 1, cutoff, strlen(cutoff));
+    kp_err rc = query_before(c,
+                             "SELECT coalesce(owner_id, '" NONE "'),"
+                             " min(CASE WHEN created_date < ?1 THEN created_date END),"
+                             " min(CASE WHEN close_date < ?1 THEN close_date END)"
+                             " FROM opportunities GROUP BY 1 ORDER BY 1",
+                             cutoff, &st, e);
     if (c->no) /* qsort(NULL, 0) is undefined */
         qsort(c->o, c->no, sizeof *c->o, cmp_owner);
     size_t sorted = c->no;
@@ -226,14 +233,12 @@ static kp_err read_bookings(ctx *c, const char *cutoff, kp_error *e)
     kp_stmt *st = NULL;
     booking *b = NULL;
     size_t nb = 0, cap = 0;
-    kp_err rc = kp_store_prepare(c->s,
-                                 "SELECT coalesce(owner_id, '" NONE "'), substr(close_date, 1, 7),"
-                                 " sum(amount_cents) FROM opportunities"
-                                 " WHERE is_won AND close_date < ?1 AND amount_cents IS NOT NULL"
-                                 " GROUP BY 1, 2 ORDER BY 1, 2",
-                                 NULL, 0, &st, e);
-    if (!rc)
-        rc = kp_stmt_bind_text(st, 1, cutoff, strlen(cutoff));
+    kp_err rc = query_before(c,
+                             "SELECT coalesce(owner_id, '" NONE "'), substr(close_date, 1, 7),"
+                             " sum(amount_cents) FROM opportunities"
+                             " WHERE is_won AND close_date < ?1 AND amount_cents IS NOT NULL"
+                             " GROUP BY 1, 2 ORDER BY 1, 2",
+                             cutoff, &st, e);
     int r = 0;
     while (!rc && (r = kp_stmt_step(st, e)) > 0) {
         owner *o = owner_find(c, c->no, kp_stmt_column_text(st, 0));
