@@ -6,6 +6,7 @@
 
 #include "kpipress/deliver.h"
 #include "kpipress/email.h"
+#include "kpipress/forecast_series.h"
 #include "kpipress/job.h"
 #include "kpipress/load.h"
 #include "kpipress/log.h"
@@ -860,6 +861,8 @@ static kp_err run_stages(run_ctx *c, int load_only, kp_error *e)
         rc = scope_to_as_of(s, c->job, e);
         if (!rc)
             rc = kp_metrics_run(c->job, s, e);
+        if (!rc)
+            rc = kp_forecast_series_run(c->job, s, e);
         if (!rc) {
             enter_stage(c, STAGE_PLAN, &t);
             rc = plan(c, s, e);
