@@ -20,6 +20,10 @@ enum { G_MONTH, G_QUARTER, G_NEXT, NGRAIN };       /* output grains */
 enum { B_MONTH, B_QUARTER_REST, B_NEXT, NBUCKET }; /* disjoint date buckets of a rep */
 enum { D_COMPANY, D_REGION, D_TEAM, D_MANAGER, D_REP, NDIM };
 
+/* The simulation keeps every run's total per rep and date bucket (8 bytes each): 10,000
+ * runs over 200 reps take 48 MiB. Past this, lowering [forecast] runs is the way out. */
+#define FORECAST_MC_MAX_MIB 1024
+
 static const char *const grain_names[NGRAIN] = {"month", "fiscal_quarter", "next_fiscal_quarter"};
 static const char *const dim_names[NDIM] = {"company", "region", "team", "manager", "rep"};
 
@@ -567,8 +571,13 @@ static kp_err simulate(fctx *c, kp_error *e)
     c->runs = (size_t)c->job->forecast.runs;
     if (!c->ngroups)
         return KP_OK;
-    if (c->ngroups > SIZE_MAX / sizeof(double) / c->runs ||
-        !(c->totals = malloc(c->ngroups * c->runs * sizeof *c->totals)))
+    if (c->ngroups > ((size_t)FORECAST_MC_MAX_MIB << 20) / sizeof(double) / c->runs)
+        return kp_error_set(e, KP_ERR_CONFIG, c->job->path, c->job->forecast.line, 0,
+                            "[forecast] runs = %zu needs %zu MiB for the simulated totals "
+                            "of %zu reps x date buckets, over the limit of %d MiB: lower runs",
+                            c->runs, (size_t)((double)c->ngroups * (double)c->runs * 8 / 1048576),
+                            c->ngroups, FORECAST_MC_MAX_MIB);
+    if (!(c->totals = malloc(c->ngroups * c->runs * sizeof *c->totals)))
         return nomem(e);
     return kp_forecast_simulate_groups(c->deals, c->group, c->ndeals, c->ngroups, c->runs,
                                        (uint64_t)c->job->forecast.seed, c->totals, e);

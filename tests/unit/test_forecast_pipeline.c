@@ -171,8 +171,9 @@ static void test_stage(void **state)
 
     /* a probability outside 0..1 fails the stage, names the deal, and leaves the rows of
      * the previous run as they were (one transaction) */
-    assert_int_equal(kp_store_exec(s, "UPDATE stage_rules SET probability = 1.5 WHERE stage ="
-                                      " 'Open'",
+    assert_int_equal(kp_store_exec(s,
+                                   "UPDATE stage_rules SET probability = 1.5 WHERE stage ="
+                                   " 'Open'",
                                    &e2),
                      KP_OK);
     assert_int_equal(kp_forecast_pipeline_run(&job, s, &e), KP_ERR_DATA);
@@ -183,6 +184,24 @@ static void test_stage(void **state)
     /* and the stage can run again once the data is fixed (no temporary table left) */
     assert_int_equal(kp_store_exec(s, "UPDATE stage_rules SET probability = 0.3", &e2), KP_OK);
     assert_int_equal(kp_forecast_pipeline_run(&job, s, &e), KP_OK);
+
+    /* memory: a million runs over 200 reps with open deals would need 1.5 GiB; refused
+     * with a message naming the setting, before anything is allocated or written */
+    assert_int_equal(kp_store_exec(s,
+                                   "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1"
+                                   " FROM n WHERE i < 200)"
+                                   " INSERT INTO opportunity_snapshots(as_of, opp_id, owner_id,"
+                                   " stage, amount_cents, close_date, is_closed, is_won,"
+                                   " source_line) SELECT '2026-03-10', 'x' || i, 'q' || i,"
+                                   " 'Open', 100, '2026-03-20', 0, 0, 10 + i FROM n",
+                                   &e2),
+                     KP_OK);
+    job.forecast.runs = 1000000;
+    assert_int_equal(kp_forecast_pipeline_run(&job, s, &e), KP_ERR_CONFIG);
+    assert_string_equal(e.msg, "[forecast] runs = 1000000 needs 1533 MiB for the simulated"
+                               " totals of 201 reps x date buckets, over the limit of 1024 MiB:"
+                               " lower runs");
+    assert_int_equal(one_int(s, "SELECT count(*) FROM forecast_pipeline"), 15);
     kp_store_close(s);
 }
 
