@@ -105,7 +105,7 @@ static kp_err exec_bound(fctx *c, const char *sql, const char *const *args, int 
     for (int i = 0; !rc && i < nargs; i++)
         if (args[i])
             kp_stmt_bind_text(st, i + 1, args[i], strlen(args[i]));
-    int step;
+    int step = 0;
     while (!rc && (step = kp_stmt_step(st, e)) > 0)
         ;
     if (!rc && step < 0)
@@ -323,7 +323,7 @@ static kp_err load_leaves(fctx *c, kp_error *e)
     kp_stmt_bind_text(st, 1, c->snap, strlen(c->snap));
     kp_stmt_bind_text(st, 2, c->start[G_QUARTER], KP_DATE_ISO_LEN);
     kp_stmt_bind_text(st, 3, c->end[G_NEXT], KP_DATE_ISO_LEN);
-    int step;
+    int step = 0;
     while (!rc && (step = kp_stmt_step(st, e)) > 0) {
         if (c->nleaves == cap) {
             size_t ncap = cap ? 2 * cap : 64;
@@ -454,7 +454,7 @@ static kp_err load_deals(fctx *c, long *missing, kp_error *e)
     kp_err rc = kp_store_prepare(c->s, deals_sql, NULL, 0, &st, e);
     for (int i = 0; !rc && i < 7; i++)
         kp_stmt_bind_text(st, i + 1, args[i], strlen(args[i]));
-    int step;
+    int step = 0;
     while (!rc && (step = kp_stmt_step(st, e)) > 0) {
         size_t li = (size_t)kp_stmt_column_int64(st, 0);
         int b = (int)kp_stmt_column_int64(st, 7);
@@ -518,7 +518,7 @@ static kp_err warn_missing(fctx *c, kp_error *e)
     kp_stmt_bind_text(st, 1, c->snap, strlen(c->snap));
     kp_stmt_bind_text(st, 2, c->as_of, strlen(c->as_of));
     kp_stmt_bind_text(st, 3, c->end[G_NEXT], KP_DATE_ISO_LEN);
-    int step;
+    int step = 0;
     while ((step = kp_stmt_step(st, e)) > 0)
         kp_log_warn("forecast: %lld open deals in stage '%s' have no win probability (none "
                     "learned, configured or in the export): counted with probability 0",
@@ -547,7 +547,7 @@ static kp_err load_quotas(fctx *c, kp_error *e)
         kp_stmt_bind_text(st, 2 * g + 1, c->start[g], KP_DATE_ISO_LEN);
         kp_stmt_bind_text(st, 2 * g + 2, c->end[g], KP_DATE_ISO_LEN);
     }
-    int step;
+    int step = 0;
     while (!rc && (step = kp_stmt_step(st, e)) > 0) {
         size_t li = (size_t)kp_stmt_column_int64(st, 0);
         assert(li < c->nleaves);
