@@ -6,6 +6,7 @@
 
 #include "kpipress/deliver.h"
 #include "kpipress/email.h"
+#include "kpipress/forecast_pipeline.h"
 #include "kpipress/forecast_series.h"
 #include "kpipress/job.h"
 #include "kpipress/load.h"
@@ -45,8 +46,8 @@ typedef struct {
 } output;
 
 /* Stages as the run record names them (stage_names below). */
-enum { STAGE_LOCK, STAGE_LOAD, STAGE_MODEL, STAGE_PLAN, STAGE_RENDER, STAGE_MANIFEST,
-       STAGE_DELIVER, STAGE_COUNT };
+enum { STAGE_LOCK, STAGE_LOAD, STAGE_MODEL, STAGE_FORECAST, STAGE_PLAN, STAGE_RENDER,
+       STAGE_MANIFEST, STAGE_DELIVER, STAGE_COUNT };
 
 typedef struct {
     kp_job *job;
@@ -593,8 +594,8 @@ static kp_err deliver_all(run_ctx *c, kp_error *e)
 
 /* ---- run record and summary ------------------------------------------------------------ */
 
-static const char *const stage_names[STAGE_COUNT] = {"lock",   "load",     "model",  "plan",
-                                                      "render", "manifest", "deliver"};
+static const char *const stage_names[STAGE_COUNT] = {
+    "lock", "load", "model", "forecast", "plan", "render", "manifest", "deliver"};
 
 /* Monotonic milliseconds, for stage durations in the run record only (never a document). */
 static double now_ms(void)
@@ -861,8 +862,12 @@ static kp_err run_stages(run_ctx *c, int load_only, kp_error *e)
         rc = scope_to_as_of(s, c->job, e);
         if (!rc)
             rc = kp_metrics_run(c->job, s, e);
-        if (!rc)
+        if (!rc) {
+            enter_stage(c, STAGE_FORECAST, &t);
             rc = kp_forecast_series_run(c->job, s, e);
+        }
+        if (!rc)
+            rc = kp_forecast_pipeline_run(c->job, s, e);
         if (!rc) {
             enter_stage(c, STAGE_PLAN, &t);
             rc = plan(c, s, e);

@@ -98,4 +98,18 @@ typedef struct kp_fc_sim {
 kp_err kp_forecast_simulate(const kp_fc_deal *deals, size_t n, size_t runs, uint64_t seed,
                             double target, kp_fc_sim *out, kp_error *e);
 
+/* Grouped Monte Carlo, for roll-ups where one draw must count in several totals: deal i
+ * adds to group[i] (< ngroups; group NULL puts every deal in group 0). totals (ngroups x
+ * runs doubles, owned by the caller) receives group g's total of run r at
+ * totals[g * runs + r]. The draws are kp_forecast_simulate's (one uniform per deal per
+ * run, deals in the given order), so the same inputs and seed give the same totals on
+ * every platform; integer-valued amounts (cents) below 2^53 sum exactly. */
+kp_err kp_forecast_simulate_groups(const kp_fc_deal *deals, const uint32_t *group, size_t n,
+                                   size_t ngroups, size_t runs, uint64_t seed, double *totals,
+                                   kp_error *e);
+
+/* The q-quantile (0..1) of sorted[0..n), n > 0, by linear interpolation between order
+ * statistics (numpy's default, "linear"). */
+double kp_forecast_percentile(const double *sorted, size_t n, double q);
+
 #endif

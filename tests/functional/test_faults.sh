@@ -76,7 +76,8 @@ for o in s['outputs']:
     assert o['sha256'] == sha(o['path']) and o['bytes'] == os.path.getsize(o['path']), o
     assert o['report'] in ('book', 'cards')
 ms = s['durations_ms']
-assert set(ms) == {'lock', 'load', 'model', 'plan', 'render', 'manifest', 'deliver', 'total'}
+assert set(ms) == {'lock', 'load', 'model', 'forecast', 'plan', 'render', 'manifest', 'deliver',
+                   'total'}
 assert all(v >= 0 for v in ms.values()) and ms['render'] > 0 and ms['load'] > 0
 assert abs(sum(v for k, v in ms.items() if k != 'total') - ms['total']) < 1
 row = db.execute('SELECT as_of, job_sha256, status, error, started_step, summary FROM runs'

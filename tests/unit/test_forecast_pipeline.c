@@ -1,0 +1,216 @@
+/* The pipeline forecast: the grouped Monte Carlo (one draw per deal and run counted in its
+ * group; groups add up to the ungrouped total run by run; each group's mean within four
+ * standard errors of sum(amount x p)), the percentile rule, and the stage on a hand-made
+ * in-memory database: a quota reached by one deal of p = 0.3, and a bad probability that
+ * fails the stage with a message naming the deal while the previous rows stay. The
+ * functional test (tests/functional/test_forecast_pipeline.sh) covers the roll-up. */
+#include "test.h"
+
+#include "kpipress/date.h"
+#include "kpipress/forecast.h"
+#include "kpipress/forecast_pipeline.h"
+#include "kpipress/load.h"
+#include "kpipress/log.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The test's own generator (not the module's): a 64-bit LCG, top bits as uniform [0,1). */
+static double unif(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(*s >> 11) * 0x1.0p-53;
+}
+
+#define ND 400
+#define NG 4
+#define RUNS 5000
+
+static void test_groups(void **state)
+{
+    (void)state;
+    static kp_fc_deal d[ND];
+    static uint32_t g[ND];
+    static double tot[NG * RUNS], one[RUNS];
+    double expect[NG] = {0}, var[NG] = {0};
+    uint64_t s = 7;
+    for (size_t i = 0; i < ND; i++) {
+        d[i].amount = floor(100000 * unif(&s)); /* cents: integers, summed exactly */
+        d[i].probability = i % 7 == 0 ? 1.0 : i % 7 == 1 ? 0.0 : unif(&s);
+        g[i] = (uint32_t)(unif(&s) * NG);
+        expect[g[i]] += d[i].amount * d[i].probability;
+        var[g[i]] += d[i].amount * d[i].amount * d[i].probability * (1 - d[i].probability);
+    }
+    kp_error e;
+    assert_int_equal(kp_forecast_simulate_groups(d, g, ND, NG, RUNS, 42, tot, &e), KP_OK);
+    assert_int_equal(kp_forecast_simulate_groups(d, NULL, ND, 1, RUNS, 42, one, &e), KP_OK);
+    /* the same draws: the groups of a run add up to that run's ungrouped total, exactly */
+    for (size_t r = 0; r < RUNS; r++) {
+        double sum = 0;
+        for (size_t k = 0; k < NG; k++)
+            sum += tot[k * RUNS + r];
+        assert_true(sum == one[r]);
+    }
+    /* each group's mean: standard error sqrt(var / runs); 4 of them is a 1-in-15,000
+     * false alarm for a correct simulation, and a bias of 1% of a group's expectation
+     * (about 10 standard errors here) would fail */
+    for (size_t k = 0; k < NG; k++) {
+        double m = 0;
+        for (size_t r = 0; r < RUNS; r++)
+            m += tot[k * RUNS + r];
+        m /= RUNS;
+        double se = sqrt(var[k] / RUNS);
+        print_message("group %zu: mean %.0f expected %.0f se %.0f\n", k, m, expect[k], se);
+        assert_true(fabs(m - expect[k]) < 4 * se);
+    }
+    /* kp_forecast_simulate draws the same sequence: its mean is the grouped runs' mean */
+    kp_fc_sim sim;
+    assert_int_equal(kp_forecast_simulate(d, ND, RUNS, 42, 0, &sim, &e), KP_OK);
+    double m = 0;
+    for (size_t r = 0; r < RUNS; r++)
+        m += one[r];
+    assert_true(fabs(sim.mean - m / RUNS) < 1e-6);
+    /* seeds: the same one repeats, another differs */
+    static double again[NG * RUNS];
+    assert_int_equal(kp_forecast_simulate_groups(d, g, ND, NG, RUNS, 42, again, &e), KP_OK);
+    assert_memory_equal(tot, again, sizeof tot);
+    assert_int_equal(kp_forecast_simulate_groups(d, g, ND, NG, RUNS, 43, again, &e), KP_OK);
+    assert_true(memcmp(tot, again, sizeof tot) != 0);
+    /* bad deals are refused with their number */
+    d[5].probability = -0.1;
+    assert_int_equal(kp_forecast_simulate_groups(d, g, ND, NG, RUNS, 42, tot, &e), KP_ERR_DATA);
+    assert_string_equal(e.msg, "forecast: deal 6 has probability -0.1, outside [0, 1]");
+}
+
+static void test_percentile(void **state)
+{
+    (void)state;
+    /* numpy.percentile([10, 20, 30, 40, 50], [10, 50, 90]) = 14, 30, 46 */
+    const double v[5] = {10, 20, 30, 40, 50};
+    assert_true(fabs(kp_forecast_percentile(v, 5, 0.1) - 14) < 1e-12);
+    assert_true(kp_forecast_percentile(v, 5, 0.5) == 30);
+    assert_true(fabs(kp_forecast_percentile(v, 5, 0.9) - 46) < 1e-12);
+    assert_true(kp_forecast_percentile(v, 5, 1.0) == 50);
+    assert_true(kp_forecast_percentile(v, 1, 0.9) == 10);
+}
+
+static kp_store *fixture(void)
+{
+    kp_store *s = NULL;
+    kp_error e;
+    assert_int_equal(kp_store_open(":memory:", KP_STORE_CREATE, &s, &e), KP_OK);
+    assert_int_equal(kp_load_schema(s, &e), KP_OK);
+    /* one rep, one open deal of 1000.00 in a stage configured at 30%, due this month; a
+     * March quota of 1000.00 that only this deal can reach */
+    assert_int_equal(
+        kp_store_exec(
+            s,
+            "INSERT INTO reps(rep_id, name, team, region) VALUES('r1', 'Ann', 'T', 'EU');"
+            "INSERT INTO stage_rules VALUES('Open', 1, 0.3, 0, 0, 'Commit');"
+            "INSERT INTO stage_rules VALUES('Won', 2, 1.0, 1, 1, 'Closed');"
+            "INSERT INTO quotas VALUES('r1', '2026-03-01', '2026-03-31', 100000);"
+            "INSERT INTO opportunity_snapshots(as_of, opp_id, owner_id, stage, amount_cents,"
+            " forecast_category, close_date, is_closed, is_won, source_line)"
+            " VALUES('2026-03-10', 'd1', 'r1', 'Open', 100000, 'Commit', '2026-03-20', 0, 0, 2)",
+            &e),
+        KP_OK);
+    return s;
+}
+
+static int64_t one_int(kp_store *s, const char *sql)
+{
+    int64_t v = -1;
+    kp_error e;
+    assert_int_equal(kp_store_query_int64(s, sql, NULL, -1, &v, &e), KP_OK);
+    return v;
+}
+
+static void test_stage(void **state)
+{
+    (void)state;
+    kp_log_set_level(2);
+    kp_store *s = fixture();
+    kp_job job;
+    memset(&job, 0, sizeof job);
+    job.as_of = kp_date_from_ymd(2026, 3, 15);
+    job.fiscal_year_start = 1;
+    job.forecast.runs = 20000;
+    job.forecast.seed = 5;
+    job.forecast.min_sample = 20;
+    kp_error e;
+    assert_int_equal(kp_forecast_pipeline_run(&job, s, &e), KP_OK);
+    /* p_quota: reached exactly when the deal wins, p = 0.3; binomial standard error
+     * sqrt(0.3 x 0.7 / 20000) = 0.0032, four of them 0.013 */
+    int64_t pq = one_int(s, "SELECT CAST(p_quota * 1000000 AS INTEGER) FROM forecast_pipeline"
+                            " WHERE dimension = 'rep' AND member = 'r1' AND grain = 'month'");
+    print_message("p_quota %.4f\n", pq / 1e6);
+    assert_true(llabs(pq - 300000) < 13000);
+    assert_int_equal(one_int(s, "SELECT expected_cents FROM forecast_pipeline WHERE dimension ="
+                                " 'company' AND grain = 'month'"),
+                     30000);
+    /* P10 = 0 (lost in 70% of runs), P90 = 100000 (won in 30%) */
+    assert_int_equal(one_int(s, "SELECT p10_cents * 1000000 + p90_cents FROM forecast_pipeline"
+                                " WHERE dimension = 'company' AND grain = 'month'"),
+                     100000);
+    assert_int_equal(one_int(s, "SELECT count(*) FROM forecast_pipeline"), 15); /* 5 x 3 */
+    /* quota already met: a won deal of 1000.00 closed in March -> p_quota exactly 1 */
+    kp_error e2;
+    assert_int_equal(kp_store_exec(s,
+                                   "INSERT INTO opportunity_snapshots(as_of, opp_id, owner_id,"
+                                   " stage, amount_cents, close_date, is_closed, is_won,"
+                                   " source_line) VALUES('2026-03-10', 'd0', 'r1', 'Won',"
+                                   " 100000, '2026-03-02', 1, 1, 3)",
+                                   &e2),
+                     KP_OK);
+    assert_int_equal(kp_forecast_pipeline_run(&job, s, &e), KP_OK);
+    assert_int_equal(one_int(s, "SELECT p_quota * 10 FROM forecast_pipeline WHERE dimension ="
+                                " 'rep' AND grain = 'month'"),
+                     10);
+
+    /* a probability outside 0..1 fails the stage, names the deal, and leaves the rows of
+     * the previous run as they were (one transaction) */
+    assert_int_equal(kp_store_exec(s,
+                                   "UPDATE stage_rules SET probability = 1.5 WHERE stage ="
+                                   " 'Open'",
+                                   &e2),
+                     KP_OK);
+    assert_int_equal(kp_forecast_pipeline_run(&job, s, &e), KP_ERR_DATA);
+    assert_string_equal(e.msg, "forecast: open deal d1 (stage 'Open') has win probability 1.5,"
+                               " outside 0..1");
+    assert_int_equal(one_int(s, "SELECT count(*) FROM forecast_pipeline"), 15);
+    assert_int_equal(one_int(s, "SELECT probability * 10 FROM stage_win_rates"), 3);
+    /* and the stage can run again once the data is fixed (no temporary table left) */
+    assert_int_equal(kp_store_exec(s, "UPDATE stage_rules SET probability = 0.3", &e2), KP_OK);
+    assert_int_equal(kp_forecast_pipeline_run(&job, s, &e), KP_OK);
+
+    /* memory: a million runs over 200 reps with open deals would need 1.5 GiB; refused
+     * with a message naming the setting, before anything is allocated or written */
+    assert_int_equal(kp_store_exec(s,
+                                   "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1"
+                                   " FROM n WHERE i < 200)"
+                                   " INSERT INTO opportunity_snapshots(as_of, opp_id, owner_id,"
+                                   " stage, amount_cents, close_date, is_closed, is_won,"
+                                   " source_line) SELECT '2026-03-10', 'x' || i, 'q' || i,"
+                                   " 'Open', 100, '2026-03-20', 0, 0, 10 + i FROM n",
+                                   &e2),
+                     KP_OK);
+    job.forecast.runs = 1000000;
+    assert_int_equal(kp_forecast_pipeline_run(&job, s, &e), KP_ERR_CONFIG);
+    assert_string_equal(e.msg, "[forecast] runs = 1000000 needs 1533 MiB for the simulated"
+                               " totals of 201 reps x date buckets, over the limit of 1024 MiB:"
+                               " lower runs");
+    assert_int_equal(one_int(s, "SELECT count(*) FROM forecast_pipeline"), 15);
+    kp_store_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_groups),
+        cmocka_unit_test(test_percentile),
+        cmocka_unit_test(test_stage),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
