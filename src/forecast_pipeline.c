@@ -93,6 +93,11 @@ static const char schema_sql[] =
     " seed TEXT NOT NULL,"
     " PRIMARY KEY(as_of, dimension, member, grain, period_start)) STRICT;";
 
+kp_err kp_forecast_pipeline_schema(kp_store *s, kp_error *e)
+{
+    return kp_store_exec(s, schema_sql, e);
+}
+
 static const char drop_temps_sql[] =
     "DROP TABLE IF EXISTS temp.fc_was; DROP TABLE IF EXISTS temp.fc_outcome;"
     "DROP TABLE IF EXISTS temp.fc_leaf;";

@@ -8,6 +8,7 @@
 #include "kpipress/csv.h"
 #include "kpipress/deliver.h"
 #include "kpipress/doc.h"
+#include "kpipress/forecast_pipeline.h"
 #include "kpipress/forecast_series.h"
 #include "kpipress/log.h"
 #include "kpipress/presets.h"
@@ -114,8 +115,10 @@ kp_err kp_load_schema(kp_store *s, kp_error *e)
 {
     kp_err rc = kp_store_exec(s, schema_sql, e);
     /* the forecast history too, so a fresh database (and `check`) has every table that
-     * the metric library reads */
-    return rc ? rc : kp_forecast_series_schema(s, e);
+     * the metric library and the templates read */
+    if (!rc)
+        rc = kp_forecast_series_schema(s, e);
+    return rc ? rc : kp_forecast_pipeline_schema(s, e);
 }
 
 /* ---- per-source state ----------------------------------------------------------------- */

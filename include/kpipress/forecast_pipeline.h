@@ -17,6 +17,10 @@
 #include "kpipress/job.h"
 #include "kpipress/store.h"
 
+/* Create stage_win_rates and forecast_pipeline if missing (kp_load_schema calls this, so
+ * templates reading them prepare against a fresh database, e.g. in `kpipress check`). */
+kp_err kp_forecast_pipeline_schema(kp_store *s, kp_error *e);
+
 /* Compute and store the pipeline forecast of job->as_of in one transaction (all or
  * nothing). Reads opportunity_snapshots (the latest at or before the as-of date, and the
  * earlier ones as history), stage_history, stage_rules, reps and quotas. */

@@ -17,6 +17,9 @@ xlsx="$TMP/a/board-pack-$period.xlsx"
 check "board pack written as board-pack-$period.xlsx" test -s "$xlsx"
 check "board pack matches independent figures (openpyxl)" \
     $PY "$KP_ROOT/tests/functional/check_board_pack.py" "$xlsx" "$TMP/expected.json"
+check "board packs (xlsx, pdf) show the run's forecast tables (openpyxl, sqlite3, pdftotext)" \
+    $PY "$KP_ROOT/tests/functional/check_forecast_sheet.py" "$xlsx" "$TMP/a.db" \
+    "$TMP/a/board-pack-$period.pdf"
 
 # Scorecards: one per rep of the burst, each with the rep's name and figures.
 nexp=$($PY -c 'import json,sys; print(sum(r["active"] for r in json.load(open(sys.argv[1]))["reps"].values()))' "$TMP/expected.json")
