@@ -167,9 +167,11 @@ def check_quota_attainment(path, info, quota, opps):
 def check_board_pack(path, opps, dq):
     wb, wv = openpyxl.load_workbook(path), openpyxl.load_workbook(path, data_only=True)
     check(wb.sheetnames == ['Summary', 'Attainment by rep', 'By team and region', 'Trend',
-                            'Pipeline', 'Top deals', 'Data quality', 'Definitions'],
+                            'Pipeline', 'Forecast', 'Top deals', 'Data quality',
+                            'Definitions'],
           'board sheets %s' % wb.sheetnames)
-    check(len(wb['Trend']._charts) == 1 and len(wb['Pipeline']._charts) == 1, 'board charts')
+    check(len(wb['Trend']._charts) == 1 and len(wb['Pipeline']._charts) == 1 and
+          len(wb['Forecast']._charts) == 1, 'board charts')
     ws, wsv = wb['Pipeline'], wv['Pipeline']
     hdr = header_row(ws, 'Stage')
     open_ = [o for o in opps if not o['closed']]

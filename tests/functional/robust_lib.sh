@@ -1,7 +1,7 @@
 # Helpers shared by test_faults.sh, test_hostile.sh and test_kill.sh (source after lib.sh,
 # which provides sample_job).
 # db_state DB OUTDIR: integrity, row counts of every table but runs, and the SHA-256 of
-# every file under OUTDIR, temporaries (dot-files) marked "tmp". Independent of kpipress:
+# every file under OUTDIR, temporaries (dot-files, files in dot-directories) marked "tmp". Independent of kpipress:
 # Python's sqlite3 and hashlib.
 db_state() {
     $PY - "$1" "$2" <<'PYEOF'
@@ -17,7 +17,9 @@ for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
 for r, dirs, fs in sorted(os.walk(sys.argv[2])):
     for f in sorted(fs):
         p = os.path.join(r, f)
-        print('tmp' if f.startswith('.') else 'doc', os.path.relpath(p, sys.argv[2]),
-              hashlib.sha256(open(p, 'rb').read()).hexdigest())
+        rel = os.path.relpath(p, sys.argv[2])
+        # hidden: a dot-file, or inside a dot-directory (the renderers' scratch directory)
+        hidden = any(part.startswith('.') for part in rel.split(os.sep))
+        print('tmp' if hidden else 'doc', rel, hashlib.sha256(open(p, 'rb').read()).hexdigest())
 PYEOF
 }

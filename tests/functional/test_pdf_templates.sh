@@ -178,7 +178,7 @@ else notok "board pack metadata"; sed 's/^/#   /' <<<"$info" | head -8; fi
 outline=$(qpdf --json "$bp" 2>/dev/null | $PY -c '
 import json, sys
 print("|".join(o["title"] for o in json.load(sys.stdin)["outlines"]))')
-if [ "$outline" = "Summary|Regions and teams|Attainment by rep" ]; then ok "board pack bookmarks, one per section"; else notok "board pack bookmarks (got '$outline')"; fi
+if [ "$outline" = "Summary|Regions and teams|Attainment by rep|Forecast" ]; then ok "board pack bookmarks, one per section"; else notok "board pack bookmarks (got '$outline')"; fi
 regions=$(pdftotext -layout "$bp" - 2>/dev/null | awk '/Attainment by region/,/Bookings against quota by region/')
 bad=0
 while IFS=$'\t' read -r kind g b; do
