@@ -35,9 +35,12 @@ typedef struct kp_pdf_rgb {
 /* M_PI is not in strict C11. */
 #define KP_PDF_PI 3.14159265358979f
 
+struct kp_pdf_face;
+
 typedef struct kp_pdf_font {
     HPDF_Font font;
-    HPDF_FontDef def;                      /* for the glyph lookup that tells a missing character */
+    const struct kp_pdf_face *face; /* the prepared subset (font_pdf.h), or NULL: */
+    HPDF_FontDef def;               /* the whole font loaded by libharu, for glyph lookup */
     uint32_t replacement;                  /* U+FFFD when the font has it, else '?' */
     uint32_t cache_cp[KP_PDF_WIDTH_CACHE]; /* code point + 1 (0 = empty slot) */
     uint32_t cache_draw[KP_PDF_WIDTH_CACHE]; /* code point actually drawn */
@@ -69,6 +72,10 @@ typedef struct kp_pdf {
 } kp_pdf;
 
 /* ---- text (render_pdf.c) -------------------------------------------------------- */
+
+/* Decode one code point at s (len > 0 bytes left) and return the bytes it took; invalid
+ * bytes decode as U+FFFD and consume one byte so that hostile text still advances. */
+size_t kp_pdf_utf8_next(const char *s, size_t len, uint32_t *cp);
 
 /* Width in points of s[0..len) at size. Characters the font lacks count as their
  * replacement. */

@@ -5,7 +5,7 @@
 #include "kpipress/render_pdf.h"
 
 #include "chart_pdf.h"
-#include "kpipress/font_subset.h"
+#include "font_pdf.h"
 #include "kpipress/limits.h"
 #include "kpipress/log.h"
 
@@ -107,9 +107,7 @@ static kp_err save_pdf(const kp_pdf *p, const char *path, kp_error *e)
 
 /* ---- UTF-8 and glyphs ------------------------------------------------------------- */
 
-/* Decode one code point at s (len > 0 bytes left); invalid bytes decode as U+FFFD and
- * consume one byte so that hostile text still advances. */
-static size_t utf8_next(const char *s, size_t len, uint32_t *cp)
+size_t kp_pdf_utf8_next(const char *s, size_t len, uint32_t *cp)
 {
     const unsigned char *u = (const unsigned char *)s;
     uint32_t c = u[0];
@@ -172,7 +170,23 @@ static int font_has(const kp_pdf_font *f, uint32_t cp)
     /* libharu 2.3.0 maps only the Basic Multilingual Plane. */
     if (cp > 0xFFFF || cp == 0)
         return 0;
+    float w;
+    if (f->face)
+        return kp_pdf_face_glyph(f->face, cp, &w);
     return HPDF_TTFontDef_GetGlyphid(f->def, (HPDF_UINT16)cp) != 0;
+}
+
+/* Advance of the character d that is drawn, in 1/1000 em. */
+static float draw_width(const kp_pdf_font *f, uint32_t d)
+{
+    float w = 0;
+    if (f->face) {
+        kp_pdf_face_glyph(f->face, d, &w);
+        return w;
+    }
+    char bytes[4];
+    size_t n = utf8_put(d, bytes);
+    return (float)HPDF_Font_TextWidth(f->font, (const HPDF_BYTE *)bytes, (HPDF_UINT)n).width;
 }
 
 /* Advance of cp in 1/1000 em, and the code point that will actually be drawn. */
@@ -195,14 +209,12 @@ static float glyph_width(kp_pdf *p, kp_pdf_font *f, uint32_t cp, uint32_t *draw)
                         (unsigned long)cp, p->font_path, d == '?' ? "'?'" : "U+FFFD");
         }
     }
-    char bytes[4];
-    size_t n = utf8_put(d, bytes);
-    HPDF_TextWidth tw = HPDF_Font_TextWidth(f->font, (const HPDF_BYTE *)bytes, (HPDF_UINT)n);
+    float w = draw_width(f, d);
     f->cache_cp[slot] = cp + 1;
     f->cache_draw[slot] = d;
-    f->cache_w[slot] = (float)tw.width;
+    f->cache_w[slot] = w;
     *draw = d;
-    return (float)tw.width;
+    return w;
 }
 
 float kp_pdf_text_width(kp_pdf *p, kp_pdf_font *f, float size, const char *s, size_t len)
@@ -210,7 +222,7 @@ float kp_pdf_text_width(kp_pdf *p, kp_pdf_font *f, float size, const char *s, si
     float w = 0;
     uint32_t cp, d;
     for (size_t i = 0; i < len;) {
-        i += utf8_next(s + i, len - i, &cp);
+        i += kp_pdf_utf8_next(s + i, len - i, &cp);
         w += glyph_width(p, f, cp, &d);
     }
     return w * size / 1000.0f;
@@ -222,7 +234,7 @@ size_t kp_pdf_text_fit(kp_pdf *p, kp_pdf_font *f, float size, const char *s, siz
     uint32_t cp, d;
     size_t i = 0;
     while (i < len) {
-        size_t n = utf8_next(s + i, len - i, &cp);
+        size_t n = kp_pdf_utf8_next(s + i, len - i, &cp);
         float g = glyph_width(p, f, cp, &d);
         if (w + g > limit + 0.01f)
             break;
@@ -249,7 +261,7 @@ static const char *clean_text(kp_pdf *p, kp_pdf_font *f, const char *s, size_t l
     size_t o = 0;
     uint32_t cp, d;
     for (size_t i = 0; i < len;) {
-        i += utf8_next(s + i, len - i, &cp);
+        i += kp_pdf_utf8_next(s + i, len - i, &cp);
         glyph_width(p, f, cp, &d);
         o += utf8_put(d, p->buf + o);
     }
@@ -436,7 +448,7 @@ static void cps_add_str(cpset *set, const char *s)
     size_t len = strlen(s);
     uint32_t cp;
     for (size_t i = 0; i < len;) {
-        i += utf8_next(s + i, len - i, &cp);
+        i += kp_pdf_utf8_next(s + i, len - i, &cp);
         if (cp <= 0xFFFF)
             set->bits[cp >> 3] |= (unsigned char)(1u << (cp & 7));
     }
@@ -527,65 +539,28 @@ static void bold_path_for(const char *regular, char *out, size_t size)
 }
 
 
-/* libharu 2.3.0 loads TrueType only from a file, so a subset goes through a temporary
- * file. Its name is unlinked straight after mkstemp and libharu opens it through
- * /proc/self/fd, so a run killed at any moment leaves nothing in TMPDIR; where /proc is
- * missing the name lives until libharu has opened it. libharu keeps its own handle and
- * reads the font again when saving. */
-static const char *load_subset(kp_pdf *p, const unsigned char *data, size_t len)
+/* The font at path, embedded as a subset holding the document's characters (prepared
+ * once per character set, see font_pdf.h); the whole font (bigger, slower, same text)
+ * when subsetting is not possible. tag names the subset in the document. */
+static kp_err load_face(kp_pdf *p, const char *path, const char *tag, kp_pdf_font **out,
+                        kp_error *e)
 {
-    const char *dir = getenv("TMPDIR");
-    char tmp[KP_PATH_MAX], via[64];
-    snprintf(tmp, sizeof tmp, "%s/kpipress-font-XXXXXX", dir && *dir ? dir : "/tmp");
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return NULL;
-    snprintf(via, sizeof via, "/proc/self/fd/%d", fd);
-    int early = access(via, R_OK) == 0 && unlink(tmp) == 0;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    const char *name = off == len ? HPDF_LoadTTFontFromFile(p->pdf, early ? via : tmp, HPDF_TRUE)
-                                  : NULL;
-    if (!early)
-        unlink(tmp);
-    close(fd);
-    return name;
-}
-
-/* The font at path, embedded as a subset holding the document's characters; the whole
- * font (bigger, slower, same text) when subsetting is not possible. */
-static const char *load_ttf(kp_pdf *p, const char *path)
-{
+    const kp_pdf_face *face = NULL;
+    HPDF_Font font = NULL;
     if (p->cps) {
-        unsigned char *data = NULL;
-        size_t len = 0;
         kp_error se = {0};
-        const char *name = NULL;
-        if (kp_font_subset_make(path, p->cps, p->ncps, &data, &len, &se) == KP_OK)
-            name = load_subset(p, data, len);
-        free(data);
-        if (name && !failed(p))
-            return name;
-        if (!p->warned_subset) {
+        if (kp_pdf_face_get(path, p->cps, p->ncps, &face, &se) == KP_OK) {
+            font = kp_pdf_face_embed(p->pdf, face, tag);
+        } else if (!p->warned_subset) {
             p->warned_subset = 1;
             kp_log_warn("PDF: cannot subset font %s (%s); embedding the whole font", path,
                         se.msg[0] ? se.msg : "temporary file not writable");
         }
-        p->hpdf_err = p->hpdf_detail = 0;
-        HPDF_ResetError(p->pdf);
     }
-    return HPDF_LoadTTFontFromFile(p->pdf, path, HPDF_TRUE);
-}
-
-static kp_err load_face(kp_pdf *p, const char *path, kp_pdf_font **out, kp_error *e)
-{
-    const char *name = load_ttf(p, path);
-    HPDF_Font font = name ? HPDF_GetFont(p->pdf, name, "UTF-8") : NULL;
+    if (!face) {
+        const char *name = HPDF_LoadTTFontFromFile(p->pdf, path, HPDF_TRUE);
+        font = name ? HPDF_GetFont(p->pdf, name, "UTF-8") : NULL;
+    }
     if (!font || failed(p))
         return kp_error_set(e, KP_ERR_IO, path, 0, 0,
                             "cannot load TrueType font (PDF library error 0x%04lX); is it a "
@@ -595,7 +570,8 @@ static kp_err load_face(kp_pdf *p, const char *path, kp_pdf_font **out, kp_error
     if (!f)
         return kp_error_set(e, KP_ERR_NOMEM, path, 0, 0, "out of memory loading font");
     f->font = font;
-    f->def = ((HPDF_FontAttr)font->attr)->fontdef;
+    f->face = face;
+    f->def = face ? NULL : ((HPDF_FontAttr)font->attr)->fontdef;
     f->replacement = font_has(f, 0xFFFD) ? 0xFFFD : '?';
     *out = f;
     return KP_OK;
@@ -619,14 +595,14 @@ static kp_err load_fonts(kp_pdf *p, kp_error *e)
         snprintf(bold, sizeof bold, "%s",
                  file_exists(KP_DEFAULT_FONT_BOLD) ? KP_DEFAULT_FONT_BOLD : "");
     p->cps = document_codepoints(p->doc, &p->ncps); /* NULL (no memory): whole fonts */
-    kp_err rc = load_face(p, regular, &p->regular, e);
+    kp_err rc = load_face(p, regular, "HPDFAA", &p->regular, e);
     if (rc)
         return rc;
     if (!bold[0]) {
         p->bold = p->regular;
         return KP_OK;
     }
-    return load_face(p, bold, &p->bold, e);
+    return load_face(p, bold, "HPDFAB", &p->bold, e);
 }
 
 /* ---- pages ------------------------------------------------------------------------ */
@@ -754,7 +730,7 @@ static void wrap(kp_pdf *p, kp_pdf_font *f, float size, const char *s, float max
             float w = 0;
             uint32_t cp, d;
             while (j < end) {
-                size_t n = utf8_next(s + j, end - j, &cp);
+                size_t n = kp_pdf_utf8_next(s + j, end - j, &cp);
                 float g = glyph_width(p, f, cp, &d);
                 if (cp == ' ')
                     last_space = j;
