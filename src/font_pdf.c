@@ -390,6 +390,37 @@ static HPDF_STATUS write_widths(HPDF_Dict obj, HPDF_Stream stream)
     return st;
 }
 
+int kp_pdf_stream_deflate(HPDF_Dict d, int level)
+{
+    HPDF_Stream s = d->stream;
+    if (!s || s->type != HPDF_STREAM_MEMORY || d->write_fn || d->filter != HPDF_STREAM_FILTER_FLATE_DECODE)
+        return -1;
+    size_t total = s->size, off = 0;
+    unsigned char *raw = malloc(total ? total : 1);
+    if (!raw)
+        return -1;
+    for (HPDF_UINT i = 0, n = HPDF_MemStream_GetBufCount(s); i < n && off <= total; i++) {
+        HPDF_UINT len = 0;
+        HPDF_BYTE *buf = HPDF_MemStream_GetBufPtr(s, i, &len);
+        if (!buf || len > total - off)
+            break;
+        memcpy(raw + off, buf, len);
+        off += len;
+    }
+    uLongf cap = compressBound((uLong)total);
+    unsigned char *z = off == total ? malloc(cap) : NULL;
+    int rc = z && compress2(z, &cap, raw, (uLong)total, level) == Z_OK ? 0 : -1;
+    free(raw);
+    if (!rc) {
+        HPDF_MemStream_FreeData(s);
+        rc = HPDF_Stream_Write(s, z, (HPDF_UINT)cap) == HPDF_OK ? 0 : -1;
+        d->filter = HPDF_STREAM_FILTER_NONE;
+        d->write_fn = write_flate;
+    }
+    free(z);
+    return rc;
+}
+
 static HPDF_Dict flate_stream(HPDF_Doc pdf, const unsigned char *data, size_t len)
 {
     HPDF_Dict d = HPDF_DictStream_New(pdf->mmgr, pdf->xref);

@@ -33,6 +33,12 @@ int kp_pdf_face_glyph(const kp_pdf_face *face, uint32_t cp, float *width);
  * enabled). NULL when libharu fails (its error handler has the code). */
 HPDF_Font kp_pdf_face_embed(HPDF_Doc pdf, const kp_pdf_face *face, const char *tag);
 
+/* Compress the data of stream dict d (a page's contents, still in memory) here at zlib
+ * level `level`, to be written as it is with a FlateDecode filter: libharu compresses
+ * only at zlib's default level, which costs a scorecard more than its fonts. 0 on
+ * success; on failure d is left as it was. */
+int kp_pdf_stream_deflate(HPDF_Dict d, int level);
+
 /* Release the cached faces (tests, leak checkers). */
 void kp_pdf_face_cache_clear(void);
 

@@ -9,7 +9,8 @@
 #include "kpipress/limits.h"
 #include "kpipress/log.h"
 
-#include <hpdf_font.h> /* HPDF_FontAttr: the font's definition, for glyph lookup */
+#include <hpdf_font.h>  /* HPDF_FontAttr: the font's definition, for glyph lookup */
+#include <hpdf_pages.h> /* HPDF_PageAttr: a page's contents stream */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -46,6 +47,8 @@
 #define TABLE_SAMPLE_ROWS 2000 /* rows measured to size columns */
 #define TABLE_MIN_FONT 6.0f
 
+#define CONTENT_ZLIB_LEVEL 3 /* see save_pdf */
+
 static const char ELLIPSIS[] = "\xE2\x80\xA6";
 
 /* ---- errors ---------------------------------------------------------------------- */
@@ -80,6 +83,11 @@ static kp_err set_failure(const kp_pdf *p, const char *path, const char *what, k
  * write it out here, checking every write and the close. */
 static kp_err save_pdf(const kp_pdf *p, const char *path, kp_error *e)
 {
+    /* Page contents compress at a faster zlib level than libharu's default: a few per
+     * cent more bytes for a third of the time (a page that cannot be recompressed keeps
+     * libharu's compression). */
+    for (size_t i = 0; i < p->npages; i++)
+        kp_pdf_stream_deflate(((HPDF_PageAttr)p->pages[i]->attr)->contents, CONTENT_ZLIB_LEVEL);
     if (HPDF_SaveToStream(p->pdf) != HPDF_OK || failed(p))
         return set_failure(p, path, "writing the file", e);
     FILE *f = fopen(path, "wb");
