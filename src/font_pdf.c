@@ -150,7 +150,9 @@ static const char *load_bytes(HPDF_Doc pdf, const unsigned char *data, size_t le
             break;
         off += (size_t)w;
     }
-    const char *name = off == len ? HPDF_LoadTTFontFromFile(pdf, early ? via : tmp, HPDF_TRUE)
+    /* Not for embedding: libharu then measures from memory, without a seek and a read
+     * of the file per glyph. */
+    const char *name = off == len ? HPDF_LoadTTFontFromFile(pdf, early ? via : tmp, HPDF_FALSE)
                                   : NULL;
     if (!early)
         unlink(tmp);
