@@ -511,9 +511,35 @@ static HPDF_Dict add_cidfont(HPDF_Doc pdf, const kp_pdf_face *f, const char *bas
     return st == HPDF_OK ? cid : NULL;
 }
 
+/* Text of a face's font is written as its code points, two bytes each (the CIDs of
+ * Identity-H), like libharu's "UTF-8" encoder does; this one has no 400 KB of code
+ * tables to build per document. The text is valid UTF-8 of the BMP (render_pdf.c cleans
+ * it first). libharu frees the result with free(). */
+static char *encode_ucs2(HPDF_Encoder enc, const char *text, HPDF_UINT len, HPDF_UINT *out_len)
+{
+    (void)enc;
+    char *out = malloc(2 * (size_t)len + 1);
+    HPDF_UINT n = 0;
+    for (HPDF_UINT i = 0; out && i < len;) {
+        uint32_t cp;
+        i += (HPDF_UINT)kp_pdf_utf8_next(text + i, len - i, &cp);
+        if (cp > 0xFFFF)
+            cp = REPLACEMENT;
+        out[n++] = (char)(cp >> 8);
+        out[n++] = (char)(cp & 0xFF);
+    }
+    *out_len = out ? n : 0;
+    return out;
+}
+
+static HPDF_Encoder_Rec ucs2_encoder = {.sig_bytes = HPDF_ENCODER_SIG_BYTES,
+                                        .name = "UCS-2",
+                                        .type = HPDF_ENCODER_TYPE_DOUBLE_BYTE,
+                                        .encode_text_fn = encode_ucs2};
+
 HPDF_Font kp_pdf_face_embed(HPDF_Doc pdf, const kp_pdf_face *f, const char *tag)
 {
-    HPDF_Encoder enc = HPDF_GetEncoder(pdf, "UTF-8");
+    HPDF_Encoder enc = &ucs2_encoder;
     char base[HPDF_LIMIT_MAX_NAME_LEN + 1];
     snprintf(base, sizeof base, "%.6s+%.*s", tag, HPDF_LIMIT_MAX_NAME_LEN - 7, f->name);
     HPDF_Dict font = HPDF_Dict_New(pdf->mmgr);

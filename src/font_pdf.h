@@ -29,8 +29,9 @@ kp_err kp_pdf_face_get(const char *path, const uint32_t *cps, size_t n, const kp
 int kp_pdf_face_glyph(const kp_pdf_face *face, uint32_t cp, float *width);
 
 /* Add the face to pdf as a Type0 font named "<tag>+<font name>" (tag: six capitals,
- * distinct per face of a document), text encoded by the "UTF-8" encoder (which must be
- * enabled). NULL when libharu fails (its error handler has the code). */
+ * distinct per face of a document); text drawn with it is UTF-8, as with libharu's
+ * "UTF-8" encoder, which it does not need. NULL when libharu fails (its error handler
+ * has the code). */
 HPDF_Font kp_pdf_face_embed(HPDF_Doc pdf, const kp_pdf_face *face, const char *tag);
 
 /* Compress the data of stream dict d (a page's contents, still in memory) here at zlib

@@ -1297,6 +1297,20 @@ static void draw_charts(kp_pdf *p, const kp_block *a, const kp_block *b)
 
 /* ---- document --------------------------------------------------------------------- */
 
+static int ascii(const char *s)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s >= 0x80)
+            return 0;
+    return 1;
+}
+
+/* Whether the document information can be written without an encoder. */
+static int ascii_info(const kp_doc *d)
+{
+    return ascii(d->title) && ascii(d->author) && ascii(d->subject) && ascii(d->keywords);
+}
+
 static void set_info(kp_pdf *p)
 {
     const kp_doc *d = p->doc;
@@ -1373,7 +1387,10 @@ kp_err kp_render_pdf(const kp_doc *doc, const char *path, kp_error *e)
     }
     HPDF_SetCompressionMode(p.pdf, HPDF_COMP_ALL);
     HPDF_UseUTFEncodings(p.pdf);
-    HPDF_SetCurrentEncoder(p.pdf, "UTF-8");
+    /* libharu's UTF-8 encoder builds 400 KB of tables per document: only for metadata
+     * that is not ASCII (and fonts that could not be subset, see load_face). */
+    if (!ascii_info(doc))
+        HPDF_SetCurrentEncoder(p.pdf, "UTF-8");
     if (failed(&p)) {
         rc = set_failure(&p, path, "setting up UTF-8 text", e);
         goto fail;
