@@ -171,7 +171,7 @@ static int measure(kp_pdf_face *f, const unsigned char *data, size_t len)
     HPDF_FontDef def = name && !s.err ? HPDF_GetFontDef(pdf, name) : NULL;
     if (!def || s.err) {
         HPDF_Free(pdf);
-        return -1;
+        return name || s.err ? -1 : -2; /* -2: the temporary file could not be written */
     }
     const HPDF_TTFontDefAttr a = (HPDF_TTFontDefAttr)def->attr;
     const char *plus = strchr(a->base_font, '+');
@@ -305,11 +305,14 @@ static kp_err build_face(const char *path, const uint32_t *cps, size_t n, kp_pdf
             f->tcp[k++] = REPLACEMENT;
         for (; i < n; i++)
             f->tcp[k++] = cps[i];
-        if (measure(f, data, len)) {
+        int m = measure(f, data, len);
+        if (m) {
             face_free(f);
             free(data);
-            return kp_error_set(e, KP_ERR_DATA, path, 0, 0,
-                                "the PDF library cannot read the subset of this font");
+            return m == -2 ? kp_error_set(e, KP_ERR_IO, path, 0, 0,
+                                          "cannot write a temporary file for its subset (TMPDIR)")
+                           : kp_error_set(e, KP_ERR_DATA, path, 0, 0,
+                                          "the PDF library cannot read the subset of this font");
         }
         f->file_raw = len;
         f->file = deflate_copy(data, len, &f->file_len);
