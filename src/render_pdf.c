@@ -281,14 +281,37 @@ static const char *clean_text(kp_pdf *p, kp_pdf_font *f, const char *s, size_t l
     return p->buf;
 }
 
-static void set_fill(kp_pdf *p, kp_pdf_rgb c)
+static int same_rgb(kp_pdf_rgb a, kp_pdf_rgb b)
 {
-    HPDF_Page_SetRGBFill(p->page, c.r, c.g, c.b);
+    return a.r == b.r && a.g == b.g && a.b == b.b;
 }
 
-static void set_stroke(kp_pdf *p, kp_pdf_rgb c)
+void kp_pdf_set_fill(kp_pdf *p, kp_pdf_rgb c)
 {
+    if (p->has_fill && same_rgb(p->fill, c))
+        return;
+    HPDF_Page_SetRGBFill(p->page, c.r, c.g, c.b);
+    p->fill = c;
+    p->has_fill = 1;
+}
+
+void kp_pdf_set_stroke(kp_pdf *p, kp_pdf_rgb c)
+{
+    if (p->has_stroke && same_rgb(p->stroke, c))
+        return;
     HPDF_Page_SetRGBStroke(p->page, c.r, c.g, c.b);
+    p->stroke = c;
+    p->has_stroke = 1;
+}
+
+/* Font and size for the text object being started (Tf persists across BT/ET). */
+static void set_font(kp_pdf *p, kp_pdf_font *f, float size)
+{
+    if (p->cur_font == f && p->cur_size == size)
+        return;
+    HPDF_Page_SetFontAndSize(p->page, f->font, size);
+    p->cur_font = f;
+    p->cur_size = size;
 }
 
 static void draw_clean(kp_pdf *p, kp_pdf_font *f, float size, float x, float y, const char *txt,
@@ -297,8 +320,8 @@ static void draw_clean(kp_pdf *p, kp_pdf_font *f, float size, float x, float y, 
     if (!txt || !*txt)
         return;
     HPDF_Page_BeginText(p->page);
-    HPDF_Page_SetFontAndSize(p->page, f->font, size);
-    set_fill(p, color);
+    set_font(p, f, size);
+    kp_pdf_set_fill(p, color);
     HPDF_Page_TextOut(p->page, x, y, txt);
     HPDF_Page_EndText(p->page);
 }
@@ -358,8 +381,8 @@ void kp_pdf_text_rotated(kp_pdf *p, kp_pdf_font *f, float size, float x, float y
     /* Right-aligned: the text ends at (x, y), so it hangs below-left of a tick. */
     float tx = x - tw * c, ty = y - tw * sn;
     HPDF_Page_BeginText(p->page);
-    HPDF_Page_SetFontAndSize(p->page, f->font, size);
-    set_fill(p, color);
+    set_font(p, f, size);
+    kp_pdf_set_fill(p, color);
     HPDF_Page_SetTextMatrix(p->page, c, sn, -sn, c, tx, ty);
     HPDF_Page_ShowText(p->page, txt);
     HPDF_Page_EndText(p->page);
@@ -369,14 +392,14 @@ void kp_pdf_text_rotated(kp_pdf *p, kp_pdf_font *f, float size, float x, float y
 
 void kp_pdf_rect(kp_pdf *p, float x, float y, float w, float h, kp_pdf_rgb fill)
 {
-    set_fill(p, fill);
+    kp_pdf_set_fill(p, fill);
     HPDF_Page_Rectangle(p->page, x, y, w, h);
     HPDF_Page_Fill(p->page);
 }
 
 void kp_pdf_line(kp_pdf *p, float x1, float y1, float x2, float y2, float width, kp_pdf_rgb c)
 {
-    set_stroke(p, c);
+    kp_pdf_set_stroke(p, c);
     HPDF_Page_SetLineWidth(p->page, width);
     HPDF_Page_MoveTo(p->page, x1, y1);
     HPDF_Page_LineTo(p->page, x2, y2);
@@ -385,7 +408,7 @@ void kp_pdf_line(kp_pdf *p, float x1, float y1, float x2, float y2, float width,
 
 void kp_pdf_dot(kp_pdf *p, float x, float y, float r, kp_pdf_rgb fill)
 {
-    set_fill(p, fill);
+    kp_pdf_set_fill(p, fill);
     HPDF_Page_Circle(p->page, x, y, r);
     HPDF_Page_Fill(p->page);
 }
@@ -396,9 +419,9 @@ static void round_rect(kp_pdf *p, float x, float y, float w, float h, float r, k
 {
     const float k = 0.5523f * r;
     HPDF_Page pg = p->page;
-    set_fill(p, fill);
+    kp_pdf_set_fill(p, fill);
     if (stroke) {
-        set_stroke(p, *stroke);
+        kp_pdf_set_stroke(p, *stroke);
         HPDF_Page_SetLineWidth(pg, 0.75f);
     }
     HPDF_Page_MoveTo(pg, x + r, y);
@@ -420,7 +443,7 @@ static void round_rect(kp_pdf *p, float x, float y, float w, float h, float r, k
 /* Small filled triangle pointing up or down, centred on (cx, cy). */
 static void triangle(kp_pdf *p, float cx, float cy, float s, int up, kp_pdf_rgb fill)
 {
-    set_fill(p, fill);
+    kp_pdf_set_fill(p, fill);
     float h = s * 0.866f;
     if (up) {
         HPDF_Page_MoveTo(p->page, cx - s / 2, cy - h / 2);
@@ -632,6 +655,13 @@ static void draw_header(kp_pdf *p)
     kp_pdf_line(p, p->left, y - 7, p->right, y - 7, 0.5f, KP_PDF_RULE);
 }
 
+/* Drawing moves to another page: its graphics state is not the one remembered. */
+static void forget_state(kp_pdf *p)
+{
+    p->has_fill = p->has_stroke = 0;
+    p->cur_font = NULL;
+}
+
 static void new_page(kp_pdf *p)
 {
     if (p->npages == p->cap_pages) {
@@ -659,6 +689,7 @@ static void new_page(kp_pdf *p)
     p->bottom = CONTENT_BOTTOM;
     p->y = p->top;
     p->page_empty = 1;
+    forget_state(p);
     HPDF_Page_SetLineCap(p->page, HPDF_BUTT_END);
     draw_header(p);
 }
@@ -684,6 +715,7 @@ static void draw_footers(kp_pdf *p)
     for (size_t i = 0; i < p->npages && !failed(p); i++) {
         char num[64];
         p->page = p->pages[i];
+        forget_state(p);
         float w = p->right - p->left;
         snprintf(num, sizeof num, "Page %zu of %zu", i + 1, p->npages);
         kp_pdf_line(p, p->left, FOOTER_BASE + 11, p->right, FOOTER_BASE + 11, 0.5f, KP_PDF_RULE);
