@@ -870,6 +870,41 @@ static void test_font_objects(void **state)
     }
 }
 
+/* Colours and fonts are written only when they change, but each page's footer is drawn
+ * after the last page: what follows the last stroke of every page (the footer's rule)
+ * must set its own colours and font rather than rely on the state the last page ended
+ * in. */
+static void test_footer_state(void **state)
+{
+    (void)state;
+    char pdf[512], qdf[520];
+    path_in(pdf, sizeof pdf, "full-state.pdf");
+    snprintf(qdf, sizeof qdf, "%s.qdf", pdf);
+    kp_doc *d = full_doc();
+    render_ok(d, pdf);
+    kp_doc_free(d);
+    char py[520];
+    path_in(py, sizeof py, "last_text.py");
+    FILE *f = fopen(py, "w");
+    assert_non_null(f);
+    fputs("import re, sys\n"
+          "d = open(sys.argv[1], 'rb').read()\n"
+          "pages = [s for s in re.findall(rb'\\nstream\\n(.*?)\\nendstream', d, re.S) if b' Tj' in s]\n"
+          "last = [p[p.rfind(b'ET', 0, p.rfind(b'\\nS\\n')):] for p in pages]\n"
+          "print(len(pages), all(b' Tf' in t and b' rg' in t and b' RG' in t for t in last))\n",
+          f);
+    fclose(f);
+    char cmd[1700];
+    snprintf(cmd, sizeof cmd, "qpdf --qdf --object-streams=disable '%s' '%s' && /usr/bin/python3 '%s'",
+             pdf, qdf, py);
+    char *out = run("%s '%s'", cmd, qdf);
+    int pages = pdf_pages(pdf);
+    char want[32];
+    snprintf(want, sizeof want, "%d True\n", pages);
+    assert_string_equal(out, want);
+    free(out);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -905,6 +940,7 @@ int main(void)
         cmocka_unit_test(test_font_subset),
         cmocka_unit_test(test_new_charts),
         cmocka_unit_test(test_font_objects),
+        cmocka_unit_test(test_footer_state),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
