@@ -433,7 +433,7 @@ static float slot_x(const plot *pl, size_t r)
 static void polyline(kp_pdf *p, const chart_data *cd, const plot *pl, size_t s, kp_pdf_rgb col,
                      float width, long from)
 {
-    HPDF_Page_SetRGBStroke(p->page, col.r, col.g, col.b);
+    kp_pdf_set_stroke(p, col);
     HPDF_Page_SetLineWidth(p->page, width);
     HPDF_Page_SetLineJoin(p->page, HPDF_ROUND_JOIN);
     int pen = 0;
@@ -549,8 +549,7 @@ static void draw_band(kp_pdf *p, const chart_data *cd, const plot *pl, size_t lo
             r++;
         if (r == start)
             break;
-        kp_pdf_rgb f = BAND_FILL;
-        HPDF_Page_SetRGBFill(p->page, f.r, f.g, f.b);
+        kp_pdf_set_fill(p, BAND_FILL);
         /* A single category still shows: a band as wide as a third of its slot. */
         float pad = r - start == 1 ? pl->slot / 6 : 0;
         value_at(cd, start, hi, &b);
@@ -886,8 +885,8 @@ static void draw_pie(kp_pdf *p, const chart_data *cd, float x, float top, float 
         double sv = i < n ? vals[i] : other;
         double a1 = a0 + 360.0 * sv / total;
         kp_pdf_rgb col = i < n ? series_colour(i) : KP_PDF_FAINT;
-        HPDF_Page_SetRGBFill(p->page, col.r, col.g, col.b);
-        HPDF_Page_SetRGBStroke(p->page, 1, 1, 1);
+        kp_pdf_set_fill(p, col);
+        kp_pdf_set_stroke(p, KP_PDF_WHITE);
         HPDF_Page_SetLineWidth(p->page, 1.2f);
         if (a1 - a0 >= 359.99) {
             HPDF_Page_Circle(p->page, cx, cy, rad);

@@ -35,9 +35,12 @@ typedef struct kp_pdf_rgb {
 /* M_PI is not in strict C11. */
 #define KP_PDF_PI 3.14159265358979f
 
+struct kp_pdf_face;
+
 typedef struct kp_pdf_font {
     HPDF_Font font;
-    HPDF_FontDef def;                      /* for the glyph lookup that tells a missing character */
+    const struct kp_pdf_face *face; /* the prepared subset (font_pdf.h), or NULL: */
+    HPDF_FontDef def;               /* the whole font loaded by libharu, for glyph lookup */
     uint32_t replacement;                  /* U+FFFD when the font has it, else '?' */
     uint32_t cache_cp[KP_PDF_WIDTH_CACHE]; /* code point + 1 (0 = empty slot) */
     uint32_t cache_draw[KP_PDF_WIDTH_CACHE]; /* code point actually drawn */
@@ -61,6 +64,13 @@ typedef struct kp_pdf {
     float left, right, top, bottom; /* content box */
     float y;                        /* top of the free space on the current page */
     int page_empty;
+    /* The page's graphics state as last set (no q/Q is used, so it holds until the next
+     * page): repeating a colour or font costs libharu ~2,000 instructions and the file
+     * a few bytes, several hundred times per page. */
+    kp_pdf_rgb fill, stroke;
+    int has_fill, has_stroke;
+    const struct kp_pdf_font *cur_font;
+    float cur_size;
     int warned_glyph, warned_subset;
     uint32_t *cps; /* the document's code points, sorted: the font subset's content */
     size_t ncps;
@@ -69,6 +79,10 @@ typedef struct kp_pdf {
 } kp_pdf;
 
 /* ---- text (render_pdf.c) -------------------------------------------------------- */
+
+/* Decode one code point at s (len > 0 bytes left) and return the bytes it took; invalid
+ * bytes decode as U+FFFD and consume one byte so that hostile text still advances. */
+size_t kp_pdf_utf8_next(const char *s, size_t len, uint32_t *cp);
 
 /* Width in points of s[0..len) at size. Characters the font lacks count as their
  * replacement. */
@@ -93,6 +107,10 @@ void kp_pdf_text_rotated(kp_pdf *p, kp_pdf_font *f, float size, float x, float y
                          float maxw, const char *s, kp_pdf_rgb color);
 
 /* ---- shapes (render_pdf.c) ------------------------------------------------------- */
+
+/* Set the fill / stroke colour (written only when it changes). */
+void kp_pdf_set_fill(kp_pdf *p, kp_pdf_rgb c);
+void kp_pdf_set_stroke(kp_pdf *p, kp_pdf_rgb c);
 
 void kp_pdf_rect(kp_pdf *p, float x, float y, float w, float h, kp_pdf_rgb fill);
 void kp_pdf_line(kp_pdf *p, float x1, float y1, float x2, float y2, float width, kp_pdf_rgb color);

@@ -5,11 +5,12 @@
 #include "kpipress/render_pdf.h"
 
 #include "chart_pdf.h"
-#include "kpipress/font_subset.h"
+#include "font_pdf.h"
 #include "kpipress/limits.h"
 #include "kpipress/log.h"
 
-#include <hpdf_font.h> /* HPDF_FontAttr: the font's definition, for glyph lookup */
+#include <hpdf_font.h>  /* HPDF_FontAttr: the font's definition, for glyph lookup */
+#include <hpdf_pages.h> /* HPDF_PageAttr: a page's contents stream */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -46,6 +47,8 @@
 #define TABLE_SAMPLE_ROWS 2000 /* rows measured to size columns */
 #define TABLE_MIN_FONT 6.0f
 
+#define CONTENT_ZLIB_LEVEL 3 /* see save_pdf */
+
 static const char ELLIPSIS[] = "\xE2\x80\xA6";
 
 /* ---- errors ---------------------------------------------------------------------- */
@@ -80,6 +83,11 @@ static kp_err set_failure(const kp_pdf *p, const char *path, const char *what, k
  * write it out here, checking every write and the close. */
 static kp_err save_pdf(const kp_pdf *p, const char *path, kp_error *e)
 {
+    /* Page contents compress at a faster zlib level than libharu's default: a few per
+     * cent more bytes for a third of the time (a page that cannot be recompressed keeps
+     * libharu's compression). */
+    for (size_t i = 0; i < p->npages; i++)
+        kp_pdf_stream_deflate(((HPDF_PageAttr)p->pages[i]->attr)->contents, CONTENT_ZLIB_LEVEL);
     if (HPDF_SaveToStream(p->pdf) != HPDF_OK || failed(p))
         return set_failure(p, path, "writing the file", e);
     FILE *f = fopen(path, "wb");
@@ -107,9 +115,7 @@ static kp_err save_pdf(const kp_pdf *p, const char *path, kp_error *e)
 
 /* ---- UTF-8 and glyphs ------------------------------------------------------------- */
 
-/* Decode one code point at s (len > 0 bytes left); invalid bytes decode as U+FFFD and
- * consume one byte so that hostile text still advances. */
-static size_t utf8_next(const char *s, size_t len, uint32_t *cp)
+size_t kp_pdf_utf8_next(const char *s, size_t len, uint32_t *cp)
 {
     const unsigned char *u = (const unsigned char *)s;
     uint32_t c = u[0];
@@ -172,7 +178,23 @@ static int font_has(const kp_pdf_font *f, uint32_t cp)
     /* libharu 2.3.0 maps only the Basic Multilingual Plane. */
     if (cp > 0xFFFF || cp == 0)
         return 0;
+    float w;
+    if (f->face)
+        return kp_pdf_face_glyph(f->face, cp, &w);
     return HPDF_TTFontDef_GetGlyphid(f->def, (HPDF_UINT16)cp) != 0;
+}
+
+/* Advance of the character d that is drawn, in 1/1000 em. */
+static float draw_width(const kp_pdf_font *f, uint32_t d)
+{
+    float w = 0;
+    if (f->face) {
+        kp_pdf_face_glyph(f->face, d, &w);
+        return w;
+    }
+    char bytes[4];
+    size_t n = utf8_put(d, bytes);
+    return (float)HPDF_Font_TextWidth(f->font, (const HPDF_BYTE *)bytes, (HPDF_UINT)n).width;
 }
 
 /* Advance of cp in 1/1000 em, and the code point that will actually be drawn. */
@@ -195,14 +217,12 @@ static float glyph_width(kp_pdf *p, kp_pdf_font *f, uint32_t cp, uint32_t *draw)
                         (unsigned long)cp, p->font_path, d == '?' ? "'?'" : "U+FFFD");
         }
     }
-    char bytes[4];
-    size_t n = utf8_put(d, bytes);
-    HPDF_TextWidth tw = HPDF_Font_TextWidth(f->font, (const HPDF_BYTE *)bytes, (HPDF_UINT)n);
+    float w = draw_width(f, d);
     f->cache_cp[slot] = cp + 1;
     f->cache_draw[slot] = d;
-    f->cache_w[slot] = (float)tw.width;
+    f->cache_w[slot] = w;
     *draw = d;
-    return (float)tw.width;
+    return w;
 }
 
 float kp_pdf_text_width(kp_pdf *p, kp_pdf_font *f, float size, const char *s, size_t len)
@@ -210,7 +230,7 @@ float kp_pdf_text_width(kp_pdf *p, kp_pdf_font *f, float size, const char *s, si
     float w = 0;
     uint32_t cp, d;
     for (size_t i = 0; i < len;) {
-        i += utf8_next(s + i, len - i, &cp);
+        i += kp_pdf_utf8_next(s + i, len - i, &cp);
         w += glyph_width(p, f, cp, &d);
     }
     return w * size / 1000.0f;
@@ -222,7 +242,7 @@ size_t kp_pdf_text_fit(kp_pdf *p, kp_pdf_font *f, float size, const char *s, siz
     uint32_t cp, d;
     size_t i = 0;
     while (i < len) {
-        size_t n = utf8_next(s + i, len - i, &cp);
+        size_t n = kp_pdf_utf8_next(s + i, len - i, &cp);
         float g = glyph_width(p, f, cp, &d);
         if (w + g > limit + 0.01f)
             break;
@@ -249,7 +269,7 @@ static const char *clean_text(kp_pdf *p, kp_pdf_font *f, const char *s, size_t l
     size_t o = 0;
     uint32_t cp, d;
     for (size_t i = 0; i < len;) {
-        i += utf8_next(s + i, len - i, &cp);
+        i += kp_pdf_utf8_next(s + i, len - i, &cp);
         glyph_width(p, f, cp, &d);
         o += utf8_put(d, p->buf + o);
     }
@@ -261,14 +281,37 @@ static const char *clean_text(kp_pdf *p, kp_pdf_font *f, const char *s, size_t l
     return p->buf;
 }
 
-static void set_fill(kp_pdf *p, kp_pdf_rgb c)
+static int same_rgb(kp_pdf_rgb a, kp_pdf_rgb b)
 {
-    HPDF_Page_SetRGBFill(p->page, c.r, c.g, c.b);
+    return a.r == b.r && a.g == b.g && a.b == b.b;
 }
 
-static void set_stroke(kp_pdf *p, kp_pdf_rgb c)
+void kp_pdf_set_fill(kp_pdf *p, kp_pdf_rgb c)
 {
+    if (p->has_fill && same_rgb(p->fill, c))
+        return;
+    HPDF_Page_SetRGBFill(p->page, c.r, c.g, c.b);
+    p->fill = c;
+    p->has_fill = 1;
+}
+
+void kp_pdf_set_stroke(kp_pdf *p, kp_pdf_rgb c)
+{
+    if (p->has_stroke && same_rgb(p->stroke, c))
+        return;
     HPDF_Page_SetRGBStroke(p->page, c.r, c.g, c.b);
+    p->stroke = c;
+    p->has_stroke = 1;
+}
+
+/* Font and size for the text object being started (Tf persists across BT/ET). */
+static void set_font(kp_pdf *p, kp_pdf_font *f, float size)
+{
+    if (p->cur_font == f && p->cur_size == size)
+        return;
+    HPDF_Page_SetFontAndSize(p->page, f->font, size);
+    p->cur_font = f;
+    p->cur_size = size;
 }
 
 static void draw_clean(kp_pdf *p, kp_pdf_font *f, float size, float x, float y, const char *txt,
@@ -277,8 +320,8 @@ static void draw_clean(kp_pdf *p, kp_pdf_font *f, float size, float x, float y, 
     if (!txt || !*txt)
         return;
     HPDF_Page_BeginText(p->page);
-    HPDF_Page_SetFontAndSize(p->page, f->font, size);
-    set_fill(p, color);
+    set_font(p, f, size);
+    kp_pdf_set_fill(p, color);
     HPDF_Page_TextOut(p->page, x, y, txt);
     HPDF_Page_EndText(p->page);
 }
@@ -338,8 +381,8 @@ void kp_pdf_text_rotated(kp_pdf *p, kp_pdf_font *f, float size, float x, float y
     /* Right-aligned: the text ends at (x, y), so it hangs below-left of a tick. */
     float tx = x - tw * c, ty = y - tw * sn;
     HPDF_Page_BeginText(p->page);
-    HPDF_Page_SetFontAndSize(p->page, f->font, size);
-    set_fill(p, color);
+    set_font(p, f, size);
+    kp_pdf_set_fill(p, color);
     HPDF_Page_SetTextMatrix(p->page, c, sn, -sn, c, tx, ty);
     HPDF_Page_ShowText(p->page, txt);
     HPDF_Page_EndText(p->page);
@@ -349,14 +392,14 @@ void kp_pdf_text_rotated(kp_pdf *p, kp_pdf_font *f, float size, float x, float y
 
 void kp_pdf_rect(kp_pdf *p, float x, float y, float w, float h, kp_pdf_rgb fill)
 {
-    set_fill(p, fill);
+    kp_pdf_set_fill(p, fill);
     HPDF_Page_Rectangle(p->page, x, y, w, h);
     HPDF_Page_Fill(p->page);
 }
 
 void kp_pdf_line(kp_pdf *p, float x1, float y1, float x2, float y2, float width, kp_pdf_rgb c)
 {
-    set_stroke(p, c);
+    kp_pdf_set_stroke(p, c);
     HPDF_Page_SetLineWidth(p->page, width);
     HPDF_Page_MoveTo(p->page, x1, y1);
     HPDF_Page_LineTo(p->page, x2, y2);
@@ -365,7 +408,7 @@ void kp_pdf_line(kp_pdf *p, float x1, float y1, float x2, float y2, float width,
 
 void kp_pdf_dot(kp_pdf *p, float x, float y, float r, kp_pdf_rgb fill)
 {
-    set_fill(p, fill);
+    kp_pdf_set_fill(p, fill);
     HPDF_Page_Circle(p->page, x, y, r);
     HPDF_Page_Fill(p->page);
 }
@@ -376,9 +419,9 @@ static void round_rect(kp_pdf *p, float x, float y, float w, float h, float r, k
 {
     const float k = 0.5523f * r;
     HPDF_Page pg = p->page;
-    set_fill(p, fill);
+    kp_pdf_set_fill(p, fill);
     if (stroke) {
-        set_stroke(p, *stroke);
+        kp_pdf_set_stroke(p, *stroke);
         HPDF_Page_SetLineWidth(pg, 0.75f);
     }
     HPDF_Page_MoveTo(pg, x + r, y);
@@ -400,7 +443,7 @@ static void round_rect(kp_pdf *p, float x, float y, float w, float h, float r, k
 /* Small filled triangle pointing up or down, centred on (cx, cy). */
 static void triangle(kp_pdf *p, float cx, float cy, float s, int up, kp_pdf_rgb fill)
 {
-    set_fill(p, fill);
+    kp_pdf_set_fill(p, fill);
     float h = s * 0.866f;
     if (up) {
         HPDF_Page_MoveTo(p->page, cx - s / 2, cy - h / 2);
@@ -436,7 +479,7 @@ static void cps_add_str(cpset *set, const char *s)
     size_t len = strlen(s);
     uint32_t cp;
     for (size_t i = 0; i < len;) {
-        i += utf8_next(s + i, len - i, &cp);
+        i += kp_pdf_utf8_next(s + i, len - i, &cp);
         if (cp <= 0xFFFF)
             set->bits[cp >> 3] |= (unsigned char)(1u << (cp & 7));
     }
@@ -527,65 +570,28 @@ static void bold_path_for(const char *regular, char *out, size_t size)
 }
 
 
-/* libharu 2.3.0 loads TrueType only from a file, so a subset goes through a temporary
- * file. Its name is unlinked straight after mkstemp and libharu opens it through
- * /proc/self/fd, so a run killed at any moment leaves nothing in TMPDIR; where /proc is
- * missing the name lives until libharu has opened it. libharu keeps its own handle and
- * reads the font again when saving. */
-static const char *load_subset(kp_pdf *p, const unsigned char *data, size_t len)
+/* The font at path, embedded as a subset holding the document's characters (prepared
+ * once per character set, see font_pdf.h); the whole font (bigger, slower, same text)
+ * when subsetting is not possible. tag names the subset in the document. */
+static kp_err load_face(kp_pdf *p, const char *path, const char *tag, kp_pdf_font **out,
+                        kp_error *e)
 {
-    const char *dir = getenv("TMPDIR");
-    char tmp[KP_PATH_MAX], via[64];
-    snprintf(tmp, sizeof tmp, "%s/kpipress-font-XXXXXX", dir && *dir ? dir : "/tmp");
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return NULL;
-    snprintf(via, sizeof via, "/proc/self/fd/%d", fd);
-    int early = access(via, R_OK) == 0 && unlink(tmp) == 0;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    const char *name = off == len ? HPDF_LoadTTFontFromFile(p->pdf, early ? via : tmp, HPDF_TRUE)
-                                  : NULL;
-    if (!early)
-        unlink(tmp);
-    close(fd);
-    return name;
-}
-
-/* The font at path, embedded as a subset holding the document's characters; the whole
- * font (bigger, slower, same text) when subsetting is not possible. */
-static const char *load_ttf(kp_pdf *p, const char *path)
-{
+    const kp_pdf_face *face = NULL;
+    HPDF_Font font = NULL;
     if (p->cps) {
-        unsigned char *data = NULL;
-        size_t len = 0;
         kp_error se = {0};
-        const char *name = NULL;
-        if (kp_font_subset_make(path, p->cps, p->ncps, &data, &len, &se) == KP_OK)
-            name = load_subset(p, data, len);
-        free(data);
-        if (name && !failed(p))
-            return name;
-        if (!p->warned_subset) {
+        if (kp_pdf_face_get(path, p->cps, p->ncps, &face, &se) == KP_OK) {
+            font = kp_pdf_face_embed(p->pdf, face, tag);
+        } else if (!p->warned_subset) {
             p->warned_subset = 1;
             kp_log_warn("PDF: cannot subset font %s (%s); embedding the whole font", path,
                         se.msg[0] ? se.msg : "temporary file not writable");
         }
-        p->hpdf_err = p->hpdf_detail = 0;
-        HPDF_ResetError(p->pdf);
     }
-    return HPDF_LoadTTFontFromFile(p->pdf, path, HPDF_TRUE);
-}
-
-static kp_err load_face(kp_pdf *p, const char *path, kp_pdf_font **out, kp_error *e)
-{
-    const char *name = load_ttf(p, path);
-    HPDF_Font font = name ? HPDF_GetFont(p->pdf, name, "UTF-8") : NULL;
+    if (!face) {
+        const char *name = HPDF_LoadTTFontFromFile(p->pdf, path, HPDF_TRUE);
+        font = name ? HPDF_GetFont(p->pdf, name, "UTF-8") : NULL;
+    }
     if (!font || failed(p))
         return kp_error_set(e, KP_ERR_IO, path, 0, 0,
                             "cannot load TrueType font (PDF library error 0x%04lX); is it a "
@@ -595,7 +601,8 @@ static kp_err load_face(kp_pdf *p, const char *path, kp_pdf_font **out, kp_error
     if (!f)
         return kp_error_set(e, KP_ERR_NOMEM, path, 0, 0, "out of memory loading font");
     f->font = font;
-    f->def = ((HPDF_FontAttr)font->attr)->fontdef;
+    f->face = face;
+    f->def = face ? NULL : ((HPDF_FontAttr)font->attr)->fontdef;
     f->replacement = font_has(f, 0xFFFD) ? 0xFFFD : '?';
     *out = f;
     return KP_OK;
@@ -619,14 +626,14 @@ static kp_err load_fonts(kp_pdf *p, kp_error *e)
         snprintf(bold, sizeof bold, "%s",
                  file_exists(KP_DEFAULT_FONT_BOLD) ? KP_DEFAULT_FONT_BOLD : "");
     p->cps = document_codepoints(p->doc, &p->ncps); /* NULL (no memory): whole fonts */
-    kp_err rc = load_face(p, regular, &p->regular, e);
+    kp_err rc = load_face(p, regular, "HPDFAA", &p->regular, e);
     if (rc)
         return rc;
     if (!bold[0]) {
         p->bold = p->regular;
         return KP_OK;
     }
-    return load_face(p, bold, &p->bold, e);
+    return load_face(p, bold, "HPDFAB", &p->bold, e);
 }
 
 /* ---- pages ------------------------------------------------------------------------ */
@@ -646,6 +653,13 @@ static void draw_header(kp_pdf *p)
         kp_pdf_text_box(p, p->bold, FS_FURNITURE, p->left, y, w - rw - 16, KP_PDF_LEFT, d->title,
                         KP_PDF_INK);
     kp_pdf_line(p, p->left, y - 7, p->right, y - 7, 0.5f, KP_PDF_RULE);
+}
+
+/* Drawing moves to another page: its graphics state is not the one remembered. */
+static void forget_state(kp_pdf *p)
+{
+    p->has_fill = p->has_stroke = 0;
+    p->cur_font = NULL;
 }
 
 static void new_page(kp_pdf *p)
@@ -675,6 +689,7 @@ static void new_page(kp_pdf *p)
     p->bottom = CONTENT_BOTTOM;
     p->y = p->top;
     p->page_empty = 1;
+    forget_state(p);
     HPDF_Page_SetLineCap(p->page, HPDF_BUTT_END);
     draw_header(p);
 }
@@ -700,6 +715,7 @@ static void draw_footers(kp_pdf *p)
     for (size_t i = 0; i < p->npages && !failed(p); i++) {
         char num[64];
         p->page = p->pages[i];
+        forget_state(p);
         float w = p->right - p->left;
         snprintf(num, sizeof num, "Page %zu of %zu", i + 1, p->npages);
         kp_pdf_line(p, p->left, FOOTER_BASE + 11, p->right, FOOTER_BASE + 11, 0.5f, KP_PDF_RULE);
@@ -754,7 +770,7 @@ static void wrap(kp_pdf *p, kp_pdf_font *f, float size, const char *s, float max
             float w = 0;
             uint32_t cp, d;
             while (j < end) {
-                size_t n = utf8_next(s + j, end - j, &cp);
+                size_t n = kp_pdf_utf8_next(s + j, end - j, &cp);
                 float g = glyph_width(p, f, cp, &d);
                 if (cp == ' ')
                     last_space = j;
@@ -1313,6 +1329,20 @@ static void draw_charts(kp_pdf *p, const kp_block *a, const kp_block *b)
 
 /* ---- document --------------------------------------------------------------------- */
 
+static int ascii(const char *s)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s >= 0x80)
+            return 0;
+    return 1;
+}
+
+/* Whether the document information can be written without an encoder. */
+static int ascii_info(const kp_doc *d)
+{
+    return ascii(d->title) && ascii(d->author) && ascii(d->subject) && ascii(d->keywords);
+}
+
 static void set_info(kp_pdf *p)
 {
     const kp_doc *d = p->doc;
@@ -1389,7 +1419,10 @@ kp_err kp_render_pdf(const kp_doc *doc, const char *path, kp_error *e)
     }
     HPDF_SetCompressionMode(p.pdf, HPDF_COMP_ALL);
     HPDF_UseUTFEncodings(p.pdf);
-    HPDF_SetCurrentEncoder(p.pdf, "UTF-8");
+    /* libharu's UTF-8 encoder builds 400 KB of tables per document: only for metadata
+     * that is not ASCII (and fonts that could not be subset, see load_face). */
+    if (!ascii_info(doc))
+        HPDF_SetCurrentEncoder(p.pdf, "UTF-8");
     if (failed(&p)) {
         rc = set_failure(&p, path, "setting up UTF-8 text", e);
         goto fail;

@@ -815,6 +815,96 @@ static void test_new_charts(void **state)
     assert_true(st.st_size < 40000);
 }
 
+/* The embedded fonts, checked against the TrueType files by check_pdf_font.py: every
+ * character of the text is in the ToUnicode map, each leads through the glyph map to a
+ * subset glyph with the original's advance and box, /W gives those advances, and the
+ * glyph map stops at the highest character (U+FFFD here: U+E000 is not in the font).
+ * The third document has the first one's characters: its font comes from the process
+ * cache and its bytes are the first one's. */
+static void check_fonts(const char *pdf, const char *text)
+{
+    char qdf[520], cmd[1400];
+    snprintf(qdf, sizeof qdf, "%s.qdf", pdf);
+    snprintf(cmd, sizeof cmd, "qpdf --qdf --object-streams=disable '%s' '%s'", pdf, qdf);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 tests/unit/check_pdf_font.py '%%s' " KP_DEFAULT_FONT
+             " 'DejaVuSans,Book' '%s'%%s",
+             text);
+    char *out = run(cmd, qdf, "");
+    assert_string_equal(out, "ok\n");
+    free(out);
+    out = run("/usr/bin/python3 tests/unit/check_pdf_font.py '%s' " KP_DEFAULT_FONT_BOLD
+              " 'DejaVuSans-Bold,Bold' 'Fonts'%s",
+              qdf, "");
+    assert_string_equal(out, "ok\n");
+    free(out);
+}
+
+static void test_font_objects(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {"\xC5\x81ukasz \xC5\xBB\xC3\xB3\xC5\x82\xC4\x87 "
+                                        "\xE2\x80\x93 12 % \xE2\x89\xA4 15 \xE2\x82\xAC",
+                                        "Plain text, ASCII only"};
+    char pdf[512], first[512], cmd[1200];
+    for (int i = 0; i < 3; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "fonts-%d.pdf", i);
+        path_in(pdf, sizeof pdf, name);
+        kp_doc *d = new_doc("Fonts");
+        add_text(d, KP_BLOCK_TEXT, texts[i % 2]);
+        if (i != 1)
+            add_text(d, KP_BLOCK_TEXT, "private \xEE\x80\x80 use");
+        render_ok(d, pdf);
+        kp_doc_free(d);
+        assert_qpdf_ok(pdf);
+        check_fonts(pdf, texts[i % 2]);
+        if (i == 0)
+            memcpy(first, pdf, sizeof first);
+        snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", first, pdf);
+        if (i == 1)
+            assert_int_not_equal(system(cmd), 0);
+        else
+            assert_int_equal(system(cmd), 0);
+    }
+}
+
+/* Colours and fonts are written only when they change, but each page's footer is drawn
+ * after the last page: what follows the last stroke of every page (the footer's rule)
+ * must set its own colours and font rather than rely on the state the last page ended
+ * in. */
+static void test_footer_state(void **state)
+{
+    (void)state;
+    char pdf[512], qdf[520];
+    path_in(pdf, sizeof pdf, "full-state.pdf");
+    snprintf(qdf, sizeof qdf, "%s.qdf", pdf);
+    kp_doc *d = full_doc();
+    render_ok(d, pdf);
+    kp_doc_free(d);
+    char py[520];
+    path_in(py, sizeof py, "last_text.py");
+    FILE *f = fopen(py, "w");
+    assert_non_null(f);
+    fputs("import re, sys\n"
+          "d = open(sys.argv[1], 'rb').read()\n"
+          "pages = [s for s in re.findall(rb'\\nstream\\n(.*?)\\nendstream', d, re.S) if b' Tj' in s]\n"
+          "last = [p[p.rfind(b'ET', 0, p.rfind(b'\\nS\\n')):] for p in pages]\n"
+          "print(len(pages), all(b' Tf' in t and b' rg' in t and b' RG' in t for t in last))\n",
+          f);
+    fclose(f);
+    char cmd[1700];
+    snprintf(cmd, sizeof cmd, "qpdf --qdf --object-streams=disable '%s' '%s' && /usr/bin/python3 '%s'",
+             pdf, qdf, py);
+    char *out = run("%s '%s'", cmd, qdf);
+    int pages = pdf_pages(pdf);
+    char want[32];
+    snprintf(want, sizeof want, "%d True\n", pages);
+    assert_string_equal(out, want);
+    free(out);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -849,6 +939,8 @@ int main(void)
         cmocka_unit_test(test_keep_documents),
         cmocka_unit_test(test_font_subset),
         cmocka_unit_test(test_new_charts),
+        cmocka_unit_test(test_font_objects),
+        cmocka_unit_test(test_footer_state),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
