@@ -8,7 +8,9 @@
 
 #include "kpipress/ini.h"
 #include "kpipress/limits.h"
+#include "kpipress/median.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1286,6 +1288,20 @@ static void dims_in(sb *b, unsigned dims)
     sb_add(b, ")");
 }
 
+/* Whether bucket k counts in period p for time mode tm: the bucket lies in the period
+ * (window), or before its start (accumulate = before); a stock counts in every period.
+ * k == nb is '0000-00-00', everything before the first period: it precedes them all. */
+static int bucket_maps(const buckets *bk, size_t k, const period *p, tmode tm)
+{
+    if (tm == T_STOCK)
+        return 1;
+    if (k == bk->nb)
+        return tm == T_BEFORE;
+    if (tm == T_BEFORE)
+        return bk->b[k] < p->start;
+    return bk->b[k] >= p->start && bk->b[k] <= p->end;
+}
+
 static kp_err write_periods(ectx *c, kp_error *e)
 {
     kp_err rc = exec_sql(c,
@@ -1296,9 +1312,8 @@ static kp_err write_periods(ectx *c, kp_error *e)
                          e);
     kp_stmt *ins = NULL, *map = NULL, *before = NULL;
     if (!rc)
-        rc = kp_store_prepare(c->s,
-                              "INSERT INTO kpi_period VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", NULL,
-                              0, &ins, e);
+        rc = kp_store_prepare(c->s, "INSERT INTO kpi_period VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                              NULL, 0, &ins, e);
     if (!rc)
         rc = kp_store_prepare(c->s, "INSERT INTO kp_bmap VALUES(?1, ?2, ?3)", NULL, 0, &map, e);
     if (!rc)
@@ -1322,16 +1337,13 @@ static kp_err write_periods(ectx *c, kp_error *e)
         if (kp_stmt_step(ins, e) < 0)
             rc = e ? e->code : KP_ERR_IO;
         kp_stmt_reset(ins);
-        /* '0000-00-00' holds everything before the first period: it precedes them all. */
         for (size_t k = 0; k <= c->bk.nb && !rc; k++) {
-            kp_date b = k < c->bk.nb ? c->bk.b[k] : 0;
-            int in = k < c->bk.nb && b >= p->start && b <= p->end;
-            int bef = k == c->bk.nb || b < p->start;
-            if (!in && !bef)
+            int in = bucket_maps(&c->bk, k, p, T_WINDOW);
+            if (!in && !bucket_maps(&c->bk, k, p, T_BEFORE))
                 continue;
             kp_stmt *st = in ? map : before;
             if (k < c->bk.nb)
-                kp_stmt_bind_text(st, 1, kp_date_format_iso(b, d[4]), KP_DATE_ISO_LEN);
+                kp_stmt_bind_text(st, 1, kp_date_format_iso(c->bk.b[k], d[4]), KP_DATE_ISO_LEN);
             else
                 kp_stmt_bind_text(st, 1, "0000-00-00", 10);
             kp_stmt_bind_text(st, 2, g, strlen(g));
@@ -1517,21 +1529,323 @@ static kp_err scan_relation(ectx *c, size_t r, const char *time, int with_stock,
     return rc;
 }
 
-/* Medians and distinct counts do not add up across buckets: their rows (bucket, keys,
- * value) are kept and ranked per member and period. */
-static kp_err eval_rows_metric(ectx *c, size_t i, kp_error *e)
+/* ---- medians in C ------------------------------------------------------------------- */
+
+/* Interned strings: id by string, string by id. */
+typedef struct {
+    char **s;
+    size_t n, cap;
+    size_t *slot; /* open addressing: id + 1, 0 = empty */
+    size_t nslot;
+} strset;
+
+static size_t str_hash(const char *s)
+{
+    size_t h = 14695981039346656037u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+/* The id of s, added if new; -1 when out of memory. */
+static long strset_id(strset *t, const char *s)
+{
+    if (2 * (t->n + 1) > t->nslot) {
+        size_t nslot = t->nslot ? 2 * t->nslot : 64;
+        size_t *slot = calloc(nslot, sizeof *slot);
+        if (!slot)
+            return -1;
+        for (size_t i = 0; i < t->n; i++) {
+            size_t h = str_hash(t->s[i]) & (nslot - 1);
+            while (slot[h])
+                h = (h + 1) & (nslot - 1);
+            slot[h] = i + 1;
+        }
+        free(t->slot);
+        t->slot = slot;
+        t->nslot = nslot;
+    }
+    size_t h = str_hash(s) & (t->nslot - 1);
+    for (; t->slot[h]; h = (h + 1) & (t->nslot - 1))
+        if (!strcmp(t->s[t->slot[h] - 1], s))
+            return (long)(t->slot[h] - 1);
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 64;
+        char **ns = realloc(t->s, cap * sizeof *ns);
+        if (!ns)
+            return -1;
+        t->s = ns;
+        t->cap = cap;
+    }
+    if (!(t->s[t->n] = strdup(s)))
+        return -1;
+    t->slot[h] = ++t->n;
+    return (long)(t->n - 1);
+}
+
+static void strset_free(strset *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->s[i]);
+    free(t->s);
+    free(t->slot);
+}
+
+/* The rows of one median metric: value, bucket and one member id per dimension. */
+typedef struct {
+    size_t nd;             /* dimensions evaluated */
+    int dim[ND];           /* which */
+    strset members[ND];    /* member ids of each */
+    size_t base[ND];       /* first group id of each: groups are (member, period) */
+    size_t np;             /* periods */
+    size_t *per, *per_off; /* periods of bucket k: per[per_off[k] .. per_off[k + 1]) */
+    double *v;
+    unsigned *bucket, *mem; /* mem: nd ids per row */
+    size_t n, cap;
+} mrows;
+
+static size_t mrows_groups(void *ctx, size_t row, size_t *out, size_t max)
+{
+    const mrows *m = ctx;
+    const size_t *per = m->per + m->per_off[m->bucket[row]];
+    size_t nper = m->per_off[m->bucket[row] + 1] - m->per_off[m->bucket[row]], k = 0;
+    for (size_t d = 0; d < m->nd; d++) {
+        size_t base = m->base[d] + m->mem[row * m->nd + d] * m->np;
+        for (size_t j = 0; j < nper; j++)
+            out[k++] = base + per[j];
+    }
+    (void)max;
+    assert(k <= max);
+    return k;
+}
+
+static void mrows_free(mrows *m)
+{
+    for (size_t d = 0; d < m->nd; d++)
+        strset_free(&m->members[d]);
+    free(m->per);
+    free(m->per_off);
+    free(m->v);
+    free(m->bucket);
+    free(m->mem);
+}
+
+/* The bucket map of kp_bmap / kp_bmap_before in C: the periods of each bucket (bucket nb
+ * is '0000-00-00'; a stock has one bucket, in every period). */
+static int mrows_periods(mrows *m, const ectx *c, tmode tm)
+{
+    size_t nb = tm == T_STOCK ? 1 : c->bk.nb + 1;
+    m->np = c->ps.n;
+    m->per = malloc((nb * c->ps.n + 1) * sizeof *m->per);
+    m->per_off = malloc((nb + 1) * sizeof *m->per_off);
+    if (!m->per || !m->per_off)
+        return -1;
+    size_t o = 0;
+    for (size_t k = 0; k < nb; k++) {
+        m->per_off[k] = o;
+        for (size_t p = 0; p < c->ps.n; p++)
+            if (bucket_maps(&c->bk, k, &c->ps.p[p], tm))
+                m->per[o++] = p;
+    }
+    m->per_off[nb] = o;
+    return 0;
+}
+
+/* Bucket index of an ISO bucket start ('0000-00-00': nb), or -1 when none (the row lies
+ * outside every period). */
+static long bucket_index(const buckets *bk, const char *text)
+{
+    if (!text)
+        return -1;
+    if (!strcmp(text, "0000-00-00"))
+        return (long)bk->nb;
+    size_t lo = 0, hi = bk->nb;
+    char d[KP_DATE_ISO_LEN + 1];
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int cmp = strcmp(kp_date_format_iso(bk->b[mid], d), text);
+        if (!cmp)
+            return (long)mid;
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+static int mrows_add(mrows *m, long bucket, const long *ids, double v)
+{
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 1024;
+        double *nv = realloc(m->v, cap * sizeof *nv);
+        if (nv)
+            m->v = nv;
+        unsigned *nb = nv ? realloc(m->bucket, cap * sizeof *nb) : NULL;
+        if (nb)
+            m->bucket = nb;
+        unsigned *nm = nb ? realloc(m->mem, cap * m->nd * sizeof *nm) : NULL;
+        if (!nm)
+            return -1;
+        m->mem = nm;
+        m->cap = cap;
+    }
+    m->v[m->n] = v;
+    m->bucket[m->n] = (unsigned)bucket;
+    for (size_t d = 0; d < m->nd; d++)
+        m->mem[m->n * m->nd + d] = (unsigned)ids[d];
+    m->n++;
+    return 0;
+}
+
+/* Read the metric's rows, (bucket, member of each dimension, value), in one query: the
+ * scan of eval_distinct with the members of kp_rN's GROUP BY, joined to reps once. */
+static kp_err mrows_read(ectx *c, const metric *m, unsigned keys, mrows *mr, kp_error *e)
+{
+    const relation *rel = &c->lib->r[m->rel];
+    sb *b = &c->sql;
+    sb_reset(b);
+    sb_add(b, "SELECT s.b");
+    for (size_t d = 0; d < mr->nd; d++) {
+        sb_add(b, ", ");
+        member_sql(b, mr->dim[d]);
+    }
+    sb_add(b, ", s.v FROM (");
+    scan_head(c, rel, keys, m->tm == T_STOCK ? NULL : m->time);
+    sb_add(b, ", (%s) AS v", m->arg);
+    from_sql(b, rel);
+    sb_add(b, " AND (%s) IS NOT NULL", m->arg);
+    if (m->where)
+        sb_add(b, " AND (%s)", m->where);
+    if (m->tm == T_WINDOW) { /* rows outside [lo, hi) have no bucket of kp_bmap */
+        char lo[KP_DATE_ISO_LEN + 1], hi[KP_DATE_ISO_LEN + 1];
+        sb_add(b, " AND (%s) >= '%s' AND (%s) < '%s'", m->time, kp_date_format_iso(c->bk.lo, lo),
+               m->time, kp_date_format_iso(c->bk.hi, hi));
+    }
+    sb_add(b, ") s");
+    join_reps(b, keys);
+    if (b->oom)
+        return nomem(e);
+    kp_stmt *st = NULL;
+    kp_err rc = kp_store_prepare(c->s, b->p, m->file, m->expr_line, &st, e);
+    if (!rc)
+        rc = kp_stmt_bind_vars(st, &c->vars, e);
+    int r = 0;
+    long ids[ND];
+    while (!rc && (r = kp_stmt_step(st, e)) == 1) {
+        long bucket = m->tm == T_STOCK ? 0 : bucket_index(&c->bk, kp_stmt_column_text(st, 0));
+        if (bucket < 0)
+            continue;
+        for (size_t d = 0; d < mr->nd && !rc; d++) {
+            const char *t = kp_stmt_column_text(st, (int)d + 1);
+            ids[d] = strset_id(&mr->members[d], t ? t : "");
+            if (ids[d] < 0)
+                rc = nomem(e);
+        }
+        double v = kp_stmt_column_double(st, (int)mr->nd + 1);
+        if (!rc && mrows_add(mr, bucket, ids, v))
+            rc = nomem(e);
+    }
+    if (!rc && r < 0)
+        rc = e && e->code ? e->code : KP_ERR_IO;
+    kp_stmt_finalize(st);
+    if (rc && e && e->code != KP_ERR_NOMEM) {
+        char msg[KP_ERROR_MSG_MAX];
+        snprintf(msg, sizeof msg, "[metric %.60s]: %.900s", m->name, e->msg);
+        kp_error_set(e, KP_ERR_CONFIG, m->file, m->expr_line, 0, "%s", msg);
+    }
+    return rc;
+}
+
+/* Write the medians of every (dimension, member, period) group that has values. */
+static kp_err mrows_write(ectx *c, const metric *m, const mrows *mr, const double *median,
+                          const size_t *count, kp_error *e)
+{
+    sb *b = &c->sql;
+    sb_reset(b);
+    sb_add(b, "INSERT INTO kp_r%d VALUES(?1, ?2, ?3, ?4, ?5)", c->nres - 1);
+    kp_stmt *st = NULL;
+    kp_err rc = b->oom ? nomem(e) : kp_store_prepare(c->s, b->p, NULL, 0, &st, e);
+    char d[KP_DATE_ISO_LEN + 1];
+    for (size_t di = 0; di < mr->nd && !rc; di++) {
+        const char *dn = dim_names[mr->dim[di]];
+        for (size_t k = 0; k < mr->members[di].n && !rc; k++)
+            for (size_t p = 0; p < mr->np && !rc; p++) {
+                size_t g = mr->base[di] + k * mr->np + p;
+                if (!count[g])
+                    continue;
+                const period *per = &c->ps.p[p];
+                const char *mem = mr->members[di].s[k], *gn = grain_names[per->grain];
+                kp_stmt_bind_text(st, 1, dn, strlen(dn));
+                kp_stmt_bind_text(st, 2, mem, strlen(mem));
+                kp_stmt_bind_text(st, 3, gn, strlen(gn));
+                kp_stmt_bind_text(st, 4, kp_date_format_iso(per->start, d), KP_DATE_ISO_LEN);
+                kp_stmt_bind_double(st, 5, m->unit ? median[g] / 100.0 : median[g]);
+                if (kp_stmt_step(st, e) < 0)
+                    rc = e ? e->code : KP_ERR_IO;
+                kp_stmt_reset(st);
+            }
+    }
+    kp_stmt_finalize(st);
+    return rc;
+}
+
+/* A median metric: its rows are read once, and the exact median of every dimension
+ * member and period is found with one sort (median.h) instead of one SQL median() per
+ * dimension over the rows joined to every period. Gives the values of store.c's
+ * median() aggregate, bit for bit. */
+static kp_err eval_median(ectx *c, size_t i, kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    const metric *m = &lib->m[i];
+    unsigned keys = scan_keys(lib, &lib->r[m->rel]);
+    mrows mr = {0};
+    for (int d = 0; d < ND; d++)
+        if (dim_supported(lib, keys, d))
+            mr.dim[mr.nd++] = d;
+    double *median = NULL;
+    size_t *count = NULL;
+    kp_err rc = mrows_periods(&mr, c, m->tm) ? nomem(e) : KP_OK;
+    if (!rc)
+        rc = mrows_read(c, m, keys, &mr, e);
+    size_t ngroups = 0;
+    for (size_t d = 0; d < mr.nd && !rc; d++) {
+        mr.base[d] = ngroups;
+        ngroups += mr.members[d].n * mr.np;
+    }
+    if (!rc && (!(median = malloc((ngroups + 1) * sizeof *median)) ||
+                !(count = malloc((ngroups + 1) * sizeof *count))))
+        rc = nomem(e);
+    kp_median_groups g = {mrows_groups, &mr, mr.nd * mr.np};
+    if (!rc && kp_median_grouped(mr.v, mr.n, ngroups, &g, median, count))
+        rc = nomem(e);
+    if (!rc)
+        rc = new_result(c, &i, 1, e);
+    if (!rc)
+        rc = mrows_write(c, m, &mr, median, count, e);
+    free(median);
+    free(count);
+    mrows_free(&mr);
+    return rc;
+}
+
+/* Distinct counts do not add up across buckets: their rows (bucket, keys, value) are
+ * kept and counted per member and period in SQL, which compares values as SQL does.
+ * (Medians, the other such aggregate, are eval_median's.) */
+static kp_err eval_distinct(ectx *c, size_t i, kp_error *e)
 {
     const kp_metric_lib *lib = c->lib;
     const metric *m = &lib->m[i];
     const relation *rel = &lib->r[m->rel];
+    const char *arg = m->arg + 9; /* after "DISTINCT " */
     unsigned keys = scan_keys(lib, rel);
     sb *b = &c->sql;
     sb_reset(b);
     sb_add(b, "CREATE TEMP TABLE kp_scan AS ");
     scan_head(c, rel, keys, m->tm == T_STOCK ? NULL : m->time);
-    sb_add(b, ", (%s) AS v", m->fn == A_DISTINCT ? m->arg + 9 : m->arg);
+    sb_add(b, ", (%s) AS v", arg);
     from_sql(b, rel);
-    sb_add(b, " AND (%s) IS NOT NULL", m->fn == A_DISTINCT ? m->arg + 9 : m->arg);
+    sb_add(b, " AND (%s) IS NOT NULL", arg);
     if (m->where)
         sb_add(b, " AND (%s)", m->where);
     kp_err rc = run_sql(c, m, e);
@@ -1540,27 +1854,18 @@ static kp_err eval_rows_metric(ectx *c, size_t i, kp_error *e)
     const char *map = m->tm == T_STOCK    ? "kpi_period m ON 1"
                       : m->tm == T_BEFORE ? "kp_bmap_before m ON m.bucket = s.b"
                                           : "kp_bmap m ON m.bucket = s.b";
-    const char *scale = m->unit ? " / 100.0" : "";
     for (int d = 0; d < ND && !rc; d++) {
         if (!dim_supported(lib, keys, d))
             continue;
         sb_reset(b);
-        sb_add(b, "INSERT INTO kp_r%d SELECT '%s', member, grain, period_start, ",
+        sb_add(b,
+               "INSERT INTO kp_r%d SELECT '%s', member, grain, period_start,"
+               " count(DISTINCT v) FROM (SELECT ",
                c->nres - 1, dim_names[d]);
-        if (m->fn == A_DISTINCT) {
-            sb_add(b, "count(DISTINCT v) FROM (SELECT ");
-            member_sql(b, d);
-            sb_add(b, " AS member, m.grain, m.period_start, s.v FROM kp_scan s JOIN %s", map);
-            join_reps(b, keys);
-            sb_add(b, ") GROUP BY 2, 3, 4");
-        } else {
-            /* median() is the C aggregate registered by store.c: one grouped pass. */
-            sb_add(b, "median(v)%s FROM (SELECT ", scale);
-            member_sql(b, d);
-            sb_add(b, " AS member, m.grain, m.period_start, s.v FROM kp_scan s JOIN %s", map);
-            join_reps(b, keys);
-            sb_add(b, ") GROUP BY 2, 3, 4");
-        }
+        member_sql(b, d);
+        sb_add(b, " AS member, m.grain, m.period_start, s.v FROM kp_scan s JOIN %s", map);
+        join_reps(b, keys);
+        sb_add(b, ") GROUP BY 2, 3, 4");
         rc = run_sql(c, m, e);
     }
     if (!rc)
@@ -2021,7 +2326,7 @@ kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_er
     for (size_t i = 0; i < lib->n && !rc; i++)
         if (lib->m[i].kind == MK_AGG && lib->m[i].ok &&
             (lib->m[i].fn == A_MEDIAN || lib->m[i].fn == A_DISTINCT))
-            rc = eval_rows_metric(&c, i, e);
+            rc = lib->m[i].fn == A_MEDIAN ? eval_median(&c, i, e) : eval_distinct(&c, i, e);
     if (!rc)
         rc = build_wide(&c, e);
     if (!rc)
