@@ -12,6 +12,7 @@
 
 #include <assert.h>
 #include <ctype.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1295,8 +1296,8 @@ static int bucket_maps(const buckets *bk, size_t k, const period *p, tmode tm)
 {
     if (tm == T_STOCK)
         return 1;
-    if (k == bk->nb)
-        return tm == T_BEFORE;
+    if (k >= bk->nb) /* nb + 1: rows in no bucket (rollups in C) */
+        return k == bk->nb && tm == T_BEFORE;
     if (tm == T_BEFORE)
         return bk->b[k] < p->start;
     return bk->b[k] >= p->start && bk->b[k] <= p->end;
@@ -1474,6 +1475,9 @@ static kp_err rollup_scan(ectx *c, unsigned keys, const size_t *idx, size_t n, t
     return rc;
 }
 
+static kp_err rollup_scan_all(ectx *c, unsigned keys, size_t *const by[3], const size_t n[3],
+                              kp_error *e);
+
 /* One grouped scan of relation r for the decomposable metrics on time column `time`
  * (NULL: stock metrics only); stock metrics of r ride along on its first scan. */
 static kp_err scan_relation(ectx *c, size_t r, const char *time, int with_stock, kp_error *e)
@@ -1520,8 +1524,8 @@ static kp_err scan_relation(ectx *c, size_t r, const char *time, int with_stock,
             if ((keys >> k) & 1)
                 sb_add(b, ", k%d", k);
         rc = run_sql(c, &lib->m[idx[0]], e);
-        for (int t = 0; t < 3 && !rc; t++)
-            rc = rollup_scan(c, keys, by[t], n[t], (tmode)t, e);
+        if (!rc)
+            rc = rollup_scan_all(c, keys, by, n, e);
         if (!rc)
             rc = kp_store_exec(c->s, "DROP TABLE kp_scan", e);
     }
@@ -1826,6 +1830,278 @@ static kp_err eval_median(ectx *c, size_t i, kp_error *e)
     free(median);
     free(count);
     mrows_free(&mr);
+    return rc;
+}
+
+/* ---- rollups in C --------------------------------------------------------------------- */
+
+/* A sum exact in any order: every addend an integer of at most 2^53 in magnitude, and
+ * so every partial sum while the total of magnitudes stays below 2^53. Then the SQL
+ * rollup's sum, in whatever order SQLite adds, is this exact integer too. */
+#define EXACT_LIMIT 9007199254740992.0 /* 2^53 */
+
+typedef struct {
+    int64_t sum;
+    int any; /* a non-NULL addend */
+} acc;
+
+/* The compact scan kp_scan summed per dimension member and bucket: cells[d] holds, for
+ * member k and bucket b, hit (a scan row) and one acc per column. Buckets: 0..nb-1 the
+ * bucket starts, nb '0000-00-00', nb + 1 none (NULL or no bucket of the map). */
+typedef struct {
+    size_t nd, nbk, ncol;
+    int dim[ND];
+    strset members[ND];
+    size_t cap[ND];
+    acc *cells[ND];
+    unsigned char *hit[ND];
+    size_t nmet;
+    size_t met[64]; /* metric index of each summed metric */
+    size_t col[64]; /* its first column (avg: sum, then count) */
+    int exact[64];  /* all its values were exact integers */
+    double mag[64]; /* total of the magnitudes of its values */
+} crollup;
+
+static void crollup_free(crollup *r)
+{
+    for (size_t d = 0; d < r->nd; d++) {
+        strset_free(&r->members[d]);
+        free(r->cells[d]);
+        free(r->hit[d]);
+    }
+}
+
+/* Room for member k of dimension d. */
+static int crollup_grow(crollup *r, size_t d, size_t k)
+{
+    if (k < r->cap[d])
+        return 0;
+    size_t cap = r->cap[d] ? 2 * r->cap[d] : 64;
+    while (cap <= k)
+        cap *= 2;
+    acc *cells = realloc(r->cells[d], cap * r->nbk * r->ncol * sizeof *cells);
+    if (!cells)
+        return -1;
+    r->cells[d] = cells;
+    unsigned char *hit = realloc(r->hit[d], cap * r->nbk);
+    if (!hit)
+        return -1;
+    r->hit[d] = hit;
+    size_t old = r->cap[d];
+    memset(cells + old * r->nbk * r->ncol, 0, (cap - old) * r->nbk * r->ncol * sizeof *cells);
+    memset(hit + old * r->nbk, 0, (cap - old) * r->nbk);
+    r->cap[d] = cap;
+    return 0;
+}
+
+/* Add one value of metric slot j (column col) to every dimension's cell of this row. */
+static void crollup_value(crollup *r, kp_stmt *st, int at, size_t j, size_t col, const long *ids,
+                          size_t bucket)
+{
+    int64_t v;
+    kp_coltype t = kp_stmt_column_type(st, at);
+    if (t == KP_COL_NULL)
+        return;
+    if (t == KP_COL_INTEGER) {
+        v = kp_stmt_column_int64(st, at);
+        if (v > (int64_t)EXACT_LIMIT || v < -(int64_t)EXACT_LIMIT)
+            r->exact[j] = 0;
+    } else if (t == KP_COL_REAL) {
+        double x = kp_stmt_column_double(st, at);
+        if (!(x >= -EXACT_LIMIT && x <= EXACT_LIMIT) || x != (double)(int64_t)x)
+            r->exact[j] = 0;
+        v = r->exact[j] ? (int64_t)x : 0;
+    } else {
+        r->exact[j] = 0;
+        return;
+    }
+    r->mag[j] += v < 0 ? -(double)v : (double)v;
+    if (r->mag[j] >= EXACT_LIMIT)
+        r->exact[j] = 0;
+    for (size_t d = 0; d < r->nd; d++) {
+        acc *a = &r->cells[d][((size_t)ids[d] * r->nbk + bucket) * r->ncol + col];
+        a->sum += v;
+        a->any = 1;
+    }
+}
+
+/* Read kp_scan once, with each row's member of every dimension (joined to reps as the
+ * SQL rollup does), into per member and bucket sums. */
+static kp_err crollup_read(ectx *c, unsigned keys, crollup *r, kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    sb *b = &c->sql;
+    sb_reset(b);
+    sb_add(b, "SELECT s.b");
+    for (size_t d = 0; d < r->nd; d++) {
+        sb_add(b, ", ");
+        member_sql(b, r->dim[d]);
+    }
+    for (size_t j = 0; j < r->nmet; j++) {
+        sb_add(b, ", s.c%zu", r->met[j]);
+        if (lib->m[r->met[j]].fn == A_AVG)
+            sb_add(b, ", s.n%zu", r->met[j]);
+    }
+    sb_add(b, " FROM kp_scan s");
+    join_reps(b, keys);
+    if (b->oom)
+        return nomem(e);
+    kp_stmt *st = NULL;
+    kp_err rc = kp_store_prepare(c->s, b->p, NULL, 0, &st, e);
+    int step = 0;
+    long ids[ND];
+    while (!rc && (step = kp_stmt_step(st, e)) == 1) {
+        long bucket = bucket_index(&c->bk, kp_stmt_column_text(st, 0));
+        size_t bk = bucket < 0 ? c->bk.nb + 1 : (size_t)bucket;
+        for (size_t d = 0; d < r->nd && !rc; d++) {
+            const char *t = kp_stmt_column_text(st, (int)d + 1);
+            ids[d] = strset_id(&r->members[d], t ? t : "");
+            if (ids[d] < 0 || crollup_grow(r, d, (size_t)ids[d]))
+                rc = nomem(e);
+            else
+                r->hit[d][(size_t)ids[d] * r->nbk + bk] = 1;
+        }
+        int at = (int)r->nd + 1;
+        for (size_t j = 0; j < r->nmet && !rc; j++) {
+            crollup_value(r, st, at++, j, r->col[j], ids, bk);
+            if (lib->m[r->met[j]].fn == A_AVG)
+                crollup_value(r, st, at++, j, r->col[j] + 1, ids, bk);
+        }
+    }
+    if (!rc && step < 0)
+        rc = e && e->code ? e->code : KP_ERR_IO;
+    kp_stmt_finalize(st);
+    return rc;
+}
+
+/* Write the rollup of metric slots js[0..n) (time mode tm) into a new result table: one
+ * row per dimension member and period that a scan row reaches, as the SQL rollup has. */
+static kp_err crollup_write(ectx *c, const crollup *r, const size_t *js, size_t n, tmode tm,
+                            kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    size_t idx[64];
+    for (size_t j = 0; j < n; j++)
+        idx[j] = r->met[js[j]];
+    kp_err rc = new_result(c, idx, n, e);
+    sb *b = &c->sql;
+    sb_reset(b);
+    sb_add(b, "INSERT INTO kp_r%d VALUES(?1, ?2, ?3, ?4", c->nres - 1);
+    for (size_t j = 0; j < n; j++)
+        sb_add(b, ", ?%zu", j + 5);
+    sb_add(b, ")");
+    kp_stmt *st = NULL;
+    if (!rc)
+        rc = b->oom ? nomem(e) : kp_store_prepare(c->s, b->p, NULL, 0, &st, e);
+    acc *tot = calloc(r->ncol + 1, sizeof *tot);
+    unsigned char *in = calloc(r->nbk + 1, 1);
+    if (!rc && (!tot || !in))
+        rc = nomem(e);
+    char d[KP_DATE_ISO_LEN + 1];
+    for (size_t p = 0; p < c->ps.n && !rc; p++) {
+        const period *per = &c->ps.p[p];
+        for (size_t k = 0; k < r->nbk; k++)
+            in[k] = (unsigned char)bucket_maps(&c->bk, k, per, tm);
+        const char *gn = grain_names[per->grain];
+        kp_date_format_iso(per->start, d);
+        for (size_t di = 0; di < r->nd && !rc; di++) {
+            const char *dn = dim_names[r->dim[di]];
+            for (size_t k = 0; k < r->members[di].n && !rc; k++) {
+                int hit = 0;
+                memset(tot, 0, r->ncol * sizeof *tot);
+                for (size_t bk = 0; bk < r->nbk; bk++) {
+                    if (!in[bk] || !r->hit[di][k * r->nbk + bk])
+                        continue;
+                    hit = 1;
+                    const acc *cell = &r->cells[di][(k * r->nbk + bk) * r->ncol];
+                    for (size_t j = 0; j < n; j++)
+                        for (size_t x = r->col[js[j]];
+                             x < r->col[js[j]] + (lib->m[idx[j]].fn == A_AVG ? 2u : 1u); x++) {
+                            tot[x].sum += cell[x].sum;
+                            tot[x].any |= cell[x].any;
+                        }
+                }
+                if (!hit)
+                    continue;
+                const char *mem = r->members[di].s[k];
+                kp_stmt_bind_text(st, 1, dn, strlen(dn));
+                kp_stmt_bind_text(st, 2, mem, strlen(mem));
+                kp_stmt_bind_text(st, 3, gn, strlen(gn));
+                kp_stmt_bind_text(st, 4, d, KP_DATE_ISO_LEN);
+                for (size_t j = 0; j < n; j++) {
+                    const metric *m = &lib->m[idx[j]];
+                    const acc *s = &tot[r->col[js[j]]];
+                    /* as combine_sql: sum(c) [* 1.0 / sum(n)] [/ 100.0]; x / 0 is NULL */
+                    double v = (double)s->sum;
+                    int null = !s->any;
+                    if (m->fn == A_AVG) {
+                        null = null || !s[1].any || s[1].sum == 0;
+                        v = v * 1.0 / (double)s[1].sum;
+                    }
+                    if (m->unit)
+                        v = v / 100.0;
+                    if (null)
+                        kp_stmt_bind_null(st, (int)j + 5);
+                    else
+                        kp_stmt_bind_double(st, (int)j + 5, v);
+                }
+                if (kp_stmt_step(st, e) < 0)
+                    rc = e ? e->code : KP_ERR_IO;
+                kp_stmt_reset(st);
+            }
+        }
+    }
+    free(tot);
+    free(in);
+    kp_stmt_finalize(st);
+    return rc;
+}
+
+/* Roll kp_scan up for the metrics by[t][0..n[t]) of each time mode t: sums, counts and
+ * averages in C when every value is an exact integer (then no order of addition can
+ * change a bit), everything else (min, max, fractional sums) by rollup_scan in SQL. */
+static kp_err rollup_scan_all(ectx *c, unsigned keys, size_t *const by[3], const size_t n[3],
+                              kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    crollup r = {0};
+    r.nbk = c->bk.nb + 2;
+    for (int d = 0; d < ND; d++)
+        if (dim_supported(lib, keys, d))
+            r.dim[r.nd++] = d;
+    for (int t = 0; t < 3; t++)
+        for (size_t i = 0; i < n[t]; i++) {
+            const metric *m = &lib->m[by[t][i]];
+            if ((m->fn != A_SUM && m->fn != A_COUNT && m->fn != A_AVG) ||
+                r.nmet == sizeof r.met / sizeof *r.met)
+                continue;
+            r.met[r.nmet] = by[t][i];
+            r.col[r.nmet] = r.ncol;
+            r.exact[r.nmet++] = 1;
+            r.ncol += m->fn == A_AVG ? 2 : 1;
+        }
+    kp_err rc = r.nmet ? crollup_read(c, keys, &r, e) : KP_OK;
+    size_t *sql = malloc((n[0] + n[1] + n[2] + 1) * sizeof *sql);
+    if (!rc && !sql)
+        rc = nomem(e);
+    for (int t = 0; t < 3 && !rc; t++) {
+        size_t js[64], nj = 0, ns = 0;
+        for (size_t i = 0; i < n[t]; i++) {
+            size_t j = 0;
+            while (j < r.nmet && r.met[j] != by[t][i])
+                j++;
+            if (j < r.nmet && r.exact[j])
+                js[nj++] = j;
+            else
+                sql[ns++] = by[t][i];
+        }
+        if (nj)
+            rc = crollup_write(c, &r, js, nj, (tmode)t, e);
+        if (!rc && ns)
+            rc = rollup_scan(c, keys, sql, ns, (tmode)t, e);
+    }
+    free(sql);
+    crollup_free(&r);
     return rc;
 }
 

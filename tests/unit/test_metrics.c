@@ -607,6 +607,90 @@ static void test_medians_match_ranking(void **state)
     cleanup();
 }
 
+/* Sums, counts and averages are rolled up in C when exact, fractional sums and min/max in
+ * SQL: both checked against one direct SQL aggregate per dimension member and period over
+ * the random deals (fractional sums to 1e-12 relative: SQL adds in its own order). */
+static const char rollup_metrics[] =
+    "\n[metric won_before]\nlabel = M\nformat = currency\ndefinition = d\n"
+    "from = opportunities\nwhere = is_won\ntime = close_date\naccumulate = before\n"
+    "value = sum(amount_cents)\nunit = cents\n"
+    "[metric min_won]\nlabel = M\nformat = currency\ndefinition = d\n"
+    "from = opportunities\nwhere = is_won\ntime = close_date\n"
+    "value = min(amount_cents)\nunit = cents\n";
+
+static void direct_rollup(kp_store *s, const char *metric, const char *where, const char *in,
+                          const char *value, const char *agg, const char *same, int64_t *total,
+                          int64_t *matched)
+{
+    char sql[4096];
+    static const char x[] =
+        "WITH o AS (SELECT * FROM opportunity_snapshots WHERE as_of = '2024-04-01' AND %s),"
+        " x AS (SELECT d.dim AS dimension, CASE d.dim WHEN 'company' THEN 'All'"
+        "  WHEN 'region' THEN coalesce(r.region, '(none)') WHEN 'team' THEN"
+        "  coalesce(r.team, '(none)') WHEN 'manager' THEN coalesce(r.manager_id, '(none)')"
+        "  WHEN 'rep' THEN o.owner_id WHEN 'product' THEN coalesce(o.product, '(none)')"
+        "  ELSE coalesce(o.forecast_category, '(none)') END AS member, p.grain,"
+        "  p.period_start, %s AS v FROM o JOIN kpi_period p ON %s"
+        "  LEFT JOIN reps r ON r.rep_id = o.owner_id CROSS JOIN (SELECT 'company' AS dim"
+        "  UNION ALL SELECT 'region' UNION ALL SELECT 'team' UNION ALL SELECT 'manager'"
+        "  UNION ALL SELECT 'rep' UNION ALL SELECT 'product' UNION ALL"
+        "  SELECT 'forecast_category') d),"
+        " m AS (SELECT dimension, member, grain, period_start, %s AS want FROM x"
+        "  GROUP BY 1, 2, 3, 4)"
+        " SELECT %s FROM m LEFT JOIN kpi k ON k.metric = '%s' AND k.dimension = m.dimension"
+        "  AND k.member = m.member AND k.grain = m.grain AND k.period_start = m.period_start";
+    const char *what[2] = {"count(*)", same};
+    int64_t *out[2] = {total, matched};
+    kp_error e = {0};
+    for (int k = 0; k < 2; k++) {
+        snprintf(sql, sizeof sql, x, where, value, in, agg, what[k], metric);
+        if (kp_store_query_int64(s, sql, NULL, -1, out[k], &e))
+            fail_msg("%s", e.msg);
+    }
+}
+
+static void test_rollups_match_direct_sql(void **state)
+{
+    (void)state;
+    kp_job *job = make_job(rollup_metrics);
+    kp_store *s = NULL;
+    kp_error e = {0};
+    assert_int_equal(kp_store_open(":memory:", KP_STORE_MEMORY, &s, &e), KP_OK);
+    assert_int_equal(kp_load_schema(s, &e), KP_OK);
+    assert_int_equal(kp_metrics_schema(s, &e), KP_OK);
+    insert_random_deals(s);
+    if (kp_metrics_run(job, s, &e))
+        fail_msg("%s:%ld: %s", e.file, e.line, e.msg);
+    static const char exact[] = "sum(k.value = m.want)",
+                      near[] = "sum(abs(k.value - m.want) <= 1e-12 * abs(m.want))";
+    static const char window[] = "close_date BETWEEN p.period_start AND p.period_end";
+    static const struct {
+        const char *metric, *where, *in, *value, *agg, *same;
+    } cases[] = {
+        {"bookings", "is_won", window, "amount_cents", "sum(v) / 100.0", exact},
+        {"deals_won", "is_won", window, "1", "count(*)", exact},
+        {"cycle_days", "is_won AND created_date IS NOT NULL", window,
+         "julianday(close_date) - julianday(created_date)", "avg(v)", exact},
+        {"open_pipeline", "NOT is_closed", "1", "amount_cents", "sum(v) / 100.0", exact},
+        {"weighted_pipeline", "NOT is_closed", "1", "amount_cents * coalesce(probability, 0)",
+         "sum(v) / 100.0", near},
+        {"won_before", "is_won", "close_date < p.period_start", "amount_cents", "sum(v) / 100.0",
+         exact},
+        {"min_won", "is_won", window, "amount_cents", "min(v) / 100.0", exact},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int64_t total, matched;
+        direct_rollup(s, cases[i].metric, cases[i].where, cases[i].in, cases[i].value, cases[i].agg,
+                      cases[i].same, &total, &matched);
+        if (total < 500 || matched != total)
+            fail_msg("%s: %lld of %lld values match", cases[i].metric, (long long)matched,
+                     (long long)total);
+    }
+    kp_store_close(s);
+    kp_job_free(job);
+    cleanup();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -619,6 +703,7 @@ int main(void)
         cmocka_unit_test(test_job_override),
         cmocka_unit_test(test_ltv_needs_margin),
         cmocka_unit_test(test_medians_match_ranking),
+        cmocka_unit_test(test_rollups_match_direct_sql),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
