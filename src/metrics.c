@@ -1595,22 +1595,33 @@ static void strset_free(strset *t)
     free(t->slot);
 }
 
-/* The rows of one median metric: value, bucket and one member id per dimension. */
+/* The rows of the median metrics read together (same relation, time column and mode):
+ * bucket and one member id per dimension per row; each metric's values with their rows. */
+#define MAX_MEDIANS 16
 typedef struct {
-    size_t nd;             /* dimensions evaluated */
-    int dim[ND];           /* which */
-    strset members[ND];    /* member ids of each */
-    size_t base[ND];       /* first group id of each: groups are (member, period) */
-    size_t np;             /* periods */
-    size_t *per, *per_off; /* periods of bucket k: per[per_off[k] .. per_off[k + 1]) */
-    double *v;
+    size_t nd;              /* dimensions evaluated */
+    int dim[ND];            /* which */
+    strset members[ND];     /* member ids of each */
+    size_t base[ND];        /* first group id of each: groups are (member, period) */
+    size_t np;              /* periods */
+    size_t *per, *per_off;  /* periods of bucket k: per[per_off[k] .. per_off[k + 1]) */
     unsigned *bucket, *mem; /* mem: nd ids per row */
     size_t n, cap;
+    size_t nm; /* metrics */
+    double *v[MAX_MEDIANS];
+    size_t *row[MAX_MEDIANS], nv[MAX_MEDIANS], capv[MAX_MEDIANS];
 } mrows;
 
-static size_t mrows_groups(void *ctx, size_t row, size_t *out, size_t max)
+typedef struct {
+    const mrows *m;
+    const size_t *row; /* the row of each value of one metric */
+} mvalues;
+
+static size_t mrows_groups(void *ctx, size_t i, size_t *out, size_t max)
 {
-    const mrows *m = ctx;
+    const mvalues *mv = ctx;
+    const mrows *m = mv->m;
+    size_t row = mv->row[i];
     const size_t *per = m->per + m->per_off[m->bucket[row]];
     size_t nper = m->per_off[m->bucket[row] + 1] - m->per_off[m->bucket[row]], k = 0;
     for (size_t d = 0; d < m->nd; d++) {
@@ -1629,9 +1640,12 @@ static void mrows_free(mrows *m)
         strset_free(&m->members[d]);
     free(m->per);
     free(m->per_off);
-    free(m->v);
     free(m->bucket);
     free(m->mem);
+    for (size_t j = 0; j < m->nm; j++) {
+        free(m->v[j]);
+        free(m->row[j]);
+    }
 }
 
 /* The bucket map of kp_bmap / kp_bmap_before in C: the periods of each bucket (bucket nb
@@ -1678,14 +1692,11 @@ static long bucket_index(const buckets *bk, const char *text)
     return -1;
 }
 
-static int mrows_add(mrows *m, long bucket, const long *ids, double v)
+static int mrows_add(mrows *m, long bucket, const long *ids)
 {
     if (m->n == m->cap) {
         size_t cap = m->cap ? 2 * m->cap : 1024;
-        double *nv = realloc(m->v, cap * sizeof *nv);
-        if (nv)
-            m->v = nv;
-        unsigned *nb = nv ? realloc(m->bucket, cap * sizeof *nb) : NULL;
+        unsigned *nb = realloc(m->bucket, cap * sizeof *nb);
         if (nb)
             m->bucket = nb;
         unsigned *nm = nb ? realloc(m->mem, cap * m->nd * sizeof *nm) : NULL;
@@ -1694,7 +1705,6 @@ static int mrows_add(mrows *m, long bucket, const long *ids, double v)
         m->mem = nm;
         m->cap = cap;
     }
-    m->v[m->n] = v;
     m->bucket[m->n] = (unsigned)bucket;
     for (size_t d = 0; d < m->nd; d++)
         m->mem[m->n * m->nd + d] = (unsigned)ids[d];
@@ -1702,11 +1712,33 @@ static int mrows_add(mrows *m, long bucket, const long *ids, double v)
     return 0;
 }
 
-/* Read the metric's rows, (bucket, member of each dimension, value), in one query: the
- * scan of eval_distinct with the members of kp_rN's GROUP BY, joined to reps once. */
-static kp_err mrows_read(ectx *c, const metric *m, unsigned keys, mrows *mr, kp_error *e)
+/* Value v of metric j for the row just added. */
+static int mrows_value(mrows *m, size_t j, double v)
 {
-    const relation *rel = &c->lib->r[m->rel];
+    if (m->nv[j] == m->capv[j]) {
+        size_t cap = m->capv[j] ? 2 * m->capv[j] : 1024;
+        double *nv = realloc(m->v[j], cap * sizeof *nv);
+        if (nv)
+            m->v[j] = nv;
+        size_t *nr = nv ? realloc(m->row[j], cap * sizeof *nr) : NULL;
+        if (!nr)
+            return -1;
+        m->row[j] = nr;
+        m->capv[j] = cap;
+    }
+    m->v[j][m->nv[j]] = v;
+    m->row[j][m->nv[j]++] = m->n - 1;
+    return 0;
+}
+
+/* Read the rows of metrics idx[0..nm), (bucket, member of each dimension, value of each
+ * metric whose where holds and whose value is not NULL), in one query: the scan of
+ * eval_distinct with the members of its GROUP BY, joined to reps once. */
+static kp_err mrows_read(ectx *c, const size_t *idx, unsigned keys, mrows *mr, kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    const metric *m = &lib->m[idx[0]];
+    const relation *rel = &lib->r[m->rel];
     sb *b = &c->sql;
     sb_reset(b);
     sb_add(b, "SELECT s.b");
@@ -1714,13 +1746,24 @@ static kp_err mrows_read(ectx *c, const metric *m, unsigned keys, mrows *mr, kp_
         sb_add(b, ", ");
         member_sql(b, mr->dim[d]);
     }
-    sb_add(b, ", s.v FROM (");
+    for (size_t j = 0; j < mr->nm; j++)
+        sb_add(b, ", s.f%zu, s.v%zu", j, j);
+    sb_add(b, " FROM (");
     scan_head(c, rel, keys, m->tm == T_STOCK ? NULL : m->time);
-    sb_add(b, ", (%s) AS v", m->arg);
+    /* f: the row counts for the metric, as `AND (value) IS NOT NULL AND (where)` would */
+    for (size_t j = 0; j < mr->nm; j++) {
+        const metric *mj = &lib->m[idx[j]];
+        sb_add(b, ", CASE WHEN (%s) IS NOT NULL AND (%s) THEN 1 ELSE 0 END AS f%zu, (%s) AS v%zu",
+               mj->arg, mj->where ? mj->where : "1", j, mj->arg, j);
+    }
     from_sql(b, rel);
-    sb_add(b, " AND (%s) IS NOT NULL", m->arg);
-    if (m->where)
-        sb_add(b, " AND (%s)", m->where);
+    sb_add(b, " AND (");
+    for (size_t j = 0; j < mr->nm; j++) {
+        const metric *mj = &lib->m[idx[j]];
+        sb_add(b, "%s((%s) IS NOT NULL AND (%s))", j ? " OR " : "", mj->arg,
+               mj->where ? mj->where : "1");
+    }
+    sb_add(b, ")");
     if (m->tm == T_WINDOW) { /* rows outside [lo, hi) have no bucket of kp_bmap */
         char lo[KP_DATE_ISO_LEN + 1], hi[KP_DATE_ISO_LEN + 1];
         sb_add(b, " AND (%s) >= '%s' AND (%s) < '%s'", m->time, kp_date_format_iso(c->bk.lo, lo),
@@ -1746,9 +1789,14 @@ static kp_err mrows_read(ectx *c, const metric *m, unsigned keys, mrows *mr, kp_
             if (ids[d] < 0)
                 rc = nomem(e);
         }
-        double v = kp_stmt_column_double(st, (int)mr->nd + 1);
-        if (!rc && mrows_add(mr, bucket, ids, v))
+        if (!rc && mrows_add(mr, bucket, ids))
             rc = nomem(e);
+        for (size_t j = 0; j < mr->nm && !rc; j++) {
+            int at = (int)(mr->nd + 1 + 2 * j);
+            if (kp_stmt_column_int64(st, at) &&
+                mrows_value(mr, j, kp_stmt_column_double(st, at + 1)))
+                rc = nomem(e);
+        }
     }
     if (!rc && r < 0)
         rc = e && e->code ? e->code : KP_ERR_IO;
@@ -1761,13 +1809,18 @@ static kp_err mrows_read(ectx *c, const metric *m, unsigned keys, mrows *mr, kp_
     return rc;
 }
 
-/* Write the medians of every (dimension, member, period) group that has values. */
-static kp_err mrows_write(ectx *c, const metric *m, const mrows *mr, const double *median,
-                          const size_t *count, kp_error *e)
+/* Write the medians of every (dimension, member, period) group where one of the metrics
+ * idx[0..nm) has values; the others are NULL there, as a missing row would read. */
+static kp_err mrows_write(ectx *c, const size_t *idx, const mrows *mr, double *const *median,
+                          size_t *const *count, kp_error *e)
 {
+    const kp_metric_lib *lib = c->lib;
     sb *b = &c->sql;
     sb_reset(b);
-    sb_add(b, "INSERT INTO kp_r%d VALUES(?1, ?2, ?3, ?4, ?5)", c->nres - 1);
+    sb_add(b, "INSERT INTO kp_r%d VALUES(?1, ?2, ?3, ?4", c->nres - 1);
+    for (size_t j = 0; j < mr->nm; j++)
+        sb_add(b, ", ?%zu", j + 5);
+    sb_add(b, ")");
     kp_stmt *st = NULL;
     kp_err rc = b->oom ? nomem(e) : kp_store_prepare(c->s, b->p, NULL, 0, &st, e);
     char d[KP_DATE_ISO_LEN + 1];
@@ -1775,8 +1828,10 @@ static kp_err mrows_write(ectx *c, const metric *m, const mrows *mr, const doubl
         const char *dn = dim_names[mr->dim[di]];
         for (size_t k = 0; k < mr->members[di].n && !rc; k++)
             for (size_t p = 0; p < mr->np && !rc; p++) {
-                size_t g = mr->base[di] + k * mr->np + p;
-                if (!count[g])
+                size_t g = mr->base[di] + k * mr->np + p, any = 0;
+                for (size_t j = 0; j < mr->nm; j++)
+                    any |= count[j][g];
+                if (!any)
                     continue;
                 const period *per = &c->ps.p[p];
                 const char *mem = mr->members[di].s[k], *gn = grain_names[per->grain];
@@ -1784,7 +1839,13 @@ static kp_err mrows_write(ectx *c, const metric *m, const mrows *mr, const doubl
                 kp_stmt_bind_text(st, 2, mem, strlen(mem));
                 kp_stmt_bind_text(st, 3, gn, strlen(gn));
                 kp_stmt_bind_text(st, 4, kp_date_format_iso(per->start, d), KP_DATE_ISO_LEN);
-                kp_stmt_bind_double(st, 5, m->unit ? median[g] / 100.0 : median[g]);
+                for (size_t j = 0; j < mr->nm; j++) {
+                    double v = median[j][g];
+                    if (!count[j][g])
+                        kp_stmt_bind_null(st, (int)j + 5);
+                    else
+                        kp_stmt_bind_double(st, (int)j + 5, lib->m[idx[j]].unit ? v / 100.0 : v);
+                }
                 if (kp_stmt_step(st, e) < 0)
                     rc = e ? e->code : KP_ERR_IO;
                 kp_stmt_reset(st);
@@ -1794,41 +1855,47 @@ static kp_err mrows_write(ectx *c, const metric *m, const mrows *mr, const doubl
     return rc;
 }
 
-/* A median metric: its rows are read once, and the exact median of every dimension
- * member and period is found with one sort (median.h) instead of one SQL median() per
- * dimension over the rows joined to every period. Gives the values of store.c's
- * median() aggregate, bit for bit. */
-static kp_err eval_median(ectx *c, size_t i, kp_error *e)
+/* Median metrics idx[0..n) of one relation, time column and mode: their rows are read
+ * once, and the exact median of every dimension member and period is found with one
+ * sort per metric (median.h) instead of one SQL median() per dimension over the rows
+ * joined to every period. Gives the values of store.c's median() aggregate, bit for bit. */
+static kp_err eval_medians(ectx *c, const size_t *idx, size_t n, kp_error *e)
 {
     const kp_metric_lib *lib = c->lib;
-    const metric *m = &lib->m[i];
+    const metric *m = &lib->m[idx[0]];
     unsigned keys = scan_keys(lib, &lib->r[m->rel]);
     mrows mr = {0};
+    assert(n <= MAX_MEDIANS);
+    mr.nm = n;
     for (int d = 0; d < ND; d++)
         if (dim_supported(lib, keys, d))
             mr.dim[mr.nd++] = d;
-    double *median = NULL;
-    size_t *count = NULL;
+    double *median[MAX_MEDIANS] = {NULL};
+    size_t *count[MAX_MEDIANS] = {NULL};
     kp_err rc = mrows_periods(&mr, c, m->tm) ? nomem(e) : KP_OK;
     if (!rc)
-        rc = mrows_read(c, m, keys, &mr, e);
+        rc = mrows_read(c, idx, keys, &mr, e);
     size_t ngroups = 0;
     for (size_t d = 0; d < mr.nd && !rc; d++) {
         mr.base[d] = ngroups;
         ngroups += mr.members[d].n * mr.np;
     }
-    if (!rc && (!(median = malloc((ngroups + 1) * sizeof *median)) ||
-                !(count = malloc((ngroups + 1) * sizeof *count))))
-        rc = nomem(e);
-    kp_median_groups g = {mrows_groups, &mr, mr.nd * mr.np};
-    if (!rc && kp_median_grouped(mr.v, mr.n, ngroups, &g, median, count))
-        rc = nomem(e);
+    for (size_t j = 0; j < n && !rc; j++) {
+        mvalues mv = {&mr, mr.row[j]};
+        kp_median_groups g = {mrows_groups, &mv, mr.nd * mr.np};
+        if (!(median[j] = malloc((ngroups + 1) * sizeof *median[j])) ||
+            !(count[j] = malloc((ngroups + 1) * sizeof *count[j])) ||
+            kp_median_grouped(mr.v[j], mr.nv[j], ngroups, &g, median[j], count[j]))
+            rc = nomem(e);
+    }
     if (!rc)
-        rc = new_result(c, &i, 1, e);
+        rc = new_result(c, idx, n, e);
     if (!rc)
-        rc = mrows_write(c, m, &mr, median, count, e);
-    free(median);
-    free(count);
+        rc = mrows_write(c, idx, &mr, median, count, e);
+    for (size_t j = 0; j < n; j++) {
+        free(median[j]);
+        free(count[j]);
+    }
     mrows_free(&mr);
     return rc;
 }
@@ -2107,7 +2174,7 @@ static kp_err rollup_scan_all(ectx *c, unsigned keys, size_t *const by[3], const
 
 /* Distinct counts do not add up across buckets: their rows (bucket, keys, value) are
  * kept and counted per member and period in SQL, which compares values as SQL does.
- * (Medians, the other such aggregate, are eval_median's.) */
+ * (Medians, the other such aggregate, are eval_medians'.) */
 static kp_err eval_distinct(ectx *c, size_t i, kp_error *e)
 {
     const kp_metric_lib *lib = c->lib;
@@ -2544,6 +2611,35 @@ static kp_err write_fixed(ectx *c, kp_error *e)
     return rc;
 }
 
+/* Medians of the same relation, time column and mode share one read of their rows. */
+static int same_rows(const metric *a, const metric *b)
+{
+    return a->rel == b->rel && a->tm == b->tm && (a->tm == T_STOCK || !strcmp(a->time, b->time));
+}
+
+static kp_err eval_all_medians(ectx *c, kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    char *done = calloc(lib->n + 1, 1);
+    kp_err rc = done ? KP_OK : nomem(e);
+    for (size_t i = 0; i < lib->n && !rc; i++) {
+        const metric *m = &lib->m[i];
+        if (done[i] || m->kind != MK_AGG || !m->ok || m->fn != A_MEDIAN)
+            continue;
+        size_t idx[MAX_MEDIANS], n = 0;
+        for (size_t j = i; j < lib->n && n < MAX_MEDIANS; j++) {
+            const metric *o = &lib->m[j];
+            if (!done[j] && o->kind == MK_AGG && o->ok && o->fn == A_MEDIAN && same_rows(m, o)) {
+                idx[n++] = j;
+                done[j] = 1;
+            }
+        }
+        rc = eval_medians(c, idx, n, e);
+    }
+    free(done);
+    return rc;
+}
+
 kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_error *e)
 {
     ectx c = {.lib = lib, .job = job, .s = s};
@@ -2600,9 +2696,10 @@ kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_er
             rc = scan_relation(&c, r, NULL, 1, e);
     }
     for (size_t i = 0; i < lib->n && !rc; i++)
-        if (lib->m[i].kind == MK_AGG && lib->m[i].ok &&
-            (lib->m[i].fn == A_MEDIAN || lib->m[i].fn == A_DISTINCT))
-            rc = lib->m[i].fn == A_MEDIAN ? eval_median(&c, i, e) : eval_distinct(&c, i, e);
+        if (lib->m[i].kind == MK_AGG && lib->m[i].ok && lib->m[i].fn == A_DISTINCT)
+            rc = eval_distinct(&c, i, e);
+    if (!rc)
+        rc = eval_all_medians(&c, e);
     if (!rc)
         rc = build_wide(&c, e);
     if (!rc)
