@@ -1763,23 +1763,34 @@ static kp_err mrows_read(ectx *c, const size_t *idx, unsigned keys, mrows *mr, k
         sb_add(b, ", ");
         member_sql(b, mr->dim[d]);
     }
-    for (size_t j = 0; j < mr->nm; j++)
-        sb_add(b, ", s.f%zu, s.v%zu", j, j);
+    /* Metrics with the same value expression (the two median cycle times) share its
+     * column, each evaluated once per row. f: the row is in the metric (its where);
+     * with a NULL value it is not, as `AND (value) IS NOT NULL` would have it. */
+    size_t vcol[MAX_MEDIANS], nv = 0;
+    for (size_t j = 0; j < mr->nm; j++) {
+        size_t k = 0;
+        while (k < j && strcmp(lib->m[idx[k]].arg, lib->m[idx[j]].arg))
+            k++;
+        vcol[j] = k < j ? vcol[k] : nv++;
+        sb_add(b, ", s.f%zu", j);
+    }
+    for (size_t k = 0; k < nv; k++)
+        sb_add(b, ", s.v%zu", k);
     sb_add(b, " FROM (");
     scan_head(c, rel, keys, m->tm == T_STOCK ? NULL : m->time);
-    /* f: the row counts for the metric, as `AND (value) IS NOT NULL AND (where)` would */
+    int all_rows = 0;
+    size_t emitted = 0;
     for (size_t j = 0; j < mr->nm; j++) {
         const metric *mj = &lib->m[idx[j]];
-        sb_add(b, ", CASE WHEN (%s) IS NOT NULL AND (%s) THEN 1 ELSE 0 END AS f%zu, (%s) AS v%zu",
-               mj->arg, mj->where ? mj->where : "1", j, mj->arg, j);
+        sb_add(b, ", CASE WHEN (%s) THEN 1 ELSE 0 END AS f%zu", mj->where ? mj->where : "1", j);
+        if (vcol[j] == emitted) /* the first metric with this value */
+            sb_add(b, ", (%s) AS v%zu", mj->arg, emitted++);
+        all_rows |= !mj->where;
     }
     from_sql(b, rel);
     sb_add(b, " AND (");
-    for (size_t j = 0; j < mr->nm; j++) {
-        const metric *mj = &lib->m[idx[j]];
-        sb_add(b, "%s((%s) IS NOT NULL AND (%s))", j ? " OR " : "", mj->arg,
-               mj->where ? mj->where : "1");
-    }
+    for (size_t j = 0; j < mr->nm; j++)
+        sb_add(b, "%s(%s)", j ? " OR " : "", all_rows ? "1" : lib->m[idx[j]].where);
     sb_add(b, ")");
     if (m->tm == T_WINDOW) { /* rows outside [lo, hi) have no bucket of kp_bmap */
         char lo[KP_DATE_ISO_LEN + 1], hi[KP_DATE_ISO_LEN + 1];
@@ -1806,14 +1817,19 @@ static kp_err mrows_read(ectx *c, const size_t *idx, unsigned keys, mrows *mr, k
             if (ids[d] < 0)
                 rc = nomem(e);
         }
-        if (!rc && mrows_add(mr, bucket, ids))
-            rc = nomem(e);
-        for (size_t j = 0; j < mr->nm && !rc; j++) {
-            int at = (int)(mr->nd + 1 + 2 * j);
-            if (kp_stmt_column_int64(st, at) &&
-                mrows_value(mr, j, kp_stmt_column_double(st, at + 1)))
-                rc = nomem(e);
+        int in[MAX_MEDIANS], any = 0;
+        for (size_t j = 0; j < mr->nm; j++) {
+            int at = (int)(mr->nd + 1 + mr->nm + vcol[j]);
+            in[j] = kp_stmt_column_int64(st, (int)(mr->nd + 1 + j)) &&
+                    kp_stmt_column_type(st, at) != KP_COL_NULL;
+            any |= in[j];
         }
+        if (!rc && any && mrows_add(mr, bucket, ids))
+            rc = nomem(e);
+        for (size_t j = 0; j < mr->nm && !rc && any; j++)
+            if (in[j] &&
+                mrows_value(mr, j, kp_stmt_column_double(st, (int)(mr->nd + 1 + mr->nm + vcol[j]))))
+                rc = nomem(e);
     }
     if (!rc && r < 0)
         rc = e && e->code ? e->code : KP_ERR_IO;

@@ -580,6 +580,9 @@ static void test_medians_match_ranking(void **state)
     } cases[] = {
         {"median_deal_size", "is_won", "close_date BETWEEN p.period_start AND p.period_end",
          "amount_cents", " / 100.0"},
+        {"median_cycle_days", "is_won AND created_date IS NOT NULL",
+         "close_date BETWEEN p.period_start AND p.period_end",
+         "julianday(close_date) - julianday(created_date)", ""},
         {"median_cycle_days_closed", "is_closed",
          "close_date BETWEEN p.period_start AND p.period_end",
          "julianday(close_date) - julianday(created_date)", ""},
