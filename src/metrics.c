@@ -1443,8 +1443,39 @@ static kp_err new_result(ectx *c, const size_t *idx, size_t n, kp_error *e)
     return run_sql(c, NULL, e);
 }
 
+/* The rollup of kp_scan to the members of dimension d, for metrics idx[0..n) of one time
+ * mode: SELECT member[, grain, period_start], v<i>... Per bucket sums become per period
+ * sums through the bucket map; a stock's value is per member, the same in every period. */
+static void rollup_select(sb *b, const kp_metric_lib *lib, unsigned keys, int d, const size_t *idx,
+                          size_t n, tmode tm)
+{
+    /* first to (member, bucket): few rows; then through the bucket map to periods */
+    sb_add(b, "SELECT s.member%s", tm == T_STOCK ? "" : ", m.grain, m.period_start");
+    for (size_t i = 0; i < n; i++) {
+        sb_add(b, ", ");
+        combine_sql(b, &lib->m[idx[i]], idx[i]);
+        sb_add(b, " AS v%zu", idx[i]);
+    }
+    sb_add(b, " FROM (SELECT ");
+    member_sql(b, d);
+    sb_add(b, " AS member, s.b");
+    for (size_t i = 0; i < n; i++) {
+        const metric *m = &lib->m[idx[i]];
+        const char *f = m->fn == A_MIN ? "min" : m->fn == A_MAX ? "max" : "sum";
+        sb_add(b, ", %s(s.c%zu) AS c%zu", f, idx[i], idx[i]);
+        if (m->fn == A_AVG)
+            sb_add(b, ", sum(s.n%zu) AS n%zu", idx[i], idx[i]);
+    }
+    sb_add(b, " FROM kp_scan s");
+    join_reps(b, keys);
+    sb_add(b, " GROUP BY 1, 2) s");
+    if (tm != T_STOCK)
+        sb_add(b, " JOIN %s m ON m.bucket = s.b", tm == T_BEFORE ? "kp_bmap_before" : "kp_bmap");
+    sb_add(b, " GROUP BY 1%s", tm == T_STOCK ? "" : ", 2, 3");
+}
+
 /* Roll the scan table kp_scan up into a result table for metrics idx[0..n) of one time
- * mode: per bucket sums become per period sums through the bucket map. */
+ * mode, in SQL. */
 static kp_err rollup_scan(ectx *c, unsigned keys, const size_t *idx, size_t n, tmode tm,
                           kp_error *e)
 {
@@ -1455,33 +1486,13 @@ static kp_err rollup_scan(ectx *c, unsigned keys, const size_t *idx, size_t n, t
             continue;
         sb *b = &c->sql;
         sb_reset(b);
-        sb_add(b, "INSERT INTO kp_r%d SELECT '%s', x.member, p.grain, p.period_start",
-               c->nres - 1, dim_names[d]);
+        sb_add(b, "INSERT INTO kp_r%d SELECT '%s', x.member, p.grain, p.period_start", c->nres - 1,
+               dim_names[d]);
         for (size_t i = 0; i < n; i++)
             sb_add(b, ", x.v%zu", idx[i]);
-        /* first to (member, bucket): few rows; then through the bucket map to periods */
-        sb_add(b, " FROM (SELECT s.member%s", tm == T_STOCK ? "" : ", m.grain, m.period_start");
-        for (size_t i = 0; i < n; i++) {
-            sb_add(b, ", ");
-            combine_sql(b, &lib->m[idx[i]], idx[i]);
-            sb_add(b, " AS v%zu", idx[i]);
-        }
-        sb_add(b, " FROM (SELECT ");
-        member_sql(b, d);
-        sb_add(b, " AS member, s.b");
-        for (size_t i = 0; i < n; i++) {
-            const metric *m = &lib->m[idx[i]];
-            const char *f = m->fn == A_MIN ? "min" : m->fn == A_MAX ? "max" : "sum";
-            sb_add(b, ", %s(s.c%zu) AS c%zu", f, idx[i], idx[i]);
-            if (m->fn == A_AVG)
-                sb_add(b, ", sum(s.n%zu) AS n%zu", idx[i], idx[i]);
-        }
-        sb_add(b, " FROM kp_scan s");
-        join_reps(b, keys);
-        sb_add(b, " GROUP BY 1, 2) s");
-        if (tm != T_STOCK)
-            sb_add(b, " JOIN %s m ON m.bucket = s.b", tm == T_BEFORE ? "kp_bmap_before" : "kp_bmap");
-        sb_add(b, " GROUP BY 1%s) x", tm == T_STOCK ? "" : ", 2, 3");
+        sb_add(b, " FROM (");
+        rollup_select(b, lib, keys, d, idx, n, tm);
+        sb_add(b, ") x");
         if (tm == T_STOCK)
             sb_add(b, " CROSS JOIN kpi_period p");
         else
@@ -1602,6 +1613,17 @@ static long strset_id(strset *t, const char *s)
         return -1;
     t->slot[h] = ++t->n;
     return (long)(t->n - 1);
+}
+
+/* The id of s, or -1 when absent. */
+static long strset_find(const strset *t, const char *s)
+{
+    if (!t->nslot)
+        return -1;
+    for (size_t h = str_hash(s) & (t->nslot - 1); t->slot[h]; h = (h + 1) & (t->nslot - 1))
+        if (!strcmp(t->s[t->slot[h] - 1], s))
+            return (long)(t->slot[h] - 1);
+    return -1;
 }
 
 static void strset_free(strset *t)
@@ -2004,8 +2026,10 @@ static void crollup_value(crollup *r, kp_stmt *st, int at, size_t j, size_t col,
         return;
     if (t == KP_COL_INTEGER) {
         v = kp_stmt_column_int64(st, at);
-        if (v > (int64_t)EXACT_LIMIT || v < -(int64_t)EXACT_LIMIT)
+        if (v > (int64_t)EXACT_LIMIT || v < -(int64_t)EXACT_LIMIT) {
             r->exact[j] = 0;
+            return;
+        }
     } else if (t == KP_COL_REAL) {
         double x = kp_stmt_column_double(st, at);
         if (!(x >= -EXACT_LIMIT && x <= EXACT_LIMIT) || x != (double)(int64_t)x)
@@ -2018,6 +2042,8 @@ static void crollup_value(crollup *r, kp_stmt *st, int at, size_t j, size_t col,
     r->mag[j] += v < 0 ? -(double)v : (double)v;
     if (r->mag[j] >= EXACT_LIMIT)
         r->exact[j] = 0;
+    if (!r->exact[j]) /* SQL rolls it up; stop before the sums could overflow */
+        return;
     for (size_t d = 0; d < r->nd; d++) {
         acc *a = &r->cells[d][((size_t)ids[d] * r->nbk + bucket) * r->ncol + col];
         a->sum += v;
@@ -2074,20 +2100,91 @@ static kp_err crollup_read(ectx *c, unsigned keys, crollup *r, kp_error *e)
     return rc;
 }
 
+/* Stock metrics that SQL rolls up (fractional sums, min, max): a stock's value is per
+ * dimension member, the same in every period, so SQL computes it once per member (the
+ * statements of rollup_scan without the periods) and the values join the rows of the C
+ * rollup instead of a table of their own with a row per member and period. */
+typedef struct {
+    size_t n;
+    size_t idx[64];
+    double *val[ND]; /* member k, metric i: [k * n + i] */
+    int64_t *ival[ND];
+    unsigned char *type[ND]; /* 0 NULL, 1 integer, 2 real */
+} cstock;
+
+static void cstock_free(cstock *f, size_t nd)
+{
+    for (size_t d = 0; d < nd; d++) {
+        free(f->val[d]);
+        free(f->ival[d]);
+        free(f->type[d]);
+    }
+}
+
+/* Read the per member values; *ok = 0 when one is not a number (then rollup_scan, whose
+ * INSERT converts it as a REAL column does, is used instead). */
+static kp_err cstock_read(ectx *c, unsigned keys, const crollup *r, cstock *f, int *ok, kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    kp_err rc = KP_OK;
+    *ok = 1;
+    for (size_t di = 0; di < r->nd && !rc && *ok; di++) {
+        size_t cells = r->members[di].n * f->n + 1;
+        f->val[di] = calloc(cells, sizeof *f->val[di]);
+        f->ival[di] = calloc(cells, sizeof *f->ival[di]);
+        f->type[di] = calloc(cells, 1);
+        if (!f->val[di] || !f->ival[di] || !f->type[di])
+            return nomem(e);
+        sb *b = &c->sql;
+        sb_reset(b);
+        rollup_select(b, lib, keys, r->dim[di], f->idx, f->n, T_STOCK);
+        kp_stmt *st = NULL;
+        rc = b->oom ? nomem(e) : kp_store_prepare(c->s, b->p, NULL, 0, &st, e);
+        int step = 0;
+        while (!rc && *ok && (step = kp_stmt_step(st, e)) == 1) {
+            const char *t = kp_stmt_column_text(st, 0);
+            long k = strset_find(&r->members[di], t ? t : "");
+            if (k < 0) {
+                *ok = 0; /* cannot happen: same rows, same members */
+                break;
+            }
+            for (size_t i = 0; i < f->n; i++) {
+                size_t at = (size_t)k * f->n + i;
+                kp_coltype ty = kp_stmt_column_type(st, (int)i + 1);
+                if (ty == KP_COL_INTEGER) {
+                    f->type[di][at] = 1;
+                    f->ival[di][at] = kp_stmt_column_int64(st, (int)i + 1);
+                } else if (ty == KP_COL_REAL) {
+                    f->type[di][at] = 2;
+                    f->val[di][at] = kp_stmt_column_double(st, (int)i + 1);
+                } else if (ty != KP_COL_NULL) {
+                    *ok = 0;
+                }
+            }
+        }
+        if (!rc && step < 0)
+            rc = e && e->code ? e->code : KP_ERR_IO;
+        kp_stmt_finalize(st);
+    }
+    return rc;
+}
+
 /* Write the rollup of metric slots js[0..n) (time mode tm) into a new result table: one
  * row per dimension member and period that a scan row reaches, as the SQL rollup has. */
 static kp_err crollup_write(ectx *c, const crollup *r, const size_t *js, size_t n, tmode tm,
-                            kp_error *e)
+                            const cstock *f, kp_error *e)
 {
     const kp_metric_lib *lib = c->lib;
-    size_t idx[64];
+    size_t idx[128], nf = f ? f->n : 0;
     for (size_t j = 0; j < n; j++)
         idx[j] = r->met[js[j]];
-    kp_err rc = new_result(c, idx, n, e);
+    for (size_t i = 0; i < nf; i++)
+        idx[n + i] = f->idx[i];
+    kp_err rc = new_result(c, idx, n + nf, e);
     sb *b = &c->sql;
     sb_reset(b);
     sb_add(b, "INSERT INTO kp_r%d VALUES(?1, ?2, ?3, ?4", c->nres - 1);
-    for (size_t j = 0; j < n; j++)
+    for (size_t j = 0; j < n + nf; j++)
         sb_add(b, ", ?%zu", j + 5);
     sb_add(b, ")");
     kp_stmt *st = NULL;
@@ -2136,7 +2233,7 @@ static kp_err crollup_write(ectx *c, const crollup *r, const size_t *js, size_t 
                     int null = !s->any;
                     if (m->fn == A_AVG) {
                         null = null || !s[1].any || s[1].sum == 0;
-                        v = v * 1.0 / (double)s[1].sum;
+                        v = null ? 0 : v * 1.0 / (double)s[1].sum;
                     }
                     if (m->unit)
                         v = v / 100.0;
@@ -2144,6 +2241,15 @@ static kp_err crollup_write(ectx *c, const crollup *r, const size_t *js, size_t 
                         kp_stmt_bind_null(st, (int)j + 5);
                     else
                         kp_stmt_bind_double(st, (int)j + 5, v);
+                }
+                for (size_t i = 0; i < nf; i++) {
+                    size_t at = k * nf + i;
+                    if (f->type[di][at] == 1)
+                        kp_stmt_bind_int64(st, (int)(n + i) + 5, f->ival[di][at]);
+                    else if (f->type[di][at] == 2)
+                        kp_stmt_bind_double(st, (int)(n + i) + 5, f->val[di][at]);
+                    else
+                        kp_stmt_bind_null(st, (int)(n + i) + 5);
                 }
                 if (kp_stmt_step(st, e) < 0)
                     rc = e ? e->code : KP_ERR_IO;
@@ -2195,10 +2301,18 @@ static kp_err rollup_scan_all(ectx *c, unsigned keys, size_t *const by[3], const
             else
                 sql[ns++] = by[t][i];
         }
-        if (nj)
-            rc = crollup_write(c, &r, js, nj, (tmode)t, e);
-        if (!rc && ns)
+        cstock f = {0};
+        int merged = 0;
+        if (t == T_STOCK && nj && ns && ns <= sizeof f.idx / sizeof *f.idx) {
+            f.n = ns;
+            memcpy(f.idx, sql, ns * sizeof *sql);
+            rc = cstock_read(c, keys, &r, &f, &merged, e);
+        }
+        if (!rc && nj)
+            rc = crollup_write(c, &r, js, nj, (tmode)t, merged ? &f : NULL, e);
+        if (!rc && ns && !merged)
             rc = rollup_scan(c, keys, sql, ns, (tmode)t, e);
+        cstock_free(&f, r.nd);
     }
     free(sql);
     crollup_free(&r);

@@ -619,7 +619,10 @@ static const char rollup_metrics[] =
     "value = sum(amount_cents)\nunit = cents\n"
     "[metric min_won]\nlabel = M\nformat = currency\ndefinition = d\n"
     "from = opportunities\nwhere = is_won\ntime = close_date\n"
-    "value = min(amount_cents)\nunit = cents\n";
+    "value = min(amount_cents)\nunit = cents\n"
+    "[metric frac_won]\nlabel = M\nformat = currency\ndefinition = d\n"
+    "from = opportunities\nwhere = is_won\ntime = close_date\n"
+    "value = sum(amount_cents / 7.0)\nunit = cents\n";
 
 static void direct_rollup(kp_store *s, const char *metric, const char *where, const char *in,
                           const char *value, const char *agg, const char *same, int64_t *total,
@@ -680,6 +683,7 @@ static void test_rollups_match_direct_sql(void **state)
         {"won_before", "is_won", "close_date < p.period_start", "amount_cents", "sum(v) / 100.0",
          exact},
         {"min_won", "is_won", window, "amount_cents", "min(v) / 100.0", exact},
+        {"frac_won", "is_won", window, "amount_cents / 7.0", "sum(v) / 100.0", near},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         int64_t total, matched;
