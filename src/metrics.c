@@ -1,9 +1,10 @@
 /* The metric layer. Metrics are read from INI ([relation], [metric], [evaluate]); each run
  * makes ONE grouped scan per (relation, time column) into a compact per-bucket aggregate
  * (buckets are months, split where a period boundary falls mid-month), rolls it up to
- * every dimension and period, joins the results into one wide row per member and period,
- * and inlines derived metrics as SQL over that row and its comparison rows (kpi_wide,
- * read through the `kpi` view). See include/kpipress/metrics.h. */
+ * every dimension and period (in C where the sums are exact integers, else in SQL; the
+ * rows of median metrics are read once and ranked in C), joins the results into one wide
+ * row per member and period, and inlines derived metrics as SQL over that row and its
+ * comparison rows (kpi_wide, read through the `kpi` view). See include/kpipress/metrics.h. */
 #include "kpipress/metrics.h"
 
 #include "kpipress/ini.h"
@@ -925,12 +926,12 @@ static void from_sql(sb *b, const relation *r)
     } else if (r->latest && r->table) {
         sb_add(b, " WHERE %s = (SELECT max(%s) FROM %s WHERE %s <= :as_of)", r->latest,
                r->latest, r->table, r->latest);
-    }
-    else if (r->latest)
+    } else if (r->latest) {
         sb_add(b, " WHERE %s = (SELECT max(%s) FROM (%s) WHERE %s <= :as_of)", r->latest,
                r->latest, r->sql, r->latest);
-    else
+    } else {
         sb_add(b, " WHERE 1");
+    }
 }
 
 /* ---- check --------------------------------------------------------------------------- */
