@@ -1616,17 +1616,6 @@ static long strset_id(strset *t, const char *s)
     return (long)(t->n - 1);
 }
 
-/* The id of s, or -1 when absent. */
-static long strset_find(const strset *t, const char *s)
-{
-    if (!t->nslot)
-        return -1;
-    for (size_t h = str_hash(s) & (t->nslot - 1); t->slot[h]; h = (h + 1) & (t->nslot - 1))
-        if (!strcmp(t->s[t->slot[h] - 1], s))
-            return (long)(t->slot[h] - 1);
-    return -1;
-}
-
 static void strset_free(strset *t)
 {
     for (size_t i = 0; i < t->n; i++)
@@ -2101,91 +2090,20 @@ static kp_err crollup_read(ectx *c, unsigned keys, crollup *r, kp_error *e)
     return rc;
 }
 
-/* Stock metrics that SQL rolls up (fractional sums, min, max): a stock's value is per
- * dimension member, the same in every period, so SQL computes it once per member (the
- * statements of rollup_scan without the periods) and the values join the rows of the C
- * rollup instead of a table of their own with a row per member and period. */
-typedef struct {
-    size_t n;
-    size_t idx[64];
-    double *val[ND]; /* member k, metric i: [k * n + i] */
-    int64_t *ival[ND];
-    unsigned char *type[ND]; /* 0 NULL, 1 integer, 2 real */
-} cstock;
-
-static void cstock_free(cstock *f, size_t nd)
-{
-    for (size_t d = 0; d < nd; d++) {
-        free(f->val[d]);
-        free(f->ival[d]);
-        free(f->type[d]);
-    }
-}
-
-/* Read the per member values; *ok = 0 when one is not a number (then rollup_scan, whose
- * INSERT converts it as a REAL column does, is used instead). */
-static kp_err cstock_read(ectx *c, unsigned keys, const crollup *r, cstock *f, int *ok, kp_error *e)
-{
-    const kp_metric_lib *lib = c->lib;
-    kp_err rc = KP_OK;
-    *ok = 1;
-    for (size_t di = 0; di < r->nd && !rc && *ok; di++) {
-        size_t cells = r->members[di].n * f->n + 1;
-        f->val[di] = calloc(cells, sizeof *f->val[di]);
-        f->ival[di] = calloc(cells, sizeof *f->ival[di]);
-        f->type[di] = calloc(cells, 1);
-        if (!f->val[di] || !f->ival[di] || !f->type[di])
-            return nomem(e);
-        sb *b = &c->sql;
-        sb_reset(b);
-        rollup_select(b, lib, keys, r->dim[di], f->idx, f->n, T_STOCK);
-        kp_stmt *st = NULL;
-        rc = b->oom ? nomem(e) : kp_store_prepare(c->s, b->p, NULL, 0, &st, e);
-        int step = 0;
-        while (!rc && *ok && (step = kp_stmt_step(st, e)) == 1) {
-            const char *t = kp_stmt_column_text(st, 0);
-            long k = strset_find(&r->members[di], t ? t : "");
-            if (k < 0) {
-                *ok = 0; /* cannot happen: same rows, same members */
-                break;
-            }
-            for (size_t i = 0; i < f->n; i++) {
-                size_t at = (size_t)k * f->n + i;
-                kp_coltype ty = kp_stmt_column_type(st, (int)i + 1);
-                if (ty == KP_COL_INTEGER) {
-                    f->type[di][at] = 1;
-                    f->ival[di][at] = kp_stmt_column_int64(st, (int)i + 1);
-                } else if (ty == KP_COL_REAL) {
-                    f->type[di][at] = 2;
-                    f->val[di][at] = kp_stmt_column_double(st, (int)i + 1);
-                } else if (ty != KP_COL_NULL) {
-                    *ok = 0;
-                }
-            }
-        }
-        if (!rc && step < 0)
-            rc = e && e->code ? e->code : KP_ERR_IO;
-        kp_stmt_finalize(st);
-    }
-    return rc;
-}
-
 /* Write the rollup of metric slots js[0..n) (time mode tm) into a new result table: one
  * row per dimension member and period that a scan row reaches, as the SQL rollup has. */
 static kp_err crollup_write(ectx *c, const crollup *r, const size_t *js, size_t n, tmode tm,
-                            const cstock *f, kp_error *e)
+                            kp_error *e)
 {
     const kp_metric_lib *lib = c->lib;
-    size_t idx[128], nf = f ? f->n : 0;
+    size_t idx[64];
     for (size_t j = 0; j < n; j++)
         idx[j] = r->met[js[j]];
-    for (size_t i = 0; i < nf; i++)
-        idx[n + i] = f->idx[i];
-    kp_err rc = new_result(c, idx, n + nf, e);
+    kp_err rc = new_result(c, idx, n, e);
     sb *b = &c->sql;
     sb_reset(b);
     sb_add(b, "INSERT INTO kp_r%d VALUES(?1, ?2, ?3, ?4", c->nres - 1);
-    for (size_t j = 0; j < n + nf; j++)
+    for (size_t j = 0; j < n; j++)
         sb_add(b, ", ?%zu", j + 5);
     sb_add(b, ")");
     kp_stmt *st = NULL;
@@ -2243,15 +2161,6 @@ static kp_err crollup_write(ectx *c, const crollup *r, const size_t *js, size_t 
                     else
                         kp_stmt_bind_double(st, (int)j + 5, v);
                 }
-                for (size_t i = 0; i < nf; i++) {
-                    size_t at = k * nf + i;
-                    if (f->type[di][at] == 1)
-                        kp_stmt_bind_int64(st, (int)(n + i) + 5, f->ival[di][at]);
-                    else if (f->type[di][at] == 2)
-                        kp_stmt_bind_double(st, (int)(n + i) + 5, f->val[di][at]);
-                    else
-                        kp_stmt_bind_null(st, (int)(n + i) + 5);
-                }
                 if (kp_stmt_step(st, e) < 0)
                     rc = e ? e->code : KP_ERR_IO;
                 kp_stmt_reset(st);
@@ -2302,18 +2211,10 @@ static kp_err rollup_scan_all(ectx *c, unsigned keys, size_t *const by[3], const
             else
                 sql[ns++] = by[t][i];
         }
-        cstock f = {0};
-        int merged = 0;
-        if (t == T_STOCK && nj && ns && ns <= sizeof f.idx / sizeof *f.idx) {
-            f.n = ns;
-            memcpy(f.idx, sql, ns * sizeof *sql);
-            rc = cstock_read(c, keys, &r, &f, &merged, e);
-        }
-        if (!rc && nj)
-            rc = crollup_write(c, &r, js, nj, (tmode)t, merged ? &f : NULL, e);
-        if (!rc && ns && !merged)
+        if (nj)
+            rc = crollup_write(c, &r, js, nj, (tmode)t, e);
+        if (!rc && ns)
             rc = rollup_scan(c, keys, sql, ns, (tmode)t, e);
-        cstock_free(&f, r.nd);
     }
     free(sql);
     crollup_free(&r);
