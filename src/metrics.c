@@ -1,15 +1,19 @@
 /* The metric layer. Metrics are read from INI ([relation], [metric], [evaluate]); each run
  * makes ONE grouped scan per (relation, time column) into a compact per-bucket aggregate
  * (buckets are months, split where a period boundary falls mid-month), rolls it up to
- * every dimension and period, joins the results into one wide row per member and period,
- * and inlines derived metrics as SQL over that row and its comparison rows (kpi_wide,
- * read through the `kpi` view). See include/kpipress/metrics.h. */
+ * every dimension and period (in C where the sums are exact integers, else in SQL; the
+ * rows of median metrics are read once and ranked in C), joins the results into one wide
+ * row per member and period, and inlines derived metrics as SQL over that row and its
+ * comparison rows (kpi_wide, read through the `kpi` view). See include/kpipress/metrics.h. */
 #include "kpipress/metrics.h"
 
 #include "kpipress/ini.h"
 #include "kpipress/limits.h"
+#include "kpipress/median.h"
 
+#include <assert.h>
 #include <ctype.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +45,7 @@ static const char *const directions[] = {"higher", "lower", "none", NULL};
 typedef struct {
     char *name, *table, *sql, *key[NK], *latest;
     int optional, available;
+    int seq; /* a rowid table: its latest snapshot is read as a rowid range, in table order */
     char *file;
     long line;
 } relation;
@@ -903,14 +908,30 @@ static void from_sql(sb *b, const relation *r)
         sb_add(b, " FROM (%s) AS src", r->sql);
     else
         sb_add(b, " FROM %s", r->table);
-    if (r->latest && r->table)
+    if (r->latest && r->table && r->seq) {
+        /* Through an index on the snapshot column the rows come in index order, one
+         * random page read each once the table outgrows the cache (minutes at a million
+         * rows); a snapshot is loaded in one piece, so its rowids form a range that is
+         * read in table order instead. */
+        sb snap = {0};
+        sb_add(&snap, "%s = (SELECT max(%s) FROM %s WHERE %s <= :as_of)", r->latest,
+               r->latest, r->table, r->latest);
+        if (snap.oom)
+            b->oom = 1;
+        else
+            sb_add(b, " WHERE +%s AND rowid BETWEEN (SELECT min(rowid) FROM %s WHERE %s) AND"
+                      " (SELECT max(rowid) FROM %s WHERE %s)",
+                   snap.p, r->table, snap.p, r->table, snap.p);
+        free(snap.p);
+    } else if (r->latest && r->table) {
         sb_add(b, " WHERE %s = (SELECT max(%s) FROM %s WHERE %s <= :as_of)", r->latest,
                r->latest, r->table, r->latest);
-    else if (r->latest)
+    } else if (r->latest) {
         sb_add(b, " WHERE %s = (SELECT max(%s) FROM (%s) WHERE %s <= :as_of)", r->latest,
                r->latest, r->sql, r->latest);
-    else
+    } else {
         sb_add(b, " WHERE 1");
+    }
 }
 
 /* ---- check --------------------------------------------------------------------------- */
@@ -1286,6 +1307,20 @@ static void dims_in(sb *b, unsigned dims)
     sb_add(b, ")");
 }
 
+/* Whether bucket k counts in period p for time mode tm: the bucket lies in the period
+ * (window), or before its start (accumulate = before); a stock counts in every period.
+ * k == nb is '0000-00-00', everything before the first period: it precedes them all. */
+static int bucket_maps(const buckets *bk, size_t k, const period *p, tmode tm)
+{
+    if (tm == T_STOCK)
+        return 1;
+    if (k >= bk->nb) /* nb + 1: rows in no bucket (rollups in C) */
+        return k == bk->nb && tm == T_BEFORE;
+    if (tm == T_BEFORE)
+        return bk->b[k] < p->start;
+    return bk->b[k] >= p->start && bk->b[k] <= p->end;
+}
+
 static kp_err write_periods(ectx *c, kp_error *e)
 {
     kp_err rc = exec_sql(c,
@@ -1296,9 +1331,8 @@ static kp_err write_periods(ectx *c, kp_error *e)
                          e);
     kp_stmt *ins = NULL, *map = NULL, *before = NULL;
     if (!rc)
-        rc = kp_store_prepare(c->s,
-                              "INSERT INTO kpi_period VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", NULL,
-                              0, &ins, e);
+        rc = kp_store_prepare(c->s, "INSERT INTO kpi_period VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                              NULL, 0, &ins, e);
     if (!rc)
         rc = kp_store_prepare(c->s, "INSERT INTO kp_bmap VALUES(?1, ?2, ?3)", NULL, 0, &map, e);
     if (!rc)
@@ -1322,16 +1356,13 @@ static kp_err write_periods(ectx *c, kp_error *e)
         if (kp_stmt_step(ins, e) < 0)
             rc = e ? e->code : KP_ERR_IO;
         kp_stmt_reset(ins);
-        /* '0000-00-00' holds everything before the first period: it precedes them all. */
         for (size_t k = 0; k <= c->bk.nb && !rc; k++) {
-            kp_date b = k < c->bk.nb ? c->bk.b[k] : 0;
-            int in = k < c->bk.nb && b >= p->start && b <= p->end;
-            int bef = k == c->bk.nb || b < p->start;
-            if (!in && !bef)
+            int in = bucket_maps(&c->bk, k, p, T_WINDOW);
+            if (!in && !bucket_maps(&c->bk, k, p, T_BEFORE))
                 continue;
             kp_stmt *st = in ? map : before;
             if (k < c->bk.nb)
-                kp_stmt_bind_text(st, 1, kp_date_format_iso(b, d[4]), KP_DATE_ISO_LEN);
+                kp_stmt_bind_text(st, 1, kp_date_format_iso(c->bk.b[k], d[4]), KP_DATE_ISO_LEN);
             else
                 kp_stmt_bind_text(st, 1, "0000-00-00", 10);
             kp_stmt_bind_text(st, 2, g, strlen(g));
@@ -1413,8 +1444,39 @@ static kp_err new_result(ectx *c, const size_t *idx, size_t n, kp_error *e)
     return run_sql(c, NULL, e);
 }
 
+/* The rollup of kp_scan to the members of dimension d, for metrics idx[0..n) of one time
+ * mode: SELECT member[, grain, period_start], v<i>... Per bucket sums become per period
+ * sums through the bucket map; a stock's value is per member, the same in every period. */
+static void rollup_select(sb *b, const kp_metric_lib *lib, unsigned keys, int d, const size_t *idx,
+                          size_t n, tmode tm)
+{
+    /* first to (member, bucket): few rows; then through the bucket map to periods */
+    sb_add(b, "SELECT s.member%s", tm == T_STOCK ? "" : ", m.grain, m.period_start");
+    for (size_t i = 0; i < n; i++) {
+        sb_add(b, ", ");
+        combine_sql(b, &lib->m[idx[i]], idx[i]);
+        sb_add(b, " AS v%zu", idx[i]);
+    }
+    sb_add(b, " FROM (SELECT ");
+    member_sql(b, d);
+    sb_add(b, " AS member, s.b");
+    for (size_t i = 0; i < n; i++) {
+        const metric *m = &lib->m[idx[i]];
+        const char *f = m->fn == A_MIN ? "min" : m->fn == A_MAX ? "max" : "sum";
+        sb_add(b, ", %s(s.c%zu) AS c%zu", f, idx[i], idx[i]);
+        if (m->fn == A_AVG)
+            sb_add(b, ", sum(s.n%zu) AS n%zu", idx[i], idx[i]);
+    }
+    sb_add(b, " FROM kp_scan s");
+    join_reps(b, keys);
+    sb_add(b, " GROUP BY 1, 2) s");
+    if (tm != T_STOCK)
+        sb_add(b, " JOIN %s m ON m.bucket = s.b", tm == T_BEFORE ? "kp_bmap_before" : "kp_bmap");
+    sb_add(b, " GROUP BY 1%s", tm == T_STOCK ? "" : ", 2, 3");
+}
+
 /* Roll the scan table kp_scan up into a result table for metrics idx[0..n) of one time
- * mode: per bucket sums become per period sums through the bucket map. */
+ * mode, in SQL. */
 static kp_err rollup_scan(ectx *c, unsigned keys, const size_t *idx, size_t n, tmode tm,
                           kp_error *e)
 {
@@ -1425,33 +1487,13 @@ static kp_err rollup_scan(ectx *c, unsigned keys, const size_t *idx, size_t n, t
             continue;
         sb *b = &c->sql;
         sb_reset(b);
-        sb_add(b, "INSERT INTO kp_r%d SELECT '%s', x.member, p.grain, p.period_start",
-               c->nres - 1, dim_names[d]);
+        sb_add(b, "INSERT INTO kp_r%d SELECT '%s', x.member, p.grain, p.period_start", c->nres - 1,
+               dim_names[d]);
         for (size_t i = 0; i < n; i++)
             sb_add(b, ", x.v%zu", idx[i]);
-        /* first to (member, bucket): few rows; then through the bucket map to periods */
-        sb_add(b, " FROM (SELECT s.member%s", tm == T_STOCK ? "" : ", m.grain, m.period_start");
-        for (size_t i = 0; i < n; i++) {
-            sb_add(b, ", ");
-            combine_sql(b, &lib->m[idx[i]], idx[i]);
-            sb_add(b, " AS v%zu", idx[i]);
-        }
-        sb_add(b, " FROM (SELECT ");
-        member_sql(b, d);
-        sb_add(b, " AS member, s.b");
-        for (size_t i = 0; i < n; i++) {
-            const metric *m = &lib->m[idx[i]];
-            const char *f = m->fn == A_MIN ? "min" : m->fn == A_MAX ? "max" : "sum";
-            sb_add(b, ", %s(s.c%zu) AS c%zu", f, idx[i], idx[i]);
-            if (m->fn == A_AVG)
-                sb_add(b, ", sum(s.n%zu) AS n%zu", idx[i], idx[i]);
-        }
-        sb_add(b, " FROM kp_scan s");
-        join_reps(b, keys);
-        sb_add(b, " GROUP BY 1, 2) s");
-        if (tm != T_STOCK)
-            sb_add(b, " JOIN %s m ON m.bucket = s.b", tm == T_BEFORE ? "kp_bmap_before" : "kp_bmap");
-        sb_add(b, " GROUP BY 1%s) x", tm == T_STOCK ? "" : ", 2, 3");
+        sb_add(b, " FROM (");
+        rollup_select(b, lib, keys, d, idx, n, tm);
+        sb_add(b, ") x");
         if (tm == T_STOCK)
             sb_add(b, " CROSS JOIN kpi_period p");
         else
@@ -1461,6 +1503,9 @@ static kp_err rollup_scan(ectx *c, unsigned keys, const size_t *idx, size_t n, t
     }
     return rc;
 }
+
+static kp_err rollup_scan_all(ectx *c, unsigned keys, size_t *const by[3], const size_t n[3],
+                              kp_error *e);
 
 /* One grouped scan of relation r for the decomposable metrics on time column `time`
  * (NULL: stock metrics only); stock metrics of r ride along on its first scan. */
@@ -1508,8 +1553,8 @@ static kp_err scan_relation(ectx *c, size_t r, const char *time, int with_stock,
             if ((keys >> k) & 1)
                 sb_add(b, ", k%d", k);
         rc = run_sql(c, &lib->m[idx[0]], e);
-        for (int t = 0; t < 3 && !rc; t++)
-            rc = rollup_scan(c, keys, by[t], n[t], (tmode)t, e);
+        if (!rc)
+            rc = rollup_scan_all(c, keys, by, n, e);
         if (!rc)
             rc = kp_store_exec(c->s, "DROP TABLE kp_scan", e);
     }
@@ -1517,21 +1562,682 @@ static kp_err scan_relation(ectx *c, size_t r, const char *time, int with_stock,
     return rc;
 }
 
-/* Medians and distinct counts do not add up across buckets: their rows (bucket, keys,
- * value) are kept and ranked per member and period. */
-static kp_err eval_rows_metric(ectx *c, size_t i, kp_error *e)
+/* ---- medians in C ------------------------------------------------------------------- */
+
+/* Interned strings: id by string, string by id. */
+typedef struct {
+    char **s;
+    size_t n, cap;
+    size_t *slot; /* open addressing: id + 1, 0 = empty */
+    size_t nslot;
+} strset;
+
+static size_t str_hash(const char *s)
+{
+    size_t h = 14695981039346656037u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211u;
+    return h;
+}
+
+/* The id of s, added if new; -1 when out of memory. */
+static long strset_id(strset *t, const char *s)
+{
+    if (2 * (t->n + 1) > t->nslot) {
+        size_t nslot = t->nslot ? 2 * t->nslot : 64;
+        size_t *slot = calloc(nslot, sizeof *slot);
+        if (!slot)
+            return -1;
+        for (size_t i = 0; i < t->n; i++) {
+            size_t h = str_hash(t->s[i]) & (nslot - 1);
+            while (slot[h])
+                h = (h + 1) & (nslot - 1);
+            slot[h] = i + 1;
+        }
+        free(t->slot);
+        t->slot = slot;
+        t->nslot = nslot;
+    }
+    size_t h = str_hash(s) & (t->nslot - 1);
+    for (; t->slot[h]; h = (h + 1) & (t->nslot - 1))
+        if (!strcmp(t->s[t->slot[h] - 1], s))
+            return (long)(t->slot[h] - 1);
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 64;
+        char **ns = realloc(t->s, cap * sizeof *ns);
+        if (!ns)
+            return -1;
+        t->s = ns;
+        t->cap = cap;
+    }
+    if (!(t->s[t->n] = strdup(s)))
+        return -1;
+    t->slot[h] = ++t->n;
+    return (long)(t->n - 1);
+}
+
+static void strset_free(strset *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->s[i]);
+    free(t->s);
+    free(t->slot);
+}
+
+/* The rows of the median metrics read together (same relation, time column and mode):
+ * bucket and one member id per dimension per row; each metric's values with their rows. */
+#define MAX_MEDIANS 16
+typedef struct {
+    size_t nd;              /* dimensions evaluated */
+    int dim[ND];            /* which */
+    strset members[ND];     /* member ids of each */
+    size_t base[ND];        /* first group id of each: groups are (member, period) */
+    size_t np;              /* periods */
+    size_t *per, *per_off;  /* periods of bucket k: per[per_off[k] .. per_off[k + 1]) */
+    unsigned *bucket, *mem; /* mem: nd ids per row */
+    size_t n, cap;
+    size_t nm; /* metrics */
+    double *v[MAX_MEDIANS];
+    size_t *row[MAX_MEDIANS], nv[MAX_MEDIANS], capv[MAX_MEDIANS];
+} mrows;
+
+typedef struct {
+    const mrows *m;
+    const size_t *row; /* the row of each value of one metric */
+} mvalues;
+
+static size_t mrows_groups(void *ctx, size_t i, size_t *out, size_t max)
+{
+    const mvalues *mv = ctx;
+    const mrows *m = mv->m;
+    size_t row = mv->row[i];
+    const size_t *per = m->per + m->per_off[m->bucket[row]];
+    size_t nper = m->per_off[m->bucket[row] + 1] - m->per_off[m->bucket[row]], k = 0;
+    for (size_t d = 0; d < m->nd; d++) {
+        size_t base = m->base[d] + m->mem[row * m->nd + d] * m->np;
+        for (size_t j = 0; j < nper; j++)
+            out[k++] = base + per[j];
+    }
+    (void)max;
+    assert(k <= max);
+    return k;
+}
+
+static void mrows_free(mrows *m)
+{
+    for (size_t d = 0; d < m->nd; d++)
+        strset_free(&m->members[d]);
+    free(m->per);
+    free(m->per_off);
+    free(m->bucket);
+    free(m->mem);
+    for (size_t j = 0; j < m->nm; j++) {
+        free(m->v[j]);
+        free(m->row[j]);
+    }
+}
+
+/* The bucket map of kp_bmap / kp_bmap_before in C: the periods of each bucket (bucket nb
+ * is '0000-00-00'; a stock has one bucket, in every period). */
+static int mrows_periods(mrows *m, const ectx *c, tmode tm)
+{
+    size_t nb = tm == T_STOCK ? 1 : c->bk.nb + 1;
+    m->np = c->ps.n;
+    m->per = malloc((nb * c->ps.n + 1) * sizeof *m->per);
+    m->per_off = malloc((nb + 1) * sizeof *m->per_off);
+    if (!m->per || !m->per_off)
+        return -1;
+    size_t o = 0;
+    for (size_t k = 0; k < nb; k++) {
+        m->per_off[k] = o;
+        for (size_t p = 0; p < c->ps.n; p++)
+            if (bucket_maps(&c->bk, k, &c->ps.p[p], tm))
+                m->per[o++] = p;
+    }
+    m->per_off[nb] = o;
+    return 0;
+}
+
+/* Bucket index of an ISO bucket start ('0000-00-00': nb), or -1 when none (the row lies
+ * outside every period). */
+static long bucket_index(const buckets *bk, const char *text)
+{
+    if (!text)
+        return -1;
+    if (!strcmp(text, "0000-00-00"))
+        return (long)bk->nb;
+    size_t lo = 0, hi = bk->nb;
+    char d[KP_DATE_ISO_LEN + 1];
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int cmp = strcmp(kp_date_format_iso(bk->b[mid], d), text);
+        if (!cmp)
+            return (long)mid;
+        if (cmp < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+static int mrows_add(mrows *m, long bucket, const long *ids)
+{
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 1024;
+        unsigned *nb = realloc(m->bucket, cap * sizeof *nb);
+        if (nb)
+            m->bucket = nb;
+        unsigned *nm = nb ? realloc(m->mem, cap * m->nd * sizeof *nm) : NULL;
+        if (!nm)
+            return -1;
+        m->mem = nm;
+        m->cap = cap;
+    }
+    m->bucket[m->n] = (unsigned)bucket;
+    for (size_t d = 0; d < m->nd; d++)
+        m->mem[m->n * m->nd + d] = (unsigned)ids[d];
+    m->n++;
+    return 0;
+}
+
+/* Value v of metric j for the row just added. */
+static int mrows_value(mrows *m, size_t j, double v)
+{
+    if (m->nv[j] == m->capv[j]) {
+        size_t cap = m->capv[j] ? 2 * m->capv[j] : 1024;
+        double *nv = realloc(m->v[j], cap * sizeof *nv);
+        if (nv)
+            m->v[j] = nv;
+        size_t *nr = nv ? realloc(m->row[j], cap * sizeof *nr) : NULL;
+        if (!nr)
+            return -1;
+        m->row[j] = nr;
+        m->capv[j] = cap;
+    }
+    m->v[j][m->nv[j]] = v;
+    m->row[j][m->nv[j]++] = m->n - 1;
+    return 0;
+}
+
+/* Read the rows of metrics idx[0..nm), (bucket, member of each dimension, value of each
+ * metric whose where holds and whose value is not NULL), in one query: the scan of
+ * eval_distinct with the members of its GROUP BY, joined to reps once. */
+static kp_err mrows_read(ectx *c, const size_t *idx, unsigned keys, mrows *mr, kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    const metric *m = &lib->m[idx[0]];
+    const relation *rel = &lib->r[m->rel];
+    sb *b = &c->sql;
+    sb_reset(b);
+    sb_add(b, "SELECT s.b");
+    for (size_t d = 0; d < mr->nd; d++) {
+        sb_add(b, ", ");
+        member_sql(b, mr->dim[d]);
+    }
+    /* Metrics with the same value expression (the two median cycle times) share its
+     * column, each evaluated once per row. f: the row is in the metric (its where);
+     * with a NULL value it is not, as `AND (value) IS NOT NULL` would have it. */
+    size_t vcol[MAX_MEDIANS], nv = 0;
+    for (size_t j = 0; j < mr->nm; j++) {
+        size_t k = 0;
+        while (k < j && strcmp(lib->m[idx[k]].arg, lib->m[idx[j]].arg))
+            k++;
+        vcol[j] = k < j ? vcol[k] : nv++;
+        sb_add(b, ", s.f%zu", j);
+    }
+    for (size_t k = 0; k < nv; k++)
+        sb_add(b, ", s.v%zu", k);
+    sb_add(b, " FROM (");
+    scan_head(c, rel, keys, m->tm == T_STOCK ? NULL : m->time);
+    int all_rows = 0;
+    size_t emitted = 0;
+    for (size_t j = 0; j < mr->nm; j++) {
+        const metric *mj = &lib->m[idx[j]];
+        sb_add(b, ", CASE WHEN (%s) THEN 1 ELSE 0 END AS f%zu", mj->where ? mj->where : "1", j);
+        if (vcol[j] == emitted) /* the first metric with this value */
+            sb_add(b, ", (%s) AS v%zu", mj->arg, emitted++);
+        all_rows |= !mj->where;
+    }
+    from_sql(b, rel);
+    sb_add(b, " AND (");
+    for (size_t j = 0; j < mr->nm; j++)
+        sb_add(b, "%s(%s)", j ? " OR " : "", all_rows ? "1" : lib->m[idx[j]].where);
+    sb_add(b, ")");
+    if (m->tm == T_WINDOW) { /* rows outside [lo, hi) have no bucket of kp_bmap */
+        char lo[KP_DATE_ISO_LEN + 1], hi[KP_DATE_ISO_LEN + 1];
+        sb_add(b, " AND (%s) >= '%s' AND (%s) < '%s'", m->time, kp_date_format_iso(c->bk.lo, lo),
+               m->time, kp_date_format_iso(c->bk.hi, hi));
+    }
+    sb_add(b, ") s");
+    join_reps(b, keys);
+    if (b->oom)
+        return nomem(e);
+    kp_stmt *st = NULL;
+    kp_err rc = kp_store_prepare(c->s, b->p, m->file, m->expr_line, &st, e);
+    if (!rc)
+        rc = kp_stmt_bind_vars(st, &c->vars, e);
+    int r = 0;
+    long ids[ND];
+    while (!rc && (r = kp_stmt_step(st, e)) == 1) {
+        long bucket = m->tm == T_STOCK ? 0 : bucket_index(&c->bk, kp_stmt_column_text(st, 0));
+        if (bucket < 0)
+            continue;
+        for (size_t d = 0; d < mr->nd && !rc; d++) {
+            const char *t = kp_stmt_column_text(st, (int)d + 1);
+            ids[d] = strset_id(&mr->members[d], t ? t : "");
+            if (ids[d] < 0)
+                rc = nomem(e);
+        }
+        int in[MAX_MEDIANS], any = 0;
+        for (size_t j = 0; j < mr->nm; j++) {
+            int at = (int)(mr->nd + 1 + mr->nm + vcol[j]);
+            in[j] = kp_stmt_column_int64(st, (int)(mr->nd + 1 + j)) &&
+                    kp_stmt_column_type(st, at) != KP_COL_NULL;
+            any |= in[j];
+        }
+        if (!rc && any && mrows_add(mr, bucket, ids))
+            rc = nomem(e);
+        for (size_t j = 0; j < mr->nm && !rc && any; j++)
+            if (in[j] &&
+                mrows_value(mr, j, kp_stmt_column_double(st, (int)(mr->nd + 1 + mr->nm + vcol[j]))))
+                rc = nomem(e);
+    }
+    if (!rc && r < 0)
+        rc = e && e->code ? e->code : KP_ERR_IO;
+    kp_stmt_finalize(st);
+    if (rc && e && e->code != KP_ERR_NOMEM) {
+        char msg[KP_ERROR_MSG_MAX];
+        snprintf(msg, sizeof msg, "[metric %.60s]: %.900s", m->name, e->msg);
+        kp_error_set(e, KP_ERR_CONFIG, m->file, m->expr_line, 0, "%s", msg);
+    }
+    return rc;
+}
+
+/* Write the medians of every (dimension, member, period) group where one of the metrics
+ * idx[0..nm) has values; the others are NULL there, as a missing row would read. */
+static kp_err mrows_write(ectx *c, const size_t *idx, const mrows *mr, double *const *median,
+                          size_t *const *count, kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    sb *b = &c->sql;
+    sb_reset(b);
+    sb_add(b, "INSERT INTO kp_r%d VALUES(?1, ?2, ?3, ?4", c->nres - 1);
+    for (size_t j = 0; j < mr->nm; j++)
+        sb_add(b, ", ?%zu", j + 5);
+    sb_add(b, ")");
+    kp_stmt *st = NULL;
+    kp_err rc = b->oom ? nomem(e) : kp_store_prepare(c->s, b->p, NULL, 0, &st, e);
+    char d[KP_DATE_ISO_LEN + 1];
+    for (size_t di = 0; di < mr->nd && !rc; di++) {
+        const char *dn = dim_names[mr->dim[di]];
+        for (size_t k = 0; k < mr->members[di].n && !rc; k++)
+            for (size_t p = 0; p < mr->np && !rc; p++) {
+                size_t g = mr->base[di] + k * mr->np + p, any = 0;
+                for (size_t j = 0; j < mr->nm; j++)
+                    any |= count[j][g];
+                if (!any)
+                    continue;
+                const period *per = &c->ps.p[p];
+                const char *mem = mr->members[di].s[k], *gn = grain_names[per->grain];
+                kp_stmt_bind_text(st, 1, dn, strlen(dn));
+                kp_stmt_bind_text(st, 2, mem, strlen(mem));
+                kp_stmt_bind_text(st, 3, gn, strlen(gn));
+                kp_stmt_bind_text(st, 4, kp_date_format_iso(per->start, d), KP_DATE_ISO_LEN);
+                for (size_t j = 0; j < mr->nm; j++) {
+                    double v = median[j][g];
+                    if (!count[j][g])
+                        kp_stmt_bind_null(st, (int)j + 5);
+                    else
+                        kp_stmt_bind_double(st, (int)j + 5, lib->m[idx[j]].unit ? v / 100.0 : v);
+                }
+                if (kp_stmt_step(st, e) < 0)
+                    rc = e ? e->code : KP_ERR_IO;
+                kp_stmt_reset(st);
+            }
+    }
+    kp_stmt_finalize(st);
+    return rc;
+}
+
+/* Median metrics idx[0..n) of one relation, time column and mode: their rows are read
+ * once, and the exact median of every dimension member and period is found with one
+ * sort per metric (median.h) instead of one SQL median() per dimension over the rows
+ * joined to every period. Gives the values of store.c's median() aggregate, bit for bit. */
+static kp_err eval_medians(ectx *c, const size_t *idx, size_t n, kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    const metric *m = &lib->m[idx[0]];
+    unsigned keys = scan_keys(lib, &lib->r[m->rel]);
+    mrows mr = {0};
+    assert(n <= MAX_MEDIANS);
+    mr.nm = n;
+    for (int d = 0; d < ND; d++)
+        if (dim_supported(lib, keys, d))
+            mr.dim[mr.nd++] = d;
+    double *median[MAX_MEDIANS] = {NULL};
+    size_t *count[MAX_MEDIANS] = {NULL};
+    kp_err rc = mrows_periods(&mr, c, m->tm) ? nomem(e) : KP_OK;
+    if (!rc)
+        rc = mrows_read(c, idx, keys, &mr, e);
+    size_t ngroups = 0;
+    for (size_t d = 0; d < mr.nd && !rc; d++) {
+        mr.base[d] = ngroups;
+        ngroups += mr.members[d].n * mr.np;
+    }
+    for (size_t j = 0; j < n && !rc; j++) {
+        mvalues mv = {&mr, mr.row[j]};
+        kp_median_groups g = {mrows_groups, &mv, mr.nd * mr.np};
+        if (!(median[j] = malloc((ngroups + 1) * sizeof *median[j])) ||
+            !(count[j] = malloc((ngroups + 1) * sizeof *count[j])) ||
+            kp_median_grouped(mr.v[j], mr.nv[j], ngroups, &g, median[j], count[j]))
+            rc = nomem(e);
+    }
+    if (!rc)
+        rc = new_result(c, idx, n, e);
+    if (!rc)
+        rc = mrows_write(c, idx, &mr, median, count, e);
+    for (size_t j = 0; j < n; j++) {
+        free(median[j]);
+        free(count[j]);
+    }
+    mrows_free(&mr);
+    return rc;
+}
+
+/* ---- rollups in C --------------------------------------------------------------------- */
+
+/* A sum exact in any order: every addend an integer of at most 2^53 in magnitude, and
+ * so every partial sum while the total of magnitudes stays below 2^53. Then the SQL
+ * rollup's sum, in whatever order SQLite adds, is this exact integer too. */
+#define EXACT_LIMIT 9007199254740992.0 /* 2^53 */
+
+typedef struct {
+    int64_t sum;
+    int any; /* a non-NULL addend */
+} acc;
+
+/* The compact scan kp_scan summed per dimension member and bucket: cells[d] holds, for
+ * member k and bucket b, hit (a scan row) and one acc per column. Buckets: 0..nb-1 the
+ * bucket starts, nb '0000-00-00', nb + 1 none (NULL or no bucket of the map). */
+typedef struct {
+    size_t nd, nbk, ncol;
+    int dim[ND];
+    strset members[ND];
+    size_t cap[ND];
+    acc *cells[ND];
+    unsigned char *hit[ND];
+    size_t nmet;
+    size_t met[64]; /* metric index of each summed metric */
+    size_t col[64]; /* its first column (avg: sum, then count) */
+    int exact[64];  /* all its values were exact integers */
+    double mag[64]; /* total of the magnitudes of its values */
+} crollup;
+
+static void crollup_free(crollup *r)
+{
+    for (size_t d = 0; d < r->nd; d++) {
+        strset_free(&r->members[d]);
+        free(r->cells[d]);
+        free(r->hit[d]);
+    }
+}
+
+/* Room for member k of dimension d. */
+static int crollup_grow(crollup *r, size_t d, size_t k)
+{
+    if (k < r->cap[d])
+        return 0;
+    size_t cap = r->cap[d] ? 2 * r->cap[d] : 64;
+    while (cap <= k)
+        cap *= 2;
+    acc *cells = realloc(r->cells[d], cap * r->nbk * r->ncol * sizeof *cells);
+    if (!cells)
+        return -1;
+    r->cells[d] = cells;
+    unsigned char *hit = realloc(r->hit[d], cap * r->nbk);
+    if (!hit)
+        return -1;
+    r->hit[d] = hit;
+    size_t old = r->cap[d];
+    memset(cells + old * r->nbk * r->ncol, 0, (cap - old) * r->nbk * r->ncol * sizeof *cells);
+    memset(hit + old * r->nbk, 0, (cap - old) * r->nbk);
+    r->cap[d] = cap;
+    return 0;
+}
+
+/* Add one value of metric slot j (column col) to every dimension's cell of this row. */
+static void crollup_value(crollup *r, kp_stmt *st, int at, size_t j, size_t col, const long *ids,
+                          size_t bucket)
+{
+    int64_t v;
+    kp_coltype t = kp_stmt_column_type(st, at);
+    if (t == KP_COL_NULL)
+        return;
+    if (t == KP_COL_INTEGER) {
+        v = kp_stmt_column_int64(st, at);
+        if (v > (int64_t)EXACT_LIMIT || v < -(int64_t)EXACT_LIMIT) {
+            r->exact[j] = 0;
+            return;
+        }
+    } else if (t == KP_COL_REAL) {
+        double x = kp_stmt_column_double(st, at);
+        if (!(x >= -EXACT_LIMIT && x <= EXACT_LIMIT) || x != (double)(int64_t)x)
+            r->exact[j] = 0;
+        v = r->exact[j] ? (int64_t)x : 0;
+    } else {
+        r->exact[j] = 0;
+        return;
+    }
+    r->mag[j] += v < 0 ? -(double)v : (double)v;
+    if (r->mag[j] >= EXACT_LIMIT)
+        r->exact[j] = 0;
+    if (!r->exact[j]) /* SQL rolls it up; stop before the sums could overflow */
+        return;
+    for (size_t d = 0; d < r->nd; d++) {
+        acc *a = &r->cells[d][((size_t)ids[d] * r->nbk + bucket) * r->ncol + col];
+        a->sum += v;
+        a->any = 1;
+    }
+}
+
+/* Read kp_scan once, with each row's member of every dimension (joined to reps as the
+ * SQL rollup does), into per member and bucket sums. */
+static kp_err crollup_read(ectx *c, unsigned keys, crollup *r, kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    sb *b = &c->sql;
+    sb_reset(b);
+    sb_add(b, "SELECT s.b");
+    for (size_t d = 0; d < r->nd; d++) {
+        sb_add(b, ", ");
+        member_sql(b, r->dim[d]);
+    }
+    for (size_t j = 0; j < r->nmet; j++) {
+        sb_add(b, ", s.c%zu", r->met[j]);
+        if (lib->m[r->met[j]].fn == A_AVG)
+            sb_add(b, ", s.n%zu", r->met[j]);
+    }
+    sb_add(b, " FROM kp_scan s");
+    join_reps(b, keys);
+    if (b->oom)
+        return nomem(e);
+    kp_stmt *st = NULL;
+    kp_err rc = kp_store_prepare(c->s, b->p, NULL, 0, &st, e);
+    int step = 0;
+    long ids[ND];
+    while (!rc && (step = kp_stmt_step(st, e)) == 1) {
+        long bucket = bucket_index(&c->bk, kp_stmt_column_text(st, 0));
+        size_t bk = bucket < 0 ? c->bk.nb + 1 : (size_t)bucket;
+        for (size_t d = 0; d < r->nd && !rc; d++) {
+            const char *t = kp_stmt_column_text(st, (int)d + 1);
+            ids[d] = strset_id(&r->members[d], t ? t : "");
+            if (ids[d] < 0 || crollup_grow(r, d, (size_t)ids[d]))
+                rc = nomem(e);
+            else
+                r->hit[d][(size_t)ids[d] * r->nbk + bk] = 1;
+        }
+        int at = (int)r->nd + 1;
+        for (size_t j = 0; j < r->nmet && !rc; j++) {
+            crollup_value(r, st, at++, j, r->col[j], ids, bk);
+            if (lib->m[r->met[j]].fn == A_AVG)
+                crollup_value(r, st, at++, j, r->col[j] + 1, ids, bk);
+        }
+    }
+    if (!rc && step < 0)
+        rc = e && e->code ? e->code : KP_ERR_IO;
+    kp_stmt_finalize(st);
+    return rc;
+}
+
+/* Write the rollup of metric slots js[0..n) (time mode tm) into a new result table: one
+ * row per dimension member and period that a scan row reaches, as the SQL rollup has. */
+static kp_err crollup_write(ectx *c, const crollup *r, const size_t *js, size_t n, tmode tm,
+                            kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    size_t idx[64];
+    for (size_t j = 0; j < n; j++)
+        idx[j] = r->met[js[j]];
+    kp_err rc = new_result(c, idx, n, e);
+    sb *b = &c->sql;
+    sb_reset(b);
+    sb_add(b, "INSERT INTO kp_r%d VALUES(?1, ?2, ?3, ?4", c->nres - 1);
+    for (size_t j = 0; j < n; j++)
+        sb_add(b, ", ?%zu", j + 5);
+    sb_add(b, ")");
+    kp_stmt *st = NULL;
+    if (!rc)
+        rc = b->oom ? nomem(e) : kp_store_prepare(c->s, b->p, NULL, 0, &st, e);
+    acc *tot = calloc(r->ncol + 1, sizeof *tot);
+    unsigned char *in = calloc(r->nbk + 1, 1);
+    if (!rc && (!tot || !in))
+        rc = nomem(e);
+    char d[KP_DATE_ISO_LEN + 1];
+    for (size_t p = 0; p < c->ps.n && !rc; p++) {
+        const period *per = &c->ps.p[p];
+        for (size_t k = 0; k < r->nbk; k++)
+            in[k] = (unsigned char)bucket_maps(&c->bk, k, per, tm);
+        const char *gn = grain_names[per->grain];
+        kp_date_format_iso(per->start, d);
+        for (size_t di = 0; di < r->nd && !rc; di++) {
+            const char *dn = dim_names[r->dim[di]];
+            for (size_t k = 0; k < r->members[di].n && !rc; k++) {
+                int hit = 0;
+                memset(tot, 0, r->ncol * sizeof *tot);
+                for (size_t bk = 0; bk < r->nbk; bk++) {
+                    if (!in[bk] || !r->hit[di][k * r->nbk + bk])
+                        continue;
+                    hit = 1;
+                    const acc *cell = &r->cells[di][(k * r->nbk + bk) * r->ncol];
+                    for (size_t j = 0; j < n; j++)
+                        for (size_t x = r->col[js[j]];
+                             x < r->col[js[j]] + (lib->m[idx[j]].fn == A_AVG ? 2u : 1u); x++) {
+                            tot[x].sum += cell[x].sum;
+                            tot[x].any |= cell[x].any;
+                        }
+                }
+                if (!hit)
+                    continue;
+                const char *mem = r->members[di].s[k];
+                kp_stmt_bind_text(st, 1, dn, strlen(dn));
+                kp_stmt_bind_text(st, 2, mem, strlen(mem));
+                kp_stmt_bind_text(st, 3, gn, strlen(gn));
+                kp_stmt_bind_text(st, 4, d, KP_DATE_ISO_LEN);
+                for (size_t j = 0; j < n; j++) {
+                    const metric *m = &lib->m[idx[j]];
+                    const acc *s = &tot[r->col[js[j]]];
+                    /* as combine_sql: sum(c) [* 1.0 / sum(n)] [/ 100.0]; x / 0 is NULL */
+                    double v = (double)s->sum;
+                    int null = !s->any;
+                    if (m->fn == A_AVG) {
+                        null = null || !s[1].any || s[1].sum == 0;
+                        v = null ? 0 : v * 1.0 / (double)s[1].sum;
+                    }
+                    if (m->unit)
+                        v = v / 100.0;
+                    if (null)
+                        kp_stmt_bind_null(st, (int)j + 5);
+                    else
+                        kp_stmt_bind_double(st, (int)j + 5, v);
+                }
+                if (kp_stmt_step(st, e) < 0)
+                    rc = e ? e->code : KP_ERR_IO;
+                kp_stmt_reset(st);
+            }
+        }
+    }
+    free(tot);
+    free(in);
+    kp_stmt_finalize(st);
+    return rc;
+}
+
+/* Roll kp_scan up for the metrics by[t][0..n[t]) of each time mode t: sums, counts and
+ * averages in C when every value is an exact integer (then no order of addition can
+ * change a bit), everything else (min, max, fractional sums) by rollup_scan in SQL. */
+static kp_err rollup_scan_all(ectx *c, unsigned keys, size_t *const by[3], const size_t n[3],
+                              kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    crollup r = {0};
+    r.nbk = c->bk.nb + 2;
+    for (int d = 0; d < ND; d++)
+        if (dim_supported(lib, keys, d))
+            r.dim[r.nd++] = d;
+    for (int t = 0; t < 3; t++)
+        for (size_t i = 0; i < n[t]; i++) {
+            const metric *m = &lib->m[by[t][i]];
+            if ((m->fn != A_SUM && m->fn != A_COUNT && m->fn != A_AVG) ||
+                r.nmet == sizeof r.met / sizeof *r.met)
+                continue;
+            r.met[r.nmet] = by[t][i];
+            r.col[r.nmet] = r.ncol;
+            r.exact[r.nmet++] = 1;
+            r.ncol += m->fn == A_AVG ? 2 : 1;
+        }
+    kp_err rc = r.nmet ? crollup_read(c, keys, &r, e) : KP_OK;
+    size_t *sql = malloc((n[0] + n[1] + n[2] + 1) * sizeof *sql);
+    if (!rc && !sql)
+        rc = nomem(e);
+    for (int t = 0; t < 3 && !rc; t++) {
+        size_t js[64], nj = 0, ns = 0;
+        for (size_t i = 0; i < n[t]; i++) {
+            size_t j = 0;
+            while (j < r.nmet && r.met[j] != by[t][i])
+                j++;
+            if (j < r.nmet && r.exact[j])
+                js[nj++] = j;
+            else
+                sql[ns++] = by[t][i];
+        }
+        if (nj)
+            rc = crollup_write(c, &r, js, nj, (tmode)t, e);
+        if (!rc && ns)
+            rc = rollup_scan(c, keys, sql, ns, (tmode)t, e);
+    }
+    free(sql);
+    crollup_free(&r);
+    return rc;
+}
+
+/* Distinct counts do not add up across buckets: their rows (bucket, keys, value) are
+ * kept and counted per member and period in SQL, which compares values as SQL does.
+ * (Medians, the other such aggregate, are eval_medians'.) */
+static kp_err eval_distinct(ectx *c, size_t i, kp_error *e)
 {
     const kp_metric_lib *lib = c->lib;
     const metric *m = &lib->m[i];
     const relation *rel = &lib->r[m->rel];
+    const char *arg = m->arg + 9; /* after "DISTINCT " */
     unsigned keys = scan_keys(lib, rel);
     sb *b = &c->sql;
     sb_reset(b);
     sb_add(b, "CREATE TEMP TABLE kp_scan AS ");
     scan_head(c, rel, keys, m->tm == T_STOCK ? NULL : m->time);
-    sb_add(b, ", (%s) AS v", m->fn == A_DISTINCT ? m->arg + 9 : m->arg);
+    sb_add(b, ", (%s) AS v", arg);
     from_sql(b, rel);
-    sb_add(b, " AND (%s) IS NOT NULL", m->fn == A_DISTINCT ? m->arg + 9 : m->arg);
+    sb_add(b, " AND (%s) IS NOT NULL", arg);
     if (m->where)
         sb_add(b, " AND (%s)", m->where);
     kp_err rc = run_sql(c, m, e);
@@ -1540,27 +2246,18 @@ static kp_err eval_rows_metric(ectx *c, size_t i, kp_error *e)
     const char *map = m->tm == T_STOCK    ? "kpi_period m ON 1"
                       : m->tm == T_BEFORE ? "kp_bmap_before m ON m.bucket = s.b"
                                           : "kp_bmap m ON m.bucket = s.b";
-    const char *scale = m->unit ? " / 100.0" : "";
     for (int d = 0; d < ND && !rc; d++) {
         if (!dim_supported(lib, keys, d))
             continue;
         sb_reset(b);
-        sb_add(b, "INSERT INTO kp_r%d SELECT '%s', member, grain, period_start, ",
+        sb_add(b,
+               "INSERT INTO kp_r%d SELECT '%s', member, grain, period_start,"
+               " count(DISTINCT v) FROM (SELECT ",
                c->nres - 1, dim_names[d]);
-        if (m->fn == A_DISTINCT) {
-            sb_add(b, "count(DISTINCT v) FROM (SELECT ");
-            member_sql(b, d);
-            sb_add(b, " AS member, m.grain, m.period_start, s.v FROM kp_scan s JOIN %s", map);
-            join_reps(b, keys);
-            sb_add(b, ") GROUP BY 2, 3, 4");
-        } else {
-            /* median() is the C aggregate registered by store.c: one grouped pass. */
-            sb_add(b, "median(v)%s FROM (SELECT ", scale);
-            member_sql(b, d);
-            sb_add(b, " AS member, m.grain, m.period_start, s.v FROM kp_scan s JOIN %s", map);
-            join_reps(b, keys);
-            sb_add(b, ") GROUP BY 2, 3, 4");
-        }
+        member_sql(b, d);
+        sb_add(b, " AS member, m.grain, m.period_start, s.v FROM kp_scan s JOIN %s", map);
+        join_reps(b, keys);
+        sb_add(b, ") GROUP BY 2, 3, 4");
         rc = run_sql(c, m, e);
     }
     if (!rc)
@@ -1575,6 +2272,17 @@ static kp_err availability(ectx *c, kp_metric_lib *lib, kp_error *e)
     for (size_t r = 0; r < lib->nr; r++) {
         relation *rel = &lib->r[r];
         rel->available = 1;
+        rel->seq = 0;
+        if (rel->table && rel->latest) { /* a view or WITHOUT ROWID table has no rowid */
+            sb q = {0};
+            kp_stmt *st = NULL;
+            sb_add(&q, "SELECT rowid FROM %s LIMIT 0", rel->table);
+            if (q.oom)
+                return nomem(e);
+            rel->seq = kp_store_prepare(c->s, q.p, NULL, 0, &st, NULL) == KP_OK;
+            kp_stmt_finalize(st);
+            free(q.p);
+        }
         if (!rel->optional)
             continue;
         int64_t n = 0;
@@ -1963,6 +2671,35 @@ static kp_err write_fixed(ectx *c, kp_error *e)
     return rc;
 }
 
+/* Medians of the same relation, time column and mode share one read of their rows. */
+static int same_rows(const metric *a, const metric *b)
+{
+    return a->rel == b->rel && a->tm == b->tm && (a->tm == T_STOCK || !strcmp(a->time, b->time));
+}
+
+static kp_err eval_all_medians(ectx *c, kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    char *done = calloc(lib->n + 1, 1);
+    kp_err rc = done ? KP_OK : nomem(e);
+    for (size_t i = 0; i < lib->n && !rc; i++) {
+        const metric *m = &lib->m[i];
+        if (done[i] || m->kind != MK_AGG || !m->ok || m->fn != A_MEDIAN)
+            continue;
+        size_t idx[MAX_MEDIANS], n = 0;
+        for (size_t j = i; j < lib->n && n < MAX_MEDIANS; j++) {
+            const metric *o = &lib->m[j];
+            if (!done[j] && o->kind == MK_AGG && o->ok && o->fn == A_MEDIAN && same_rows(m, o)) {
+                idx[n++] = j;
+                done[j] = 1;
+            }
+        }
+        rc = eval_medians(c, idx, n, e);
+    }
+    free(done);
+    return rc;
+}
+
 kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_error *e)
 {
     ectx c = {.lib = lib, .job = job, .s = s};
@@ -2019,9 +2756,10 @@ kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_er
             rc = scan_relation(&c, r, NULL, 1, e);
     }
     for (size_t i = 0; i < lib->n && !rc; i++)
-        if (lib->m[i].kind == MK_AGG && lib->m[i].ok &&
-            (lib->m[i].fn == A_MEDIAN || lib->m[i].fn == A_DISTINCT))
-            rc = eval_rows_metric(&c, i, e);
+        if (lib->m[i].kind == MK_AGG && lib->m[i].ok && lib->m[i].fn == A_DISTINCT)
+            rc = eval_distinct(&c, i, e);
+    if (!rc)
+        rc = eval_all_medians(&c, e);
     if (!rc)
         rc = build_wide(&c, e);
     if (!rc)

@@ -7,6 +7,7 @@
 #include "kpipress/job.h"
 #include "kpipress/load.h"
 #include "kpipress/metrics.h"
+#include "kpipress/rng.h"
 #include "kpipress/store.h"
 
 #include <math.h>
@@ -478,13 +479,238 @@ static void test_job_override(void **state)
     cleanup();
 }
 
+/* Medians are computed in C (median.c), not by SQL: checked here against an independent
+ * ranking in SQL (row_number() over each dimension member and period, the middle row or
+ * the mean of the two middle rows) on a few hundred random deals with many tied amounts,
+ * so that groups of even and odd sizes occur in every dimension and grain, for each time
+ * mode: in the period, before it (accumulate) and the latest data (no time column). */
+static const char median_metrics[] =
+    "\n[metric med_before]\nlabel = M\nformat = currency\ndefinition = d\n"
+    "from = opportunities\nwhere = is_won\ntime = close_date\naccumulate = before\n"
+    "value = median(amount_cents)\nunit = cents\n"
+    "[metric med_open]\nlabel = M\nformat = currency\ndefinition = d\n"
+    "from = opportunities\nwhere = NOT is_closed\nvalue = median(amount_cents)\nunit = cents\n";
+
+static void insert_random_deals(kp_store *s)
+{
+    static const char *const owners[] = {"'r1'", "'r2'", "'r3'", "'r4'", "'zz'"};
+    static const char *const products[] = {"'P1'", "'P2'", "NULL"};
+    static const char *const fcs[] = {"'Closed'", "'Pipeline'", "NULL"};
+    kp_error e = {0};
+    kp_rng r;
+    kp_rng_seed(&r, 7, 0);
+    assert_int_equal(
+        kp_store_exec(s,
+                      "INSERT INTO reps(rep_id, name, team, region, manager_id)"
+                      " VALUES ('r1', 'A', 'A', 'East', 'm1'),"
+                      " ('r2', 'B', 'A', 'East', 'm1'), ('r3', 'C', 'B', 'West', 'm2'),"
+                      " ('r4', 'D', 'B', NULL, NULL)",
+                      &e),
+        KP_OK);
+    for (int i = 0; i < 600; i++) {
+        char sql[1024];
+        int won = kp_rng_next(&r) % 2, closed = won || kp_rng_next(&r) % 3;
+        int close = (int)(kp_rng_next(&r) % 850), cycle = (int)(kp_rng_next(&r) % 90);
+        long amount = (long)(1 + kp_rng_next(&r) % 12) * 25000 + (kp_rng_next(&r) % 4 ? 0 : 50);
+        /* the last 40 rows are an earlier snapshot, which no metric may count */
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO opportunity_snapshots(as_of, opp_id, owner_id, stage, amount_cents,"
+                 " probability, forecast_category, type, product, created_date, close_date,"
+                 " is_closed, is_won, source_line) SELECT '%s', 'o%d', %s, 'S', %ld, 0.5, %s,"
+                 " 'New Business', %s, date(c, '-%d days'), c, %d, %d, %d"
+                 " FROM (SELECT date('2022-01-01', '+%d days') AS c)",
+                 i < 560 ? "2024-04-01" : "2024-03-15", i, owners[kp_rng_next(&r) % 5], amount,
+                 fcs[kp_rng_next(&r) % 3], products[kp_rng_next(&r) % 3], cycle, closed, won, i + 2,
+                 close);
+        if (kp_store_exec(s, sql, &e))
+            fail_msg("%s", e.msg);
+    }
+}
+
+/* Number of (dimension, member, period) groups of metric whose reference median, ranked
+ * in SQL, equals kpi.value exactly; *total: groups with values; *even: of even size. */
+static void ranked_medians(kp_store *s, const char *metric, const char *where, const char *in,
+                           const char *value, const char *scale, int64_t *total, int64_t *matched,
+                           int64_t *even)
+{
+    char sql[4096];
+    static const char x[] =
+        "WITH o AS (SELECT * FROM opportunity_snapshots WHERE as_of = '2024-04-01' AND %s),"
+        " x AS (SELECT d.dim AS dimension, CASE d.dim WHEN 'company' THEN 'All'"
+        "  WHEN 'region' THEN coalesce(r.region, '(none)') WHEN 'team' THEN"
+        "  coalesce(r.team, '(none)') WHEN 'manager' THEN coalesce(r.manager_id, '(none)')"
+        "  WHEN 'rep' THEN o.owner_id WHEN 'product' THEN coalesce(o.product, '(none)')"
+        "  ELSE coalesce(o.forecast_category, '(none)') END AS member, p.grain,"
+        "  p.period_start, %s AS v FROM o JOIN kpi_period p ON %s"
+        "  LEFT JOIN reps r ON r.rep_id = o.owner_id CROSS JOIN (SELECT 'company' AS dim"
+        "  UNION ALL SELECT 'region' UNION ALL SELECT 'team' UNION ALL SELECT 'manager'"
+        "  UNION ALL SELECT 'rep' UNION ALL SELECT 'product' UNION ALL"
+        "  SELECT 'forecast_category') d),"
+        " rk AS (SELECT *, row_number() OVER (PARTITION BY dimension, member, grain,"
+        "  period_start ORDER BY v) AS rn, count(*) OVER (PARTITION BY dimension, member,"
+        "  grain, period_start) AS n FROM x),"
+        " m AS (SELECT dimension, member, grain, period_start, avg(v)%s AS med, max(n) AS n"
+        "  FROM rk WHERE rn IN ((n + 1) / 2, n / 2 + 1) GROUP BY 1, 2, 3, 4)"
+        " SELECT %s FROM m LEFT JOIN kpi k ON k.metric = '%s' AND k.dimension = m.dimension"
+        "  AND k.member = m.member AND k.grain = m.grain AND k.period_start = m.period_start";
+    const char *what[3] = {"count(*)", "sum(k.value = m.med)", "sum(m.n % 2 = 0)"};
+    int64_t *out[3] = {total, matched, even};
+    kp_error e = {0};
+    for (int k = 0; k < 3; k++) {
+        snprintf(sql, sizeof sql, x, where, value, in, scale, what[k], metric);
+        if (kp_store_query_int64(s, sql, NULL, -1, out[k], &e))
+            fail_msg("%s", e.msg);
+    }
+}
+
+static void test_medians_match_ranking(void **state)
+{
+    (void)state;
+    kp_job *job = make_job(median_metrics);
+    kp_store *s = NULL;
+    kp_error e = {0};
+    assert_int_equal(kp_store_open(":memory:", KP_STORE_MEMORY, &s, &e), KP_OK);
+    assert_int_equal(kp_load_schema(s, &e), KP_OK);
+    assert_int_equal(kp_metrics_schema(s, &e), KP_OK);
+    insert_random_deals(s);
+    if (kp_metrics_run(job, s, &e))
+        fail_msg("%s:%ld: %s", e.file, e.line, e.msg);
+    static const struct {
+        const char *metric, *where, *in, *value, *scale;
+    } cases[] = {
+        {"median_deal_size", "is_won", "close_date BETWEEN p.period_start AND p.period_end",
+         "amount_cents", " / 100.0"},
+        {"median_cycle_days", "is_won AND created_date IS NOT NULL",
+         "close_date BETWEEN p.period_start AND p.period_end",
+         "julianday(close_date) - julianday(created_date)", ""},
+        {"median_cycle_days_closed", "is_closed",
+         "close_date BETWEEN p.period_start AND p.period_end",
+         "julianday(close_date) - julianday(created_date)", ""},
+        {"med_before", "is_won", "close_date < p.period_start", "amount_cents", " / 100.0"},
+        {"med_open", "NOT is_closed", "1", "amount_cents", " / 100.0"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int64_t total, matched, even, in_kpi;
+        ranked_medians(s, cases[i].metric, cases[i].where, cases[i].in, cases[i].value,
+                       cases[i].scale, &total, &matched, &even);
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM kpi WHERE metric = '%s' AND value IS NOT NULL",
+                 cases[i].metric);
+        assert_int_equal(kp_store_query_int64(s, sql, NULL, -1, &in_kpi, &e), KP_OK);
+        if (total < 500 || even < total / 5 || total - even < total / 5)
+            fail_msg("%s: fixture too thin: %lld groups, %lld even", cases[i].metric,
+                     (long long)total, (long long)even);
+        if (matched != total || in_kpi != total)
+            fail_msg("%s: %lld of %lld medians match, kpi has %lld", cases[i].metric,
+                     (long long)matched, (long long)total, (long long)in_kpi);
+    }
+    kp_store_close(s);
+    kp_job_free(job);
+    cleanup();
+}
+
+/* Sums, counts and averages are rolled up in C when exact, fractional sums and min/max in
+ * SQL: both checked against one direct SQL aggregate per dimension member and period over
+ * the random deals (fractional sums to 1e-12 relative: SQL adds in its own order). */
+static const char rollup_metrics[] =
+    "\n[metric won_before]\nlabel = M\nformat = currency\ndefinition = d\n"
+    "from = opportunities\nwhere = is_won\ntime = close_date\naccumulate = before\n"
+    "value = sum(amount_cents)\nunit = cents\n"
+    "[metric min_won]\nlabel = M\nformat = currency\ndefinition = d\n"
+    "from = opportunities\nwhere = is_won\ntime = close_date\n"
+    "value = min(amount_cents)\nunit = cents\n"
+    "[metric frac_won]\nlabel = M\nformat = currency\ndefinition = d\n"
+    "from = opportunities\nwhere = is_won\ntime = close_date\n"
+    "value = sum(amount_cents / 7.0)\nunit = cents\n";
+
+static void direct_rollup(kp_store *s, const char *metric, const char *where, const char *in,
+                          const char *value, const char *agg, const char *same, int64_t *total,
+                          int64_t *matched)
+{
+    char sql[4096];
+    static const char x[] =
+        "WITH o AS (SELECT * FROM opportunity_snapshots WHERE as_of = '2024-04-01' AND %s),"
+        " x AS (SELECT d.dim AS dimension, CASE d.dim WHEN 'company' THEN 'All'"
+        "  WHEN 'region' THEN coalesce(r.region, '(none)') WHEN 'team' THEN"
+        "  coalesce(r.team, '(none)') WHEN 'manager' THEN coalesce(r.manager_id, '(none)')"
+        "  WHEN 'rep' THEN o.owner_id WHEN 'product' THEN coalesce(o.product, '(none)')"
+        "  ELSE coalesce(o.forecast_category, '(none)') END AS member, p.grain,"
+        "  p.period_start, %s AS v FROM o JOIN kpi_period p ON %s"
+        "  LEFT JOIN reps r ON r.rep_id = o.owner_id CROSS JOIN (SELECT 'company' AS dim"
+        "  UNION ALL SELECT 'region' UNION ALL SELECT 'team' UNION ALL SELECT 'manager'"
+        "  UNION ALL SELECT 'rep' UNION ALL SELECT 'product' UNION ALL"
+        "  SELECT 'forecast_category') d),"
+        " m AS (SELECT dimension, member, grain, period_start, %s AS want FROM x"
+        "  GROUP BY 1, 2, 3, 4)"
+        " SELECT %s FROM m LEFT JOIN kpi k ON k.metric = '%s' AND k.dimension = m.dimension"
+        "  AND k.member = m.member AND k.grain = m.grain AND k.period_start = m.period_start";
+    const char *what[2] = {"count(*)", same};
+    int64_t *out[2] = {total, matched};
+    kp_error e = {0};
+    for (int k = 0; k < 2; k++) {
+        snprintf(sql, sizeof sql, x, where, value, in, agg, what[k], metric);
+        if (kp_store_query_int64(s, sql, NULL, -1, out[k], &e))
+            fail_msg("%s", e.msg);
+    }
+}
+
+static void test_rollups_match_direct_sql(void **state)
+{
+    (void)state;
+    kp_job *job = make_job(rollup_metrics);
+    kp_store *s = NULL;
+    kp_error e = {0};
+    assert_int_equal(kp_store_open(":memory:", KP_STORE_MEMORY, &s, &e), KP_OK);
+    assert_int_equal(kp_load_schema(s, &e), KP_OK);
+    assert_int_equal(kp_metrics_schema(s, &e), KP_OK);
+    insert_random_deals(s);
+    if (kp_metrics_run(job, s, &e))
+        fail_msg("%s:%ld: %s", e.file, e.line, e.msg);
+    static const char exact[] = "sum(k.value = m.want)",
+                      near[] = "sum(abs(k.value - m.want) <= 1e-12 * abs(m.want))";
+    static const char window[] = "close_date BETWEEN p.period_start AND p.period_end";
+    static const struct {
+        const char *metric, *where, *in, *value, *agg, *same;
+    } cases[] = {
+        {"bookings", "is_won", window, "amount_cents", "sum(v) / 100.0", exact},
+        {"deals_won", "is_won", window, "1", "count(*)", exact},
+        {"cycle_days", "is_won AND created_date IS NOT NULL", window,
+         "julianday(close_date) - julianday(created_date)", "avg(v)", exact},
+        {"open_pipeline", "NOT is_closed", "1", "amount_cents", "sum(v) / 100.0", exact},
+        {"weighted_pipeline", "NOT is_closed", "1", "amount_cents * coalesce(probability, 0)",
+         "sum(v) / 100.0", near},
+        {"won_before", "is_won", "close_date < p.period_start", "amount_cents", "sum(v) / 100.0",
+         exact},
+        {"min_won", "is_won", window, "amount_cents", "min(v) / 100.0", exact},
+        {"frac_won", "is_won", window, "amount_cents / 7.0", "sum(v) / 100.0", near},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int64_t total, matched;
+        direct_rollup(s, cases[i].metric, cases[i].where, cases[i].in, cases[i].value, cases[i].agg,
+                      cases[i].same, &total, &matched);
+        if (total < 500 || matched != total)
+            fail_msg("%s: %lld of %lld values match", cases[i].metric, (long long)matched,
+                     (long long)total);
+    }
+    kp_store_close(s);
+    kp_job_free(job);
+    cleanup();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bookings_and_win_rates), cmocka_unit_test(test_cycle_pipeline_quota),
-        cmocka_unit_test(test_grains),                 cmocka_unit_test(test_optional_sources),
-        cmocka_unit_test(test_unavailable_not_zero),   cmocka_unit_test(test_bad_definitions),
-        cmocka_unit_test(test_job_override),           cmocka_unit_test(test_ltv_needs_margin),
+        cmocka_unit_test(test_bookings_and_win_rates),
+        cmocka_unit_test(test_cycle_pipeline_quota),
+        cmocka_unit_test(test_grains),
+        cmocka_unit_test(test_optional_sources),
+        cmocka_unit_test(test_unavailable_not_zero),
+        cmocka_unit_test(test_bad_definitions),
+        cmocka_unit_test(test_job_override),
+        cmocka_unit_test(test_ltv_needs_margin),
+        cmocka_unit_test(test_medians_match_ranking),
+        cmocka_unit_test(test_rollups_match_direct_sql),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

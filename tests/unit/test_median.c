@@ -1,0 +1,94 @@
+/* Grouped medians: hand-checked groups of sizes 0 to 4, overlapping membership, ties and
+ * negative values; and on random data the same values, bit for bit, as sorting each
+ * group separately (what the SQL median() aggregate of store.c does). */
+#include "test.h"
+
+#include "kpipress/median.h"
+#include "kpipress/rng.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Membership as a bit mask per row: bit g set = row in group g. */
+typedef struct {
+    const unsigned *mask;
+} masks;
+
+static size_t mask_groups(void *ctx, size_t row, size_t *out, size_t max)
+{
+    const masks *m = ctx;
+    size_t k = 0;
+    for (size_t g = 0; g < max; g++)
+        if (m->mask[row] & (1u << g))
+            out[k++] = g;
+    return k;
+}
+
+static void test_hand_checked(void **state)
+{
+    (void)state;
+    /* group 0: every row (7, 1, 5, 3, -2, 5) -> sorted -2 1 3 5 5 7 -> (3 + 5) / 2 = 4
+     * group 1: rows 0, 2, 4 (7, 5, -2) -> 5;  group 2: rows 1, 3 (1, 3) -> 2
+     * group 3: row 5 (5) -> 5;  group 4: none -> count 0;  group 5: rows 2, 5 (5, 5) -> 5 */
+    const double v[] = {7, 1, 5, 3, -2, 5};
+    const unsigned mask[] = {1 | 2, 1 | 4, 1 | 2 | 32, 1 | 4, 1 | 2, 1 | 8 | 32};
+    masks m = {mask};
+    kp_median_groups g = {mask_groups, &m, 6};
+    double med[6];
+    size_t cnt[6];
+    assert_int_equal(kp_median_grouped(v, 6, 6, &g, med, cnt), 0);
+    const double want[] = {4, 5, 2, 5, 0, 5};
+    const size_t want_n[] = {6, 3, 2, 1, 0, 2};
+    for (int i = 0; i < 6; i++) {
+        assert_true(med[i] == want[i]);
+        assert_int_equal(cnt[i], want_n[i]);
+    }
+    /* no rows at all */
+    assert_int_equal(kp_median_grouped(v, 0, 6, &g, med, cnt), 0);
+    assert_int_equal(cnt[0], 0);
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+static void test_random_against_per_group_sort(void **state)
+{
+    (void)state;
+    enum { N = 5000, G = 20 };
+    static double v[N], tmp[N];
+    static unsigned mask[N];
+    kp_rng r;
+    kp_rng_seed(&r, 11, 0);
+    for (int i = 0; i < N; i++) {
+        /* few distinct values (ties) and fractions whose sums round */
+        v[i] = (double)(kp_rng_next(&r) % 50) * 0.1 + (kp_rng_next(&r) % 2 ? 1e-3 : 0);
+        mask[i] = (unsigned)(kp_rng_next(&r) & ((1u << G) - 1));
+    }
+    masks m = {mask};
+    kp_median_groups g = {mask_groups, &m, G};
+    double med[G];
+    size_t cnt[G];
+    assert_int_equal(kp_median_grouped(v, N, G, &g, med, cnt), 0);
+    for (int k = 0; k < G; k++) {
+        size_t n = 0;
+        for (int i = 0; i < N; i++)
+            if (mask[i] & (1u << k))
+                tmp[n++] = v[i];
+        qsort(tmp, n, sizeof *tmp, cmp_double);
+        double want = n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2.0;
+        assert_int_equal(cnt[k], n);
+        assert_memory_equal(&med[k], &want, sizeof want);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hand_checked),
+        cmocka_unit_test(test_random_against_per_group_sort),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
