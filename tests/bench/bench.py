@@ -69,13 +69,17 @@ def run_once(cmd, cwd, stdout=subprocess.DEVNULL):
                          stdout=stdout, stderr=subprocess.PIPE, text=True, errors="replace",
                          start_new_session=True)
     CURRENT[0] = p
-    marks, tail = {}, []
+    marks, tail, mc_note = {}, [], None
     for line in p.stderr:
         now = time.monotonic() - t0
         if "computing KPIs" in line:
             marks.setdefault("model", now)
         elif "forecasting " in line:
             marks.setdefault("forecast", now)
+            m = re.search(r"forecasting (\d+) open deals \((\d+) Monte Carlo runs\)", line)
+            if m:
+                marks.setdefault("montecarlo", now)
+                mc_note = f"Monte Carlo, {int(m.group(2)):,} runs over {int(m.group(1)):,} open deals"
         elif re.search(r"rendering \d+ documents", line):
             marks.setdefault("render", now)
         tail = (tail + [line.rstrip()])[-5:]
@@ -90,6 +94,10 @@ def run_once(cmd, cwd, stdout=subprocess.DEVNULL):
         r["model_s"] = marks.get("forecast", marks.get("render", end)) - marks["model"]
     if "forecast" in marks:
         r["forecast_s"] = marks.get("render", end) - marks["forecast"]
+    if "montecarlo" in marks:  # the forecast stage: bookings series, then the simulation
+        r["series_s"] = marks["montecarlo"] - marks["forecast"]
+        r["montecarlo_s"] = marks.get("render", end) - marks["montecarlo"]
+        r["mc_note"] = mc_note
     if "render" in marks:
         r["render_s"] = end - marks["render"]
     return r
@@ -109,7 +117,10 @@ def measure(name, cmd, cwd, runs, prep=None, stdout=subprocess.DEVNULL):
             return {"name": name, "failed": f"exit {r['exit']}: " + " / ".join(r["tail"][-2:])}
         res.append(r)
     out = {"name": name, "runs": res}
-    for k in ("wall", "cpu", "rss", "load_s", "model_s", "forecast_s", "render_s"):
+    if res and res[-1].get("mc_note"):
+        out["mc_note"] = res[-1]["mc_note"]
+    for k in ("wall", "cpu", "rss", "load_s", "model_s", "forecast_s", "series_s",
+              "montecarlo_s", "render_s"):
         vals = [r[k] for r in res if k in r]
         if vals:
             out[k] = statistics.median(vals)
@@ -380,6 +391,11 @@ def report(rows, notes, started, load_before, load_after):
             ok = "held" if bp["render_s"] < 1.0 else "**not held**"
             lines.append(f"| board pack render stage, 200 reps, {tag} (#6) | < 1 s | "
                          f"{bp['render_s']:.2f} s wall | - | {ok} |")
+        if bp and "series_s" in bp:
+            lines.append(f"| forecast stage, {tag} (#5): bookings forecasts with backtests "
+                         f"(company, regions, teams, reps) / {bp.get('mc_note', 'Monte Carlo')} "
+                         f"| seconds | {bp['series_s']:.2f} s / {bp['montecarlo_s']:.2f} s wall "
+                         f"| - | info |")
     lds = [get(rows, "load", f"{n // 1000}k" if n < 1000000 else f"{n / 1e6:g}M") for n in SIZES]
     if len(lds) >= 2 and all(lds):
         mems = " / ".join("%.0f MB" % r["rss"] for r in lds)
