@@ -12,11 +12,13 @@
 #include "kpipress/log.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NONE "(none)" /* the kpi table's member for a missing value */
 
@@ -369,12 +371,28 @@ static kp_err build_series(ctx *c, kp_error *e)
     return rc;
 }
 
-/* Forecast one series and insert its horizon rows. */
-static kp_err forecast_one(ctx *c, const series *x, const char *as_of, kp_stmt *ins, int h,
-                           kp_error *e)
+/* The forecast of one series: computed by a worker thread, written by the main one. */
+typedef struct fc_out {
+    double v[KP_FORECAST_MAX_HORIZON], lo[KP_FORECAST_MAX_HORIZON], hi[KP_FORECAST_MAX_HORIZON];
+    kp_fc_result r;
+    kp_err rc;
+} fc_out;
+
+/* Worker t of nt forecasts the series t, t + nt, t + 2 nt... Each series is independent
+ * and kp_forecast_auto is pure (no shared state, no randomness), so the results do not
+ * depend on the number of threads. The first failure's message per worker is kept. */
+typedef struct fc_worker {
+    const ctx *c;
+    fc_out *out;
+    size_t t, nt;
+    int h;
+    size_t failed; /* index of the first failed series, or SIZE_MAX */
+    kp_error e;
+} fc_worker;
+
+static void forecast_one(const ctx *c, const series *x, int h, fc_out *o, kp_error *e)
 {
-    double y[KP_FORECAST_MAX_POINTS], v[KP_FORECAST_MAX_HORIZON], lo[KP_FORECAST_MAX_HORIZON],
-        hi[KP_FORECAST_MAX_HORIZON];
+    double y[KP_FORECAST_MAX_POINTS];
     size_t n = 0;
     if (x->start >= 0) {
         int from = x->start;
@@ -384,11 +402,64 @@ static kp_err forecast_one(ctx *c, const series *x, const char *as_of, kp_stmt *
         for (int m = from; m <= c->last; m++)
             y[n++] = (double)x->cents[m - c->first] / 100.0;
     }
-    kp_fc_result r;
-    kp_err rc = kp_forecast_auto(y, n, (size_t)h, v, lo, hi, &r, e);
-    if (rc)
-        return rc;
-    const char *method = kp_forecast_method_name(r.method);
+    o->rc = kp_forecast_auto(y, n, (size_t)h, o->v, o->lo, o->hi, &o->r, e);
+}
+
+static void *forecast_worker(void *arg)
+{
+    fc_worker *w = arg;
+    w->failed = SIZE_MAX;
+    for (size_t i = w->t; i < w->c->nsr; i += w->nt) {
+        kp_error e = {0};
+        forecast_one(w->c, &w->c->sr[i], w->h, &w->out[i], &e);
+        if (w->out[i].rc && w->failed == SIZE_MAX) {
+            w->failed = i;
+            w->e = e;
+        }
+    }
+    return NULL;
+}
+
+/* Forecast every series on up to 8 threads (one per online processor). */
+static kp_err forecast_all(const ctx *c, int h, fc_out *out, kp_error *e)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nt = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (size_t)ncpu;
+    if (nt > c->nsr)
+        nt = c->nsr ? c->nsr : 1;
+    fc_worker w[8];
+    pthread_t tid[8];
+    size_t started = 1;
+    for (size_t t = 0; t < nt; t++)
+        w[t] = (fc_worker){.c = c, .out = out, .t = t, .nt = nt, .h = h};
+    for (size_t t = 1; t < nt; t++, started++)
+        if (pthread_create(&tid[t], NULL, forecast_worker, &w[t]) != 0)
+            break;
+    /* The calling thread takes share 0 and the shares of workers that could not start. */
+    forecast_worker(&w[0]);
+    for (size_t t = started; t < nt; t++)
+        forecast_worker(&w[t]);
+    for (size_t t = 1; t < started; t++)
+        pthread_join(tid[t], NULL);
+    size_t first = SIZE_MAX, who = 0;
+    for (size_t t = 0; t < nt; t++)
+        if (w[t].failed < first)
+            first = w[t].failed, who = t;
+    if (first != SIZE_MAX) {
+        if (e)
+            *e = w[who].e;
+        return out[first].rc;
+    }
+    return KP_OK;
+}
+
+/* Insert one series' horizon rows. */
+static kp_err insert_one(const ctx *c, const series *x, const fc_out *o, const char *as_of,
+                         kp_stmt *ins, int h, kp_error *e)
+{
+    kp_err rc = KP_OK;
+    const kp_fc_result *r = &o->r;
+    const char *method = kp_forecast_method_name(r->method);
     for (int k = 0; k < h && !rc; k++) {
         int m = c->last + 1 + k;
         kp_date start = kp_date_from_ymd(m / 12, m % 12 + 1, 1);
@@ -400,20 +471,20 @@ static kp_err forecast_one(ctx *c, const series *x, const char *as_of, kp_stmt *
         kp_stmt_bind_text(ins, 2, x->member, strlen(x->member));
         kp_stmt_bind_text(ins, 3, ps, strlen(ps));
         kp_stmt_bind_text(ins, 4, pe, strlen(pe));
-        kp_stmt_bind_double(ins, 5, v[k]);
-        kp_stmt_bind_double(ins, 6, lo[k]);
-        kp_stmt_bind_double(ins, 7, hi[k]);
+        kp_stmt_bind_double(ins, 5, o->v[k]);
+        kp_stmt_bind_double(ins, 6, o->lo[k]);
+        kp_stmt_bind_double(ins, 7, o->hi[k]);
         kp_stmt_bind_text(ins, 8, method, strlen(method));
-        kp_stmt_bind_text(ins, 9, r.because, strlen(r.because));
-        if (r.wape >= 0.0)
-            kp_stmt_bind_double(ins, 10, r.wape);
+        kp_stmt_bind_text(ins, 9, r->because, strlen(r->because));
+        if (r->wape >= 0.0)
+            kp_stmt_bind_double(ins, 10, r->wape);
         else
             kp_stmt_bind_null(ins, 10);
-        if (r.mase >= 0.0)
-            kp_stmt_bind_double(ins, 11, r.mase);
+        if (r->mase >= 0.0)
+            kp_stmt_bind_double(ins, 11, r->mase);
         else
             kp_stmt_bind_null(ins, 11);
-        kp_stmt_bind_int64(ins, 12, r.fallback);
+        kp_stmt_bind_int64(ins, 12, r->fallback);
         if (kp_stmt_step(ins, e) < 0)
             rc = KP_ERR_IO;
         kp_stmt_reset(ins);
@@ -421,14 +492,24 @@ static kp_err forecast_one(ctx *c, const series *x, const char *as_of, kp_stmt *
     return rc;
 }
 
-/* Replace this as-of date's rows with the new forecasts, in one transaction. */
+/* Forecast every series, then replace this as-of date's rows with the new forecasts, in
+ * one transaction. */
 static kp_err write_forecasts(ctx *c, const char *as_of, kp_error *e)
 {
     kp_stmt *del = NULL, *ins = NULL;
-    kp_err rc = kp_store_begin(c->s, e);
+    int h = c->job->forecast.horizon;
+    fc_out *out = calloc(c->nsr ? c->nsr : 1, sizeof *out);
+    if (!out)
+        return nomem(e);
+    kp_err rc = forecast_all(c, h, out, e);
     if (!rc)
-        rc = kp_store_prepare(c->s, "DELETE FROM forecast WHERE as_of = ?1 AND series = 'bookings'",
-                              NULL, 0, &del, e);
+        rc = kp_store_begin(c->s, e);
+    if (rc) {
+        free(out);
+        return rc;
+    }
+    rc = kp_store_prepare(c->s, "DELETE FROM forecast WHERE as_of = ?1 AND series = 'bookings'",
+                          NULL, 0, &del, e);
     if (!rc)
         rc = kp_stmt_bind_text(del, 1, as_of, strlen(as_of));
     if (!rc && kp_stmt_step(del, e) < 0)
@@ -441,9 +522,10 @@ static kp_err write_forecasts(ctx *c, const char *as_of, kp_error *e)
                               " ?7, ?8, ?9, ?10, ?11, ?12)",
                               NULL, 0, &ins, e);
     for (size_t i = 0; !rc && i < c->nsr; i++)
-        rc = forecast_one(c, &c->sr[i], as_of, ins, c->job->forecast.horizon, e);
+        rc = insert_one(c, &c->sr[i], &out[i], as_of, ins, h, e);
     kp_stmt_finalize(del);
     kp_stmt_finalize(ins);
+    free(out);
     if (!rc)
         rc = kp_store_commit(c->s, e);
     if (rc)
