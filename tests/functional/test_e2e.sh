@@ -20,6 +20,10 @@ check "board pack matches independent figures (openpyxl)" \
 check "board packs (xlsx, pdf) show the run's forecast tables (openpyxl, sqlite3, pdftotext)" \
     $PY "$KP_ROOT/tests/functional/check_forecast_sheet.py" "$xlsx" "$TMP/a.db" \
     "$TMP/a/board-pack-$period.pdf"
+period_end=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["period_end"])' "$TMP/expected.json")
+check "scorecards show each rep's stored bookings forecast and interval (pdftotext, sqlite3)" \
+    $PY "$KP_ROOT/tests/functional/check_scorecard_forecast.py" "$TMP/a/scorecards" "$TMP/a.db" \
+    "$period_end"
 
 # Scorecards: one per rep of the burst, each with the rep's name and figures.
 nexp=$($PY -c 'import json,sys; print(sum(r["active"] for r in json.load(open(sys.argv[1]))["reps"].values()))' "$TMP/expected.json")
