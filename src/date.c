@@ -4,7 +4,6 @@
 #include "kpipress/date.h"
 
 #include <assert.h>
-#include <stdio.h>
 
 int kp_date_is_leap(int y)
 {
@@ -81,9 +80,19 @@ char *kp_date_format_iso(kp_date date, char *buf)
 {
     int y, m, d;
     kp_date_to_ymd(date, &y, &m, &d);
-    /* The ranges are known (years 1..9999); the casts tell the compiler so. */
-    snprintf(buf, KP_DATE_ISO_LEN + 1, "%04u-%02u-%02u", (unsigned)y % 10000u,
-             (unsigned)m % 100u, (unsigned)d % 100u);
+    /* Digit by digit, not snprintf: the loader writes two dates per deal and snprintf
+     * was 3% of a load. Years are 1..9999. */
+    unsigned u = (unsigned)y % 10000u;
+    buf[0] = (char)('0' + u / 1000);
+    buf[1] = (char)('0' + u / 100 % 10);
+    buf[2] = (char)('0' + u / 10 % 10);
+    buf[3] = (char)('0' + u % 10);
+    buf[4] = buf[7] = '-';
+    buf[5] = (char)('0' + (unsigned)m / 10 % 10);
+    buf[6] = (char)('0' + (unsigned)m % 10);
+    buf[8] = (char)('0' + (unsigned)d / 10 % 10);
+    buf[9] = (char)('0' + (unsigned)d % 10);
+    buf[KP_DATE_ISO_LEN] = '\0';
     return buf;
 }
 

@@ -178,27 +178,9 @@ static int stale_tmp(const char *name)
     return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
 }
 
-/* Every regular file in a scratch directory, then the directory itself. */
-static long sweep_scratch(const char *dir)
-{
-    DIR *d = opendir(dir);
-    long n = 0;
-    if (!d)
-        return 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        char path[KP_PATH_MAX];
-        struct stat st;
-        if (snprintf(path, sizeof path, "%s/%s", dir, de->d_name) < (int)sizeof path &&
-            lstat(path, &st) == 0 && S_ISREG(st.st_mode) && unlink(path) == 0)
-            n++;
-    }
-    closedir(d);
-    rmdir(dir);
-    return n;
-}
-
-static long sweep_dir(const char *dir, int depth)
+/* Remove the stale temporaries under dir; in a scratch directory (all = 1) every regular
+ * file, and then the directory itself. */
+static long sweep_dir(const char *dir, int depth, int all)
 {
     DIR *d = opendir(dir);
     long n = 0;
@@ -212,20 +194,20 @@ static long sweep_dir(const char *dir, int depth)
             snprintf(path, sizeof path, "%s/%s", dir, de->d_name) >= (int)sizeof path ||
             lstat(path, &st) != 0)
             continue;
-        if (S_ISDIR(st.st_mode) && !strcmp(de->d_name, KP_SCRATCH_DIR))
-            n += sweep_scratch(path);
-        else if (S_ISDIR(st.st_mode) && depth < 8) /* lstat: symlinks are not followed */
-            n += sweep_dir(path, depth + 1);
-        else if (S_ISREG(st.st_mode) && stale_tmp(de->d_name) && unlink(path) == 0)
+        if (S_ISDIR(st.st_mode) && depth < 8) /* lstat: symlinks are not followed */
+            n += sweep_dir(path, depth + 1, all || !strcmp(de->d_name, KP_SCRATCH_DIR));
+        else if (S_ISREG(st.st_mode) && (all || stale_tmp(de->d_name)) && unlink(path) == 0)
             n++;
     }
     closedir(d);
+    if (all)
+        rmdir(dir);
     return n;
 }
 
 long kp_outfile_sweep(const char *dir)
 {
-    return sweep_dir(dir, 0);
+    return sweep_dir(dir, 0, 0);
 }
 
 kp_err kp_scratch_dir(const char *final_path, char *buf, size_t size, kp_error *e)

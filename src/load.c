@@ -391,29 +391,11 @@ static void out_cell(loader *L, const kp_csv_record *rec, int col)
     out_text(L, v, n);
 }
 
-/* YYYY-MM-DD, as kp_date_format_iso writes it, without its snprintf: two dates per
- * deal, and the formatting was 3% of a load. */
-static void iso_date(kp_date d, char out[KP_DATE_ISO_LEN])
-{
-    int y, m, day;
-    kp_date_to_ymd(d, &y, &m, &day);
-    unsigned u = (unsigned)y % 10000u;
-    out[0] = (char)('0' + u / 1000);
-    out[1] = (char)('0' + u / 100 % 10);
-    out[2] = (char)('0' + u / 10 % 10);
-    out[3] = (char)('0' + u % 10);
-    out[4] = out[7] = '-';
-    out[5] = (char)('0' + (unsigned)m / 10 % 10);
-    out[6] = (char)('0' + (unsigned)m % 10);
-    out[8] = (char)('0' + (unsigned)day / 10 % 10);
-    out[9] = (char)('0' + (unsigned)day % 10);
-}
-
 static void out_date(loader *L, int have, kp_date d)
 {
-    char buf[KP_DATE_ISO_LEN];
+    char buf[KP_DATE_ISO_LEN + 1];
     if (have > 0) {
-        iso_date(d, buf);
+        kp_date_format_iso(d, buf);
         kp_bulk_text(L->bulk, buf, KP_DATE_ISO_LEN);
     } else {
         kp_bulk_null(L->bulk);

@@ -1037,24 +1037,7 @@ static const char schema_sql[] =
     " PRIMARY KEY(month, rep_id)) STRICT;"
     "CREATE TABLE IF NOT EXISTS kpi_company_month("
     " month TEXT PRIMARY KEY, quota_cents INTEGER NOT NULL, bookings_cents INTEGER NOT NULL,"
-    " quota REAL, bookings REAL) STRICT;"
-    "CREATE TABLE IF NOT EXISTS activities("
-    " activity_id TEXT, rep_id TEXT NOT NULL, type TEXT NOT NULL, activity_date TEXT NOT NULL,"
-    " minutes INTEGER, selling INTEGER NOT NULL, account TEXT, opp_id TEXT,"
-    " source_line INTEGER NOT NULL) STRICT;"
-    "CREATE TABLE IF NOT EXISTS leads("
-    " lead_id TEXT, created_date TEXT NOT NULL, converted_date TEXT,"
-    " is_converted INTEGER NOT NULL, lead_source TEXT, owner_id TEXT, status TEXT,"
-    " source_line INTEGER NOT NULL) STRICT;"
-    "CREATE TABLE IF NOT EXISTS spend("
-    " month TEXT NOT NULL, channel TEXT NOT NULL, amount_cents INTEGER NOT NULL,"
-    " source_line INTEGER NOT NULL) STRICT;"
-    "CREATE TABLE IF NOT EXISTS subscriptions("
-    " subscription_id TEXT, account TEXT NOT NULL, start_date TEXT NOT NULL, end_date TEXT,"
-    " mrr_cents INTEGER NOT NULL, source_line INTEGER NOT NULL) STRICT;"
-    "CREATE TABLE IF NOT EXISTS stage_history("
-    " opp_id TEXT NOT NULL, stage TEXT NOT NULL, entered_date TEXT NOT NULL,"
-    " amount_cents INTEGER, source_line INTEGER NOT NULL) STRICT;";
+    " quota REAL, bookings REAL) STRICT;";
 
 kp_err kp_metrics_schema(kp_store *s, kp_error *e)
 {

@@ -35,8 +35,9 @@ typedef struct kp_metric_info {
     long line;
 } kp_metric_info;
 
-/* Create the KPI tables if missing (empty), and the optional source tables the default
- * library reads, so templates and metrics can be checked before a load. */
+/* Create the KPI tables if missing (empty), so templates and metrics can be checked before
+ * a run. The source tables the library reads (optional ones included) come from
+ * kp_load_schema, which callers run first. */
 kp_err kp_metrics_schema(kp_store *s, kp_error *e);
 
 /* Load the metric library for job (NULL: the shipped default only): the default library,

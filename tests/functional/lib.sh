@@ -24,16 +24,10 @@ expect_stderr() {
     if grep -qF -- "$1" "$TMP/stderr"; then ok "$2"; else notok "$2"; echo "#   want: $1"; sed 's/^/#   got:  /' "$TMP/stderr" | head -5; fi
 }
 
-# sample_job DIR NAME: DIR/job.ini over the sample exports (copied into DIR beforehand),
-# database DIR/db/t.db, output DIR/out, then whatever is on stdin (report sections).
-sample_job() {
-    cat >"$1/job.ini" <<EOF
-[job]
-name = $2
-database = db/t.db
-as_of = 2026-11-01
-period = previous_month
-output_dir = out
+# sample_sources: the [source] sections of the sample exports (Salesforce report format),
+# read relative to the job file.
+sample_sources() {
+    cat <<EOF
 [source opportunities]
 file = opportunities.csv
 preset = salesforce
@@ -44,5 +38,19 @@ preset = salesforce
 file = quotas.csv
 preset = salesforce
 EOF
+}
+
+# sample_job DIR NAME: DIR/job.ini over the sample exports (copied into DIR beforehand),
+# database DIR/db/t.db, output DIR/out, then whatever is on stdin (report sections).
+sample_job() {
+    cat >"$1/job.ini" <<EOF
+[job]
+name = $2
+database = db/t.db
+as_of = 2026-11-01
+period = previous_month
+output_dir = out
+EOF
+    sample_sources >>"$1/job.ini"
     cat >>"$1/job.ini"
 }

@@ -20,15 +20,9 @@ period = previous_month
 currency = USD
 database = var/test.db
 
-[source opportunities]
-file = opportunities.csv
-preset = salesforce
-[source reps]
-file = users.csv
-preset = salesforce
-[source quotas]
-file = quotas.csv
-preset = salesforce
+EOF
+sample_sources >>"$job/job.ini"
+cat >>"$job/job.ini" <<'EOF'
 
 [report scorecards]
 template = rep-scorecard.ini

@@ -21,16 +21,8 @@ currency = USD
 database = $TMP/$1.db
 output_dir = $TMP/$1
 
-[source opportunities]
-file = opportunities.csv
-preset = salesforce
-[source reps]
-file = users.csv
-preset = salesforce
-[source quotas]
-file = quotas.csv
-preset = salesforce
 EOF
+    sample_sources
 }
 # Keep in step with PLAN in check_xlsx_templates.py.
 commission='[commission]
