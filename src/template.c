@@ -237,6 +237,8 @@ static kp_err parse_col(tctx *c, const char *name, const char *v, long line, kp_
                 rc = bad(t, line, name, e, "ratio needs ratio(NUMERATOR/DENOMINATOR)%s", "");
             else {
                 *slash = '\0';
+                free(col->ratio_num); /* a repeated ratio(...) option: the last one counts */
+                free(col->ratio_den);
                 col->ratio_num = strdup(tok + 6);
                 col->ratio_den = strdup(slash + 1);
                 col->total = KP_TOTAL_RATIO;
