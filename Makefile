@@ -28,7 +28,7 @@ TEST_PKGS  := $(BUILD_PKGS) libcmocka-dev python3 python3-openpyxl poppler-utils
               sqlite3 valgrind libreoffice-calc-nogui python3-statsmodels
 # make bench only (not needed to build or test): baselines and the measuring tool.
 BENCH_PKGS := $(BUILD_PKGS) time sqlite3 python3 python3-pandas python3-xlsxwriter \
-              python3-openpyxl python3-reportlab python3-renderpm
+              python3-openpyxl python3-reportlab python3-renderpm python3-statsmodels
 
 .PHONY: all deps test-deps demo test asan valgrind install clean format unit functional \
         bench bench-deps
