@@ -146,7 +146,12 @@ fuzz: fuzz-build
 	    $(FUZZ_BUILD)/$$n.log; test $$rc = 0 || { tail -40 $(FUZZ_BUILD)/$$n.log; exit 1; }; \
 	done
 
+# install-files copies an already built $(BIN) (the install test uses it on the build under
+# test, which may be the sanitizer build); install builds first.
+.PHONY: install-files
 install: all
+	$(MAKE) install-files
+install-files:
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/kpipress/templates \
 	  $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/kpipress
