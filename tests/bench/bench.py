@@ -232,20 +232,26 @@ def bench_size(n, runs, rows, notes):
                                                d, runs)))
     if not SKIP_PY:
         py_out = os.path.join(BENCH, f"pandas-board-pack-{tag}.xlsx")
+        py_series = os.path.join(BENCH, f"pandas-forecasts-{tag}.csv")
         rows.append(("pandas_board", tag, measure(
-            f"pandas board-pack {tag}", [PY, os.path.join(HERE, "pandas_job.py"), "board-pack", d, py_out],
-            d, runs)))
+            f"pandas board-pack {tag}", [PY, os.path.join(HERE, "pandas_job.py"), "board-pack", d,
+                                         py_out, "--series", py_series], d, runs)))
         kp_out = os.path.join(d, "out", "board-pack.xlsx")
         if os.path.exists(kp_out) and os.path.exists(py_out):
-            # The pandas reference computes no forecasts: kpipress's Forecast sheet (extra
-            # work on kpipress's side) is left out of the comparison.
-            c = subprocess.run([PY, os.path.join(HERE, "compare_xlsx.py"), "--strict",
-                                "--skip-sheet", "Forecast", kp_out, py_out],
-                               capture_output=True, text=True)
+            # All nine sheets, the Forecast sheet included: its deterministic figures exactly,
+            # the Monte Carlo ones within a stated tolerance, the fitted forecasts reported
+            # (compare_xlsx.py's docstring); then every bookings series against kpipress's
+            # forecast table.
+            cmd = [PY, os.path.join(HERE, "compare_xlsx.py"), "--strict"]
+            if os.path.exists(db) and os.path.exists(py_series):
+                cmd += ["--series", db, py_series]
+            c = subprocess.run(cmd + [kp_out, py_out], capture_output=True, text=True)
+            out = c.stdout.strip().splitlines()
+            summary = [line for line in out if line.startswith("bookings forecasts:")] + out[-1:]
             notes.append(f"Board pack {tag}: kpipress vs pandas workbook content: "
-                         f"{c.stdout.strip().splitlines()[-1] if c.stdout else c.stderr.strip()}"
+                         f"{'; '.join(summary) if out else c.stderr.strip()}"
                          + ("" if c.returncode == 0 else " (see differences: " +
-                            "; ".join(c.stdout.strip().splitlines()[:3]) + ")"))
+                            "; ".join(out[:3]) + ")"))
 
     # Raw-data sheet: only when kpipress accepts the streamed template (issue 6).
     chk = subprocess.run([KP, "check", "bench-raw.ini"], cwd=d, env=ENV, capture_output=True, text=True)

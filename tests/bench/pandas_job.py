@@ -1,14 +1,18 @@
 #!/usr/bin/python3
 """Benchmark baseline: the kpipress sample job written the way a competent analyst would in
 Python (vectorised pandas, XlsxWriter, ReportLab), producing the same board-pack workbook
-(templates/board-pack.ini: the same eight sheets, tables, formulas, formats and charts) and
+(templates/board-pack.ini: the same nine sheets, tables, formulas, formats and charts) and
 the same rep scorecards (templates/rep-scorecard.ini, same DejaVu TTFs). It validates the
 exports as kpipress's load does (the findings fill the Data quality sheet; rejected rows are
-left out) and reads the metric definitions from templates/metrics.ini. Progress lines on
-stderr use kpipress's wording ("computing KPIs", "rendering N documents") so tests/bench/run
-can time the stages of both the same way.
+left out) and reads the metric definitions from templates/metrics.ini. Like kpipress's
+forecast stage it forecasts monthly bookings (company, regions, teams, active reps; methods
+fitted by statsmodels, chosen by rolling-origin backtest) and the open pipeline (Salesforce
+category roll-ups, stage win probabilities, a numpy Monte Carlo) for the Forecast sheet and
+the scorecards. Progress lines on stderr use kpipress's wording ("computing KPIs",
+"forecasting ...", "rendering N documents") so tests/bench/run can time the stages of both
+the same way. --series writes every bookings series' forecast to a CSV for compare_xlsx.py.
 
-usage: pandas_job.py board-pack DATADIR OUT.xlsx
+usage: pandas_job.py board-pack DATADIR OUT.xlsx [--series FORECASTS.csv]
        pandas_job.py scorecards DATADIR OUTDIR [--limit N]
 DATADIR is a `kpipress sample` directory (opportunities.csv, users.csv, quotas.csv, job.ini).
 """
@@ -403,11 +407,449 @@ def dq_summary(dq):
     return g.reset_index().sort_values(["source", "severity", "rule"])
 
 
+# ---- forecasts (README "Forecasts": the same definitions as src/forecast*.c) -----------------
+
+NONE = "(none)"       # the member name of a missing team, region, manager or owner
+SEASON = 12           # months in a season
+MIN_POINTS = 4        # shorter series get a labelled fallback
+SEASONAL_MIN = 24     # two full seasons before a seasonal model is tried
+Z80 = 1.2815515655446004  # standard normal quantile 0.9: an 80% two-sided interval
+
+
+def forecast_settings(datadir):
+    """[forecast] of the job (horizon, runs, seed, min_sample) with kpipress's defaults, and
+    the fiscal year's first month."""
+    job = read_ini(os.path.join(datadir, "job.ini"))
+    get = lambda sec, key, d: int(job.get(sec, key, fallback=str(d)).split()[0])
+    return {"horizon": get("forecast", "horizon", 6), "runs": get("forecast", "runs", 10000),
+            "seed": get("forecast", "seed", 1), "min_sample": get("forecast", "min_sample", 20),
+            "fy_start": get("job", "fiscal_year_start", 1)}
+
+
+def month_no(d):
+    """Months as one number (year * 12 + month - 1), as src/forecast_series.c counts them."""
+    return d.dt.year * 12 + d.dt.month - 1
+
+
+def month_ts(m):
+    return pd.Timestamp(year=m // 12, month=m % 12 + 1, day=1)
+
+
+def bookings_series(opps, reps, as_of, only_reps=None):
+    """The monthly bookings series kpipress forecasts: the company, each region and team
+    (the sum of their people's months from the earliest one's start) and each active rep
+    (from hiring or their first deal, whichever is earlier), up to the month before the
+    as-of month. [(dimension, member, values in currency units)]; only_reps: just the
+    series of these reps."""
+    cutoff = as_of.to_period("M").to_timestamp()
+    last = as_of.year * 12 + as_of.month - 2
+    owner = opps["owner_id"].replace("", NONE)
+    both = pd.concat([opps["created_date"].where(opps["created_date"] < cutoff),
+                      opps["close_date"].where(opps["close_date"] < cutoff)])
+    first_data = month_no(both.groupby(pd.concat([owner, owner])).min())
+    won = opps["is_won"] & (opps["close_date"] < cutoff) & opps["amount"].notna()
+    cents = opps["cents"][won].groupby([owner[won], month_no(opps["close_date"][won])]).sum()
+    first = int(cents.index.get_level_values(1).min()) if len(cents) else last + 1
+    r = reps.set_index("rep_id")
+    o = pd.DataFrame({"team": r["team"], "region": r["region"], "active": r["active"],
+                      "hire": month_no(r["hire_date"])})
+    extra = first_data.index.difference(o.index)
+    o = pd.concat([o, pd.DataFrame({"team": NONE, "region": NONE, "active": True,
+                                    "hire": np.nan}, index=extra)]).sort_index()
+    o[["team", "region"]] = o[["team", "region"]].replace("", NONE)
+    start = pd.concat([o["hire"], first_data.reindex(o.index)], axis=1).min(axis=1)
+    start = start.clip(lower=first).where(start <= last)  # NaN: no series
+    span = max(last - first + 1, 0)
+    m = (cents.unstack(fill_value=0).reindex(index=o.index, columns=range(first, last + 1),
+                                             fill_value=0).to_numpy(dtype="int64")
+         if span else np.zeros((len(o), 0), dtype="int64"))
+
+    def values(row, s):
+        return np.empty(0) if pd.isna(s) else row[int(s) - first:] / 100.0
+
+    out = []
+    if only_reps is None:
+        out.append(("company", "All", values(m.sum(axis=0), first if span else np.nan)))
+        for dim in ("region", "team"):
+            has = start.notna().to_numpy()
+            for name in sorted(o[dim].unique()):
+                sel = (o[dim] == name).to_numpy() & has
+                out.append((dim, name, values(m[sel].sum(axis=0),
+                                              start[sel].min() if sel.any() else np.nan)))
+    keep = o["active"].astype(bool)
+    if only_reps is not None:
+        keep &= o.index.isin(only_reps)
+    for i in np.flatnonzero(keep.to_numpy()):
+        out.append(("rep", o.index[i], values(m[i], start.iloc[i])))
+    return out, last
+
+
+def point_forecast(method, y, h):
+    """Point forecasts and the one-step residual sigma of a method fitted to y, or None when
+    the fit fails. Smoothing methods are fitted by statsmodels (parameters and initial
+    states estimated by minimising squared one-step errors); the simple ones by hand."""
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing, Holt, SimpleExpSmoothing
+    n = len(y)
+    if method in SMOOTHING:
+        try:
+            if method == "ses":
+                model = SimpleExpSmoothing(y, initialization_method="estimated")
+            elif method in ("holt", "holt_damped"):
+                model = Holt(y, damped_trend=method == "holt_damped",
+                             initialization_method="estimated")
+            else:
+                model = ExponentialSmoothing(
+                    y, trend="add", seasonal="mul" if method.endswith("multiplicative") else "add",
+                    seasonal_periods=SEASON, initialization_method="estimated")
+            res = model.fit()
+            fc, sigma = np.asarray(res.forecast(h), dtype=float), np.sqrt(res.sse / n)
+        except Exception:  # a fit statsmodels cannot do: the method fails here
+            return None
+    elif method == "seasonal_naive":
+        fc = y[n - SEASON + np.arange(h) % SEASON]
+        sigma = np.sqrt(np.mean((y[SEASON:] - y[:-SEASON]) ** 2)) if n > SEASON else 0.0
+    elif method in ("drift", "naive"):
+        slope = (y[-1] - y[0]) / (n - 1) if method == "drift" and n > 1 else 0.0
+        fc = y[-1] + slope * np.arange(1, h + 1)
+        sigma = np.sqrt(np.mean((np.diff(y) - slope) ** 2)) if n > 1 else 0.0
+    else:  # mean and zero fallbacks
+        level = 0.0 if method == "zero" or n == 0 else y.mean()
+        fc = np.full(h, level)
+        sigma = np.sqrt(np.mean((y - level) ** 2)) if n else 0.0
+    if not (np.isfinite(fc).all() and np.isfinite(sigma)):
+        return None
+    return fc, sigma
+
+
+SMOOTHING = ("ses", "holt", "holt_damped", "holt_winters_additive", "holt_winters_multiplicative")
+
+
+def backtest(method, y, h, min_train):
+    """Rolling origins every 3 months over the last 12 (none with fewer than min_train
+    months behind it), min(h, months left) ahead: (WAPE, MASE), None when a fit failed."""
+    n, err, act, cnt = len(y), 0.0, 0.0, 0
+    for back in (12, 9, 6, 3):
+        if back >= n or n - back < min_train:
+            continue
+        o, hh = n - back, min(h, back)
+        r = point_forecast(method, y[:o], hh)
+        if r is None:
+            return None
+        e = np.abs(y[o:o + hh] - r[0])
+        err, act, cnt = err + e.sum(), act + np.abs(y[o:o + hh]).sum(), cnt + hh
+    if cnt == 0:
+        return None
+    lag = SEASON if n > SEASON else 1
+    scale = np.mean(np.abs(y[lag:] - y[:-lag]))
+    mase = err / cnt / scale if scale > 0 else None
+    return (err / act if act > 0 else (1.0 if err > 0 else 0.0)), mase
+
+
+def forecast_auto(y, h):
+    """kpipress's automatic choice: labelled fallbacks for empty, all-zero and short series;
+    else the candidate with the lowest rolling-origin WAPE (seasonal candidates only from
+    27 months, multiplicative only for positive series). Returns a dict with value, lower,
+    upper (80% interval) and method, chosen_because, wape, mase, fallback."""
+    n = len(y)
+
+    def result(method, because, wape=None, mase=None, fallback=1):
+        fc, sigma = point_forecast(method, y, h)
+        w = Z80 * sigma * np.sqrt(np.arange(1, h + 1))
+        lower = fc - w
+        if n == 0 or (y >= 0).all():
+            lower = np.maximum(lower, 0.0)
+        return {"value": fc, "lower": lower, "upper": fc + w, "method": method,
+                "chosen_because": because, "wape": wape, "mase": mase, "fallback": fallback}
+
+    if n == 0:
+        return result("zero", "fallback: no data")
+    if (y == 0).all():
+        return result("zero", "fallback: all months zero")
+    if n < MIN_POINTS:
+        return result("mean", f"fallback: {n} months, fewer than {MIN_POINTS}")
+    seasonal = n >= SEASONAL_MIN + 3
+    cands = ((["seasonal_naive"] if seasonal else []) + ["drift", "ses", "holt", "holt_damped"]
+             + (["holt_winters_additive"] if seasonal else [])
+             + (["holt_winters_multiplicative"] if seasonal and (y > 0).all() else []))
+    best, tried = None, 0
+    for m in cands:
+        r = backtest(m, y, max(h, 1), SEASONAL_MIN if seasonal else MIN_POINTS)
+        if r is None:
+            continue
+        tried += 1
+        if best is None or r[0] < best[1] - 1e-12:
+            best = (m, *r)
+    if best is None:
+        return result("naive", f"fallback: {n} months, too few for a backtest")
+    if point_forecast(best[0], y, h) is None:
+        return result("naive", "fallback: chosen method failed on the full series")
+    why = "seasonal tried" if seasonal else "under 27 months: no seasonal model"
+    return result(best[0], f"lowest backtest WAPE {best[1]:.4f} of {tried} methods ({why})",
+                  best[1], best[2], 0)
+
+
+def _forecast_one(args):
+    return forecast_auto(*args)
+
+
+def bookings_forecasts(opps, reps, as_of, horizon, only_reps=None):
+    """Every series' forecast, one row per series and month ahead (kpipress's forecast
+    table). The series are independent: they are fitted on one process per core, as
+    kpipress fits them on one thread per core."""
+    import concurrent.futures
+    import multiprocessing
+    import warnings
+    import statsmodels.tsa.holtwinters  # noqa: F401 (first: importing it resets warning filters)
+    warnings.simplefilter("ignore")  # convergence and start-value warnings of the fits
+    series, last = bookings_series(opps, reps, as_of, only_reps)
+    log(f"forecasting bookings {horizon} months ahead for {len(series)} series")
+    jobs = [(y, horizon) for _, _, y in series]
+    workers = min(os.cpu_count() or 1, max(len(jobs), 1))
+    if workers > 1:
+        with concurrent.futures.ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("fork")) as ex:
+            results = list(ex.map(_forecast_one, jobs, chunksize=4))
+    else:
+        results = [_forecast_one(j) for j in jobs]
+    months = [month_ts(last + 1 + k) for k in range(horizon)]
+    rows = []
+    for (dim, member, _), r in zip(series, results):
+        rows.append(pd.DataFrame({
+            "dimension": dim, "member": member, "period_start": months,
+            "period_end": [m + pd.offsets.MonthEnd(0) for m in months],
+            "value": r["value"], "lower": r["lower"], "upper": r["upper"],
+            "method": r["method"], "chosen_because": r["chosen_because"],
+            "wape": r["wape"], "mase": r["mase"], "fallback": r["fallback"]}))
+    if not rows:  # a burst without reps
+        return pd.DataFrame(columns=["dimension", "member", "period_start", "value", "lower",
+                                     "upper", "method"])
+    return pd.concat(rows, ignore_index=True)
+
+
+# The pipeline forecast (src/forecast_pipeline.c): grains, date buckets and dimensions.
+GRAINS = ("month", "fiscal_quarter", "next_fiscal_quarter")
+# Each deal lands in one bucket of its rep: the as-of month, the rest of the fiscal
+# quarter, the next fiscal quarter; a grain is a union of buckets.
+BUCKET_GRAINS = pd.DataFrame({"bucket": [0, 0, 1, 2], "grain": [0, 1, 1, 2]})
+DIMS = ("company", "region", "team", "manager", "rep")
+
+
+def forecast_periods(as_of, fy_start):
+    """(start, end) of the as-of month, the fiscal quarter containing it and the next one."""
+    ms = as_of.to_period("M").to_timestamp()
+    qs = ms - pd.DateOffset(months=(as_of.month - fy_start) % 3)
+    ns = qs + pd.DateOffset(months=3)
+    return [(ms, ms + pd.offsets.MonthEnd(0)), (qs, ns - pd.Timedelta(days=1)),
+            (ns, ns + pd.DateOffset(months=3) - pd.Timedelta(days=1))]
+
+
+def stage_win_rates(current, earlier, min_sample):
+    """Each open stage's win probability and its source. Learned (won / closed) from the
+    deals an earlier snapshot showed open in the stage, by their latest known outcome,
+    when at least min_sample of them have closed; else the stage rule's probability; else
+    the mean CRM probability of its open deals; else none. earlier: the opportunities of
+    earlier loads, oldest first (a one-export job has none, so nothing is learned)."""
+    cur_open = current[~current["is_closed"]]
+    stages = sorted(set(STAGES.index[~STAGES["is_closed"]]) | set(cur_open["stage"]))
+    learned = pd.DataFrame(columns=["n", "won"], dtype="int64")
+    if earlier:
+        was = pd.concat([e.loc[~e["is_closed"], ["stage", "opp_id"]] for e in earlier])
+        was = was.drop_duplicates()
+        outcome = (pd.concat(list(earlier) + [current])[["opp_id", "is_closed", "is_won"]]
+                   .drop_duplicates("opp_id", keep="last").set_index("opp_id"))
+        j = was.join(outcome, on="opp_id")
+        j = j[j["is_closed"].fillna(False).astype(bool)]
+        learned = j.groupby("stage")["is_won"].agg(n="size", won="sum")
+    cur = cur_open.groupby("stage")["probability"].agg(open_deals="size", crm_p="mean")
+    w = pd.DataFrame(index=pd.Index(stages, name="stage"))
+    w["closed_sample"] = learned["n"].reindex(w.index).fillna(0).astype("int64")
+    w["won"] = learned["won"].reindex(w.index).fillna(0).astype("int64")
+    w["open_deals"] = cur["open_deals"].reindex(w.index).fillna(0).astype("int64")
+    rule_p = STAGES["probability"].reindex(w.index)
+    crm_p = cur["crm_p"].reindex(w.index)
+    w["source"] = np.select([w["closed_sample"] >= min_sample, rule_p.notna(), crm_p.notna()],
+                            ["learned", "configured", "crm"], "none")
+    w["probability"] = np.select(
+        [w["source"] == "learned", w["source"] == "configured", w["source"] == "crm"],
+        [w["won"] / w["closed_sample"].clip(lower=1), rule_p, crm_p], 0.0)
+    return w
+
+
+def category_kind(fc):
+    """Salesforce's categories (also as HubSpot writes them): 'commit' (Commit, and an open
+    deal marked Closed), 'best_case', 'omitted'; anything else is Pipeline."""
+    k = fc.fillna("").str.lower().str.replace(r"[^a-z0-9]", "", regex=True)
+    return np.select([(k == "commit") | k.str.startswith("closed"), k == "bestcase",
+                      k.isin(["omitted", "omit", "notforecasted"])],
+                     ["commit", "best_case", "omitted"], "pipeline")
+
+
+def pipeline_forecast(opps, reps, quotas, as_of, st, earlier=()):
+    """forecast_pipeline: per dimension member and grain the closed amount, the Salesforce
+    roll-ups, the expected amount, Monte Carlo P10/P50/P90 and the chance of reaching the
+    quota (cents; p_quota a share). Also returns the stage win rates."""
+    import scipy.sparse
+    per = forecast_periods(as_of, st["fy_start"])
+    (ms, me), (qs, qe), (ns, ne) = per
+    rates = stage_win_rates(opps, list(earlier), st["min_sample"])
+    # the organisation: every rep, plus owners and quota holders missing from reps
+    r = reps.set_index("rep_id")
+    leaves = pd.DataFrame({"region": r["region"], "team": r["team"], "manager": r["manager_id"]})
+    owner = opps["owner_id"].replace("", NONE)
+    qrep = quotas.loc[quotas["period_start"].between(qs, ne), "rep_id"]
+    extra = pd.Index(owner).union(pd.Index(qrep)).difference(leaves.index)
+    leaves = pd.concat([leaves, pd.DataFrame({"region": NONE, "team": NONE, "manager": NONE},
+                                             index=extra)]).sort_index()
+    leaves = leaves.replace("", NONE)
+    leaves["company"] = "All"
+    leaves["rep"] = leaves.index
+    leaf_no = pd.Series(np.arange(len(leaves)), index=leaves.index)
+
+    # the deals counting in the three grains, by opp_id: open ones due by the end of the
+    # next quarter (overdue ones in the as-of month), won ones closing from the quarter on
+    cd = opps["close_date"]
+    is_open = ~opps["is_closed"]
+    sel = cd.notna() & ((is_open & (cd <= ne)) | (opps["is_won"] & cd.between(qs, ne)))
+    d = opps[sel].sort_values("opp_id")
+    cd, is_open = d["close_date"], ~d["is_closed"]
+    bucket = np.where(cd <= qe, 1, 2)
+    bucket = np.where(np.where(is_open, cd <= me, cd.between(ms, me)), 0, bucket)
+    src = d["stage"].map(rates["source"])
+    p = d["stage"].map(rates["probability"]).where(src != "crm", d["probability"])
+    p = p.where(src != "none")
+    if (is_open & p.isna()).any():
+        log(f"forecast: {int((is_open & p.isna()).sum())} open deals have no win probability: "
+            "counted with probability 0")
+    p = p.fillna(0.0).where(is_open, 0.0)
+    cat = category_kind(d["forecast_category"])
+    cents = d["cents"].where(is_open, 0)
+    lb = pd.DataFrame({"leaf": owner[d.index].map(leaf_no).to_numpy(), "bucket": bucket,
+                       "closed": d["cents"].where(~is_open, 0).to_numpy(),
+                       "commit": cents.where(cat == "commit", 0).to_numpy(),
+                       "best_case": cents.where(cat == "best_case", 0).to_numpy(),
+                       "pipeline": cents.where(cat == "pipeline", 0).to_numpy(),
+                       "open_deals": is_open.astype("int64").to_numpy(),
+                       "expected": (cents * p).to_numpy()})
+    open_lb = lb[is_open.to_numpy()]
+    amounts, probs = d["cents"][is_open].to_numpy(dtype=float), p[is_open].to_numpy()
+    log(f"forecasting {len(amounts)} open deals ({st['runs']} Monte Carlo runs)")
+    lb = lb.groupby(["leaf", "bucket"]).sum()
+    full = pd.MultiIndex.from_product([range(len(leaves)), range(3)], names=["leaf", "bucket"])
+    lb = lb.reindex(full, fill_value=0).reset_index()
+
+    # Monte Carlo: each open deal closes with its probability in each run. Simulated
+    # totals are kept per rep and bucket (the simulation groups); runs in chunks of about
+    # 16 MB of draws.
+    gkey = open_lb["leaf"].to_numpy() * 3 + open_lb["bucket"].to_numpy()
+    groups, gid = np.unique(gkey, return_inverse=True)
+    order = np.argsort(gid, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(gid[order]) != 0]) if len(order) else order
+    runs = st["runs"]
+    totals = np.zeros((len(groups), runs))  # group x run
+    if len(order):
+        rng = np.random.default_rng(st["seed"])
+        a, pr = amounts[order], probs[order]
+        chunk = max(1, (16 << 20) // (8 * len(a)))
+        for r0 in range(0, runs, chunk):
+            k = min(chunk, runs - r0)
+            won = rng.random((k, len(a))) < pr
+            totals[:, r0:r0 + k] = np.add.reduceat(won * a, starts, axis=1).T
+    lb["gid"] = pd.Series(np.arange(len(groups)), index=groups).reindex(
+        lb["leaf"] * 3 + lb["bucket"]).fillna(-1).astype(int).to_numpy()
+
+    # quota rows lying wholly inside each grain
+    q = quotas[quotas["period_start"].between(qs, ne)]
+    qrows = []
+    for g, (gs, ge) in enumerate(per):
+        inside = q[(q["period_start"] >= gs) & (q["period_end"] <= ge)]
+        s = inside.groupby("rep_id")["cents"].sum()
+        qrows.append(pd.DataFrame({"leaf": leaf_no[s.index].to_numpy(), "grain": g,
+                                   "quota": s.to_numpy()}))
+    quota = pd.concat(qrows, ignore_index=True)
+
+    lbg = lb.merge(BUCKET_GRAINS, on="bucket")
+    out = []
+    for dim in DIMS:
+        member = leaves[dim].to_numpy()
+        x = lbg.assign(member=member[lbg["leaf"]])
+        cells = x.groupby(["member", "grain"])[["closed", "commit", "best_case", "pipeline",
+                                                 "open_deals", "expected"]].sum()
+        qm = quota.assign(member=member[quota["leaf"]]).groupby(["member", "grain"])["quota"].sum()
+        cells["quota"] = qm.reindex(cells.index)
+        # each cell's simulated totals: the sum of its groups' columns
+        cell_no = pd.Series(np.arange(len(cells)), index=cells.index)
+        sim_rows = x[x["gid"] >= 0]
+        cols = cell_no[pd.MultiIndex.from_frame(sim_rows[["member", "grain"]])].to_numpy()
+        m = scipy.sparse.csr_matrix((np.ones(len(sim_rows)), (cols, sim_rows["gid"].to_numpy())),
+                                    shape=(len(cells), len(groups)))
+        closed = cells["closed"].to_numpy(dtype=float)
+        rnd = lambda v: np.floor(v + 0.5).astype("int64")  # llround of non-negative cents
+        qv = cells["quota"].to_numpy(dtype=float)
+        hit, mean, pct = np.zeros(len(cells)), np.zeros(len(cells)), np.zeros((3, len(cells)))
+        for c0 in range(0, len(cells), 64):  # 64 cells' runs at a time: 5 MB at 10,000 runs
+            c1 = min(c0 + 64, len(cells))
+            sim = m[c0:c1] @ totals if len(groups) else np.zeros((c1 - c0, runs))  # cell x run
+            hit[c0:c1] = (sim >= (qv[c0:c1] - closed[c0:c1])[:, None]).mean(axis=1)
+            mean[c0:c1] = sim.mean(axis=1)
+            pct[:, c0:c1] = np.percentile(sim, [10, 50, 90], axis=1, overwrite_input=True)
+        cells["p_quota"] = np.where(np.isnan(qv), np.nan, hit)
+        cells["mean_cents"] = cells["closed"] + rnd(mean)
+        cells["commit_total"] = cells["commit"] + cells["closed"]
+        cells["best_case_total"] = cells["best_case"] + cells["commit_total"]
+        cells["expected_cents"] = cells["closed"] + rnd(cells["expected"].to_numpy())
+        for name, v in zip(("p10", "p50", "p90"), pct):
+            cells[name] = cells["closed"] + rnd(v)
+        out.append(cells.reset_index().assign(dimension=dim))
+    fp = pd.concat(out, ignore_index=True)
+    fp["period_start"] = fp["grain"].map(lambda g: per[g][0])
+    fp["period_end"] = fp["grain"].map(lambda g: per[g][1])
+    fp["grain"] = fp["grain"].map(dict(enumerate(GRAINS)))
+    return fp, rates
+
+
+def forecast_tables(fp, fc, trend, quotas):
+    """The Forecast sheet's four tables from the forecasts, as board-pack.ini selects them."""
+    label = {"month": "Month ", "fiscal_quarter": "Quarter ", "next_fiscal_quarter": "Next quarter "}
+    c = fp[fp["dimension"] == "company"].copy()
+    c["ord"] = c["grain"].map({g: i for i, g in enumerate(GRAINS)})
+    c = c.sort_values("ord")
+    c["period"] = (c["grain"].map(label) + c["period_start"].dt.strftime("%Y-%m-%d") + " to "
+                   + c["period_end"].dt.strftime("%Y-%m-%d"))
+
+    def money(t):
+        for col, src in (("closed", "closed"), ("commit_total", "commit_total"),
+                         ("best_case", "best_case_total"), ("pipeline", "pipeline"),
+                         ("expected", "expected_cents"), ("p10", "p10"), ("p50", "p50"),
+                         ("p90", "p90"), ("quota", "quota")):
+            t[col] = t[src] / 100.0
+        return t
+
+    landing = money(c)
+    rg = fp[(fp["dimension"] == "region") & (fp["grain"] == "fiscal_quarter")]
+    rg = rg[(rg["open_deals"] > 0) | (rg["closed"] > 0) | (rg["quota"] > 0)]
+    regions = money(rg.rename(columns={"member": "region"}).sort_values("region").copy())
+    co = fc[fc["dimension"] == "company"]
+    actual = trend[trend["month"] < co["period_start"].min()].tail(12)
+    q = quotas.groupby("period_start")["cents"].sum()
+    fq = [q[(q.index >= s) & (q.index <= e)] for s, e in zip(co["period_start"], co["period_end"])]
+    fut = pd.DataFrame({"month": co["period_start"].to_numpy(),
+                        "forecast": co["value"].round(2).to_numpy(),
+                        "low": co["lower"].round(2).to_numpy(), "high": co["upper"].round(2).to_numpy(),
+                        "quota": [x.sum() / 100.0 if len(x) else np.nan for x in fq]})
+    ftrend = pd.concat([actual[["month", "bookings", "quota"]], fut], ignore_index=True)
+    method = (co.groupby(["method", "chosen_because", "wape", "mase"], dropna=False)
+              .agg(first_month=("period_start", "min"), months=("period_start", "size"))
+              .reset_index())
+    return landing, regions, ftrend, method
+
+
 # ---- workbook ----------------------------------------------------------------------------
 
-def write_table(ws, wb, fmt, row, name, caption, cols, df, rag=None, ratio=None, first=True):
+def write_table(ws, wb, fmt, row, name, caption, cols, df, rag=None, ratio=None, first=True,
+                rag_at=(0.8, 1.0)):
     """A table as kpipress lays it out: caption, header, rows, a totals row (SUBTOTAL
-    formulas, ratio of the totals) when it has rows and totals, a blank row. The sheet's
+    formulas, ratio of the totals) when it has rows and totals, a blank row; rag: a column
+    coloured red below lo, amber up to hi, green from hi (rag_at: (lo, hi)). The sheet's
     first table gets the frozen header, the autofilter and the printed title rows; a table
     with rows gets the defined name tbl_NAME. cols: [(column, label, format, total)].
     Returns the header row, the last data row and the next free row."""
@@ -461,10 +903,11 @@ def write_table(ws, wb, fmt, row, name, caption, cols, df, rag=None, ratio=None,
         rng = f"{L}{hdr + 2}:{L}{last + 1}"
         ws.conditional_format(rng, {"type": "formula", "criteria": f"=NOT(ISNUMBER({L}{hdr + 2}))",
                                     "stop_if_true": True})
-        ws.conditional_format(rng, {"type": "cell", "criteria": ">=", "value": 1.0, "format": fmt["green"]})
-        ws.conditional_format(rng, {"type": "cell", "criteria": "<", "value": 0.8, "format": fmt["red"]})
-        ws.conditional_format(rng, {"type": "cell", "criteria": "between", "minimum": 0.8,
-                                    "maximum": 1.0, "format": fmt["amber"]})
+        lo, hi = rag_at
+        ws.conditional_format(rng, {"type": "cell", "criteria": ">=", "value": hi, "format": fmt["green"]})
+        ws.conditional_format(rng, {"type": "cell", "criteria": "<", "value": lo, "format": fmt["red"]})
+        ws.conditional_format(rng, {"type": "cell", "criteria": "between", "minimum": lo,
+                                    "maximum": hi, "format": fmt["amber"]})
     if n:
         wb.define_name("tbl_" + name, f"='{ws.get_name()}'!$A${hdr + 2}:"
                                       f"${chr(ord('A') + len(cols) - 1)}${last + 1}")
@@ -488,7 +931,7 @@ def insert_chart(wb, ws, row, kind, title, hdr, last, cat, series):
     return row + 16
 
 
-def board_pack(datadir, out):
+def board_pack(datadir, out, series_csv=None):
     import xlsxwriter
     opps, reps, quotas, dq = load(datadir)
     as_of = job_as_of(datadir)
@@ -526,6 +969,12 @@ def board_pack(datadir, out):
     top_open = top_deals(opps, reps, ~opps["is_closed"])
     findings = dq_summary(dq)
     definitions = metric_library(datadir)
+    st = forecast_settings(datadir)
+    fc = bookings_forecasts(opps, reps, as_of, st["horizon"])
+    fp, _ = pipeline_forecast(opps, reps, quotas, as_of, st)
+    if series_csv:  # every series' forecast, for compare_xlsx.py --series
+        fc.assign(as_of=as_of).to_csv(series_csv, index=False, date_format="%Y-%m-%d")
+    landing, landing_regions, forecast_trend, forecast_method = forecast_tables(fp, fc, trend, quotas)
 
     log("rendering 1 documents")
     label = ps.strftime("%B %Y")
@@ -541,7 +990,7 @@ def board_pack(datadir, out):
            "amber": wb.add_format({"bg_color": "#FFEB9C", "font_color": "#9C5700"}),
            "green": wb.add_format({"bg_color": "#C6EFCE", "font_color": "#006100"})}
     for kind, nf in (("currency", '"$"#,##0.00'), ("percent", "0.0%"), ("count", "#,##0"),
-                     ("date", "yyyy-mm-dd"), ("text", None)):
+                     ("date", "yyyy-mm-dd"), ("ratio", '0.00"x"'), ("text", None)):
         fmt[kind] = wb.add_format({"num_format": nf} if nf else {})
         fmt[kind + "_total"] = wb.add_format({"num_format": nf, "bold": True, "top": 1} if nf
                                              else {"bold": True, "top": 1})
@@ -617,6 +1066,49 @@ def board_pack(datadir, out):
     ws.set_column(0, 0, 22)
     ws.set_column(1, 1, 8)
     ws.set_column(2, 4, 17)
+
+    ws = wb.add_worksheet("Forecast")
+    money_cols = [("closed", "Closed", "currency", "sum"), ("commit_total", "Commit", "currency", "sum"),
+                  ("best_case", "Best case", "currency", "sum")]
+    mc_cols = [("p10", "P10", "currency", None), ("p50", "P50", "currency", None),
+               ("p90", "P90", "currency", None), ("quota", "Quota", "currency", "sum"),
+               ("p_quota", "Chance of quota", "percent", None)]
+    _, _, nxt = write_table(
+        ws, wb, fmt, 0, "landing",
+        f"Where we will land (as of {as_of:%Y-%m-%d}): forecast categories and a Monte Carlo range",
+        [("period", "Period", "text", None)] + [(c, l, k, None) for c, l, k, _ in money_cols]
+        + [("pipeline", "Pipeline", "currency", None), ("expected", "Expected", "currency", None)]
+        + [(c, l, k, None) for c, l, k, _ in mc_cols], landing, rag="p_quota", rag_at=(0.5, 0.8))
+    _, _, nxt = write_table(
+        ws, wb, fmt, nxt, "landing_regions",
+        f"Quarter landing range by region (fiscal quarter containing {as_of:%Y-%m-%d})",
+        [("region", "Region", "text", None)] + money_cols + mc_cols, landing_regions,
+        rag="p_quota", rag_at=(0.5, 0.8), first=False)
+    hdr, last, nxt = write_table(
+        ws, wb, fmt, nxt, "forecast_trend",
+        "Monthly bookings: the last 12 months and the forecast, with its 80% interval",
+        [("month", "Month", "date", None), ("bookings", "Bookings", "currency", None),
+         ("forecast", "Forecast", "currency", None), ("low", "Low (80%)", "currency", None),
+         ("high", "High (80%)", "currency", None), ("quota", "Quota", "currency", None)],
+        forecast_trend, first=False)
+    if last > hdr:  # actual, forecast (dashed), its interval (dotted) and quota by month
+        chart = wb.add_chart({"type": "line"})
+        for col, line in ((1, {}), (2, {"dash_type": "dash"}), (3, {"dash_type": "round_dot"}),
+                          (4, {"dash_type": "round_dot"}), (5, {})):
+            chart.add_series({"name": ["Forecast", hdr, col],
+                              "categories": ["Forecast", hdr + 1, 0, last, 0],
+                              "values": ["Forecast", hdr + 1, col, last, col], "line": line})
+        chart.set_title({"name": "Bookings by month: actual, forecast and 80% interval"})
+        chart.set_legend({"position": "bottom"})
+        ws.insert_chart(nxt, 0, chart, {"description": "Bookings by month: actual, forecast and 80% interval"})
+    write_table(ws, wb, fmt, nxt + 16, "forecast_method", "How the bookings forecast was chosen",
+                [("method", "Method", "text", None), ("chosen_because", "Chosen because", "text", None),
+                 ("wape", "Backtest WAPE", "percent", None), ("mase", "MASE", "ratio", None),
+                 ("first_month", "From", "date", None), ("months", "Months", "count", None)],
+                forecast_method, first=False)
+    ws.set_column(0, 0, 39)
+    ws.set_column(1, 1, 60)
+    ws.set_column(2, 10, 17)
 
     ws = wb.add_worksheet("Top deals")
     deal = [("opp_id", "Opportunity ID", "text", None), ("name", "Opportunity", "text", None),
@@ -698,6 +1190,15 @@ def scorecards(datadir, outdir, limit):
     deals_by_rep = dict(tuple(open_deals.groupby("owner_id")))
     burst_ids = set(quotas.loc[quotas["period_start"].between(ps, pe), "rep_id"])
     burst = reps[reps["active"] & reps["rep_id"].isin(burst_ids)].sort_values("rep_id").head(limit)
+    # the bookings forecasts the documents show (each rep's, the three months after the
+    # period), computed once for the run
+    st = forecast_settings(datadir)
+    fc = bookings_forecasts(opps, reps, as_of, st["horizon"], only_reps=set(burst["rep_id"]))
+    ahead = pd.date_range(pe + pd.Timedelta(days=1), periods=3, freq="MS")
+    fc = fc[fc["period_start"].isin(ahead)].set_index(["member", "period_start"])
+    q_ahead = (quotas[quotas["period_start"].between(ahead[0], ahead[-1] + pd.offsets.MonthEnd(0))]
+               .groupby(["rep_id", quotas["period_start"].dt.to_period("M").dt.to_timestamp()])
+               ["cents"].sum())
 
     pdfmetrics.registerFont(TTFont("DejaVu", os.path.join(FONT_DIR, "DejaVuSans.ttf")))
     pdfmetrics.registerFont(TTFont("DejaVu-Bold", os.path.join(FONT_DIR, "DejaVuSans-Bold.ttf")))
@@ -740,26 +1241,40 @@ def scorecards(datadir, outdir, limit):
             tiles.append(cell)
         story.append(Table([tiles[:3], tiles[3:]], colWidths=[166] * 3, rowHeights=[96, 96],
                            style=tile_style))
-        story.append(Paragraph("Bookings vs quota, last 12 months", st_cap))
+        story.append(Paragraph("Bookings vs quota by month, with a three-month forecast", st_cap))
         m = rm.loc[rep.rep_id]
-        rows = [["Month", "Quota", "Bookings", "Attainment"]]
+        rows = [["Month", "Quota", "Bookings", "Attainment", "Forecast", "Low (80%)", "High (80%)"]]
         for month, qc, bc in zip(months, m["quota_cents"], m["bookings_cents"]):
             rows.append([f"{month:%Y-%m-%d}", money(qc / 100), money(bc / 100),
-                         pct(bc / qc if qc else None)])
+                         pct(bc / qc if qc else None), "", "", ""])
+        future = []
+        for month in ahead:
+            f = fc.loc[(rep.rep_id, month)] if (rep.rep_id, month) in fc.index else None
+            qc = q_ahead.get((rep.rep_id, month))
+            future.append(np.nan if f is None else f["value"])
+            rows.append([f"{month:%Y-%m-%d}", money(None if qc is None else qc / 100), "", "",
+                         *(("", "", "") if f is None else
+                           (money(round(f["value"], 2)), money(round(f["lower"], 2)),
+                            money(round(f["upper"], 2))))])
         tq, tb = m["quota_cents"].sum(), m["bookings_cents"].sum()
-        rows.append(["Total", money(tq / 100), money(tb / 100), pct(tb / tq if tq else None)])
-        story.append(Table(rows, colWidths=[125] * 4, style=grid, repeatRows=1))
+        rows.append(["Total", money(tq / 100), money(tb / 100), pct(tb / tq if tq else None),
+                     "", "", ""])
+        story.append(Table(rows, colWidths=[71] * 7, style=grid, repeatRows=1))
         story.append(PageBreak())
         story.append(Paragraph("Bookings vs quota by month", st_cap))
         d = Drawing(500, 230)
         ch = VerticalBarChart()
         ch.x, ch.y, ch.width, ch.height = 50, 40, 440, 170
-        ch.data = [list(m["bookings_cents"] / 100), list(m["quota_cents"] / 100)]
-        ch.categoryAxis.categoryNames = [f"{x:%Y-%m-%d}" for x in months]
+        ch.data = [list(m["bookings_cents"] / 100) + [0] * 3,
+                   list(m["quota_cents"] / 100) + [0 if q_ahead.get((rep.rep_id, x)) is None
+                                                   else q_ahead[(rep.rep_id, x)] / 100 for x in ahead],
+                   [0] * 12 + [0 if pd.isna(v) else v for v in future]]
+        ch.categoryAxis.categoryNames = [f"{x:%Y-%m-%d}" for x in list(months) + list(ahead)]
         ch.categoryAxis.labels.angle = 30
         ch.categoryAxis.labels.fontName = ch.valueAxis.labels.fontName = "DejaVu"
         ch.bars[0].fillColor = colors.HexColor("#264E86")
         ch.bars[1].fillColor = colors.HexColor("#6AA6D8")
+        ch.bars[2].fillColor = colors.HexColor("#F4A259")
         d.add(ch)
         story.append(d)
         story.append(Paragraph("Largest open deals", st_cap))
@@ -793,7 +1308,7 @@ def scorecards(datadir, outdir, limit):
 
 def main(argv):
     if len(argv) >= 4 and argv[1] == "board-pack":
-        board_pack(argv[2], argv[3])
+        board_pack(argv[2], argv[3], argv[5] if len(argv) >= 6 and argv[4] == "--series" else None)
     elif len(argv) >= 4 and argv[1] == "scorecards":
         limit = int(argv[5]) if len(argv) >= 6 and argv[4] == "--limit" else 1 << 30
         scorecards(argv[2], argv[3], limit)
