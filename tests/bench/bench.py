@@ -8,7 +8,9 @@ and to $BENCH_DIR/results.md.
 Environment: KP_ROOT, KP_BIN (kpipress), BENCH_DIR, BENCH_BIN (bare_xlsx, bare_pdf),
 BENCH_RUNS (default 3), BENCH_RUNS_LARGE (runs for sizes >= 1M, default min(BENCH_RUNS, 2)),
 BENCH_SIZES (default "100000 1000000"), BENCH_SCORECARDS (default 1000),
-BENCH_SCORECARD_OPPS (default 200000), BENCH_SKIP_PANDAS=1 to leave the Python rows out.
+BENCH_SCORECARD_OPPS (default 200000), BENCH_SKIP_PANDAS=1 to leave the Python rows out,
+BENCH_RUNS_PY (runs of the Python reference, default min(runs, 2): with the same forecasts as
+kpipress, fitted by statsmodels, one run of it takes minutes).
 """
 import glob
 import os
@@ -31,6 +33,7 @@ SIZES = [int(x) for x in os.environ.get("BENCH_SIZES", "100000 1000000").split()
 NCARDS = int(os.environ.get("BENCH_SCORECARDS", "1000"))
 CARD_OPPS = int(os.environ.get("BENCH_SCORECARD_OPPS", "200000"))
 SKIP_PY = os.environ.get("BENCH_SKIP_PANDAS") == "1"
+RUNS_PY = int(os.environ.get("BENCH_RUNS_PY", "2"))
 PY = "/usr/bin/python3"
 HERE = os.path.join(ROOT, "tests", "bench")
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -235,7 +238,7 @@ def bench_size(n, runs, rows, notes):
         py_series = os.path.join(BENCH, f"pandas-forecasts-{tag}.csv")
         rows.append(("pandas_board", tag, measure(
             f"pandas board-pack {tag}", [PY, os.path.join(HERE, "pandas_job.py"), "board-pack", d,
-                                         py_out, "--series", py_series], d, runs)))
+                                         py_out, "--series", py_series], d, min(runs, RUNS_PY))))
         kp_out = os.path.join(d, "out", "board-pack.xlsx")
         if os.path.exists(kp_out) and os.path.exists(py_out):
             # All nine sheets, the Forecast sheet included: its deterministic figures exactly,
@@ -302,7 +305,7 @@ def bench_scorecards(runs, rows, notes):
         py_dir = os.path.join(BENCH, "reportlab")
         r = measure("pandas + ReportLab scorecards",
                     [PY, os.path.join(HERE, "pandas_job.py"), "scorecards", d, py_dir, "--limit",
-                     str(NCARDS)], d, runs, prep=lambda: rm(py_dir))
+                     str(NCARDS)], d, min(runs, RUNS_PY), prep=lambda: rm(py_dir))
         r["docs"] = len(glob.glob(os.path.join(py_dir, "*.pdf")))
         r["kb"] = mean_size(os.path.join(py_dir, "*.pdf"))
         rows.append(("reportlab", tag, r))
@@ -359,7 +362,8 @@ def report(rows, notes, started, load_before, load_after):
     lines = ["# kpipress benchmarks", "",
              f"Machine: {machine()}. Load average {load_before} before, {load_after} after "
              f"(other processes share the CPUs: wall times vary; CPU times are steadier).",
-             f"Runs per figure: {RUNS} ({RUNS_LARGE} at 1M and above); figures are median "
+             f"Runs per figure: {RUNS} ({RUNS_LARGE} at 1M and above, at most {RUNS_PY} for the "
+             f"Python reference); figures are median "
              f"[min-max]; total bench time {(time.monotonic() - started) / 60:.1f} min.", "",
              "| what | data | wall s | CPU s | peak MB | stages: load / KPIs / forecast / render s (median) |",
              "| --- | --- | --- | --- | --- | --- |"]
