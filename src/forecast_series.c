@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define NONE "(none)" /* the kpi table's member for a missing value */
 
@@ -420,15 +419,14 @@ static void *forecast_worker(void *arg)
     return NULL;
 }
 
-/* Forecast every series on up to 8 threads (one per online processor). */
+/* Forecast every series on kp_forecast_threads() threads. */
 static kp_err forecast_all(const ctx *c, int h, fc_out *out, kp_error *e)
 {
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    size_t nt = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (size_t)ncpu;
+    size_t nt = (size_t)kp_forecast_threads();
     if (nt > c->nsr)
         nt = c->nsr ? c->nsr : 1;
-    fc_worker w[8];
-    pthread_t tid[8];
+    fc_worker w[KP_FORECAST_MAX_THREADS];
+    pthread_t tid[KP_FORECAST_MAX_THREADS];
     size_t started = 1;
     for (size_t t = 0; t < nt; t++)
         w[t] = (fc_worker){.c = c, .out = out, .t = t, .nt = nt, .h = h};
