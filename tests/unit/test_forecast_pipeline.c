@@ -98,9 +98,10 @@ static void test_percentile(void **state)
 }
 
 /* The documented draws, re-derived here from the generator alone: block b of 1,000 runs
- * seeded (seed, b); per run one 64-bit output per two deals, high half first; a deal wins
- * when its 32-bit draw is below floor(p 2^32). Three deals (an odd count: the last one
- * takes a fresh output's high half) over 2,500 runs (a partial third block). */
+ * seeded (seed, b); per run one 64-bit output per two deals in the given order, high half
+ * first; a deal wins when its 32-bit draw is below floor(p 2^32). Three deals (an odd
+ * count: the last one takes a fresh output's high half) over 2,500 runs (a partial third
+ * block). */
 static void test_stream(void **state)
 {
     (void)state;
@@ -115,7 +116,7 @@ static void test_stream(void **state)
         if (r % 1000 == 0)
             kp_rng_seed(&rng, 99, r / 1000);
         uint64_t x = kp_rng_next(&rng), y = kp_rng_next(&rng);
-        double want0 = (double)((x & 0xFFFFFFFFu) < 1073741824u) * 200;              /* p .25 */
+        double want0 = (double)((x & 0xFFFFFFFFu) < 1073741824u) * 200;            /* p .25 */
         double want1 = (double)((x >> 32) < 2147483648u) * 100 +                     /* p .5 */
                        (double)((y >> 32) < (uint64_t)(0.9 * 4294967296.0)) * 400; /* p .9 */
         if (tot[r] != want0 || tot[R + r] != want1) {
