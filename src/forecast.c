@@ -346,16 +346,18 @@ static double nelder_mead(const fit_ctx *c, double *x, size_t d, double step, in
     simplex_sum(v, d, sum);
     int evals = (int)d + 1;
     while (evals < max_evals) {
-        /* order: insertion sort on f (d is small; usually only the last vertex moves) */
-        for (size_t i = 1; i <= d; i++)
-            for (size_t j = i; j > 0 && f[j] < f[j - 1]; j--) {
-                double tf = f[j];
+        /* order: insertion sort on f (d is small; usually only the last vertex moves),
+         * shifting rather than swapping: swapped neighbours stalled on store forwarding */
+        for (size_t i = 1; i <= d; i++) {
+            double key = f[i];
+            size_t ka = at[i], j = i;
+            for (; j > 0 && key < f[j - 1]; j--) {
                 f[j] = f[j - 1];
-                f[j - 1] = tf;
-                size_t ta = at[j];
                 at[j] = at[j - 1];
-                at[j - 1] = ta;
             }
+            f[j] = key;
+            at[j] = ka;
+        }
         if (fabs(f[d] - f[0]) <= 1e-12 * (fabs(f[0]) + 1e-300) && evals > 50 * (int)d)
             break;
         double *worst = v[at[d]];
