@@ -13,6 +13,7 @@
 
 #include <assert.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -377,13 +378,15 @@ typedef struct fc_out {
     kp_err rc;
 } fc_out;
 
-/* Worker t of nt forecasts the series t, t + nt, t + 2 nt... Each series is independent
- * and kp_forecast_auto is pure (no shared state, no randomness), so the results do not
- * depend on the number of threads. The first failure's message per worker is kept. */
+/* Workers take the next series not yet taken (the company, regions and teams, the
+ * longest to fit, come first, so the shares end close together). Each series is
+ * independent and kp_forecast_auto is pure (no shared state, no randomness), so the
+ * results do not depend on the number of threads or on who took what. The first
+ * failure's message per worker is kept. */
 typedef struct fc_worker {
     const ctx *c;
     fc_out *out;
-    size_t t, nt;
+    atomic_size_t *next;
     int h;
     size_t failed; /* index of the first failed series, or SIZE_MAX */
     kp_error e;
@@ -408,7 +411,7 @@ static void *forecast_worker(void *arg)
 {
     fc_worker *w = arg;
     w->failed = SIZE_MAX;
-    for (size_t i = w->t; i < w->c->nsr; i += w->nt) {
+    for (size_t i; (i = atomic_fetch_add(w->next, 1)) < w->c->nsr;) {
         kp_error e = {0};
         forecast_one(w->c, &w->c->sr[i], w->h, &w->out[i], &e);
         if (w->out[i].rc && w->failed == SIZE_MAX) {
@@ -428,15 +431,17 @@ static kp_err forecast_all(const ctx *c, int h, fc_out *out, kp_error *e)
     fc_worker w[KP_FORECAST_MAX_THREADS];
     pthread_t tid[KP_FORECAST_MAX_THREADS];
     size_t started = 1;
+    atomic_size_t next = 0;
     for (size_t t = 0; t < nt; t++)
-        w[t] = (fc_worker){.c = c, .out = out, .t = t, .nt = nt, .h = h};
+        w[t] = (fc_worker){.c = c, .out = out, .next = &next, .h = h};
     for (size_t t = 1; t < nt; t++, started++)
         if (pthread_create(&tid[t], NULL, forecast_worker, &w[t]) != 0)
             break;
-    /* The calling thread takes share 0 and the shares of workers that could not start. */
+    /* The calling thread works too; it also finishes what workers that could not start
+     * would have taken. */
     forecast_worker(&w[0]);
     for (size_t t = started; t < nt; t++)
-        forecast_worker(&w[t]);
+        w[t].failed = SIZE_MAX;
     for (size_t t = 1; t < started; t++)
         pthread_join(tid[t], NULL);
     size_t first = SIZE_MAX, who = 0;
