@@ -653,10 +653,12 @@ static kp_err write_rows(fctx *c, kp_error *e)
                     mean += sim[r];
                     hit += x.has_quota && closed + sim[r] >= (double)x.quota;
                 }
-                /* selection, not a sort: three order statistics of 10,000 totals per row */
+                /* selection, not a sort: three order statistics of 10,000 totals per row
+                 * (without an open deal every total is 0) */
                 const double q[3] = {0.1, 0.5, 0.9};
-                double pq[3];
-                kp_forecast_percentiles(sim, c->runs, q, 3, pq);
+                double pq[3] = {0.0, 0.0, 0.0};
+                if (x.simulated)
+                    kp_forecast_percentiles(sim, c->runs, q, 3, pq);
                 kp_stmt_bind_text(st, 1, c->as_of, strlen(c->as_of));
                 kp_stmt_bind_text(st, 2, dim_names[d], strlen(dim_names[d]));
                 kp_stmt_bind_text(st, 3, name, strlen(name));
