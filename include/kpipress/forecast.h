@@ -112,9 +112,9 @@ kp_err kp_forecast_simulate(const kp_fc_deal *deals, size_t n, size_t runs, uint
  * b takes xoshiro256** seeded by splitmix64 from (seed, stream b) (kp_rng_seed); each run
  * takes one 64-bit output per two deals in the given order, the high 32 bits for the
  * first, the low 32 for the second (an odd last deal takes a fresh output's high half),
- * and a deal of probability p wins when its 32-bit
- * draw is below floor(p x 2^32) (p = 0 never, p = 1 always; every deal draws in every
- * run, so a deal's draws do not depend on the others' probabilities). Blocks run on
+ * and a deal of probability p wins when its 32-bit draw is below floor(p x 2^32) (p = 0
+ * never, p = 1 always; every deal draws in every run, so a deal's draws do not depend on
+ * the others' probabilities). Blocks run on
  * kp_forecast_threads() threads; the totals do not depend on that number. Integer-valued
  * amounts (cents) below 2^53 sum exactly. */
 kp_err kp_forecast_simulate_groups(const kp_fc_deal *deals, const uint32_t *group, size_t n,
