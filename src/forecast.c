@@ -900,9 +900,17 @@ kp_err kp_forecast_simulate_groups(const kp_fc_deal *deals, const uint32_t *grou
     mc_share w[KP_FORECAST_MAX_THREADS];
     pthread_t tid[KP_FORECAST_MAX_THREADS];
     for (size_t t = 0; t < nt; t++)
-        w[t] = (mc_share){.below = below, .bits = bits, .group = group ? group : zero, .n = n,
-                          .ngroups = ngroups, .runs = runs, .seed = seed, .totals = totals,
-                          .acc = acc + t * ngroups, .first = t, .step = nt};
+        w[t] = (mc_share){.below = below,
+                          .bits = bits,
+                          .group = group ? group : zero,
+                          .n = n,
+                          .ngroups = ngroups,
+                          .runs = runs,
+                          .seed = seed,
+                          .totals = totals,
+                          .acc = acc + t * ngroups,
+                          .first = t,
+                          .step = nt};
     size_t started = 1;
     for (size_t t = 1; t < nt; t++, started++)
         if (pthread_create(&tid[t], NULL, mc_worker, &w[t]) != 0)

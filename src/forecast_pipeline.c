@@ -674,12 +674,9 @@ static kp_err write_rows(fctx *c, kp_error *e)
                 kp_stmt_bind_int64(st, 11, x.open_deals);
                 kp_stmt_bind_int64(st, 12, x.closed + llround(x.expected));
                 kp_stmt_bind_int64(st, 13, x.closed + llround(mean / (double)c->runs));
-                kp_stmt_bind_int64(st, 14,
-                                   x.closed + llround(pq[0]));
-                kp_stmt_bind_int64(st, 15,
-                                   x.closed + llround(pq[1]));
-                kp_stmt_bind_int64(st, 16,
-                                   x.closed + llround(pq[2]));
+                kp_stmt_bind_int64(st, 14, x.closed + llround(pq[0]));
+                kp_stmt_bind_int64(st, 15, x.closed + llround(pq[1]));
+                kp_stmt_bind_int64(st, 16, x.closed + llround(pq[2]));
                 if (x.has_quota) {
                     kp_stmt_bind_int64(st, 17, x.quota);
                     kp_stmt_bind_double(st, 18, (double)hit / (double)c->runs);

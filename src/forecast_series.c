@@ -188,8 +188,8 @@ static kp_err read_owners(ctx *c, kp_error *e)
     if (c->no) /* qsort(NULL, 0) is undefined */
         qsort(c->o, c->no, sizeof *c->o, cmp_owner);
     size_t sorted = c->no;
-    kp_err rc = kp_store_prepare(c->s, "SELECT DISTINCT owner_id FROM opportunities", NULL, 0,
-                                 &st, e);
+    kp_err rc =
+        kp_store_prepare(c->s, "SELECT DISTINCT owner_id FROM opportunities", NULL, 0, &st, e);
     int r = 0;
     while (!rc && (r = kp_stmt_step(st, e)) > 0) {
         const char *v = kp_stmt_column_text(st, 0), *key = v ? v : NONE;
@@ -312,7 +312,8 @@ static kp_err read_deals(ctx *c, const char *cutoff, kp_error *e)
         if ((b[i].cents > 0 && *t > INT64_MAX - b[i].cents) ||
             (b[i].cents < 0 && *t < INT64_MIN - b[i].cents))
             rc = kp_error_set(e, KP_ERR_DATA, NULL, 0, 0,
-                              "forecast: the bookings of %s in one month overflow", c->o[b[i].owner].key);
+                              "forecast: the bookings of %s in one month overflow",
+                              c->o[b[i].owner].key);
         else
             *t += b[i].cents;
     }

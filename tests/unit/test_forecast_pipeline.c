@@ -117,7 +117,7 @@ static void test_stream(void **state)
             kp_rng_seed(&rng, 99, r / 1000);
         uint64_t x = kp_rng_next(&rng), y = kp_rng_next(&rng);
         double want0 = (double)((x & 0xFFFFFFFFu) < 1073741824u) * 200;            /* p .25 */
-        double want1 = (double)((x >> 32) < 2147483648u) * 100 +                     /* p .5 */
+        double want1 = (double)((x >> 32) < 2147483648u) * 100 +                   /* p .5 */
                        (double)((y >> 32) < (uint64_t)(0.9 * 4294967296.0)) * 400; /* p .9 */
         if (tot[r] != want0 || tot[R + r] != want1) {
             print_error("run %zu: %g %g, want %g %g\n", r, tot[r], tot[R + r], want0, want1);
