@@ -13,12 +13,12 @@
 
 #include <assert.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define NONE "(none)" /* the kpi table's member for a missing value */
 
@@ -180,96 +180,143 @@ static kp_err read_reps(ctx *c, kp_error *e)
     return rc;
 }
 
-/* Prepare sql over the run's deals with ?1 bound to the first day of the as-of month. */
-static kp_err query_before(ctx *c, const char *sql, const char *cutoff, kp_stmt **st, kp_error *e)
-{
-    kp_err rc = kp_store_prepare(c->s, sql, NULL, 0, st, e);
-    return rc ? rc : kp_stmt_bind_text(*st, 1, cutoff, strlen(cutoff));
-}
-
-/* Owners of deals not in reps, and everyone's first month with a deal (created or
- * closed) before the as-of month: a rep's series starts there or at hiring. */
-static kp_err read_first_data(ctx *c, const char *cutoff, kp_error *e)
+/* Owners of deals not in reps: the distinct owners of the run's deals (read from the
+ * owner index, without touching the rows) join the reps, and the list is sorted. */
+static kp_err read_owners(ctx *c, kp_error *e)
 {
     kp_stmt *st = NULL;
-    kp_err rc = query_before(c,
-                             "SELECT coalesce(owner_id, '" NONE "'),"
-                             " min(CASE WHEN created_date < ?1 THEN created_date END),"
-                             " min(CASE WHEN close_date < ?1 THEN close_date END)"
-                             " FROM opportunities GROUP BY 1 ORDER BY 1",
-                             cutoff, &st, e);
     if (c->no) /* qsort(NULL, 0) is undefined */
         qsort(c->o, c->no, sizeof *c->o, cmp_owner);
     size_t sorted = c->no;
+    kp_err rc =
+        kp_store_prepare(c->s, "SELECT DISTINCT owner_id FROM opportunities", NULL, 0, &st, e);
     int r = 0;
     while (!rc && (r = kp_stmt_step(st, e)) > 0) {
-        const char *key = kp_stmt_column_text(st, 0);
-        owner *o = owner_find(c, sorted, key);
-        if (!o && !(o = owner_add(c, key))) {
+        const char *v = kp_stmt_column_text(st, 0), *key = v ? v : NONE;
+        if (!owner_find(c, sorted, key) && !owner_add(c, key))
             rc = nomem(e);
-            break;
-        }
-        int a = month_of_text(kp_stmt_column_text(st, 1));
-        int b = month_of_text(kp_stmt_column_text(st, 2));
-        o->first_data = a < 0 ? b : b < 0 ? a : a < b ? a : b;
     }
     if (!rc && r < 0)
         rc = KP_ERR_IO;
     kp_stmt_finalize(st);
-    if (c->no) /* qsort(NULL, 0) is undefined */
+    if (c->no)
         qsort(c->o, c->no, sizeof *c->o, cmp_owner);
+    /* NULL and a literal '(none)' are one owner, as coalesce() made them: both may have
+     * been added (fresh, identical entries); keep one */
+    size_t k = 0;
+    for (size_t i = 0; i < c->no; i++) {
+        if (k && !strcmp(c->o[k - 1].key, c->o[i].key)) {
+            free(c->o[i].key);
+            free(c->o[i].team);
+            free(c->o[i].region);
+            continue;
+        }
+        c->o[k++] = c->o[i];
+    }
+    c->no = k;
     return rc;
 }
 
-/* Won deals' amounts by owner and close month, before the as-of month, into each
- * owner's month array. The company's history starts at its first month with a won deal:
- * earlier months are outside the export, not months without bookings. */
+/* The text value v if it is before the cutoff and below *min (NULL = none yet), kept as
+ * the new minimum: min() of a TEXT column compares bytes, as strcmp does. */
+static kp_err keep_min(char **min, const char *v, const char *cutoff, kp_error *e)
+{
+    if (!v || strcmp(v, cutoff) >= 0 || (*min && strcmp(v, *min) >= 0))
+        return KP_OK;
+    char *d = strdup(v);
+    if (!d)
+        return nomem(e);
+    free(*min);
+    *min = d;
+    return KP_OK;
+}
+
+/* Won deals' amounts by owner and close month, before the as-of month. */
 typedef struct booking {
     size_t owner;
     int month;
     int64_t cents;
 } booking;
 
-static kp_err read_bookings(ctx *c, const char *cutoff, kp_error *e)
+static kp_err add_booking(booking **b, size_t *nb, size_t *cap, booking x, kp_error *e)
+{
+    if (*nb == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 1024;
+        booking *n = realloc(*b, ncap * sizeof *n);
+        if (!n)
+            return nomem(e);
+        *b = n;
+        *cap = ncap;
+    }
+    (*b)[(*nb)++] = x;
+    return KP_OK;
+}
+
+/* One pass over the run's deals (two grouped queries sorted a million rows each): each
+ * owner's first month with a deal (created or closed) before the as-of month, where a
+ * rep's series starts (with hiring), and the won deals' amounts by close month into each
+ * owner's month array. The company's history starts at its first month with a won deal:
+ * earlier months are outside the export, not months without bookings. */
+static kp_err read_deals(ctx *c, const char *cutoff, kp_error *e)
 {
     kp_stmt *st = NULL;
     booking *b = NULL;
     size_t nb = 0, cap = 0;
-    kp_err rc = query_before(c,
-                             "SELECT coalesce(owner_id, '" NONE "'), substr(close_date, 1, 7),"
-                             " sum(amount_cents) FROM opportunities"
-                             " WHERE is_won AND close_date < ?1 AND amount_cents IS NOT NULL"
-                             " GROUP BY 1, 2 ORDER BY 1, 2",
-                             cutoff, &st, e);
+    char **mins = calloc(2 * c->no + 1, sizeof *mins); /* created, closed per owner */
+    if (!mins)
+        return nomem(e);
+    kp_err rc = kp_store_prepare(c->s,
+                                 "SELECT owner_id, created_date, close_date, is_won, amount_cents"
+                                 " FROM opportunities",
+                                 NULL, 0, &st, e);
     int r = 0;
     while (!rc && (r = kp_stmt_step(st, e)) > 0) {
-        owner *o = owner_find(c, c->no, kp_stmt_column_text(st, 0));
-        int m = month_of_text(kp_stmt_column_text(st, 1));
-        assert(o); /* read_first_data met every owner */
-        if (!o || m < 0)
+        const char *key = kp_stmt_column_text(st, 0);
+        owner *o = owner_find(c, c->no, key ? key : NONE);
+        assert(o); /* read_owners met every owner */
+        if (!o)
             continue;
-        if (nb == cap) {
-            cap = cap ? cap * 2 : 1024;
-            booking *n = realloc(b, cap * sizeof *n);
-            if (!n) {
-                rc = nomem(e);
-                break;
-            }
-            b = n;
-        }
-        b[nb++] = (booking){(size_t)(o - c->o), m, kp_stmt_column_int64(st, 2)};
+        size_t i = (size_t)(o - c->o);
+        const char *close = kp_stmt_column_text(st, 2);
+        rc = keep_min(&mins[2 * i], kp_stmt_column_text(st, 1), cutoff, e);
+        if (!rc)
+            rc = keep_min(&mins[2 * i + 1], close, cutoff, e);
+        if (rc || !kp_stmt_column_int64(st, 3) || !close || strcmp(close, cutoff) >= 0 ||
+            kp_stmt_column_type(st, 4) == KP_COL_NULL)
+            continue;
+        char ym[8];
+        snprintf(ym, sizeof ym, "%.7s", close); /* by month: substr(close_date, 1, 7) */
+        int m = month_of_text(ym);
+        if (m < 0)
+            continue;
+        rc = add_booking(&b, &nb, &cap, (booking){i, m, kp_stmt_column_int64(st, 4)}, e);
         if (m < c->first)
             c->first = m;
     }
     if (!rc && r < 0)
         rc = KP_ERR_IO;
     kp_stmt_finalize(st);
+    for (size_t i = 0; i < c->no; i++) {
+        int a = month_of_text(mins[2 * i]), d = month_of_text(mins[2 * i + 1]);
+        c->o[i].first_data = a < 0 ? d : d < 0 ? a : a < d ? a : d;
+        free(mins[2 * i]);
+        free(mins[2 * i + 1]);
+    }
+    free(mins);
     size_t span = (size_t)(c->last - c->first + 1);
     for (size_t i = 0; !rc && i < c->no && span; i++)
         if (!(c->o[i].cents = calloc(span, sizeof *c->o[i].cents)))
             rc = nomem(e);
-    for (size_t i = 0; !rc && i < nb; i++)
-        c->o[b[i].owner].cents[b[i].month - c->first] += b[i].cents;
+    for (size_t i = 0; !rc && i < nb; i++) {
+        int64_t *t = &c->o[b[i].owner].cents[b[i].month - c->first];
+        if ((b[i].cents > 0 && *t > INT64_MAX - b[i].cents) ||
+            (b[i].cents < 0 && *t < INT64_MIN - b[i].cents))
+            rc = kp_error_set(e, KP_ERR_DATA, NULL, 0, 0,
+                              "forecast: the bookings of %s in one month overflow",
+                              c->o[b[i].owner].key);
+        else
+            *t += b[i].cents;
+    }
     free(b);
     return rc;
 }
@@ -378,13 +425,15 @@ typedef struct fc_out {
     kp_err rc;
 } fc_out;
 
-/* Worker t of nt forecasts the series t, t + nt, t + 2 nt... Each series is independent
- * and kp_forecast_auto is pure (no shared state, no randomness), so the results do not
- * depend on the number of threads. The first failure's message per worker is kept. */
+/* Workers take the next series not yet taken (the company, regions and teams, the
+ * longest to fit, come first, so the shares end close together). Each series is
+ * independent and kp_forecast_auto is pure (no shared state, no randomness), so the
+ * results do not depend on the number of threads or on who took what. The first
+ * failure's message per worker is kept. */
 typedef struct fc_worker {
     const ctx *c;
     fc_out *out;
-    size_t t, nt;
+    atomic_size_t *next;
     int h;
     size_t failed; /* index of the first failed series, or SIZE_MAX */
     kp_error e;
@@ -409,7 +458,7 @@ static void *forecast_worker(void *arg)
 {
     fc_worker *w = arg;
     w->failed = SIZE_MAX;
-    for (size_t i = w->t; i < w->c->nsr; i += w->nt) {
+    for (size_t i; (i = atomic_fetch_add(w->next, 1)) < w->c->nsr;) {
         kp_error e = {0};
         forecast_one(w->c, &w->c->sr[i], w->h, &w->out[i], &e);
         if (w->out[i].rc && w->failed == SIZE_MAX) {
@@ -420,25 +469,26 @@ static void *forecast_worker(void *arg)
     return NULL;
 }
 
-/* Forecast every series on up to 8 threads (one per online processor). */
+/* Forecast every series on kp_forecast_threads() threads. */
 static kp_err forecast_all(const ctx *c, int h, fc_out *out, kp_error *e)
 {
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    size_t nt = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (size_t)ncpu;
+    size_t nt = (size_t)kp_forecast_threads();
     if (nt > c->nsr)
         nt = c->nsr ? c->nsr : 1;
-    fc_worker w[8];
-    pthread_t tid[8];
+    fc_worker w[KP_FORECAST_MAX_THREADS];
+    pthread_t tid[KP_FORECAST_MAX_THREADS];
     size_t started = 1;
+    atomic_size_t next = 0;
     for (size_t t = 0; t < nt; t++)
-        w[t] = (fc_worker){.c = c, .out = out, .t = t, .nt = nt, .h = h};
+        w[t] = (fc_worker){.c = c, .out = out, .next = &next, .h = h};
     for (size_t t = 1; t < nt; t++, started++)
         if (pthread_create(&tid[t], NULL, forecast_worker, &w[t]) != 0)
             break;
-    /* The calling thread takes share 0 and the shares of workers that could not start. */
+    /* The calling thread works too; it also finishes what workers that could not start
+     * would have taken. */
     forecast_worker(&w[0]);
     for (size_t t = started; t < nt; t++)
-        forecast_worker(&w[t]);
+        w[t].failed = SIZE_MAX;
     for (size_t t = 1; t < started; t++)
         pthread_join(tid[t], NULL);
     size_t first = SIZE_MAX, who = 0;
@@ -545,9 +595,9 @@ kp_err kp_forecast_series_run(const kp_job *job, kp_store *s, kp_error *e)
     c.first = c.last + 1;
     kp_err rc = read_reps(&c, e);
     if (!rc)
-        rc = read_first_data(&c, cutoff, e);
+        rc = read_owners(&c, e);
     if (!rc)
-        rc = read_bookings(&c, cutoff, e);
+        rc = read_deals(&c, cutoff, e);
     if (!rc) {
         owner_starts(&c);
         rc = build_series(&c, e);

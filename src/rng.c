@@ -1,5 +1,6 @@
 /* xoshiro256** seeded by splitmix64, exactly as published: the sample generator and the
- * pipeline Monte Carlo depend on these sequences never changing. */
+ * pipeline Monte Carlo depend on these sequences never changing. The generator step
+ * itself, kp_rng_next, is inline in the header. */
 #include "kpipress/rng.h"
 
 static uint64_t splitmix64(uint64_t *x)
@@ -15,24 +16,6 @@ void kp_rng_seed(kp_rng *r, uint64_t seed, uint64_t stream)
     uint64_t x = seed ^ (stream * 0xD1B54A32D192ED03u);
     for (int i = 0; i < 4; i++)
         r->s[i] = splitmix64(&x);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-uint64_t kp_rng_next(kp_rng *r)
-{
-    uint64_t *s = r->s;
-    const uint64_t result = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
 }
 
 double kp_rng_unit(kp_rng *r)

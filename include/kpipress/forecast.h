@@ -75,7 +75,8 @@ kp_err kp_forecast_method(kp_fc_method m, const double *y, size_t n, size_t h, d
  * otherwise drift, SES, Holt, damped Holt and, from KP_FORECAST_SEASONAL_MIN points,
  * seasonal naive and Holt-Winters (multiplicative only for positive series) are compared by
  * rolling-origin backtest (origins every 3 months over the last 12, horizon h) and the
- * lowest WAPE wins (ties to the simpler method). Outputs never hold NaN. */
+ * lowest WAPE wins (WAPEs within one part in a million are a tie, which goes to the
+ * simpler method, earlier in that list). Outputs never hold NaN. */
 kp_err kp_forecast_auto(const double *y, size_t n, size_t h, double *value, double *lower,
                         double *upper, kp_fc_result *r, kp_error *e);
 
@@ -93,17 +94,29 @@ typedef struct kp_fc_sim {
 } kp_fc_sim;
 
 /* Simulate runs (0 = KP_FORECAST_MC_RUNS) independent outcomes of deals[0..n): each deal
- * closes with its probability, drawn from xoshiro256** seeded by splitmix64(seed), deals in
- * the given order, so the same inputs and seed give the same result on every platform. */
+ * closes with its probability, from the draws kp_forecast_simulate_groups describes, so
+ * the same inputs and seed give the same result on every platform and thread count.
+ * Percentiles as kp_forecast_percentile. */
 kp_err kp_forecast_simulate(const kp_fc_deal *deals, size_t n, size_t runs, uint64_t seed,
                             double target, kp_fc_sim *out, kp_error *e);
+
+/* Monte Carlo runs per independently seeded block. */
+#define KP_FORECAST_MC_BLOCK 1000
+/* Most worker threads the forecast stage starts. */
+#define KP_FORECAST_MAX_THREADS 8
 
 /* Grouped Monte Carlo, for roll-ups where one draw must count in several totals: deal i
  * adds to group[i] (< ngroups; group NULL puts every deal in group 0). totals (ngroups x
  * runs doubles, owned by the caller) receives group g's total of run r at
- * totals[g * runs + r]. The draws are kp_forecast_simulate's (one uniform per deal per
- * run, deals in the given order), so the same inputs and seed give the same totals on
- * every platform; integer-valued amounts (cents) below 2^53 sum exactly. */
+ * totals[g * runs + r]. The draws: runs are cut into blocks of KP_FORECAST_MC_BLOCK; block
+ * b takes xoshiro256** seeded by splitmix64 from (seed, stream b) (kp_rng_seed); each run
+ * takes one 64-bit output per two deals in the given order, the high 32 bits for the
+ * first, the low 32 for the second (an odd last deal takes a fresh output's high half),
+ * and a deal of probability p wins when its 32-bit draw is below floor(p x 2^32) (p = 0
+ * never, p = 1 always; every deal draws in every run, so a deal's draws do not depend on
+ * the others' probabilities). Blocks run on
+ * kp_forecast_threads() threads; the totals do not depend on that number. Integer-valued
+ * amounts (cents) below 2^53 sum exactly. */
 kp_err kp_forecast_simulate_groups(const kp_fc_deal *deals, const uint32_t *group, size_t n,
                                    size_t ngroups, size_t runs, uint64_t seed, double *totals,
                                    kp_error *e);
@@ -111,5 +124,13 @@ kp_err kp_forecast_simulate_groups(const kp_fc_deal *deals, const uint32_t *grou
 /* The q-quantile (0..1) of sorted[0..n), n > 0, by linear interpolation between order
  * statistics (numpy's default, "linear"). */
 double kp_forecast_percentile(const double *sorted, size_t n, double q);
+
+/* out[j] = kp_forecast_percentile of v sorted at q[j], for nq ascending q, found by
+ * selection instead of a full sort; v[0..n) (n > 0) is left reordered. */
+void kp_forecast_percentiles(double *v, size_t n, const double *q, size_t nq, double *out);
+
+/* Worker threads for the forecast stage: KPIPRESS_FORECAST_THREADS when set, else the
+ * online processors, within 1..KP_FORECAST_MAX_THREADS. Results never depend on it. */
+int kp_forecast_threads(void);
 
 #endif

@@ -116,8 +116,9 @@ def series(dirname, as_of):
 
 def prepare(dirname, as_of):
     """Edge cases: a rep hired two months before as-of with one won deal last month (a
-    two-month series), an active rep with no deals at all (all zeros from hiring), and the
-    first quota-carrying rep made inactive (kept in their team, no series of their own)."""
+    two-month series), an active rep with no deals at all (all zeros from hiring), the
+    first quota-carrying rep made inactive (kept in their team, no series of their own),
+    and deals of an owner missing from the reps export and of no owner."""
     users, opps = read(dirname)
     cutoff = as_of.replace(day=1)
     two_back = (cutoff - datetime.timedelta(days=40)).replace(day=1)
@@ -138,6 +139,13 @@ def prepare(dirname, as_of):
                             "Created Date": f"{two_back.month}/{two_back.day + 2}/{two_back.year}",
                             "Forecast Category": "Closed"})
     opps.append(deal)
+    # owners the reps export does not know: a named one and an empty one (both "(none)"
+    # teams), each with a won deal last month and an open one
+    for i, who in enumerate(("Olga Outsider", "")):
+        for j, (stage, cat) in enumerate((("Closed Won", "Closed"), ("Prospecting", "Pipeline"))):
+            opps.append(dict(deal, **{"Opportunity ID": f"006ZZOUTSIDE{i}{j}", "Opportunity Owner": who,
+                                      "Stage": stage, "Forecast Category": cat,
+                                      "Amount": f"${1000 * (i + 1) + j}.25"}))
     for name, rows in (("users", users), ("opportunities", opps)):
         with open(f"{dirname}/{name}.csv", "w", newline="", encoding="utf-8") as f:
             w = csv.DictWriter(f, fieldnames=list(rows[0].keys()), quoting=csv.QUOTE_ALL)

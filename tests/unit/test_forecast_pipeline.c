@@ -11,6 +11,7 @@
 #include "kpipress/forecast_pipeline.h"
 #include "kpipress/load.h"
 #include "kpipress/log.h"
+#include "kpipress/rng.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -94,6 +95,93 @@ static void test_percentile(void **state)
     assert_true(fabs(kp_forecast_percentile(v, 5, 0.9) - 46) < 1e-12);
     assert_true(kp_forecast_percentile(v, 5, 1.0) == 50);
     assert_true(kp_forecast_percentile(v, 1, 0.9) == 10);
+}
+
+/* The documented draws, re-derived here from the generator alone: block b of 1,000 runs
+ * seeded (seed, b); per run one 64-bit output per two deals in the given order, high half
+ * first; a deal wins when its 32-bit draw is below floor(p 2^32). Three deals (an odd
+ * count: the last one takes a fresh output's high half) over 2,500 runs (a partial third
+ * block). */
+static void test_stream(void **state)
+{
+    (void)state;
+    enum { N = 3, R = 2500 };
+    const kp_fc_deal d[N] = {{100, 0.5}, {200, 0.25}, {400, 0.9}};
+    const uint32_t g[N] = {1, 0, 1};
+    static double tot[2 * R];
+    kp_error e;
+    assert_int_equal(kp_forecast_simulate_groups(d, g, N, 2, R, 99, tot, &e), KP_OK);
+    kp_rng rng;
+    for (size_t r = 0; r < R; r++) {
+        if (r % 1000 == 0)
+            kp_rng_seed(&rng, 99, r / 1000);
+        uint64_t x = kp_rng_next(&rng), y = kp_rng_next(&rng);
+        double want0 = (double)((x & 0xFFFFFFFFu) < 1073741824u) * 200;            /* p .25 */
+        double want1 = (double)((x >> 32) < 2147483648u) * 100 +                   /* p .5 */
+                       (double)((y >> 32) < (uint64_t)(0.9 * 4294967296.0)) * 400; /* p .9 */
+        if (tot[r] != want0 || tot[R + r] != want1) {
+            print_error("run %zu: %g %g, want %g %g\n", r, tot[r], tot[R + r], want0, want1);
+            fail();
+        }
+    }
+}
+
+/* The totals do not depend on the number of threads the blocks are shared among. */
+static void test_threads(void **state)
+{
+    (void)state;
+    static kp_fc_deal d[ND];
+    static uint32_t g[ND];
+    static double one[NG * RUNS], many[NG * RUNS];
+    uint64_t s = 3;
+    for (size_t i = 0; i < ND; i++) {
+        d[i] = (kp_fc_deal){floor(100000 * unif(&s)), unif(&s)};
+        g[i] = (uint32_t)(unif(&s) * NG);
+    }
+    kp_error e;
+    for (size_t runs = RUNS; runs >= RUNS / 2 - 1; runs = runs / 2 - 1) { /* 5 and 3 blocks */
+        setenv("KPIPRESS_FORECAST_THREADS", "1", 1);
+        assert_int_equal(kp_forecast_threads(), 1);
+        assert_int_equal(kp_forecast_simulate_groups(d, g, ND, NG, runs, 5, one, &e), KP_OK);
+        setenv("KPIPRESS_FORECAST_THREADS", "3", 1);
+        assert_int_equal(kp_forecast_threads(), 3);
+        assert_int_equal(kp_forecast_simulate_groups(d, g, ND, NG, runs, 5, many, &e), KP_OK);
+        assert_memory_equal(one, many, NG * runs * sizeof *one);
+    }
+    setenv("KPIPRESS_FORECAST_THREADS", "99", 1);
+    assert_int_equal(kp_forecast_threads(), KP_FORECAST_MAX_THREADS);
+    unsetenv("KPIPRESS_FORECAST_THREADS");
+}
+
+/* Percentiles by selection equal those of the sorted values, ties and edges included. */
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void test_percentiles_select(void **state)
+{
+    (void)state;
+    static double v[1001], sorted[1001];
+    const double q[6] = {0.0, 0.1, 0.5, 0.5, 0.9, 1.0};
+    const size_t sizes[] = {1, 2, 3, 10, 11, 1000, 1001};
+    uint64_t s = 17;
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
+        for (int distinct = 1; distinct <= 1000; distinct *= 10) { /* 1: all equal */
+            size_t n = sizes[k];
+            for (size_t i = 0; i < n; i++)
+                v[i] = sorted[i] = floor(unif(&s) * distinct) * 25;
+            qsort(sorted, n, sizeof *sorted, cmp_dbl);
+            double got[6];
+            kp_forecast_percentiles(v, n, q, 6, got);
+            for (size_t j = 0; j < 6; j++)
+                if (got[j] != kp_forecast_percentile(sorted, n, q[j])) {
+                    print_error("n %zu, %d distinct, q %g: %g, sorted gives %g\n", n, distinct,
+                                q[j], got[j], kp_forecast_percentile(sorted, n, q[j]));
+                    fail();
+                }
+        }
 }
 
 static kp_store *fixture(void)
@@ -210,6 +298,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_groups),
         cmocka_unit_test(test_percentile),
+        cmocka_unit_test(test_stream),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_percentiles_select),
         cmocka_unit_test(test_stage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
