@@ -102,8 +102,6 @@ kp_err kp_forecast_simulate(const kp_fc_deal *deals, size_t n, size_t runs, uint
 
 /* Monte Carlo runs per independently seeded block. */
 #define KP_FORECAST_MC_BLOCK 1000
-/* Most worker threads the forecast stage starts. */
-#define KP_FORECAST_MAX_THREADS 8
 
 /* Grouped Monte Carlo, for roll-ups where one draw must count in several totals: deal i
  * adds to group[i] (< ngroups; group NULL puts every deal in group 0). totals (ngroups x

@@ -23,6 +23,7 @@
 #define KP_FILE_NAME_MAX 200         /* one output file name; its ".NAME.tmp-PID-N" must fit 255 */
 #define KP_BURST_NAME_MAX 100        /* bytes of one burst value inside a file name */
 #define KP_PDF_CHART_MAX_CATEGORIES 60 /* categories drawn in one PDF chart; more are cut */
+#define KP_FORECAST_MAX_THREADS 8      /* worker threads of the forecast stage */
 
 #define KP_SAMPLE_MAX_REPS 5000        /* kpipress sample: quota-carrying reps */
 #define KP_SAMPLE_MAX_MONTHS 120       /* kpipress sample: months of history */
