@@ -1,6 +1,8 @@
 /* The metric layer. Metrics are read from INI ([relation], [metric], [evaluate]); each run
  * makes ONE grouped scan per (relation, time column) into a compact per-bucket aggregate
- * (buckets are months, split where a period boundary falls mid-month), rolls it up to
+ * (buckets are months, split where a period boundary falls mid-month; summed in C, SQL
+ * evaluating each row's expressions, with the rows of median metrics read in the same
+ * pass; in SQL's GROUP BY when min or max need it), rolls it up to
  * every dimension and period (in C where the sums are exact integers, else in SQL; the
  * rows of median metrics are read once and ranked in C), joins the results into one wide
  * row per member and period, and inlines derived metrics as SQL over that row and its
@@ -1879,10 +1881,7 @@ static kp_err mrows_write(ectx *c, const size_t *idx, const mrows *mr, double *c
     return rc;
 }
 
-/* Median metrics idx[0..n) of one relation, time column and mode: their rows are read
- * once, and the exact median of every dimension member and period is found with one
- * sort per metric (median.h) instead of one SQL median() per dimension over the rows
- * joined to every period. Gives the values of store.c's median() aggregate, bit for bit. */
+/* An empty row set for median metrics idx[0..n): the dimensions their relation has. */
 static void medians_setup(ectx *c, const size_t *idx, size_t n, mrows *mr)
 {
     const kp_metric_lib *lib = c->lib;
@@ -1926,6 +1925,10 @@ static kp_err medians_finish(ectx *c, const size_t *idx, size_t n, mrows *mr, kp
     return rc;
 }
 
+/* Median metrics idx[0..n) of one relation, time column and mode: their rows are read
+ * once, and the exact median of every dimension member and period is found with one
+ * sort per metric (median.h) instead of one SQL median() per dimension over the rows
+ * joined to every period. Gives the values of store.c's median() aggregate, bit for bit. */
 static kp_err eval_medians(ectx *c, const size_t *idx, size_t n, kp_error *e)
 {
     const kp_metric_lib *lib = c->lib;
@@ -2369,8 +2372,6 @@ static kp_err repmap_read(ectx *c, repmap *m, kp_error *e)
 /* Cells of (bucket, key...) ids, as kp_scan's GROUP BY would make them. Key id 0 is NULL,
  * k + 1 the k-th string of kv[position]. */
 typedef struct {
-    ectx *c;
-    unsigned keys;
     size_t nkey;           /* bucket + keys */
     int keyof[NK + 1];     /* key index of each position after the bucket */
     strset kv[NK + 1];     /* the strings of each position */
@@ -2667,8 +2668,6 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         return KP_OK;
     cgroups g;
     memset(&g, 0, sizeof g);
-    g.c = c;
-    g.keys = keys;
     g.nkey = 1;
     for (int k = 0; k < NK; k++)
         if ((keys >> k) & 1)
