@@ -2238,57 +2238,6 @@ static long crollup_slot(const crollup *r, size_t i)
     return -1;
 }
 
-/* Whether some metric of by[] is rolled up in SQL, from kp_scan. */
-static int crollup_needs_sql(const crollup *r, size_t *const by[3], const size_t n[3])
-{
-    for (int t = 0; t < 3; t++)
-        for (size_t i = 0; i < n[t]; i++)
-            if (crollup_slot(r, by[t][i]) < 0)
-                return 1;
-    return 0;
-}
-
-/* Write the result tables of by[] once r holds every row: C's exact sums by crollup_write,
- * the rest by rollup_scan in SQL over kp_scan. */
-static kp_err crollup_finish(ectx *c, unsigned keys, crollup *r, size_t *const by[3],
-                             const size_t n[3], kp_error *e)
-{
-    size_t *sql = malloc((n[0] + n[1] + n[2] + 1) * sizeof *sql);
-    kp_err rc = sql ? KP_OK : nomem(e);
-    for (int t = 0; t < 3 && !rc; t++) {
-        size_t js[64], nj = 0, ns = 0;
-        for (size_t i = 0; i < n[t]; i++) {
-            long j = crollup_slot(r, by[t][i]);
-            if (j >= 0)
-                js[nj++] = (size_t)j;
-            else
-                sql[ns++] = by[t][i];
-        }
-        if (nj)
-            rc = crollup_write(c, r, js, nj, (tmode)t, e);
-        if (!rc && ns)
-            rc = rollup_scan(c, keys, sql, ns, (tmode)t, e);
-    }
-    free(sql);
-    return rc;
-}
-
-/* Roll kp_scan up for the metrics by[t][0..n[t]) of each time mode t: sums, counts and
- * averages in C when every value is an exact integer (then no order of addition can
- * change a bit), everything else (min, max, fractional sums) by rollup_scan in SQL. */
-static kp_err rollup_scan_all(ectx *c, unsigned keys, size_t *const by[3], const size_t n[3],
-                              kp_error *e)
-{
-    crollup r;
-    crollup_setup(c, keys, by, n, &r);
-    kp_err rc = r.nmet ? crollup_read(c, keys, &r, e) : KP_OK;
-    if (!rc)
-        rc = crollup_finish(c, keys, &r, by, n, e);
-    crollup_free(&r);
-    return rc;
-}
-
-/* ---- the grouped scan in C ---------------------------------------------------------- */
 
 /* SQLite's sum() (func.c of the SQLite this links, 3.40): an integer total while every
  * addend is an integer and none overflows, beside a double total added in row order. A
@@ -2327,6 +2276,157 @@ static sval ssum_value(const ssum *s)
         x = (sval){KP_COL_INTEGER, s->i, 0};
     return x;
 }
+
+/* Fractional sums rolled up in C, added in the order rollup_scan's SQL adds them: per
+ * member and bucket, the scan's cells in kp_scan's order; then per member and period the
+ * bucket totals, oldest bucket first (a stock: NULL bucket, '0000-00-00', then by date).
+ * Sums of window and stock metrics only; the cells must all lie in known buckets. */
+typedef struct {
+    size_t n, met[64], col[64]; /* metric, its kp_scan column */
+    size_t nslot;               /* bucket slots: NULL, '0000-00-00', then c->bk.b */
+    size_t nmem[ND];
+    ssum *part[ND];             /* [(member * nslot + slot) * n + j] */
+    unsigned char *hit[ND];     /* [member * nslot + slot] */
+} frollup;
+
+static void frollup_free(frollup *f)
+{
+    for (size_t d = 0; d < ND; d++) {
+        free(f->part[d]);
+        free(f->hit[d]);
+    }
+}
+
+static long frollup_slot(const frollup *f, size_t i)
+{
+    for (size_t j = 0; f && j < f->n; j++)
+        if (f->met[j] == i)
+            return (long)j;
+    return -1;
+}
+
+/* Write metrics js[0..n) of f (time mode tm) to a new result table: the rows and values
+ * of rollup_scan's INSERT, row by row. */
+static kp_err frollup_write(ectx *c, const crollup *r, const frollup *f, const size_t *js,
+                            size_t n, tmode tm, kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    size_t idx[64];
+    for (size_t j = 0; j < n; j++)
+        idx[j] = f->met[js[j]];
+    kp_err rc = new_result(c, idx, n, e);
+    sb *b = &c->sql;
+    sb_reset(b);
+    sb_add(b, "INSERT INTO kp_r%d VALUES(?1, ?2, ?3, ?4", c->nres - 1);
+    for (size_t j = 0; j < n; j++)
+        sb_add(b, ", ?%zu", j + 5);
+    sb_add(b, ")");
+    kp_stmt *st = NULL;
+    if (!rc)
+        rc = b->oom ? nomem(e) : kp_store_prepare(c->s, b->p, NULL, 0, &st, e);
+    unsigned char *in = calloc(f->nslot + 1, 1);
+    ssum tot[64];
+    if (!rc && !in)
+        rc = nomem(e);
+    char d[KP_DATE_ISO_LEN + 1];
+    for (size_t p = 0; p < c->ps.n && !rc; p++) {
+        const period *per = &c->ps.p[p];
+        for (size_t k = 0; k < f->nslot; k++)
+            in[k] = tm == T_STOCK || (k >= 2 && bucket_maps(&c->bk, k - 2, per, T_WINDOW));
+        const char *gn = grain_names[per->grain];
+        kp_date_format_iso(per->start, d);
+        for (size_t di = 0; di < r->nd && !rc; di++) {
+            const char *dn = dim_names[r->dim[di]];
+            for (size_t k = 0; k < f->nmem[di] && !rc; k++) {
+                int hit = 0;
+                memset(tot, 0, n * sizeof *tot);
+                for (size_t sl = 0; sl < f->nslot; sl++) {
+                    if (!in[sl] || !f->hit[di][k * f->nslot + sl])
+                        continue;
+                    hit = 1;
+                    const ssum *part = &f->part[di][(k * f->nslot + sl) * f->n];
+                    for (size_t j = 0; j < n; j++) {
+                        sval v = ssum_value(&part[js[j]]);
+                        if (v.t != KP_COL_NULL)
+                            ssum_add(&tot[j], &v);
+                    }
+                }
+                if (!hit)
+                    continue;
+                const char *mem = r->members[di].s[k];
+                kp_stmt_bind_text(st, 1, dn, strlen(dn));
+                kp_stmt_bind_text(st, 2, mem, strlen(mem));
+                kp_stmt_bind_text(st, 3, gn, strlen(gn));
+                kp_stmt_bind_text(st, 4, d, KP_DATE_ISO_LEN);
+                for (size_t j = 0; j < n; j++) {
+                    sval v = ssum_value(&tot[j]); /* as combine_sql: sum(c) [/ 100.0] */
+                    double x = v.t == KP_COL_INTEGER ? (double)v.i : v.d;
+                    if (lib->m[idx[j]].unit)
+                        x = x / 100.0;
+                    if (v.t == KP_COL_NULL)
+                        kp_stmt_bind_null(st, (int)j + 5);
+                    else if (v.t == KP_COL_INTEGER && !lib->m[idx[j]].unit)
+                        kp_stmt_bind_int64(st, (int)j + 5, v.i);
+                    else
+                        kp_stmt_bind_double(st, (int)j + 5, x);
+                }
+                if (kp_stmt_step(st, e) < 0)
+                    rc = e ? e->code : KP_ERR_IO;
+                kp_stmt_reset(st);
+            }
+        }
+    }
+    free(in);
+    kp_stmt_finalize(st);
+    return rc;
+}
+
+/* Write the result tables of by[] once r holds every row: C's exact sums by crollup_write,
+ * the fractional sums of f (when given) by frollup_write, the rest by rollup_scan in SQL
+ * over kp_scan. */
+static kp_err crollup_finish(ectx *c, unsigned keys, crollup *r, const frollup *f,
+                             size_t *const by[3], const size_t n[3], kp_error *e)
+{
+    size_t *sql = malloc((n[0] + n[1] + n[2] + 1) * sizeof *sql);
+    kp_err rc = sql ? KP_OK : nomem(e);
+    for (int t = 0; t < 3 && !rc; t++) {
+        size_t js[64], nj = 0, ns = 0, fs[64], nf = 0;
+        for (size_t i = 0; i < n[t]; i++) {
+            long j = crollup_slot(r, by[t][i]), k = frollup_slot(f, by[t][i]);
+            if (j >= 0)
+                js[nj++] = (size_t)j;
+            else if (k >= 0)
+                fs[nf++] = (size_t)k;
+            else
+                sql[ns++] = by[t][i];
+        }
+        if (nj)
+            rc = crollup_write(c, r, js, nj, (tmode)t, e);
+        if (!rc && nf)
+            rc = frollup_write(c, r, f, fs, nf, (tmode)t, e);
+        if (!rc && ns)
+            rc = rollup_scan(c, keys, sql, ns, (tmode)t, e);
+    }
+    free(sql);
+    return rc;
+}
+
+/* Roll kp_scan up for the metrics by[t][0..n[t]) of each time mode t: sums, counts and
+ * averages in C when every value is an exact integer (then no order of addition can
+ * change a bit), everything else (min, max, fractional sums) by rollup_scan in SQL. */
+static kp_err rollup_scan_all(ectx *c, unsigned keys, size_t *const by[3], const size_t n[3],
+                              kp_error *e)
+{
+    crollup r;
+    crollup_setup(c, keys, by, n, &r);
+    kp_err rc = r.nmet ? crollup_read(c, keys, &r, e) : KP_OK;
+    if (!rc)
+        rc = crollup_finish(c, keys, &r, NULL, by, n, e);
+    crollup_free(&r);
+    return rc;
+}
+
+/* ---- the grouped scan in C ---------------------------------------------------------- */
 
 /* The rep-based members of each rep (reps LEFT JOINed on rep_id, as the SQL rollups do). */
 typedef struct {
@@ -2818,15 +2918,21 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
     if (!rc)
         qsort(order, g.ncell, sizeof *order, cmp_cells);
     sval *out = malloc((g.ncol + 1) * sizeof *out);
-    if (!rc && !out)
+    long *cellmem = malloc((g.ncell * cr.nd + 1) * sizeof *cellmem);
+    size_t *cellslot = malloc((g.ncell + 1) * sizeof *cellslot);
+    int odd_bucket = 0; /* a bucket text no bucket start spells (malformed dates) */
+    if (!rc && (!out || !cellmem || !cellslot))
         rc = nomem(e);
     for (size_t i = 0; i < g.ncell && !rc; i++) {
         const unsigned *id = g.ck + order[i] * g.nkey;
         cscan_columns(&g, kind, order[i], out);
         long bucket = id[0] ? bucket_index(&c->bk, g.kv[0].s[id[0] - 1]) : -1;
         size_t bk = bucket < 0 ? c->bk.nb + 1 : (size_t)bucket;
+        if (bucket < 0 && id[0])
+            odd_bucket = 1;
+        cellslot[i] = !id[0] ? 0 : bk == c->bk.nb ? 1 : bk + 2;
         const char *mem[ND];
-        long ids[ND];
+        long *ids = cellmem + i * cr.nd;
         for (size_t d = 0; d < cr.nd; d++)
             mem[d] = cgroups_member(&g, id, cr.dim[d]);
         if (crollup_row(&cr, mem, bk, ids))
@@ -2837,9 +2943,43 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
                 crollup_value(&cr, &out[cr.col[x] + 1], x, cr.col[x] + 1, ids, bk);
         }
     }
+    /* Fractional sums of window and stock metrics in C, in SQL's order of addition. */
+    frollup fr;
+    memset(&fr, 0, sizeof fr);
+    for (int t = 0; t < 3 && !rc && !odd_bucket; t += 2)
+        for (size_t i = 0; i < n[t]; i++)
+            if (lib->m[by[t][i]].fn == A_SUM && crollup_slot(&cr, by[t][i]) < 0)
+                fr.met[fr.n++] = by[t][i];
+    for (size_t f = 0; f < fr.n; f++) { /* its kp_scan column: crollup numbers them alike */
+        size_t x = 0;
+        while (cr.met[x] != fr.met[f])
+            x++;
+        fr.col[f] = cr.col[x];
+    }
+    fr.nslot = c->bk.nb + 2;
+    for (size_t d = 0; d < cr.nd && !rc && fr.n; d++) {
+        fr.nmem[d] = cr.members[d].n;
+        fr.part[d] = calloc(fr.nmem[d] * fr.nslot * fr.n + 1, sizeof *fr.part[d]);
+        fr.hit[d] = calloc(fr.nmem[d] * fr.nslot + 1, 1);
+        if (!fr.part[d] || !fr.hit[d])
+            rc = nomem(e);
+    }
+    for (size_t i = 0; i < g.ncell && !rc && fr.n; i++) {
+        cscan_columns(&g, kind, order[i], out);
+        for (size_t d = 0; d < cr.nd; d++) {
+            size_t at = (size_t)cellmem[i * cr.nd + d] * fr.nslot + cellslot[i];
+            fr.hit[d][at] = 1;
+            for (size_t f = 0; f < fr.n; f++)
+                if (out[fr.col[f]].t != KP_COL_NULL)
+                    ssum_add(&fr.part[d][at * fr.n + f], &out[fr.col[f]]);
+        }
+    }
     /* Metrics C cannot roll up exactly are rolled up in SQL from kp_scan, written here
      * row for row as the SQL scan would have made it. */
-    int with_table = !rc && crollup_needs_sql(&cr, by, n);
+    int with_table = 0;
+    for (int t = 0; t < 3 && !rc; t++)
+        for (size_t i = 0; i < n[t]; i++)
+            with_table |= crollup_slot(&cr, by[t][i]) < 0 && frollup_slot(&fr, by[t][i]) < 0;
     if (with_table) {
         scan_sql(c, rel, keys, time, by, n, windowed_only);
         sb_add(b, " LIMIT 0");
@@ -2874,12 +3014,15 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         kp_stmt_finalize(st);
     }
     if (!rc)
-        rc = crollup_finish(c, keys, &cr, by, n, e);
+        rc = crollup_finish(c, keys, &cr, &fr, by, n, e);
     if (!rc && with_table)
         rc = kp_store_exec(c->s, "DROP TABLE kp_scan", e);
     free(out);
+    free(cellmem);
+    free(cellslot);
     free(order);
     free(kind);
+    frollup_free(&fr);
     crollup_free(&cr);
     cgroups_free(&g);
     if (!rc && pm->n) {
