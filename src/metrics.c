@@ -2479,8 +2479,9 @@ typedef struct {
     ssum *cs;              /* ncell * (nsum + 1) sums: of each summed value, then of 1s */
     size_t ncell, capcell, ncol, nsum;
     size_t *slot, nslot;   /* open addressing: cell + 1, 0 = empty */
-    int *src;              /* per kp_scan column: its value column, -1 for count(*) */
-    int nsrc;              /* value columns */
+    int *src;              /* per kp_scan column: its sum (sums[]), -1 for count(*) */
+    int nsrc;              /* result columns after the keys: flags and values */
+    struct sumsrc *sums;   /* what each summed column adds per row */
     repmap reps;
 } cgroups;
 
@@ -2492,6 +2493,7 @@ static void cgroups_free(cgroups *g)
     free(g->cs);
     free(g->slot);
     free(g->src);
+    free(g->sums);
     repmap_free(&g->reps);
 }
 
@@ -2591,21 +2593,24 @@ static const char *cgroups_member(const cgroups *g, const unsigned *id, int d)
     return r < 0 ? "(none)" : g->reps.of[3 * r + j];
 }
 
-/* The value expression of kp_scan column (metric m, its count column when n) per row:
- * what measure_sql sums. NULL for count(*), a 1 on every row. */
-static void row_sql(sb *b, const metric *m, int n)
+/* What one summed kp_scan column adds per row, from a flag column (a where as 1 or 0; -1:
+ * no where) and a value column (-1: none): the value where the flag holds, else NULL; or
+ * 1 where the flag holds, else 0; or 1 where the flag holds and the value is not NULL,
+ * else 0. That is measure_sql's CASE per row, with each where and value expression
+ * evaluated once per row however many metrics share it. */
+enum { SM_VALUE, SM_ONE, SM_NOTNULL };
+typedef struct sumsrc {
+    int flag, val, mode;
+} sumsrc;
+
+static sval sumsrc_value(const sumsrc *u, const sval *vals)
 {
-    const char *w = m->where ? m->where : "1";
-    if (m->fn == A_COUNT && !strcmp(m->arg, "*") && !m->where)
-        return;
-    if (m->fn == A_COUNT && !strcmp(m->arg, "*"))
-        sb_add(b, "CASE WHEN (%s) THEN 1 ELSE 0 END", w);
-    else if (m->fn == A_COUNT || n)
-        sb_add(b, "CASE WHEN (%s) AND (%s) IS NOT NULL THEN 1 ELSE 0 END", w, m->arg);
-    else if (m->where)
-        sb_add(b, "CASE WHEN (%s) THEN (%s) END", w, m->arg);
-    else
-        sb_add(b, "(%s)", m->arg);
+    int on = u->flag < 0 || vals[u->flag].i;
+    sval x = {KP_COL_NULL, 0, 0};
+    if (u->mode == SM_VALUE)
+        return on ? vals[u->val] : x;
+    x = (sval){KP_COL_INTEGER, on && (u->mode == SM_ONE || vals[u->val].t != KP_COL_NULL), 0};
+    return x;
 }
 
 /* Median metrics read on this scan's rows: those of relation r in time mode window on
@@ -2613,7 +2618,7 @@ static void row_sql(sb *b, const metric *m, int n)
 typedef struct pend_medians {
     size_t idx[MAX_MEDIANS], n;
     mrows mr;
-    int fcol[MAX_MEDIANS], vcol[MAX_MEDIANS]; /* their flag and value columns */
+    int fcol[MAX_MEDIANS], vcol[MAX_MEDIANS]; /* their flag (-1: none) and value columns */
     size_t kpos[ND];                          /* key position of each dimension's member */
     long *memo[ND]; /* member id + 1 by key id, per dimension */
     size_t nmemo[ND];
@@ -2645,14 +2650,13 @@ static size_t find_medians(const kp_metric_lib *lib, size_t r, const char *time,
 }
 
 /* Add this row's values to the pending medians (what mrows_read does per row). */
-static int pend_row(pend_medians *p, const cgroups *g, kp_stmt *st, const unsigned *id,
+static int pend_row(pend_medians *p, const cgroups *g, const sval *vals, const unsigned *id,
                     long bucket)
 {
     mrows *mr = &p->mr;
     int in[MAX_MEDIANS], any = 0;
     for (size_t j = 0; j < p->n; j++) {
-        in[j] = kp_stmt_column_int64(st, p->fcol[j]) &&
-                kp_stmt_column_type(st, p->vcol[j]) != KP_COL_NULL;
+        in[j] = (p->fcol[j] < 0 || vals[p->fcol[j]].i) && vals[p->vcol[j]].t != KP_COL_NULL;
         any |= in[j];
     }
     if (!any)
@@ -2680,7 +2684,9 @@ static int pend_row(pend_medians *p, const cgroups *g, kp_stmt *st, const unsign
     if (mrows_add(mr, bucket, ids))
         return -1;
     for (size_t j = 0; j < p->n; j++)
-        if (in[j] && mrows_value(mr, j, kp_stmt_column_double(st, p->vcol[j])))
+        if (in[j] && mrows_value(mr, j,
+                                 vals[p->vcol[j]].t == KP_COL_INTEGER ? (double)vals[p->vcol[j]].i
+                                                                      : vals[p->vcol[j]].d))
             return -1;
     return 0;
 }
@@ -2720,17 +2726,17 @@ static void cscan_columns(const cgroups *g, const int *kind, size_t i, sval *out
         if (kind[x] == CS_ONE)
             out[x] = (sval){KP_COL_INTEGER, cs[g->nsum].cnt, 0};
         else if (kind[x] == CS_NCOUNT)
-            out[x] = (sval){KP_COL_INTEGER, cs[g->src[x - 1] - (int)g->nkey].cnt, 0};
+            out[x] = (sval){KP_COL_INTEGER, cs[g->src[x - 1]].cnt, 0};
         else
-            out[x] = ssum_value(&cs[g->src[x] - (int)g->nkey]);
+            out[x] = ssum_value(&cs[g->src[x]]);
 }
 
-/* Value column of expression x in b (the SELECT being built), added when new. */
-static int value_col(sb *b, char ***exprs, int *nexpr, int first, const char *x, int *err)
+/* Column (after the keys) of expression x in b, the SELECT being built, added when new. */
+static int value_col(sb *b, char ***exprs, int *nexpr, const char *x, int *err)
 {
     for (int k = 0; k < *nexpr; k++)
         if (!strcmp((*exprs)[k], x))
-            return first + k;
+            return k;
     char **ne = realloc(*exprs, (size_t)(*nexpr + 1) * sizeof *ne);
     if (!ne || !(ne[*nexpr] = strdup(x))) {
         if (ne)
@@ -2740,7 +2746,55 @@ static int value_col(sb *b, char ***exprs, int *nexpr, int first, const char *x,
     }
     *exprs = ne;
     sb_add(b, ", %s", x);
-    return first + (*nexpr)++;
+    return (*nexpr)++;
+}
+
+/* The flag column of where w (-1 without one). */
+static int flag_col(sb *b, char ***exprs, int *nexpr, const char *w, int *err)
+{
+    if (!w)
+        return -1;
+    sb one = {0};
+    sb_add(&one, "CASE WHEN (%s) THEN 1 ELSE 0 END", w);
+    int k = one.oom ? (*err = 1, -1) : value_col(b, exprs, nexpr, one.p, err);
+    free(one.p);
+    return k;
+}
+
+/* The value column of expression arg, read only on rows where some metric using it (of
+ * list[0..n)) holds: its CASE no longer guards it once evaluated apart from the where. A
+ * bare column needs no guard. */
+static int arg_col(sb *b, char ***exprs, int *nexpr, const kp_metric_lib *lib,
+                   const size_t *list, size_t n, const char *arg, int *err)
+{
+    sb one = {0};
+    int guard = !is_ident(arg);
+    for (size_t i = 0; i < n && guard; i++)
+        guard = strcmp(lib->m[list[i]].arg, arg) || lib->m[list[i]].where;
+    if (guard) {
+        sb_add(&one, "CASE WHEN 0");
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(lib->m[list[i]].arg, arg))
+                sb_add(&one, " OR (%s)", lib->m[list[i]].where);
+        sb_add(&one, " THEN (%s) END", arg);
+    } else {
+        sb_add(&one, "(%s)", arg);
+    }
+    int k = one.oom ? (*err = 1, -1) : value_col(b, exprs, nexpr, one.p, err);
+    free(one.p);
+    return k;
+}
+
+/* The sum of g adding u, added when new. */
+static int sum_of(cgroups *g, size_t cap, sumsrc u)
+{
+    for (size_t k = 0; k < g->nsum; k++)
+        if (g->sums[k].flag == u.flag && g->sums[k].val == u.val && g->sums[k].mode == u.mode)
+            return (int)k;
+    assert(g->nsum < cap);
+    (void)cap;
+    g->sums[g->nsum] = u;
+    return (int)g->nsum++;
 }
 
 /* The grouped scan of relation r in C: one pass over its rows, SQL evaluating each row's
@@ -2775,51 +2829,51 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
     g.ncol = ncol;
     int *kind = calloc(ncol + 1, sizeof *kind);
     g.src = calloc(ncol + 1, sizeof *g.src);
+    g.sums = calloc(ncol + 1, sizeof *g.sums);
     pend_medians *pm = calloc(1, sizeof *pm);
+    size_t *all = malloc((nmet + MAX_MEDIANS + 1) * sizeof *all), nall = 0;
     char **exprs = NULL;
-    int nexpr = 0, err = !kind || !g.src || !pm;
-    sb *b = &c->sql, one = {0};
+    int nexpr = 0, err = !kind || !g.src || !g.sums || !pm || !all;
+    sb *b = &c->sql;
     sb_reset(b);
     scan_head(c, rel, keys, time);
     int first = (int)g.nkey;
+    if (!err) { /* every metric reading this scan's rows, for arg_col's guards */
+        pm->n = find_medians(lib, r, time, pm->idx);
+        for (int t = 0; t < 3; t++)
+            for (size_t i = 0; i < n[t]; i++)
+                all[nall++] = by[t][i];
+        for (size_t k = 0; k < pm->n; k++)
+            all[nall++] = pm->idx[k];
+    }
     size_t j = 0;
     for (int t = 0; t < 3 && !err; t++)
         for (size_t i = 0; i < n[t] && !err; i++) {
             const metric *m = &lib->m[by[t][i]];
-            sb_reset(&one);
-            row_sql(&one, m, 0);
-            kind[j] = one.n ? CS_VALUE : CS_ONE;
-            g.src[j] = one.n ? value_col(b, &exprs, &nexpr, first, one.p, &err) : -1;
-            err |= one.oom;
-            j++;
+            int star = !strcmp(m->arg, "*");
+            if (m->fn == A_COUNT && star && !m->where) {
+                kind[j++] = CS_ONE;
+                continue;
+            }
+            sumsrc u = {flag_col(b, &exprs, &nexpr, m->where, &err),
+                        star ? -1 : arg_col(b, &exprs, &nexpr, lib, all, nall, m->arg, &err),
+                        m->fn != A_COUNT ? SM_VALUE : star ? SM_ONE : SM_NOTNULL};
+            kind[j] = CS_VALUE;
+            g.src[j++] = sum_of(&g, ncol, u);
             if (m->fn == A_AVG)
                 kind[j++] = CS_NCOUNT; /* rows where c's value is not NULL */
         }
-    g.nsum = (size_t)nexpr; /* the summed values come first; identical ones are summed once */
     /* the median metrics on these rows: a flag and a value column each */
-    if (!err)
-        pm->n = find_medians(lib, r, time, pm->idx);
     for (size_t k = 0; k < pm->n && !err; k++) {
         const metric *m = &lib->m[pm->idx[k]];
-        sb_reset(&one);
-        sb_add(&one, "CASE WHEN (%s) THEN 1 ELSE 0 END", m->where ? m->where : "1");
-        pm->fcol[k] = value_col(b, &exprs, &nexpr, first, one.p, &err);
-        /* the value is read only where some median sharing it holds */
-        sb_reset(&one);
-        sb_add(&one, "CASE WHEN 0");
-        for (size_t x = 0; x < pm->n; x++)
-            if (!strcmp(lib->m[pm->idx[x]].arg, m->arg))
-                sb_add(&one, " OR (%s)", lib->m[pm->idx[x]].where ? lib->m[pm->idx[x]].where
-                                                                   : "1");
-        sb_add(&one, " THEN (%s) END", m->arg);
-        pm->vcol[k] = value_col(b, &exprs, &nexpr, first, one.p, &err);
-        err |= one.oom;
+        pm->fcol[k] = flag_col(b, &exprs, &nexpr, m->where, &err);
+        pm->vcol[k] = arg_col(b, &exprs, &nexpr, lib, all, nall, m->arg, &err);
     }
     g.nsrc = nexpr;
     for (int k = 0; k < nexpr; k++)
         free(exprs[k]);
     free(exprs);
-    free(one.p);
+    free(all);
     from_sql(b, rel);
     if (windowed_only) {
         char lo[KP_DATE_ISO_LEN + 1], hi[KP_DATE_ISO_LEN + 1];
@@ -2877,14 +2931,16 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
                 unsupported = 1;
         }
         ssum *cs = g.cs + (size_t)cell * (g.nsum + 1);
-        for (size_t x = 0; x < g.nsum; x++)
-            if (vals[x].t != KP_COL_NULL)
-                ssum_add(&cs[x], &vals[x]);
+        for (size_t x = 0; x < g.nsum; x++) {
+            sval v = sumsrc_value(&g.sums[x], vals);
+            if (v.t != KP_COL_NULL)
+                ssum_add(&cs[x], &v);
+        }
         if (++cs[g.nsum].cnt == UINT32_MAX)
             unsupported = 1;
         if (pm->n && id[0] && strcmp(g.kv[0].s[id[0] - 1], "0000-00-00")) {
             long bucket = bucket_index(&c->bk, g.kv[0].s[id[0] - 1]);
-            if (bucket >= 0 && pend_row(pm, &g, st, id, bucket))
+            if (bucket >= 0 && pend_row(pm, &g, vals, id, bucket))
                 rc = nomem(e);
         }
     }
