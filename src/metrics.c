@@ -3583,6 +3583,16 @@ static kp_err eval_all_medians(ectx *c, kp_error *e)
     return rc;
 }
 
+#define MODEL_CACHE_KIB "8192"
+
+static void restore_cache(kp_store *s, int64_t cache)
+{
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA cache_size=%lld", (long long)cache);
+    if (cache)
+        kp_store_exec(s, pragma, NULL);
+}
+
 kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_error *e)
 {
     ectx c = {.lib = lib, .job = job, .s = s};
@@ -3594,6 +3604,14 @@ kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_er
     } else if (!rc) {
         rc = kp_vars_set(&c.vars, "gross_margin", NULL) ? nomem(e) : KP_OK;
     }
+    /* The model reads each page of the relations once, in table order, and writes fresh
+     * pages: a large page cache buys it nothing but memory (64 MB of it, the peak of a
+     * run). A small one while it runs; the store's own size back afterwards. */
+    int64_t cache = 0;
+    if (!rc)
+        rc = kp_store_query_int64(s, "PRAGMA cache_size", NULL, 0, &cache, e);
+    if (!rc)
+        rc = kp_store_exec(s, "PRAGMA cache_size=-" MODEL_CACHE_KIB, e);
     if (!rc)
         rc = kp_store_begin(s, e);
     /* Fresh planner statistics (inside the model's transaction, so a killed run leaves
@@ -3602,6 +3620,7 @@ kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_er
         rc = kp_store_exec(s, "PRAGMA analysis_limit=1000; ANALYZE", e);
     if (rc) {
         kp_store_rollback(s);
+        restore_cache(s, cache);
         kp_vars_clear(&c.vars);
         return rc;
     }
@@ -3669,6 +3688,7 @@ kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_er
                       "DROP TABLE IF EXISTS temp.kp_scan",
                       NULL);
     }
+    restore_cache(s, cache);
     pend_free(c.pend);
     free(c.ps.p);
     free(c.bk.b);
