@@ -1614,6 +1614,7 @@ typedef struct {
     strset members[ND];     /* member ids of each */
     size_t base[ND];        /* first group id of each: groups are (member, period) */
     size_t np;              /* periods */
+    size_t nbk;             /* buckets */
     size_t *per, *per_off;  /* periods of bucket k: per[per_off[k] .. per_off[k + 1]) */
     unsigned *bucket, *mem; /* mem: nd ids per row */
     size_t n, cap;
@@ -1676,6 +1677,37 @@ static int mrows_periods(mrows *m, const ectx *c, tmode tm)
                 m->per[o++] = p;
     }
     m->per_off[nb] = o;
+    m->nbk = nb;
+    return 0;
+}
+
+/* The number of values of metric j in each group: per member and bucket in one pass over
+ * its values, then to periods through the bucket map (rather than one groups() call per
+ * value and period). */
+static int mrows_counts(const mrows *m, size_t j, size_t ngroups, size_t *count)
+{
+    size_t nh = 0, hb[ND];
+    for (size_t d = 0; d < m->nd; d++) {
+        hb[d] = nh;
+        nh += m->members[d].n * m->nbk;
+    }
+    size_t *hist = calloc(nh + 1, sizeof *hist);
+    if (!hist)
+        return -1;
+    for (size_t i = 0; i < m->nv[j]; i++) {
+        size_t row = m->row[j][i];
+        for (size_t d = 0; d < m->nd; d++)
+            hist[hb[d] + m->mem[row * m->nd + d] * m->nbk + m->bucket[row]]++;
+    }
+    memset(count, 0, ngroups * sizeof *count);
+    for (size_t d = 0; d < m->nd; d++)
+        for (size_t k = 0; k < m->members[d].n; k++)
+            for (size_t b = 0; b < m->nbk; b++) {
+                size_t h = hist[hb[d] + k * m->nbk + b];
+                for (size_t x = m->per_off[b]; h && x < m->per_off[b + 1]; x++)
+                    count[m->base[d] + k * m->np + m->per[x]] += h;
+            }
+    free(hist);
     return 0;
 }
 
@@ -1910,7 +1942,8 @@ static kp_err medians_finish(ectx *c, const size_t *idx, size_t n, mrows *mr, kp
         kp_median_groups g = {mrows_groups, &mv, mr->nd * mr->np};
         if (!(median[j] = malloc((ngroups + 1) * sizeof *median[j])) ||
             !(count[j] = malloc((ngroups + 1) * sizeof *count[j])) ||
-            kp_median_grouped(mr->v[j], mr->nv[j], ngroups, &g, median[j], count[j]))
+            mrows_counts(mr, j, ngroups, count[j]) ||
+            kp_median_grouped_counted(mr->v[j], mr->nv[j], ngroups, &g, median[j], count[j]))
             rc = nomem(e);
     }
     if (!rc)
