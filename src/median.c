@@ -66,8 +66,8 @@ static int sort_rows(const double *v, size_t n, size_t *rows)
     return 0;
 }
 
-int kp_median_grouped_counted(const double *v, size_t n, size_t ngroups,
-                              const kp_median_groups *g, double *median, const size_t *count)
+int kp_median_grouped_counted(const double *v, size_t n, size_t ngroups, const kp_median_groups *g,
+                              double *median, const size_t *count)
 {
     size_t *order = malloc((n ? n : 1) * sizeof *order);
     size_t *ids = malloc((g->max ? g->max : 1) * sizeof *ids);

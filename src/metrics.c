@@ -1496,8 +1496,8 @@ static kp_err rollup_scan_all(ectx *c, unsigned keys, size_t *const by[3], const
 /* One grouped scan of relation r for the decomposable metrics on time column `time`
  * (NULL: stock metrics only); stock metrics of r ride along on its first scan. */
 static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
-                             size_t *const by[3], const size_t n[3], int windowed_only,
-                             int *done, kp_error *e);
+                             size_t *const by[3], const size_t n[3], int windowed_only, int *done,
+                             kp_error *e);
 static void scan_sql(ectx *c, const relation *rel, unsigned keys, const char *time,
                      size_t *const by[3], const size_t n[3], int windowed_only);
 
@@ -2271,7 +2271,6 @@ static long crollup_slot(const crollup *r, size_t i)
     return -1;
 }
 
-
 /* SQLite's sum() (func.c of the SQLite this links, 3.40): an integer total while every
  * addend is an integer and none overflows, beside a double total added in row order. A
  * group's sum here is the one GROUP BY gives, bit for bit, when the rows come in the same
@@ -2318,8 +2317,8 @@ typedef struct {
     size_t n, met[64], col[64]; /* metric, its kp_scan column */
     size_t nslot;               /* bucket slots: NULL, '0000-00-00', then c->bk.b */
     size_t nmem[ND];
-    ssum *part[ND];             /* [(member * nslot + slot) * n + j] */
-    unsigned char *hit[ND];     /* [member * nslot + slot] */
+    ssum *part[ND];         /* [(member * nslot + slot) * n + j] */
+    unsigned char *hit[ND]; /* [member * nslot + slot] */
 } frollup;
 
 static void frollup_free(frollup *f)
@@ -2340,8 +2339,8 @@ static long frollup_slot(const frollup *f, size_t i)
 
 /* Write metrics js[0..n) of f (time mode tm) to a new result table: the rows and values
  * of rollup_scan's INSERT, row by row. */
-static kp_err frollup_write(ectx *c, const crollup *r, const frollup *f, const size_t *js,
-                            size_t n, tmode tm, kp_error *e)
+static kp_err frollup_write(ectx *c, const crollup *r, const frollup *f, const size_t *js, size_t n,
+                            tmode tm, kp_error *e)
 {
     const kp_metric_lib *lib = c->lib;
     size_t idx[64];
@@ -2505,16 +2504,16 @@ static kp_err repmap_read(ectx *c, repmap *m, kp_error *e)
 /* Cells of (bucket, key...) ids, as kp_scan's GROUP BY would make them. Key id 0 is NULL,
  * k + 1 the k-th string of kv[position]. */
 typedef struct {
-    size_t nkey;           /* bucket + keys */
-    int keyof[NK + 1];     /* key index of each position after the bucket */
-    strset kv[NK + 1];     /* the strings of each position */
-    unsigned *ck;          /* ncell * nkey ids */
-    ssum *cs;              /* ncell * (nsum + 1) sums: of each summed value, then of 1s */
+    size_t nkey;       /* bucket + keys */
+    int keyof[NK + 1]; /* key index of each position after the bucket */
+    strset kv[NK + 1]; /* the strings of each position */
+    unsigned *ck;      /* ncell * nkey ids */
+    ssum *cs;          /* ncell * (nsum + 1) sums: of each summed value, then of 1s */
     size_t ncell, capcell, ncol, nsum;
-    size_t *slot, nslot;   /* open addressing: cell + 1, 0 = empty */
-    int *src;              /* per kp_scan column: its sum (sums[]), -1 for count(*) */
-    int nsrc;              /* result columns after the keys: flags and values */
-    struct sumsrc *sums;   /* what each summed column adds per row */
+    size_t *slot, nslot; /* open addressing: cell + 1, 0 = empty */
+    int *src;            /* per kp_scan column: its sum (sums[]), -1 for count(*) */
+    int nsrc;            /* result columns after the keys: flags and values */
+    struct sumsrc *sums; /* what each summed column adds per row */
     repmap reps;
 } cgroups;
 
@@ -2653,7 +2652,7 @@ typedef struct pend_medians {
     mrows mr;
     int fcol[MAX_MEDIANS], vcol[MAX_MEDIANS]; /* their flag (-1: none) and value columns */
     size_t kpos[ND];                          /* key position of each dimension's member */
-    long *memo[ND]; /* member id + 1 by key id, per dimension */
+    long *memo[ND];                           /* member id + 1 by key id, per dimension */
     size_t nmemo[ND];
     struct pend_medians *next;
 } pend_medians;
@@ -2739,8 +2738,8 @@ static void scan_sql(ectx *c, const relation *rel, unsigned keys, const char *ti
     from_sql(b, rel);
     if (windowed_only) {
         char lo[KP_DATE_ISO_LEN + 1], hi[KP_DATE_ISO_LEN + 1];
-        sb_add(b, " AND (%s) >= '%s' AND (%s) < '%s'", time, kp_date_format_iso(c->bk.lo, lo),
-               time, kp_date_format_iso(c->bk.hi, hi));
+        sb_add(b, " AND (%s) >= '%s' AND (%s) < '%s'", time, kp_date_format_iso(c->bk.lo, lo), time,
+               kp_date_format_iso(c->bk.hi, hi));
     }
     sb_add(b, " GROUP BY b");
     for (int k = 0; k < NK; k++)
@@ -2797,8 +2796,8 @@ static int flag_col(sb *b, char ***exprs, int *nexpr, const char *w, int *err)
 /* The value column of expression arg, read only on rows where some metric using it (of
  * list[0..n)) holds: its CASE no longer guards it once evaluated apart from the where. A
  * bare column needs no guard. */
-static int arg_col(sb *b, char ***exprs, int *nexpr, const kp_metric_lib *lib,
-                   const size_t *list, size_t n, const char *arg, int *err)
+static int arg_col(sb *b, char ***exprs, int *nexpr, const kp_metric_lib *lib, const size_t *list,
+                   size_t n, const char *arg, int *err)
 {
     sb one = {0};
     int guard = !is_ident(arg);
@@ -2837,8 +2836,8 @@ static int sum_of(cgroups *g, size_t cap, sumsrc u)
  * (and nothing written) when the scan needs what only SQL does: min or max, values that
  * are text, keys that are not text, an integer overflow. */
 static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
-                             size_t *const by[3], const size_t n[3], int windowed_only,
-                             int *done, kp_error *e)
+                             size_t *const by[3], const size_t n[3], int windowed_only, int *done,
+                             kp_error *e)
 {
     const kp_metric_lib *lib = c->lib;
     const relation *rel = &lib->r[r];
@@ -2890,7 +2889,9 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
             }
             sumsrc u = {flag_col(b, &exprs, &nexpr, m->where, &err),
                         star ? -1 : arg_col(b, &exprs, &nexpr, lib, all, nall, m->arg, &err),
-                        m->fn != A_COUNT ? SM_VALUE : star ? SM_ONE : SM_NOTNULL};
+                        m->fn != A_COUNT ? SM_VALUE
+                        : star           ? SM_ONE
+                                         : SM_NOTNULL};
             kind[j] = CS_VALUE;
             g.src[j++] = sum_of(&g, ncol, u);
             if (m->fn == A_AVG)
@@ -2910,8 +2911,8 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
     from_sql(b, rel);
     if (windowed_only) {
         char lo[KP_DATE_ISO_LEN + 1], hi[KP_DATE_ISO_LEN + 1];
-        sb_add(b, " AND (%s) >= '%s' AND (%s) < '%s'", time, kp_date_format_iso(c->bk.lo, lo),
-               time, kp_date_format_iso(c->bk.hi, hi));
+        sb_add(b, " AND (%s) >= '%s' AND (%s) < '%s'", time, kp_date_format_iso(c->bk.lo, lo), time,
+               kp_date_format_iso(c->bk.hi, hi));
     }
     kp_err rc = err || b->oom ? nomem(e) : KP_OK;
     if (!rc && pm->n) {
@@ -2920,8 +2921,10 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
             rc = nomem(e);
         for (size_t d = 0; d < pm->mr.nd; d++) {
             int dim = pm->mr.dim[d];
-            int key = dim == D_PRODUCT ? K_PRODUCT : dim == D_FC ? K_FC
-                      : dim == D_STAGE ? K_STAGE : K_REP;
+            int key = dim == D_PRODUCT ? K_PRODUCT
+                      : dim == D_FC    ? K_FC
+                      : dim == D_STAGE ? K_STAGE
+                                       : K_REP;
             for (size_t k = 1; k < g.nkey && dim != D_COMPANY; k++)
                 if (g.keyof[k] == key)
                     pm->kpos[d] = k;

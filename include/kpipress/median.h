@@ -25,7 +25,7 @@ int kp_median_grouped(const double *v, size_t n, size_t ngroups, const kp_median
 
 /* The same with count[g] given: the number of values of each group, as the caller may
  * know it more cheaply than by one groups() call per value. */
-int kp_median_grouped_counted(const double *v, size_t n, size_t ngroups,
-                              const kp_median_groups *g, double *median, const size_t *count);
+int kp_median_grouped_counted(const double *v, size_t n, size_t ngroups, const kp_median_groups *g,
+                              double *median, const size_t *count);
 
 #endif

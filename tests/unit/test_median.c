@@ -68,7 +68,7 @@ static void test_zeros_and_extremes(void **state)
     double med[4];
     size_t cnt[4];
     assert_int_equal(kp_median_grouped(v, 7, 4, &g, med, cnt), 0);
-    assert_true(med[0] == 0 && signbit(med[0])); /* rows 0, 1, 2: row 1 */
+    assert_true(med[0] == 0 && signbit(med[0]));  /* rows 0, 1, 2: row 1 */
     assert_true(med[1] == 0 && !signbit(med[1])); /* rows 0, 1: (0 + -0) / 2 = +0 */
     assert_true(med[2] == -5e-324);               /* -1e308, 1e308, -5e-324 */
     assert_true(med[3] == 0);                     /* (-5e-324 + 5e-324) / 2 */
