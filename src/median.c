@@ -2,54 +2,93 @@
 #include "kpipress/median.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    double v;
-    size_t row;
-} ranked;
-
-/* By value; ties by row, so the order, and with it everything below, is deterministic. */
-static int cmp_ranked(const void *x, const void *y)
+/* An unsigned key in the order of the doubles: negative values with every bit flipped
+ * (larger magnitude, smaller key), the others with the sign bit set. -0.0 is keyed as
+ * 0.0: equal values, like equal keys, keep their row order. */
+static uint64_t order_key(double v)
 {
-    const ranked *a = x, *b = y;
-    if (a->v != b->v)
-        return (a->v > b->v) - (a->v < b->v);
-    return (a->row > b->row) - (a->row < b->row);
+    uint64_t k;
+    if (v == 0)
+        v = 0; /* -0.0 */
+    memcpy(&k, &v, sizeof k);
+    return k >> 63 ? ~k : k | (UINT64_C(1) << 63);
 }
 
-int kp_median_grouped(const double *v, size_t n, size_t ngroups, const kp_median_groups *g,
-                      double *median, size_t *count)
+/* Rows 0..n-1 by value, ties by row: a stable LSD radix sort of the keys (eight passes of
+ * a byte), which leaves rows of equal values in row order. */
+static int sort_rows(const double *v, size_t n, size_t *rows)
 {
-    ranked *order = malloc((n ? n : 1) * sizeof *order);
+    uint64_t *key = malloc((n ? n : 1) * sizeof *key), *key2 = malloc((n ? n : 1) * sizeof *key2);
+    size_t *rows2 = malloc((n ? n : 1) * sizeof *rows2);
+    if (!key || !key2 || !rows2) {
+        free(key);
+        free(key2);
+        free(rows2);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        assert(v[i] == v[i]);
+        key[i] = order_key(v[i]);
+        rows[i] = i;
+    }
+    size_t *out = rows;
+    for (int shift = 0; shift < 64 && n; shift += 8) {
+        size_t count[257] = {0};
+        for (size_t i = 0; i < n; i++)
+            count[((key[i] >> shift) & 0xff) + 1]++;
+        if (count[((key[0] >> shift) & 0xff) + 1] == n)
+            continue; /* one byte value throughout: the pass would not move a row */
+        for (int b = 0; b < 256; b++)
+            count[b + 1] += count[b];
+        for (size_t i = 0; i < n; i++) {
+            size_t at = count[(key[i] >> shift) & 0xff]++;
+            key2[at] = key[i];
+            rows2[at] = rows[i];
+        }
+        uint64_t *tk = key;
+        key = key2;
+        key2 = tk;
+        size_t *tr = rows;
+        rows = rows2;
+        rows2 = tr;
+    }
+    if (rows != out) { /* the sorted rows are in the scratch array */
+        memcpy(out, rows, n * sizeof *rows);
+        rows2 = rows;
+    }
+    free(key);
+    free(key2);
+    free(rows2);
+    return 0;
+}
+
+int kp_median_grouped_counted(const double *v, size_t n, size_t ngroups, const kp_median_groups *g,
+                              double *median, const size_t *count)
+{
+    size_t *order = malloc((n ? n : 1) * sizeof *order);
     size_t *ids = malloc((g->max ? g->max : 1) * sizeof *ids);
     size_t *seen = calloc(ngroups ? ngroups : 1, sizeof *seen);
     int rc = order && ids && seen ? 0 : -1;
-    if (rc)
+    if (rc || (rc = sort_rows(v, n, order)))
         goto done;
-    memset(count, 0, ngroups * sizeof *count);
     for (size_t i = 0; i < ngroups; i++)
         median[i] = 0;
-    for (size_t i = 0; i < n; i++) {
-        assert(v[i] == v[i]);
-        order[i] = (ranked){v[i], i};
-        size_t k = g->groups(g->ctx, i, ids, g->max);
-        assert(k <= g->max);
-        for (size_t j = 0; j < k; j++)
-            count[ids[j]]++;
-    }
-    qsort(order, n, sizeof *order, cmp_ranked);
     /* In value order, a group's (count-1)/2-th and count/2-th values are its middle ones:
      * the same one for an odd count. */
     for (size_t i = 0; i < n; i++) {
-        size_t k = g->groups(g->ctx, order[i].row, ids, g->max);
+        size_t k = g->groups(g->ctx, order[i], ids, g->max);
+        assert(k <= g->max);
         for (size_t j = 0; j < k; j++) {
             size_t id = ids[j], c = count[id], s = seen[id]++;
+            assert(s < c);
             if (s == (c - 1) / 2)
-                median[id] = order[i].v;
+                median[id] = v[order[i]];
             if (s == c / 2 && c % 2 == 0)
-                median[id] = (median[id] + order[i].v) / 2.0;
+                median[id] = (median[id] + v[order[i]]) / 2.0;
         }
     }
 done:
@@ -57,4 +96,21 @@ done:
     free(ids);
     free(seen);
     return rc;
+}
+
+int kp_median_grouped(const double *v, size_t n, size_t ngroups, const kp_median_groups *g,
+                      double *median, size_t *count)
+{
+    size_t *ids = malloc((g->max ? g->max : 1) * sizeof *ids);
+    if (!ids)
+        return -1;
+    memset(count, 0, ngroups * sizeof *count);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = g->groups(g->ctx, i, ids, g->max);
+        assert(k <= g->max);
+        for (size_t j = 0; j < k; j++)
+            count[ids[j]]++;
+    }
+    free(ids);
+    return kp_median_grouped_counted(v, n, ngroups, g, median, count);
 }

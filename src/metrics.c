@@ -1,6 +1,8 @@
 /* The metric layer. Metrics are read from INI ([relation], [metric], [evaluate]); each run
  * makes ONE grouped scan per (relation, time column) into a compact per-bucket aggregate
- * (buckets are months, split where a period boundary falls mid-month), rolls it up to
+ * (buckets are months, split where a period boundary falls mid-month; summed in C, SQL
+ * evaluating each row's expressions, with the rows of median metrics read in the same
+ * pass; in SQL's GROUP BY when min or max need it), rolls it up to
  * every dimension and period (in C where the sums are exact integers, else in SQL; the
  * rows of median metrics are read once and ranked in C), joins the results into one wide
  * row per member and period, and inlines derived metrics as SQL over that row and its
@@ -1247,6 +1249,7 @@ typedef struct {
     sb sql;
     int *res_of; /* result table kp_r<N> holding each aggregate metric, -1 none */
     int nres;
+    struct pend_medians *pend; /* median rows read by the C scans (cscan_relation) */
 } ectx;
 
 /* Run the statement in c->sql (bound from the job's values); error lines point at the
@@ -1492,6 +1495,12 @@ static kp_err rollup_scan_all(ectx *c, unsigned keys, size_t *const by[3], const
 
 /* One grouped scan of relation r for the decomposable metrics on time column `time`
  * (NULL: stock metrics only); stock metrics of r ride along on its first scan. */
+static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
+                             size_t *const by[3], const size_t n[3], int windowed_only, int *done,
+                             kp_error *e);
+static void scan_sql(ectx *c, const relation *rel, unsigned keys, const char *time,
+                     size_t *const by[3], const size_t n[3], int windowed_only);
+
 static kp_err scan_relation(ectx *c, size_t r, const char *time, int with_stock, kp_error *e)
 {
     const kp_metric_lib *lib = c->lib;
@@ -1502,10 +1511,6 @@ static kp_err scan_relation(ectx *c, size_t r, const char *time, int with_stock,
     if (!idx)
         return nomem(e);
     by[0] = idx;
-    sb *b = &c->sql;
-    sb_reset(b);
-    sb_add(b, "CREATE TEMP TABLE kp_scan AS ");
-    scan_head(c, rel, keys, time);
     int windowed_only = time != NULL;
     /* Order idx as window, before, stock so each mode is one contiguous run. */
     for (int pass = 0; pass < 3; pass++) {
@@ -1520,21 +1525,14 @@ static kp_err scan_relation(ectx *c, size_t r, const char *time, int with_stock,
             if (pass > 0)
                 windowed_only = 0;
             by[pass][n[pass]++] = i;
-            measure_sql(b, m, i);
         }
     }
     kp_err rc = KP_OK;
-    if (n[0] + n[1] + n[2]) {
-        from_sql(b, rel);
-        if (windowed_only) {
-            char lo[KP_DATE_ISO_LEN + 1], hi[KP_DATE_ISO_LEN + 1];
-            sb_add(b, " AND (%s) >= '%s' AND (%s) < '%s'", time,
-                   kp_date_format_iso(c->bk.lo, lo), time, kp_date_format_iso(c->bk.hi, hi));
-        }
-        sb_add(b, " GROUP BY b");
-        for (int k = 0; k < NK; k++)
-            if ((keys >> k) & 1)
-                sb_add(b, ", k%d", k);
+    int done = 0;
+    if (n[0] + n[1] + n[2])
+        rc = cscan_relation(c, r, time, keys, by, n, windowed_only, &done, e);
+    if (!rc && !done && n[0] + n[1] + n[2]) {
+        scan_sql(c, rel, keys, time, by, n, windowed_only);
         rc = run_sql(c, &lib->m[idx[0]], e);
         if (!rc)
             rc = rollup_scan_all(c, keys, by, n, e);
@@ -1616,6 +1614,7 @@ typedef struct {
     strset members[ND];     /* member ids of each */
     size_t base[ND];        /* first group id of each: groups are (member, period) */
     size_t np;              /* periods */
+    size_t nbk;             /* buckets */
     size_t *per, *per_off;  /* periods of bucket k: per[per_off[k] .. per_off[k + 1]) */
     unsigned *bucket, *mem; /* mem: nd ids per row */
     size_t n, cap;
@@ -1678,6 +1677,37 @@ static int mrows_periods(mrows *m, const ectx *c, tmode tm)
                 m->per[o++] = p;
     }
     m->per_off[nb] = o;
+    m->nbk = nb;
+    return 0;
+}
+
+/* The number of values of metric j in each group: per member and bucket in one pass over
+ * its values, then to periods through the bucket map (rather than one groups() call per
+ * value and period). */
+static int mrows_counts(const mrows *m, size_t j, size_t ngroups, size_t *count)
+{
+    size_t nh = 0, hb[ND];
+    for (size_t d = 0; d < m->nd; d++) {
+        hb[d] = nh;
+        nh += m->members[d].n * m->nbk;
+    }
+    size_t *hist = calloc(nh + 1, sizeof *hist);
+    if (!hist)
+        return -1;
+    for (size_t i = 0; i < m->nv[j]; i++) {
+        size_t row = m->row[j][i];
+        for (size_t d = 0; d < m->nd; d++)
+            hist[hb[d] + m->mem[row * m->nd + d] * m->nbk + m->bucket[row]]++;
+    }
+    memset(count, 0, ngroups * sizeof *count);
+    for (size_t d = 0; d < m->nd; d++)
+        for (size_t k = 0; k < m->members[d].n; k++)
+            for (size_t b = 0; b < m->nbk; b++) {
+                size_t h = hist[hb[d] + k * m->nbk + b];
+                for (size_t x = m->per_off[b]; h && x < m->per_off[b + 1]; x++)
+                    count[m->base[d] + k * m->np + m->per[x]] += h;
+            }
+    free(hist);
     return 0;
 }
 
@@ -1883,6 +1913,51 @@ static kp_err mrows_write(ectx *c, const size_t *idx, const mrows *mr, double *c
     return rc;
 }
 
+/* An empty row set for median metrics idx[0..n): the dimensions their relation has. */
+static void medians_setup(ectx *c, const size_t *idx, size_t n, mrows *mr)
+{
+    const kp_metric_lib *lib = c->lib;
+    unsigned keys = scan_keys(lib, &lib->r[lib->m[idx[0]].rel]);
+    memset(mr, 0, sizeof *mr);
+    assert(n <= MAX_MEDIANS);
+    mr->nm = n;
+    for (int d = 0; d < ND; d++)
+        if (dim_supported(lib, keys, d))
+            mr->dim[mr->nd++] = d;
+}
+
+/* The medians of the rows in mr, written to a new result table; frees mr. */
+static kp_err medians_finish(ectx *c, const size_t *idx, size_t n, mrows *mr, kp_error *e)
+{
+    double *median[MAX_MEDIANS] = {NULL};
+    size_t *count[MAX_MEDIANS] = {NULL};
+    size_t ngroups = 0;
+    kp_err rc = KP_OK;
+    for (size_t d = 0; d < mr->nd; d++) {
+        mr->base[d] = ngroups;
+        ngroups += mr->members[d].n * mr->np;
+    }
+    for (size_t j = 0; j < n && !rc; j++) {
+        mvalues mv = {mr, mr->row[j]};
+        kp_median_groups g = {mrows_groups, &mv, mr->nd * mr->np};
+        if (!(median[j] = malloc((ngroups + 1) * sizeof *median[j])) ||
+            !(count[j] = malloc((ngroups + 1) * sizeof *count[j])) ||
+            mrows_counts(mr, j, ngroups, count[j]) ||
+            kp_median_grouped_counted(mr->v[j], mr->nv[j], ngroups, &g, median[j], count[j]))
+            rc = nomem(e);
+    }
+    if (!rc)
+        rc = new_result(c, idx, n, e);
+    if (!rc)
+        rc = mrows_write(c, idx, mr, median, count, e);
+    for (size_t j = 0; j < n; j++) {
+        free(median[j]);
+        free(count[j]);
+    }
+    mrows_free(mr);
+    return rc;
+}
+
 /* Median metrics idx[0..n) of one relation, time column and mode: their rows are read
  * once, and the exact median of every dimension member and period is found with one
  * sort per metric (median.h) instead of one SQL median() per dimension over the rows
@@ -1892,40 +1967,16 @@ static kp_err eval_medians(ectx *c, const size_t *idx, size_t n, kp_error *e)
     const kp_metric_lib *lib = c->lib;
     const metric *m = &lib->m[idx[0]];
     unsigned keys = scan_keys(lib, &lib->r[m->rel]);
-    mrows mr = {0};
-    assert(n <= MAX_MEDIANS);
-    mr.nm = n;
-    for (int d = 0; d < ND; d++)
-        if (dim_supported(lib, keys, d))
-            mr.dim[mr.nd++] = d;
-    double *median[MAX_MEDIANS] = {NULL};
-    size_t *count[MAX_MEDIANS] = {NULL};
+    mrows mr;
+    medians_setup(c, idx, n, &mr);
     kp_err rc = mrows_periods(&mr, c, m->tm) ? nomem(e) : KP_OK;
     if (!rc)
         rc = mrows_read(c, idx, keys, &mr, e);
-    size_t ngroups = 0;
-    for (size_t d = 0; d < mr.nd && !rc; d++) {
-        mr.base[d] = ngroups;
-        ngroups += mr.members[d].n * mr.np;
+    if (rc) {
+        mrows_free(&mr);
+        return rc;
     }
-    for (size_t j = 0; j < n && !rc; j++) {
-        mvalues mv = {&mr, mr.row[j]};
-        kp_median_groups g = {mrows_groups, &mv, mr.nd * mr.np};
-        if (!(median[j] = malloc((ngroups + 1) * sizeof *median[j])) ||
-            !(count[j] = malloc((ngroups + 1) * sizeof *count[j])) ||
-            kp_median_grouped(mr.v[j], mr.nv[j], ngroups, &g, median[j], count[j]))
-            rc = nomem(e);
-    }
-    if (!rc)
-        rc = new_result(c, idx, n, e);
-    if (!rc)
-        rc = mrows_write(c, idx, &mr, median, count, e);
-    for (size_t j = 0; j < n; j++) {
-        free(median[j]);
-        free(count[j]);
-    }
-    mrows_free(&mr);
-    return rc;
+    return medians_finish(c, idx, n, &mr, e);
 }
 
 /* ---- rollups in C --------------------------------------------------------------------- */
@@ -1989,25 +2040,41 @@ static int crollup_grow(crollup *r, size_t d, size_t k)
     return 0;
 }
 
-/* Add one value of metric slot j (column col) to every dimension's cell of this row. */
-static void crollup_value(crollup *r, kp_stmt *st, int at, size_t j, size_t col, const long *ids,
+/* One SQL value as read: its type and its integer or real content. */
+typedef struct {
+    kp_coltype t;
+    int64_t i;
+    double d;
+} sval;
+
+static sval stmt_value(kp_stmt *st, int at)
+{
+    sval x = {kp_stmt_column_type(st, at), 0, 0};
+    if (x.t == KP_COL_INTEGER)
+        x.i = kp_stmt_column_int64(st, at);
+    else if (x.t == KP_COL_REAL)
+        x.d = kp_stmt_column_double(st, at);
+    return x;
+}
+
+/* Add one value x of metric slot j (column col) to every dimension's cell of this row. */
+static void crollup_value(crollup *r, const sval *x, size_t j, size_t col, const long *ids,
                           size_t bucket)
 {
     int64_t v;
-    kp_coltype t = kp_stmt_column_type(st, at);
-    if (t == KP_COL_NULL)
+    if (x->t == KP_COL_NULL)
         return;
-    if (t == KP_COL_INTEGER) {
-        v = kp_stmt_column_int64(st, at);
+    if (x->t == KP_COL_INTEGER) {
+        v = x->i;
         if (v > (int64_t)EXACT_LIMIT || v < -(int64_t)EXACT_LIMIT) {
             r->exact[j] = 0;
             return;
         }
-    } else if (t == KP_COL_REAL) {
-        double x = kp_stmt_column_double(st, at);
-        if (!(x >= -EXACT_LIMIT && x <= EXACT_LIMIT) || x != (double)(int64_t)x)
+    } else if (x->t == KP_COL_REAL) {
+        double d = x->d;
+        if (!(d >= -EXACT_LIMIT && d <= EXACT_LIMIT) || d != (double)(int64_t)d)
             r->exact[j] = 0;
-        v = r->exact[j] ? (int64_t)x : 0;
+        v = r->exact[j] ? (int64_t)d : 0;
     } else {
         r->exact[j] = 0;
         return;
@@ -2022,6 +2089,19 @@ static void crollup_value(crollup *r, kp_stmt *st, int at, size_t j, size_t col,
         a->sum += v;
         a->any = 1;
     }
+}
+
+/* Member ids of one row in every dimension, from the member strings mem[d]; marks the
+ * row's bucket as reached. */
+static int crollup_row(crollup *r, const char *const *mem, size_t bk, long *ids)
+{
+    for (size_t d = 0; d < r->nd; d++) {
+        ids[d] = strset_id(&r->members[d], mem[d]);
+        if (ids[d] < 0 || crollup_grow(r, d, (size_t)ids[d]))
+            return -1;
+        r->hit[d][(size_t)ids[d] * r->nbk + bk] = 1;
+    }
+    return 0;
 }
 
 /* Read kp_scan once, with each row's member of every dimension (joined to reps as the
@@ -2052,19 +2132,21 @@ static kp_err crollup_read(ectx *c, unsigned keys, crollup *r, kp_error *e)
     while (!rc && (step = kp_stmt_step(st, e)) == 1) {
         long bucket = bucket_index(&c->bk, kp_stmt_column_text(st, 0));
         size_t bk = bucket < 0 ? c->bk.nb + 1 : (size_t)bucket;
-        for (size_t d = 0; d < r->nd && !rc; d++) {
+        const char *mem[ND];
+        for (size_t d = 0; d < r->nd; d++) {
             const char *t = kp_stmt_column_text(st, (int)d + 1);
-            ids[d] = strset_id(&r->members[d], t ? t : "");
-            if (ids[d] < 0 || crollup_grow(r, d, (size_t)ids[d]))
-                rc = nomem(e);
-            else
-                r->hit[d][(size_t)ids[d] * r->nbk + bk] = 1;
+            mem[d] = t ? t : "";
         }
+        if (crollup_row(r, mem, bk, ids))
+            rc = nomem(e);
         int at = (int)r->nd + 1;
         for (size_t j = 0; j < r->nmet && !rc; j++) {
-            crollup_value(r, st, at++, j, r->col[j], ids, bk);
-            if (lib->m[r->met[j]].fn == A_AVG)
-                crollup_value(r, st, at++, j, r->col[j] + 1, ids, bk);
+            sval x = stmt_value(st, at++);
+            crollup_value(r, &x, j, r->col[j], ids, bk);
+            if (lib->m[r->met[j]].fn == A_AVG) {
+                x = stmt_value(st, at++);
+                crollup_value(r, &x, j, r->col[j] + 1, ids, bk);
+            }
         }
     }
     if (!rc && step < 0)
@@ -2156,51 +2238,893 @@ static kp_err crollup_write(ectx *c, const crollup *r, const size_t *js, size_t 
     return rc;
 }
 
+/* The C rollup of the metrics by[t][0..n[t]) of each time mode t: sums, counts and
+ * averages, at most 64. */
+static void crollup_setup(ectx *c, unsigned keys, size_t *const by[3], const size_t n[3],
+                          crollup *r)
+{
+    const kp_metric_lib *lib = c->lib;
+    memset(r, 0, sizeof *r);
+    r->nbk = c->bk.nb + 2;
+    for (int d = 0; d < ND; d++)
+        if (dim_supported(lib, keys, d))
+            r->dim[r->nd++] = d;
+    for (int t = 0; t < 3; t++)
+        for (size_t i = 0; i < n[t]; i++) {
+            const metric *m = &lib->m[by[t][i]];
+            if ((m->fn != A_SUM && m->fn != A_COUNT && m->fn != A_AVG) ||
+                r->nmet == sizeof r->met / sizeof *r->met)
+                continue;
+            r->met[r->nmet] = by[t][i];
+            r->col[r->nmet] = r->ncol;
+            r->exact[r->nmet++] = 1;
+            r->ncol += m->fn == A_AVG ? 2 : 1;
+        }
+}
+
+/* The slot of metric i in r when C rolls it up (every value an exact integer), else -1. */
+static long crollup_slot(const crollup *r, size_t i)
+{
+    for (size_t j = 0; j < r->nmet; j++)
+        if (r->met[j] == i)
+            return r->exact[j] ? (long)j : -1;
+    return -1;
+}
+
+/* SQLite's sum() (func.c of the SQLite this links, 3.40): an integer total while every
+ * addend is an integer and none overflows, beside a double total added in row order. A
+ * group's sum here is the one GROUP BY gives, bit for bit, when the rows come in the same
+ * order: the table scan's, which GROUP BY's sorter keeps among rows of equal keys. */
+typedef struct {
+    double r;
+    int64_t i;
+    uint32_t cnt; /* non-NULL addends; a cell of 2^32 rows is refused (cscan_relation) */
+    unsigned char approx, overflow;
+} ssum;
+
+static void ssum_add(ssum *s, const sval *x)
+{
+    if (x->t == KP_COL_INTEGER) {
+        s->r += (double)x->i;
+        if (!(s->approx | s->overflow) &&
+            (x->i > 0 ? s->i > INT64_MAX - x->i : s->i < INT64_MIN - x->i))
+            s->approx = s->overflow = 1;
+        else if (!(s->approx | s->overflow))
+            s->i += x->i;
+    } else {
+        s->r += x->d;
+        s->approx = 1;
+    }
+    s->cnt++;
+}
+
+/* The value sum() returns. */
+static sval ssum_value(const ssum *s)
+{
+    sval x = {KP_COL_NULL, 0, 0};
+    if (s->cnt && s->approx)
+        x = (sval){KP_COL_REAL, 0, s->r};
+    else if (s->cnt)
+        x = (sval){KP_COL_INTEGER, s->i, 0};
+    return x;
+}
+
+/* Fractional sums rolled up in C, added in the order rollup_scan's SQL adds them: per
+ * member and bucket, the scan's cells in kp_scan's order; then per member and period the
+ * bucket totals, oldest bucket first (a stock: NULL bucket, '0000-00-00', then by date).
+ * Sums of window and stock metrics only; the cells must all lie in known buckets. */
+typedef struct {
+    size_t n, met[64], col[64]; /* metric, its kp_scan column */
+    size_t nslot;               /* bucket slots: NULL, '0000-00-00', then c->bk.b */
+    size_t nmem[ND];
+    ssum *part[ND];         /* [(member * nslot + slot) * n + j] */
+    unsigned char *hit[ND]; /* [member * nslot + slot] */
+} frollup;
+
+static void frollup_free(frollup *f)
+{
+    for (size_t d = 0; d < ND; d++) {
+        free(f->part[d]);
+        free(f->hit[d]);
+    }
+}
+
+static long frollup_slot(const frollup *f, size_t i)
+{
+    for (size_t j = 0; f && j < f->n; j++)
+        if (f->met[j] == i)
+            return (long)j;
+    return -1;
+}
+
+/* Write metrics js[0..n) of f (time mode tm) to a new result table: the rows and values
+ * of rollup_scan's INSERT, row by row. */
+static kp_err frollup_write(ectx *c, const crollup *r, const frollup *f, const size_t *js, size_t n,
+                            tmode tm, kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    size_t idx[64];
+    for (size_t j = 0; j < n; j++)
+        idx[j] = f->met[js[j]];
+    kp_err rc = new_result(c, idx, n, e);
+    sb *b = &c->sql;
+    sb_reset(b);
+    sb_add(b, "INSERT INTO kp_r%d VALUES(?1, ?2, ?3, ?4", c->nres - 1);
+    for (size_t j = 0; j < n; j++)
+        sb_add(b, ", ?%zu", j + 5);
+    sb_add(b, ")");
+    kp_stmt *st = NULL;
+    if (!rc)
+        rc = b->oom ? nomem(e) : kp_store_prepare(c->s, b->p, NULL, 0, &st, e);
+    unsigned char *in = calloc(f->nslot + 1, 1);
+    ssum tot[64];
+    if (!rc && !in)
+        rc = nomem(e);
+    char d[KP_DATE_ISO_LEN + 1];
+    for (size_t p = 0; p < c->ps.n && !rc; p++) {
+        const period *per = &c->ps.p[p];
+        for (size_t k = 0; k < f->nslot; k++)
+            in[k] = tm == T_STOCK || (k >= 2 && bucket_maps(&c->bk, k - 2, per, T_WINDOW));
+        const char *gn = grain_names[per->grain];
+        kp_date_format_iso(per->start, d);
+        for (size_t di = 0; di < r->nd && !rc; di++) {
+            const char *dn = dim_names[r->dim[di]];
+            for (size_t k = 0; k < f->nmem[di] && !rc; k++) {
+                int hit = 0;
+                memset(tot, 0, n * sizeof *tot);
+                for (size_t sl = 0; sl < f->nslot; sl++) {
+                    if (!in[sl] || !f->hit[di][k * f->nslot + sl])
+                        continue;
+                    hit = 1;
+                    const ssum *part = &f->part[di][(k * f->nslot + sl) * f->n];
+                    for (size_t j = 0; j < n; j++) {
+                        sval v = ssum_value(&part[js[j]]);
+                        if (v.t != KP_COL_NULL)
+                            ssum_add(&tot[j], &v);
+                    }
+                }
+                if (!hit)
+                    continue;
+                const char *mem = r->members[di].s[k];
+                kp_stmt_bind_text(st, 1, dn, strlen(dn));
+                kp_stmt_bind_text(st, 2, mem, strlen(mem));
+                kp_stmt_bind_text(st, 3, gn, strlen(gn));
+                kp_stmt_bind_text(st, 4, d, KP_DATE_ISO_LEN);
+                for (size_t j = 0; j < n; j++) {
+                    sval v = ssum_value(&tot[j]); /* as combine_sql: sum(c) [/ 100.0] */
+                    double x = v.t == KP_COL_INTEGER ? (double)v.i : v.d;
+                    if (lib->m[idx[j]].unit)
+                        x = x / 100.0;
+                    if (v.t == KP_COL_NULL)
+                        kp_stmt_bind_null(st, (int)j + 5);
+                    else if (v.t == KP_COL_INTEGER && !lib->m[idx[j]].unit)
+                        kp_stmt_bind_int64(st, (int)j + 5, v.i);
+                    else
+                        kp_stmt_bind_double(st, (int)j + 5, x);
+                }
+                if (kp_stmt_step(st, e) < 0)
+                    rc = e ? e->code : KP_ERR_IO;
+                kp_stmt_reset(st);
+            }
+        }
+    }
+    free(in);
+    kp_stmt_finalize(st);
+    return rc;
+}
+
+/* Write the result tables of by[] once r holds every row: C's exact sums by crollup_write,
+ * the fractional sums of f (when given) by frollup_write, the rest by rollup_scan in SQL
+ * over kp_scan. */
+static kp_err crollup_finish(ectx *c, unsigned keys, crollup *r, const frollup *f,
+                             size_t *const by[3], const size_t n[3], kp_error *e)
+{
+    size_t *sql = malloc((n[0] + n[1] + n[2] + 1) * sizeof *sql);
+    kp_err rc = sql ? KP_OK : nomem(e);
+    for (int t = 0; t < 3 && !rc; t++) {
+        size_t js[64], nj = 0, ns = 0, fs[64], nf = 0;
+        for (size_t i = 0; i < n[t]; i++) {
+            long j = crollup_slot(r, by[t][i]), k = frollup_slot(f, by[t][i]);
+            if (j >= 0)
+                js[nj++] = (size_t)j;
+            else if (k >= 0)
+                fs[nf++] = (size_t)k;
+            else
+                sql[ns++] = by[t][i];
+        }
+        if (nj)
+            rc = crollup_write(c, r, js, nj, (tmode)t, e);
+        if (!rc && nf)
+            rc = frollup_write(c, r, f, fs, nf, (tmode)t, e);
+        if (!rc && ns)
+            rc = rollup_scan(c, keys, sql, ns, (tmode)t, e);
+    }
+    free(sql);
+    return rc;
+}
+
 /* Roll kp_scan up for the metrics by[t][0..n[t]) of each time mode t: sums, counts and
  * averages in C when every value is an exact integer (then no order of addition can
  * change a bit), everything else (min, max, fractional sums) by rollup_scan in SQL. */
 static kp_err rollup_scan_all(ectx *c, unsigned keys, size_t *const by[3], const size_t n[3],
                               kp_error *e)
 {
+    crollup r;
+    crollup_setup(c, keys, by, n, &r);
+    kp_err rc = r.nmet ? crollup_read(c, keys, &r, e) : KP_OK;
+    if (!rc)
+        rc = crollup_finish(c, keys, &r, NULL, by, n, e);
+    crollup_free(&r);
+    return rc;
+}
+
+/* ---- the grouped scan in C ---------------------------------------------------------- */
+
+/* The rep-based members of each rep (reps LEFT JOINed on rep_id, as the SQL rollups do). */
+typedef struct {
+    strset ids;
+    char **of; /* region, team, manager of rep k at of[3k..3k+2] */
+} repmap;
+
+static void repmap_free(repmap *m)
+{
+    for (size_t i = 0; i < 3 * m->ids.n; i++)
+        free(m->of[i]);
+    free(m->of);
+    strset_free(&m->ids);
+}
+
+static kp_err repmap_read(ectx *c, repmap *m, kp_error *e)
+{
+    kp_stmt *st = NULL;
+    kp_err rc = kp_store_prepare(c->s,
+                                 "SELECT rep_id, coalesce(region, '(none)'), coalesce(team,"
+                                 " '(none)'), coalesce(manager_id, '(none)') FROM reps"
+                                 " WHERE rep_id IS NOT NULL",
+                                 NULL, 0, &st, e);
+    int step = 0;
+    while (!rc && (step = kp_stmt_step(st, e)) == 1) {
+        long k = strset_id(&m->ids, kp_stmt_column_text(st, 0));
+        char **of = k < 0 ? NULL : realloc(m->of, 3 * m->ids.n * sizeof *of);
+        if (!of) {
+            rc = nomem(e);
+            break;
+        }
+        m->of = of;
+        for (int j = 0; j < 3 && !rc; j++)
+            if (!(of[3 * k + j] = strdup(kp_stmt_column_text(st, j + 1))))
+                rc = nomem(e);
+    }
+    if (!rc && step < 0)
+        rc = e && e->code ? e->code : KP_ERR_IO;
+    kp_stmt_finalize(st);
+    return rc;
+}
+
+/* Cells of (bucket, key...) ids, as kp_scan's GROUP BY would make them. Key id 0 is NULL,
+ * k + 1 the k-th string of kv[position]. */
+typedef struct {
+    size_t nkey;       /* bucket + keys */
+    int keyof[NK + 1]; /* key index of each position after the bucket */
+    strset kv[NK + 1]; /* the strings of each position */
+    unsigned *ck;      /* ncell * nkey ids */
+    ssum *cs;          /* ncell * (nsum + 1) sums: of each summed value, then of 1s */
+    size_t ncell, capcell, ncol, nsum;
+    size_t *slot, nslot; /* open addressing: cell + 1, 0 = empty */
+    int *src;            /* per kp_scan column: its sum (sums[]), -1 for count(*) */
+    int nsrc;            /* result columns after the keys: flags and values */
+    struct sumsrc *sums; /* what each summed column adds per row */
+    repmap reps;
+} cgroups;
+
+static void cgroups_free(cgroups *g)
+{
+    for (size_t k = 0; k < g->nkey; k++)
+        strset_free(&g->kv[k]);
+    free(g->ck);
+    free(g->cs);
+    free(g->slot);
+    free(g->src);
+    free(g->sums);
+    repmap_free(&g->reps);
+}
+
+static size_t ids_hash(const unsigned *id, size_t n)
+{
+    size_t h = 14695981039346656037u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ id[i]) * 1099511628211u;
+    return h;
+}
+
+/* The cell of key ids id[0..nkey), added if new; -1 when out of memory. */
+static long cgroups_cell(cgroups *g, const unsigned *id)
+{
+    if (2 * (g->ncell + 1) > g->nslot) {
+        size_t nslot = g->nslot ? 2 * g->nslot : 1024;
+        size_t *slot = calloc(nslot, sizeof *slot);
+        if (!slot)
+            return -1;
+        for (size_t i = 0; i < g->ncell; i++) {
+            size_t h = ids_hash(g->ck + i * g->nkey, g->nkey) & (nslot - 1);
+            while (slot[h])
+                h = (h + 1) & (nslot - 1);
+            slot[h] = i + 1;
+        }
+        free(g->slot);
+        g->slot = slot;
+        g->nslot = nslot;
+    }
+    size_t h = ids_hash(id, g->nkey) & (g->nslot - 1);
+    for (; g->slot[h]; h = (h + 1) & (g->nslot - 1))
+        if (!memcmp(g->ck + (g->slot[h] - 1) * g->nkey, id, g->nkey * sizeof *id))
+            return (long)(g->slot[h] - 1);
+    if (g->ncell == g->capcell) {
+        size_t cap = g->capcell ? 2 * g->capcell : 1024;
+        unsigned *ck = realloc(g->ck, cap * g->nkey * sizeof *ck);
+        if (ck)
+            g->ck = ck;
+        ssum *cs = ck ? realloc(g->cs, cap * (g->nsum + 1) * sizeof *cs) : NULL;
+        if (!cs)
+            return -1;
+        g->cs = cs;
+        g->capcell = cap;
+    }
+    memcpy(g->ck + g->ncell * g->nkey, id, g->nkey * sizeof *id);
+    memset(g->cs + g->ncell * (g->nsum + 1), 0, (g->nsum + 1) * sizeof *g->cs);
+    g->slot[h] = ++g->ncell;
+    return (long)(g->ncell - 1);
+}
+
+static const char *cgroups_str(const cgroups *g, size_t k, unsigned id)
+{
+    return id ? g->kv[k].s[id - 1] : NULL;
+}
+
+/* GROUP BY's order of two cells: key by key, NULL first, text by bytes. */
+static const cgroups *sort_groups;
+static int cmp_cells(const void *a, const void *b)
+{
+    const cgroups *g = sort_groups;
+    const unsigned *x = g->ck + *(const size_t *)a * g->nkey;
+    const unsigned *y = g->ck + *(const size_t *)b * g->nkey;
+    for (size_t k = 0; k < g->nkey; k++) {
+        if (x[k] == y[k])
+            continue;
+        if (!x[k] || !y[k])
+            return x[k] ? 1 : -1;
+        return strcmp(g->kv[k].s[x[k] - 1], g->kv[k].s[y[k] - 1]) < 0 ? -1 : 1;
+    }
+    return 0;
+}
+
+/* Member of dimension d for key ids id (member_sql in C; "" for a NULL bucket-less). */
+static const char *cgroups_member(const cgroups *g, const unsigned *id, int d)
+{
+    if (d == D_COMPANY)
+        return "All";
+    int key = d == D_PRODUCT ? K_PRODUCT : d == D_FC ? K_FC : d == D_STAGE ? K_STAGE : K_REP;
+    size_t pos = 0;
+    for (size_t k = 1; k < g->nkey; k++)
+        if (g->keyof[k] == key)
+            pos = k;
+    assert(pos);
+    const char *s = cgroups_str(g, pos, id[pos]);
+    if (d == D_REP || d == D_PRODUCT || d == D_FC || d == D_STAGE)
+        return s ? s : "(none)";
+    long r = -1;
+    if (s && g->reps.ids.nslot) {
+        size_t h = str_hash(s) & (g->reps.ids.nslot - 1);
+        for (; g->reps.ids.slot[h]; h = (h + 1) & (g->reps.ids.nslot - 1))
+            if (!strcmp(g->reps.ids.s[g->reps.ids.slot[h] - 1], s)) {
+                r = (long)g->reps.ids.slot[h] - 1;
+                break;
+            }
+    }
+    int j = d == D_REGION ? 0 : d == D_TEAM ? 1 : 2;
+    return r < 0 ? "(none)" : g->reps.of[3 * r + j];
+}
+
+/* What one summed kp_scan column adds per row, from a flag column (a where as 1 or 0; -1:
+ * no where) and a value column (-1: none): the value where the flag holds, else NULL; or
+ * 1 where the flag holds, else 0; or 1 where the flag holds and the value is not NULL,
+ * else 0. That is measure_sql's CASE per row, with each where and value expression
+ * evaluated once per row however many metrics share it. */
+enum { SM_VALUE, SM_ONE, SM_NOTNULL };
+typedef struct sumsrc {
+    int flag, val, mode;
+} sumsrc;
+
+static sval sumsrc_value(const sumsrc *u, const sval *vals)
+{
+    int on = u->flag < 0 || vals[u->flag].i;
+    sval x = {KP_COL_NULL, 0, 0};
+    if (u->mode == SM_VALUE)
+        return on ? vals[u->val] : x;
+    x = (sval){KP_COL_INTEGER, on && (u->mode == SM_ONE || vals[u->val].t != KP_COL_NULL), 0};
+    return x;
+}
+
+/* Median metrics read on this scan's rows: those of relation r in time mode window on
+ * the same time column, the first MAX_MEDIANS as eval_all_medians groups them. */
+typedef struct pend_medians {
+    size_t idx[MAX_MEDIANS], n;
+    mrows mr;
+    int fcol[MAX_MEDIANS], vcol[MAX_MEDIANS]; /* their flag (-1: none) and value columns */
+    size_t kpos[ND];                          /* key position of each dimension's member */
+    long *memo[ND];                           /* member id + 1 by key id, per dimension */
+    size_t nmemo[ND];
+    struct pend_medians *next;
+} pend_medians;
+
+static void pend_free(pend_medians *p)
+{
+    while (p) {
+        pend_medians *next = p->next;
+        mrows_free(&p->mr);
+        for (int d = 0; d < ND; d++)
+            free(p->memo[d]);
+        free(p);
+        p = next;
+    }
+}
+
+static size_t find_medians(const kp_metric_lib *lib, size_t r, const char *time, size_t *idx)
+{
+    size_t n = 0;
+    for (size_t j = 0; j < lib->n && n < MAX_MEDIANS; j++) {
+        const metric *o = &lib->m[j];
+        if (o->kind == MK_AGG && o->ok && o->fn == A_MEDIAN && (size_t)o->rel == r &&
+            o->tm == T_WINDOW && time && !strcmp(o->time, time))
+            idx[n++] = j;
+    }
+    return n;
+}
+
+/* Add this row's values to the pending medians (what mrows_read does per row). */
+static int pend_row(pend_medians *p, const cgroups *g, const sval *vals, const unsigned *id,
+                    long bucket)
+{
+    mrows *mr = &p->mr;
+    int in[MAX_MEDIANS], any = 0;
+    for (size_t j = 0; j < p->n; j++) {
+        in[j] = (p->fcol[j] < 0 || vals[p->fcol[j]].i) && vals[p->vcol[j]].t != KP_COL_NULL;
+        any |= in[j];
+    }
+    if (!any)
+        return 0;
+    long ids[ND];
+    for (size_t d = 0; d < mr->nd; d++) {
+        unsigned kid = p->kpos[d] ? id[p->kpos[d]] : 0;
+        if (kid >= p->nmemo[d]) {
+            size_t nm = 2 * (size_t)kid + 16;
+            long *memo = realloc(p->memo[d], nm * sizeof *memo);
+            if (!memo)
+                return -1;
+            memset(memo + p->nmemo[d], 0, (nm - p->nmemo[d]) * sizeof *memo);
+            p->memo[d] = memo;
+            p->nmemo[d] = nm;
+        }
+        if (!p->memo[d][kid]) {
+            long m = strset_id(&mr->members[d], cgroups_member(g, id, mr->dim[d]));
+            if (m < 0)
+                return -1;
+            p->memo[d][kid] = m + 1;
+        }
+        ids[d] = p->memo[d][kid] - 1;
+    }
+    if (mrows_add(mr, bucket, ids))
+        return -1;
+    for (size_t j = 0; j < p->n; j++)
+        if (in[j] && mrows_value(mr, j,
+                                 vals[p->vcol[j]].t == KP_COL_INTEGER ? (double)vals[p->vcol[j]].i
+                                                                      : vals[p->vcol[j]].d))
+            return -1;
+    return 0;
+}
+
+/* SQL of the old-style scan into kp_scan (GROUP BY in SQL) of the metrics by[]. */
+static void scan_sql(ectx *c, const relation *rel, unsigned keys, const char *time,
+                     size_t *const by[3], const size_t n[3], int windowed_only)
+{
     const kp_metric_lib *lib = c->lib;
-    crollup r = {0};
-    r.nbk = c->bk.nb + 2;
-    for (int d = 0; d < ND; d++)
-        if (dim_supported(lib, keys, d))
-            r.dim[r.nd++] = d;
+    sb *b = &c->sql;
+    sb_reset(b);
+    sb_add(b, "CREATE TEMP TABLE kp_scan AS ");
+    scan_head(c, rel, keys, time);
+    for (int t = 0; t < 3; t++)
+        for (size_t i = 0; i < n[t]; i++)
+            measure_sql(b, &lib->m[by[t][i]], by[t][i]);
+    from_sql(b, rel);
+    if (windowed_only) {
+        char lo[KP_DATE_ISO_LEN + 1], hi[KP_DATE_ISO_LEN + 1];
+        sb_add(b, " AND (%s) >= '%s' AND (%s) < '%s'", time, kp_date_format_iso(c->bk.lo, lo), time,
+               kp_date_format_iso(c->bk.hi, hi));
+    }
+    sb_add(b, " GROUP BY b");
+    for (int k = 0; k < NK; k++)
+        if ((keys >> k) & 1)
+            sb_add(b, ", k%d", k);
+}
+
+enum { CS_VALUE, CS_ONE, CS_NCOUNT }; /* a kp_scan column: sum of a value, count(*), avg's n */
+
+/* The kp_scan columns of cell i: sum() of a value, count(*), or an average's count of
+ * rows where its value is not NULL (its value column's non-NULL addends). */
+static void cscan_columns(const cgroups *g, const int *kind, size_t i, sval *out)
+{
+    const ssum *cs = g->cs + i * (g->nsum + 1);
+    for (size_t x = 0; x < g->ncol; x++)
+        if (kind[x] == CS_ONE)
+            out[x] = (sval){KP_COL_INTEGER, cs[g->nsum].cnt, 0};
+        else if (kind[x] == CS_NCOUNT)
+            out[x] = (sval){KP_COL_INTEGER, cs[g->src[x - 1]].cnt, 0};
+        else
+            out[x] = ssum_value(&cs[g->src[x]]);
+}
+
+/* Column (after the keys) of expression x in b, the SELECT being built, added when new. */
+static int value_col(sb *b, char ***exprs, int *nexpr, const char *x, int *err)
+{
+    for (int k = 0; k < *nexpr; k++)
+        if (!strcmp((*exprs)[k], x))
+            return k;
+    char **ne = realloc(*exprs, (size_t)(*nexpr + 1) * sizeof *ne);
+    if (!ne || !(ne[*nexpr] = strdup(x))) {
+        if (ne)
+            *exprs = ne;
+        *err = 1;
+        return -1;
+    }
+    *exprs = ne;
+    sb_add(b, ", %s", x);
+    return (*nexpr)++;
+}
+
+/* The flag column of where w (-1 without one). */
+static int flag_col(sb *b, char ***exprs, int *nexpr, const char *w, int *err)
+{
+    if (!w)
+        return -1;
+    sb one = {0};
+    sb_add(&one, "CASE WHEN (%s) THEN 1 ELSE 0 END", w);
+    int k = one.oom ? (*err = 1, -1) : value_col(b, exprs, nexpr, one.p, err);
+    free(one.p);
+    return k;
+}
+
+/* The value column of expression arg, read only on rows where some metric using it (of
+ * list[0..n)) holds: its CASE no longer guards it once evaluated apart from the where. A
+ * bare column needs no guard. */
+static int arg_col(sb *b, char ***exprs, int *nexpr, const kp_metric_lib *lib, const size_t *list,
+                   size_t n, const char *arg, int *err)
+{
+    sb one = {0};
+    int guard = !is_ident(arg);
+    for (size_t i = 0; i < n && guard; i++)
+        guard = strcmp(lib->m[list[i]].arg, arg) || lib->m[list[i]].where;
+    if (guard) {
+        sb_add(&one, "CASE WHEN 0");
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(lib->m[list[i]].arg, arg))
+                sb_add(&one, " OR (%s)", lib->m[list[i]].where);
+        sb_add(&one, " THEN (%s) END", arg);
+    } else {
+        sb_add(&one, "(%s)", arg);
+    }
+    int k = one.oom ? (*err = 1, -1) : value_col(b, exprs, nexpr, one.p, err);
+    free(one.p);
+    return k;
+}
+
+/* The sum of g adding u, added when new. */
+static int sum_of(cgroups *g, size_t cap, sumsrc u)
+{
+    for (size_t k = 0; k < g->nsum; k++)
+        if (g->sums[k].flag == u.flag && g->sums[k].val == u.val && g->sums[k].mode == u.mode)
+            return (int)k;
+    assert(g->nsum < cap);
+    (void)cap;
+    g->sums[g->nsum] = u;
+    return (int)g->nsum++;
+}
+
+/* The grouped scan of relation r in C: one pass over its rows, SQL evaluating each row's
+ * where and value expressions, C summing them per (bucket, keys) cell as kp_scan's GROUP
+ * BY would (no sort of a million rows), rolling the cells up (crollup) and collecting
+ * the rows of the median metrics on the same time column for eval_all_medians. *done = 0
+ * (and nothing written) when the scan needs what only SQL does: min or max, values that
+ * are text, keys that are not text, an integer overflow. */
+static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
+                             size_t *const by[3], const size_t n[3], int windowed_only, int *done,
+                             kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    const relation *rel = &lib->r[r];
+    *done = 0;
+    size_t nmet = n[0] + n[1] + n[2], ncol = 0;
     for (int t = 0; t < 3; t++)
         for (size_t i = 0; i < n[t]; i++) {
-            const metric *m = &lib->m[by[t][i]];
-            if ((m->fn != A_SUM && m->fn != A_COUNT && m->fn != A_AVG) ||
-                r.nmet == sizeof r.met / sizeof *r.met)
-                continue;
-            r.met[r.nmet] = by[t][i];
-            r.col[r.nmet] = r.ncol;
-            r.exact[r.nmet++] = 1;
-            r.ncol += m->fn == A_AVG ? 2 : 1;
+            afn f = lib->m[by[t][i]].fn;
+            if (f != A_SUM && f != A_COUNT && f != A_AVG)
+                return KP_OK;
+            ncol += f == A_AVG ? 2 : 1;
         }
-    kp_err rc = r.nmet ? crollup_read(c, keys, &r, e) : KP_OK;
-    size_t *sql = malloc((n[0] + n[1] + n[2] + 1) * sizeof *sql);
-    if (!rc && !sql)
-        rc = nomem(e);
-    for (int t = 0; t < 3 && !rc; t++) {
-        size_t js[64], nj = 0, ns = 0;
-        for (size_t i = 0; i < n[t]; i++) {
-            size_t j = 0;
-            while (j < r.nmet && r.met[j] != by[t][i])
-                j++;
-            if (j < r.nmet && r.exact[j])
-                js[nj++] = j;
-            else
-                sql[ns++] = by[t][i];
-        }
-        if (nj)
-            rc = crollup_write(c, &r, js, nj, (tmode)t, e);
-        if (!rc && ns)
-            rc = rollup_scan(c, keys, sql, ns, (tmode)t, e);
+    if (nmet > 64)
+        return KP_OK;
+    cgroups g;
+    memset(&g, 0, sizeof g);
+    g.nkey = 1;
+    for (int k = 0; k < NK; k++)
+        if ((keys >> k) & 1)
+            g.keyof[g.nkey++] = k;
+    g.ncol = ncol;
+    int *kind = calloc(ncol + 1, sizeof *kind);
+    g.src = calloc(ncol + 1, sizeof *g.src);
+    g.sums = calloc(ncol + 1, sizeof *g.sums);
+    pend_medians *pm = calloc(1, sizeof *pm);
+    size_t *all = malloc((nmet + MAX_MEDIANS + 1) * sizeof *all), nall = 0;
+    char **exprs = NULL;
+    int nexpr = 0, err = !kind || !g.src || !g.sums || !pm || !all;
+    sb *b = &c->sql;
+    sb_reset(b);
+    scan_head(c, rel, keys, time);
+    int first = (int)g.nkey;
+    if (!err) { /* every metric reading this scan's rows, for arg_col's guards */
+        pm->n = find_medians(lib, r, time, pm->idx);
+        for (int t = 0; t < 3; t++)
+            for (size_t i = 0; i < n[t]; i++)
+                all[nall++] = by[t][i];
+        for (size_t k = 0; k < pm->n; k++)
+            all[nall++] = pm->idx[k];
     }
-    free(sql);
-    crollup_free(&r);
+    size_t j = 0;
+    for (int t = 0; t < 3 && !err; t++)
+        for (size_t i = 0; i < n[t] && !err; i++) {
+            const metric *m = &lib->m[by[t][i]];
+            int star = !strcmp(m->arg, "*");
+            if (m->fn == A_COUNT && star && !m->where) {
+                kind[j++] = CS_ONE;
+                continue;
+            }
+            sumsrc u = {flag_col(b, &exprs, &nexpr, m->where, &err),
+                        star ? -1 : arg_col(b, &exprs, &nexpr, lib, all, nall, m->arg, &err),
+                        m->fn != A_COUNT ? SM_VALUE
+                        : star           ? SM_ONE
+                                         : SM_NOTNULL};
+            kind[j] = CS_VALUE;
+            g.src[j++] = sum_of(&g, ncol, u);
+            if (m->fn == A_AVG)
+                kind[j++] = CS_NCOUNT; /* rows where c's value is not NULL */
+        }
+    /* the median metrics on these rows: a flag and a value column each */
+    for (size_t k = 0; k < pm->n && !err; k++) {
+        const metric *m = &lib->m[pm->idx[k]];
+        pm->fcol[k] = flag_col(b, &exprs, &nexpr, m->where, &err);
+        pm->vcol[k] = arg_col(b, &exprs, &nexpr, lib, all, nall, m->arg, &err);
+    }
+    g.nsrc = nexpr;
+    for (int k = 0; k < nexpr; k++)
+        free(exprs[k]);
+    free(exprs);
+    free(all);
+    from_sql(b, rel);
+    if (windowed_only) {
+        char lo[KP_DATE_ISO_LEN + 1], hi[KP_DATE_ISO_LEN + 1];
+        sb_add(b, " AND (%s) >= '%s' AND (%s) < '%s'", time, kp_date_format_iso(c->bk.lo, lo), time,
+               kp_date_format_iso(c->bk.hi, hi));
+    }
+    kp_err rc = err || b->oom ? nomem(e) : KP_OK;
+    if (!rc && pm->n) {
+        medians_setup(c, pm->idx, pm->n, &pm->mr);
+        if (mrows_periods(&pm->mr, c, T_WINDOW))
+            rc = nomem(e);
+        for (size_t d = 0; d < pm->mr.nd; d++) {
+            int dim = pm->mr.dim[d];
+            int key = dim == D_PRODUCT ? K_PRODUCT
+                      : dim == D_FC    ? K_FC
+                      : dim == D_STAGE ? K_STAGE
+                                       : K_REP;
+            for (size_t k = 1; k < g.nkey && dim != D_COMPANY; k++)
+                if (g.keyof[k] == key)
+                    pm->kpos[d] = k;
+        }
+    }
+    if (!rc && ((keys >> K_REP) & 1))
+        rc = repmap_read(c, &g.reps, e);
+    kp_stmt *st = NULL;
+    if (!rc)
+        rc = kp_store_prepare(c->s, b->p, lib->m[by[0] ? by[0][0] : 0].file, 0, &st, e);
+    if (!rc)
+        rc = kp_stmt_bind_vars(st, &c->vars, e);
+    int step = 0, unsupported = 0;
+    sval *vals = calloc((size_t)g.nsrc + 1, sizeof *vals);
+    if (!rc && !vals)
+        rc = nomem(e);
+    while (!rc && !unsupported && (step = kp_stmt_step(st, e)) == 1) {
+        unsigned id[NK + 1];
+        for (size_t k = 0; k < g.nkey && !rc; k++) {
+            kp_coltype ty = kp_stmt_column_type(st, (int)k);
+            if (ty != KP_COL_NULL && ty != KP_COL_TEXT) {
+                unsupported = 1;
+                break;
+            }
+            long v = ty == KP_COL_NULL ? -1 : strset_id(&g.kv[k], kp_stmt_column_text(st, (int)k));
+            if (ty != KP_COL_NULL && v < 0)
+                rc = nomem(e);
+            id[k] = (unsigned)(v + 1);
+        }
+        if (rc || unsupported)
+            break;
+        long cell = cgroups_cell(&g, id);
+        if (cell < 0) {
+            rc = nomem(e);
+            break;
+        }
+        for (int k = 0; k < g.nsrc; k++) {
+            vals[k] = stmt_value(st, first + k);
+            if (vals[k].t == KP_COL_TEXT || vals[k].t == KP_COL_BLOB)
+                unsupported = 1;
+        }
+        ssum *cs = g.cs + (size_t)cell * (g.nsum + 1);
+        for (size_t x = 0; x < g.nsum; x++) {
+            sval v = sumsrc_value(&g.sums[x], vals);
+            if (v.t != KP_COL_NULL)
+                ssum_add(&cs[x], &v);
+        }
+        if (++cs[g.nsum].cnt == UINT32_MAX)
+            unsupported = 1;
+        if (pm->n && id[0] && strcmp(g.kv[0].s[id[0] - 1], "0000-00-00")) {
+            long bucket = bucket_index(&c->bk, g.kv[0].s[id[0] - 1]);
+            if (bucket >= 0 && pend_row(pm, &g, vals, id, bucket))
+                rc = nomem(e);
+        }
+    }
+    if (!rc && !unsupported && step < 0)
+        rc = e && e->code ? e->code : KP_ERR_IO;
+    kp_stmt_finalize(st);
+    free(vals);
+    if (rc && e && e->code != KP_ERR_NOMEM) {
+        const metric *m = &lib->m[by[0][0]];
+        char msg[KP_ERROR_MSG_MAX];
+        snprintf(msg, sizeof msg, "[metric %.60s]: %.900s", m->name, e->msg);
+        kp_error_set(e, KP_ERR_CONFIG, m->file, m->expr_line, 0, "%s", msg);
+    }
+    for (size_t i = 0; i < g.ncell * (g.nsum + 1) && !rc && !unsupported; i++)
+        unsupported = g.cs[i].overflow; /* SQL reports it */
+    if (rc || unsupported) {
+        free(kind);
+        pend_free(pm);
+        cgroups_free(&g);
+        return rc;
+    }
+    /* The cells in GROUP BY's order, then rolled up as crollup_read would read kp_scan. */
+    size_t *order = malloc((g.ncell + 1) * sizeof *order);
+    crollup cr;
+    crollup_setup(c, keys, by, n, &cr);
+    if (!order)
+        rc = nomem(e);
+    for (size_t i = 0; i < g.ncell && !rc; i++)
+        order[i] = i;
+    sort_groups = &g;
+    if (!rc)
+        qsort(order, g.ncell, sizeof *order, cmp_cells);
+    sval *out = malloc((g.ncol + 1) * sizeof *out);
+    long *cellmem = malloc((g.ncell * cr.nd + 1) * sizeof *cellmem);
+    size_t *cellslot = malloc((g.ncell + 1) * sizeof *cellslot);
+    int odd_bucket = 0; /* a bucket text no bucket start spells (malformed dates) */
+    if (!rc && (!out || !cellmem || !cellslot))
+        rc = nomem(e);
+    for (size_t i = 0; i < g.ncell && !rc; i++) {
+        const unsigned *id = g.ck + order[i] * g.nkey;
+        cscan_columns(&g, kind, order[i], out);
+        long bucket = id[0] ? bucket_index(&c->bk, g.kv[0].s[id[0] - 1]) : -1;
+        size_t bk = bucket < 0 ? c->bk.nb + 1 : (size_t)bucket;
+        if (bucket < 0 && id[0])
+            odd_bucket = 1;
+        cellslot[i] = !id[0] ? 0 : bk == c->bk.nb ? 1 : bk + 2;
+        const char *mem[ND];
+        long *ids = cellmem + i * cr.nd;
+        for (size_t d = 0; d < cr.nd; d++)
+            mem[d] = cgroups_member(&g, id, cr.dim[d]);
+        if (crollup_row(&cr, mem, bk, ids))
+            rc = nomem(e);
+        for (size_t x = 0; x < cr.nmet && !rc; x++) {
+            crollup_value(&cr, &out[cr.col[x]], x, cr.col[x], ids, bk);
+            if (lib->m[cr.met[x]].fn == A_AVG)
+                crollup_value(&cr, &out[cr.col[x] + 1], x, cr.col[x] + 1, ids, bk);
+        }
+    }
+    /* Fractional sums of window and stock metrics in C, in SQL's order of addition. */
+    frollup fr;
+    memset(&fr, 0, sizeof fr);
+    for (int t = 0; t < 3 && !rc && !odd_bucket; t += 2)
+        for (size_t i = 0; i < n[t]; i++)
+            if (lib->m[by[t][i]].fn == A_SUM && crollup_slot(&cr, by[t][i]) < 0)
+                fr.met[fr.n++] = by[t][i];
+    for (size_t f = 0; f < fr.n; f++) { /* its kp_scan column: crollup numbers them alike */
+        size_t x = 0;
+        while (cr.met[x] != fr.met[f])
+            x++;
+        fr.col[f] = cr.col[x];
+    }
+    fr.nslot = c->bk.nb + 2;
+    for (size_t d = 0; d < cr.nd && !rc && fr.n; d++) {
+        fr.nmem[d] = cr.members[d].n;
+        fr.part[d] = calloc(fr.nmem[d] * fr.nslot * fr.n + 1, sizeof *fr.part[d]);
+        fr.hit[d] = calloc(fr.nmem[d] * fr.nslot + 1, 1);
+        if (!fr.part[d] || !fr.hit[d])
+            rc = nomem(e);
+    }
+    for (size_t i = 0; i < g.ncell && !rc && fr.n; i++) {
+        cscan_columns(&g, kind, order[i], out);
+        for (size_t d = 0; d < cr.nd; d++) {
+            size_t at = (size_t)cellmem[i * cr.nd + d] * fr.nslot + cellslot[i];
+            fr.hit[d][at] = 1;
+            for (size_t f = 0; f < fr.n; f++)
+                if (out[fr.col[f]].t != KP_COL_NULL)
+                    ssum_add(&fr.part[d][at * fr.n + f], &out[fr.col[f]]);
+        }
+    }
+    /* Metrics C cannot roll up exactly are rolled up in SQL from kp_scan, written here
+     * row for row as the SQL scan would have made it. */
+    int with_table = 0;
+    for (int t = 0; t < 3 && !rc; t++)
+        for (size_t i = 0; i < n[t]; i++)
+            with_table |= crollup_slot(&cr, by[t][i]) < 0 && frollup_slot(&fr, by[t][i]) < 0;
+    if (with_table) {
+        scan_sql(c, rel, keys, time, by, n, windowed_only);
+        sb_add(b, " LIMIT 0");
+        rc = run_sql(c, &lib->m[by[0][0]], e);
+        sb_reset(b);
+        sb_add(b, "INSERT INTO kp_scan VALUES(?1");
+        for (size_t x = 1; x < g.nkey + g.ncol; x++)
+            sb_add(b, ", ?%zu", x + 1);
+        sb_add(b, ")");
+        if (!rc)
+            rc = b->oom ? nomem(e) : kp_store_prepare(c->s, b->p, NULL, 0, &st, e);
+        for (size_t i = 0; i < g.ncell && !rc; i++) {
+            const unsigned *id = g.ck + order[i] * g.nkey;
+            cscan_columns(&g, kind, order[i], out);
+            for (size_t k = 0; k < g.nkey; k++) {
+                const char *s = cgroups_str(&g, k, id[k]);
+                if (s)
+                    kp_stmt_bind_text(st, (int)k + 1, s, strlen(s));
+            }
+            for (size_t x = 0; x < g.ncol; x++) {
+                sval v = out[x];
+                int at = (int)(g.nkey + x) + 1;
+                if (v.t == KP_COL_INTEGER)
+                    kp_stmt_bind_int64(st, at, v.i);
+                else if (v.t == KP_COL_REAL)
+                    kp_stmt_bind_double(st, at, v.d);
+            }
+            if (kp_stmt_step(st, e) < 0)
+                rc = e && e->code ? e->code : KP_ERR_IO;
+            kp_stmt_reset(st);
+        }
+        kp_stmt_finalize(st);
+    }
+    if (!rc)
+        rc = crollup_finish(c, keys, &cr, &fr, by, n, e);
+    if (!rc && with_table)
+        rc = kp_store_exec(c->s, "DROP TABLE kp_scan", e);
+    free(out);
+    free(cellmem);
+    free(cellslot);
+    free(order);
+    free(kind);
+    frollup_free(&fr);
+    crollup_free(&cr);
+    cgroups_free(&g);
+    if (!rc && pm->n) {
+        pm->next = c->pend;
+        c->pend = pm;
+    } else {
+        pend_free(pm);
+    }
+    if (!rc)
+        *done = 1;
     return rc;
 }
 
@@ -2677,10 +3601,32 @@ static kp_err eval_all_medians(ectx *c, kp_error *e)
                 done[j] = 1;
             }
         }
-        rc = eval_medians(c, idx, n, e);
+        pend_medians **pp = &c->pend;
+        while (*pp && ((*pp)->n != n || memcmp((*pp)->idx, idx, n * sizeof *idx)))
+            pp = &(*pp)->next;
+        if (*pp) { /* read by a C scan */
+            pend_medians *p = *pp;
+            *pp = p->next;
+            p->next = NULL;
+            rc = medians_finish(c, idx, n, &p->mr, e);
+            memset(&p->mr, 0, sizeof p->mr);
+            pend_free(p);
+        } else {
+            rc = eval_medians(c, idx, n, e);
+        }
     }
     free(done);
     return rc;
+}
+
+#define MODEL_CACHE_KIB "8192"
+
+static void restore_cache(kp_store *s, int64_t cache)
+{
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA cache_size=%lld", (long long)cache);
+    if (cache)
+        kp_store_exec(s, pragma, NULL);
 }
 
 kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_error *e)
@@ -2694,14 +3640,23 @@ kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_er
     } else if (!rc) {
         rc = kp_vars_set(&c.vars, "gross_margin", NULL) ? nomem(e) : KP_OK;
     }
+    /* The model reads each page of the relations once, in table order, and writes fresh
+     * pages: a large page cache buys it nothing but memory (64 MB of it, the peak of a
+     * run). A small one while it runs; the store's own size back afterwards. */
+    int64_t cache = 0;
+    if (!rc)
+        rc = kp_store_query_int64(s, "PRAGMA cache_size", NULL, 0, &cache, e);
+    if (!rc)
+        rc = kp_store_exec(s, "PRAGMA cache_size=-" MODEL_CACHE_KIB, e);
     if (!rc)
         rc = kp_store_begin(s, e);
     /* Fresh planner statistics (inside the model's transaction, so a killed run leaves
      * them as they were): the per-rep queries of templates then use the indexes. */
     if (!rc)
-        rc = kp_store_exec(s, "ANALYZE", e);
+        rc = kp_store_exec(s, "PRAGMA analysis_limit=1000; ANALYZE", e);
     if (rc) {
         kp_store_rollback(s);
+        restore_cache(s, cache);
         kp_vars_clear(&c.vars);
         return rc;
     }
@@ -2769,6 +3724,8 @@ kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_er
                       "DROP TABLE IF EXISTS temp.kp_scan",
                       NULL);
     }
+    restore_cache(s, cache);
+    pend_free(c.pend);
     free(c.ps.p);
     free(c.bk.b);
     free(c.bk.extra);

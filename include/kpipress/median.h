@@ -23,4 +23,9 @@ typedef struct kp_median_groups {
 int kp_median_grouped(const double *v, size_t n, size_t ngroups, const kp_median_groups *g,
                       double *median, size_t *count);
 
+/* The same with count[g] given: the number of values of each group, as the caller may
+ * know it more cheaply than by one groups() call per value. */
+int kp_median_grouped_counted(const double *v, size_t n, size_t ngroups, const kp_median_groups *g,
+                              double *median, const size_t *count);
+
 #endif

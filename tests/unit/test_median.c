@@ -6,6 +6,7 @@
 #include "kpipress/median.h"
 #include "kpipress/rng.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +55,28 @@ static int cmp_double(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
+/* Signed zeros and extremes: -0.0 and 0.0 are equal values, so they keep their row order
+ * (the middle of {0, -0, -0} is row 1's -0.0); infinities and huge magnitudes sort by
+ * value. The counted entry point agrees. */
+static void test_zeros_and_extremes(void **state)
+{
+    (void)state;
+    const double v[] = {0.0, -0.0, -0.0, -1e308, 1e308, -5e-324, 5e-324};
+    const unsigned mask[] = {1 | 2, 1 | 2, 1, 4, 4, 4 | 8, 8};
+    masks m = {mask};
+    kp_median_groups g = {mask_groups, &m, 4};
+    double med[4];
+    size_t cnt[4];
+    assert_int_equal(kp_median_grouped(v, 7, 4, &g, med, cnt), 0);
+    assert_true(med[0] == 0 && signbit(med[0]));  /* rows 0, 1, 2: row 1 */
+    assert_true(med[1] == 0 && !signbit(med[1])); /* rows 0, 1: (0 + -0) / 2 = +0 */
+    assert_true(med[2] == -5e-324);               /* -1e308, 1e308, -5e-324 */
+    assert_true(med[3] == 0);                     /* (-5e-324 + 5e-324) / 2 */
+    double med2[4];
+    assert_int_equal(kp_median_grouped_counted(v, 7, 4, &g, med2, cnt), 0);
+    assert_memory_equal(med, med2, sizeof med);
+}
+
 static void test_random_against_per_group_sort(void **state)
 {
     (void)state;
@@ -88,6 +111,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hand_checked),
+        cmocka_unit_test(test_zeros_and_extremes),
         cmocka_unit_test(test_random_against_per_group_sort),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
