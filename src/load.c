@@ -1752,7 +1752,7 @@ static kp_err rewrite_rejects(loader *L, kp_error *e)
     kp_stmt_bind_text(r.q, 1, L->as_of, KP_DATE_ISO_LEN);
     kp_stmt_bind_text(r.q, 2, L->src->name, strlen(L->src->name));
     r.more = kp_stmt_step(r.q, e);
-    kp_csv_options opt = {L->src->delimiter, 0, 0};
+    kp_csv_options opt = {L->src->delimiter, 0, 0, 0};
     rc = r.more < 0 ? e->code : kp_csv_read(L->src->path, &opt, on_reread, &r, NULL, e);
     kp_stmt_finalize(r.q);
     return rc;
@@ -1847,7 +1847,7 @@ static kp_err load_source(const kp_job *job, size_t index, kp_store *s, kp_load_
         goto fail;
     if ((rc = prepare_all(&L, e)))
         goto fail;
-    kp_csv_options opt = {src->delimiter, 0, 0};
+    kp_csv_options opt = {src->delimiter, 0, 0, 0};
     if ((rc = kp_csv_read(src->path, &opt, on_record, &L, NULL, e)))
         goto fail;
     if (!L.have_header) {
