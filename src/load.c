@@ -241,6 +241,7 @@ typedef struct loader {
      * the insert thread owns): reps, stage rules, exchange rates. */
     name_map rep_ids, rep_names;
     kp_stage_rule *rules;
+    size_t *rule_len; /* trimmed length of each rule's stage: most rules fail on it */
     size_t nrules;
     rate *rates;
     size_t nrates;
@@ -608,8 +609,9 @@ static int parse_status(const char *s, size_t n, int *closed, int *won)
 
 static const kp_stage_rule *find_rule(const loader *L, const char *stage, size_t n)
 {
+    stage = kp_value_trim(stage, &n);
     for (size_t i = 0; i < L->nrules; i++)
-        if (kp_presets_header_eq(stage, n, L->rules[i].stage))
+        if (L->rule_len[i] == n && kp_presets_header_eq(stage, n, L->rules[i].stage))
             return &L->rules[i];
     return NULL;
 }
@@ -1523,6 +1525,7 @@ static void loader_free(loader *L)
     map_free(&L->rep_ids);
     map_free(&L->rep_names);
     free(L->rules);
+    free(L->rule_len);
     free(L->rates);
     if (L->rej_f)
         fclose(L->rej_f);
@@ -1553,6 +1556,13 @@ static kp_err check_grand_total(loader *L, kp_error *e)
 }
 
 /* ---- opportunities: before and after the rows ----------------------------------------- */
+
+static void add_rule(loader *L, const kp_stage_rule *r)
+{
+    L->rule_len[L->nrules] = strlen(r->stage);
+    kp_value_trim(r->stage, &L->rule_len[L->nrules]);
+    L->rules[L->nrules++] = *r;
+}
 
 /* Everything a row is checked against, read into memory before the insert thread owns the
  * store: reps by id and by name, the stage rules ([stages] over the preset's), the rates.
@@ -1600,17 +1610,19 @@ static kp_err prepare_opportunities(loader *L, kp_error *e)
 
     /* Stage rules: the job's first, then the preset's that the job does not redefine. */
     const kp_job *job = L->job;
-    if (!(L->rules = calloc(job->nstages + L->preset->nstages + 1, sizeof *L->rules)))
+    size_t maxrules = job->nstages + L->preset->nstages + 1;
+    if (!(L->rules = calloc(maxrules, sizeof *L->rules)) ||
+        !(L->rule_len = calloc(maxrules, sizeof *L->rule_len)))
         goto nomem;
     for (size_t i = 0; i < job->nstages; i++) {
         const kp_stage_def *d = &job->stages[i];
-        L->rules[L->nrules++] = (kp_stage_rule){d->stage, d->order, d->probability,
-                                                d->is_closed, d->is_won, d->forecast_category};
+        add_rule(L, &(kp_stage_rule){d->stage, d->order, d->probability, d->is_closed,
+                                     d->is_won, d->forecast_category});
     }
     for (size_t i = 0; i < L->preset->nstages; i++) {
         const kp_stage_rule *p = &L->preset->stages[i];
         if (!find_rule(L, p->stage, strlen(p->stage)))
-            L->rules[L->nrules++] = *p;
+            add_rule(L, p);
     }
     if ((rc = kp_store_exec(L->s, "DELETE FROM stage_rules", e)) ||
         (rc = kp_store_prepare(L->s,
@@ -1752,7 +1764,7 @@ static kp_err rewrite_rejects(loader *L, kp_error *e)
     kp_stmt_bind_text(r.q, 1, L->as_of, KP_DATE_ISO_LEN);
     kp_stmt_bind_text(r.q, 2, L->src->name, strlen(L->src->name));
     r.more = kp_stmt_step(r.q, e);
-    kp_csv_options opt = {L->src->delimiter, 0, 0};
+    kp_csv_options opt = {L->src->delimiter, 0, 0, 0};
     rc = r.more < 0 ? e->code : kp_csv_read(L->src->path, &opt, on_reread, &r, NULL, e);
     kp_stmt_finalize(r.q);
     return rc;
@@ -1847,7 +1859,7 @@ static kp_err load_source(const kp_job *job, size_t index, kp_store *s, kp_load_
         goto fail;
     if ((rc = prepare_all(&L, e)))
         goto fail;
-    kp_csv_options opt = {src->delimiter, 0, 0};
+    kp_csv_options opt = {src->delimiter, 0, 0, 0};
     if ((rc = kp_csv_read(src->path, &opt, on_record, &L, NULL, e)))
         goto fail;
     if (!L.have_header) {

@@ -10,7 +10,7 @@
 
 typedef struct kp_csv_record {
     size_t nfields;
-    const char *const *fields; /* NUL-terminated copies; valid only during the callback */
+    const char *const *fields; /* NUL-terminated; valid only during the callback */
     const size_t *lens;
     long line;                 /* physical line where the record starts */
     long end_line;             /* physical line where it ends (multi-line quoted fields) */
@@ -20,6 +20,7 @@ typedef struct kp_csv_options {
     char delimiter;       /* ',', ';', '\t'; 0 = detect from the header line */
     size_t max_field;     /* 0 = KP_CSV_MAX_FIELD */
     size_t max_columns;   /* 0 = KP_CSV_MAX_COLUMNS */
+    int libcsv_only;      /* tests: every line through libcsv, none split by the fast path */
 } kp_csv_options;
 
 /* Return KP_OK to continue, anything else (with e set) to stop. */

@@ -40,13 +40,15 @@ static void put(const char *data, size_t len)
     fclose(f);
 }
 
+static int libcsv_only; /* 1: the reader's fast path off, every line through libcsv */
+
 /* Read data; return the error text ("" on success) and leave the records in out. */
 static const char *read_str(const char *data, size_t len, char delim, size_t max_field,
                             char *used)
 {
     static char msg[2048];
     kp_error e = {0};
-    kp_csv_options opt = {delim, max_field, 8};
+    kp_csv_options opt = {delim, max_field, 8, libcsv_only};
     put(data, len);
     out[0] = '\0';
     msg[0] = '\0';
@@ -188,6 +190,37 @@ static void test_write(void **state)
     assert_string_equal(out, "1-2:plain|a,b|say \"hi\"||two\nlines| sp \n");
 }
 
+/* The fast path for plain lines must read exactly what libcsv reads, and leave every
+ * other line (and every error) to it: random lines over the characters that matter,
+ * read both ways, give the same records and the same messages. */
+static void test_fast_path_same_as_libcsv(void **state)
+{
+    (void)state;
+    static const char alphabet[] = "ab,,;\"\"\"\r\n\n \t\xc3";
+    static char fast_out[sizeof out], fast_msg[2048], data[96];
+    unsigned long x = 12345; /* fixed seed: the same cases every run */
+    int differed_from_plain = 0;
+    for (int t = 0; t < 20000; t++) {
+        size_t len = 0, n = 1 + (x >> 7) % 80;
+        for (; len < n; len++) {
+            x = x * 6364136223846793005u + 1442695040888963407u;
+            data[len] = alphabet[(x >> 33) % (sizeof alphabet - 1)];
+        }
+        char delim = t % 3 == 0 ? ';' : ',';
+        libcsv_only = 0;
+        snprintf(fast_msg, sizeof fast_msg, "%s", read_str(data, len, delim, 12, NULL));
+        memcpy(fast_out, out, strlen(out) + 1);
+        libcsv_only = 1;
+        const char *msg = read_str(data, len, delim, 12, NULL);
+        libcsv_only = 0;
+        if (strcmp(fast_msg, msg) || strcmp(fast_out, out))
+            fail_msg("case %d: input [%.*s]\nfast: %s\n%s\nlibcsv: %s\n%s", t, (int)len, data,
+                     fast_msg, fast_out, msg, out);
+        differed_from_plain += fast_out[0] != '\0';
+    }
+    assert_true(differed_from_plain > 1000); /* the cases do produce records */
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -208,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_lines),  cmocka_unit_test(test_delimiter),
         cmocka_unit_test(test_blocks), cmocka_unit_test(test_errors),
         cmocka_unit_test(test_callback_error), cmocka_unit_test(test_write),
+        cmocka_unit_test(test_fast_path_same_as_libcsv),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -3,7 +3,10 @@
 
 #include "kpipress/store.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static kp_store *open_mem(void)
 {
@@ -115,6 +118,38 @@ static void test_open_missing_dir(void **state)
     assert_string_equal(e.msg, "cannot open database: unable to open database file");
 }
 
+/* A database the store creates gets 8 KiB pages; one that exists keeps its own. */
+static void test_page_size(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/kp_test_store.XXXXXX", fresh[64], old[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(fresh, sizeof fresh, "%s/fresh.db", dir);
+    snprintf(old, sizeof old, "%s/old.db", dir);
+    kp_store *s = NULL;
+    kp_error e = {0};
+    int64_t n = 0;
+    assert_int_equal(kp_store_open(old, KP_STORE_CREATE, &s, &e), KP_OK);
+    /* made as an older kpipress made it: 4 KiB pages, a table */
+    assert_int_equal(kp_store_exec(s, "PRAGMA page_size=4096; VACUUM; CREATE TABLE t(a)", &e),
+                     KP_OK);
+    kp_store_close(s);
+    assert_int_equal(kp_store_open(old, KP_STORE_CREATE, &s, &e), KP_OK);
+    assert_int_equal(kp_store_query_int64(s, "PRAGMA page_size", NULL, -1, &n, &e), KP_OK);
+    assert_int_equal(n, 4096);
+    kp_store_close(s);
+    assert_int_equal(kp_store_open(fresh, KP_STORE_CREATE, &s, &e), KP_OK);
+    assert_int_equal(kp_store_exec(s, "CREATE TABLE t(a)", &e), KP_OK);
+    kp_store_close(s);
+    assert_int_equal(kp_store_open(fresh, KP_STORE_READONLY, &s, &e), KP_OK);
+    assert_int_equal(kp_store_query_int64(s, "PRAGMA page_size", NULL, -1, &n, &e), KP_OK);
+    assert_int_equal(n, 8192);
+    kp_store_close(s);
+    unlink(fresh);
+    unlink(old);
+    rmdir(dir);
+}
+
 static void test_median(void **state)
 {
     (void)state;
@@ -157,6 +192,7 @@ int main(void)
         cmocka_unit_test(test_dqs_off),   cmocka_unit_test(test_readonly),
         cmocka_unit_test(test_bind_vars), cmocka_unit_test(test_rollback),
         cmocka_unit_test(test_open_missing_dir), cmocka_unit_test(test_median),
+        cmocka_unit_test(test_page_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
