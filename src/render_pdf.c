@@ -11,6 +11,7 @@
 
 #include <hpdf_font.h>  /* HPDF_FontAttr: the font's definition, for glyph lookup */
 #include <hpdf_pages.h> /* HPDF_PageAttr: a page's contents stream */
+#include <hpdf_utils.h> /* the byte loops replaced below */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -50,6 +51,34 @@
 #define CONTENT_ZLIB_LEVEL 3 /* see save_pdf */
 
 static const char ELLIPSIS[] = "\xE2\x80\xA6";
+
+/* ---- libharu's byte loops ------------------------------------------------------------ */
+
+/* libharu 2.3.0 fills, copies and measures memory one byte at a time, and every page
+ * operator (a move, a colour, a line) first clears a 512-byte buffer that way: a sixth of
+ * a scorecard's instructions. The library calls these through its PLT, so the definitions
+ * here take their place for the whole process (the dynamic linker prefers the
+ * executable's); where it does not (a static or -Bsymbolic build) libharu keeps its own,
+ * same results. Each returns what libharu's returns: the end of what was written, and for
+ * HPDF_StrLen the length up to maxlen (no limit when negative). */
+void *HPDF_MemSet(void *s, HPDF_BYTE c, HPDF_UINT n)
+{
+    memset(s, c, n);
+    return (HPDF_BYTE *)s + n;
+}
+
+HPDF_BYTE *HPDF_MemCpy(HPDF_BYTE *out, const HPDF_BYTE *in, HPDF_UINT n)
+{
+    memmove(out, in, n);
+    return out + n;
+}
+
+HPDF_UINT HPDF_StrLen(const char *s, HPDF_INT maxlen)
+{
+    if (!s)
+        return 0;
+    return (HPDF_UINT)(maxlen < 0 ? strlen(s) : strnlen(s, (size_t)maxlen));
+}
 
 /* ---- errors ---------------------------------------------------------------------- */
 
