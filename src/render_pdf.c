@@ -565,15 +565,19 @@ static uint32_t *document_codepoints(const kp_doc *d, size_t *n)
         if (blk->chart)
             cps_add_str(set, blk->chart->title);
     }
+    /* A document uses a few hundred of the 65,536: walk the set a byte at a time. */
+    set->bits[0] &= 0xFE; /* U+0000 is never drawn */
     size_t count = 0;
-    for (uint32_t cp = 1; cp <= 0xFFFF; cp++)
-        count += (set->bits[cp >> 3] >> (cp & 7)) & 1;
-    uint32_t *cps = malloc(count * sizeof *cps);
+    for (size_t i = 0; i < sizeof set->bits; i++)
+        for (unsigned b = set->bits[i]; b; b &= b - 1)
+            count++;
+    uint32_t *cps = malloc((count ? count : 1) * sizeof *cps);
     if (cps) {
         *n = 0;
-        for (uint32_t cp = 1; cp <= 0xFFFF; cp++)
-            if ((set->bits[cp >> 3] >> (cp & 7)) & 1)
-                cps[(*n)++] = cp;
+        for (size_t i = 0; i < sizeof set->bits; i++)
+            for (unsigned k = 0; set->bits[i] >> k; k++)
+                if ((set->bits[i] >> k) & 1)
+                    cps[(*n)++] = (uint32_t)(i * 8 + k);
     }
     free(set);
     return cps;
