@@ -343,6 +343,61 @@ static void set_font(kp_pdf *p, kp_pdf_font *f, float size)
     p->cur_size = size;
 }
 
+static char hex_digit(unsigned v)
+{
+    return (char)(v < 10 ? '0' + v : 'A' + v - 10);
+}
+
+/* What HPDF_Page_TextOut writes for text of a subset face just after BeginText, written
+ * here in one go: "x y Td" (the text matrix is the identity, so the position is
+ * absolute) and the text as the hex of its 2-byte codes, "<...> Tj". libharu would
+ * measure the text again through the font's callback, encode it into a malloc'd copy and
+ * write it in pieces; the bytes are the same (numbers through libharu's own HPDF_FToA,
+ * codes as the face's encoder makes them), and so is libharu's text state afterwards.
+ * Like ShowText, text of zero width writes no Tj. */
+static void face_text_out(kp_pdf *p, const kp_pdf_font *f, float x, float y, const char *txt)
+{
+    HPDF_PageAttr attr = (HPDF_PageAttr)p->page->attr;
+    size_t len = strlen(txt);
+    char local[1024];
+    size_t need = 2 * 32 + 8 + 4 * len + 8; /* 4 hex digits per code point at most */
+    char *buf = need <= sizeof local ? local : malloc(need);
+    if (!buf) {
+        p->oom = 1;
+        return;
+    }
+    char *o = HPDF_FToA(buf, x, buf + 32);
+    *o++ = ' ';
+    o = HPDF_FToA(o, y, o + 32);
+    memcpy(o, " Td\012<", 5);
+    o += 5;
+    char *text = o - 1;
+    unsigned long width = 0;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        float w;
+        i += kp_pdf_utf8_next(txt + i, len - i, &cp);
+        kp_pdf_face_glyph(f->face, cp, &w);
+        width += (unsigned long)w;
+        if (cp > 0xFFFF)
+            cp = 0xFFFD;
+        for (int sh = 12; sh >= 0; sh -= 4)
+            *o++ = hex_digit((cp >> sh) & 0xF);
+    }
+    memcpy(o, "> Tj\012", 5);
+    o += 5;
+    float tw = (float)width * attr->gstate->font_size / 1000;
+    size_t n = tw != 0 ? (size_t)(o - buf) : (size_t)(text - buf);
+    if (HPDF_Stream_Write(attr->stream, (const HPDF_BYTE *)buf, (HPDF_UINT)n) != HPDF_OK)
+        p->hpdf_err = p->hpdf_err ? p->hpdf_err : HPDF_FILE_IO_ERROR;
+    attr->text_matrix.x += x;
+    attr->text_matrix.y += y;
+    attr->text_pos.x = attr->text_matrix.x + tw;
+    attr->text_pos.y = attr->text_matrix.y;
+    if (buf != local)
+        free(buf);
+}
+
 static void draw_clean(kp_pdf *p, kp_pdf_font *f, float size, float x, float y, const char *txt,
                        kp_pdf_rgb color)
 {
@@ -351,7 +406,10 @@ static void draw_clean(kp_pdf *p, kp_pdf_font *f, float size, float x, float y, 
     HPDF_Page_BeginText(p->page);
     set_font(p, f, size);
     kp_pdf_set_fill(p, color);
-    HPDF_Page_TextOut(p->page, x, y, txt);
+    if (f->face && !failed(p))
+        face_text_out(p, f, x, y, txt);
+    else
+        HPDF_Page_TextOut(p->page, x, y, txt);
     HPDF_Page_EndText(p->page);
 }
 
