@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define KP_STR_(x) #x
+#define KP_STR(x) KP_STR_(x)
+
 /* Statements kept by kp_store_prepare_cached(): a burst runs the same few template
  * queries once per document, and compiling them is a sixth of a scorecard's SQL time. */
 #define STMT_CACHE_SIZE 32
@@ -18,6 +21,7 @@ struct kp_store {
     char *path;
     int readonly_sql;   /* template SQL: the authorizer refuses writes */
     int authorizer_set; /* installed once: installing one expires every prepared statement */
+    int mapped;         /* kp_store_map_reads done */
     kp_stmt *cache[STMT_CACHE_SIZE];
     size_t ncache;
 };
@@ -266,6 +270,22 @@ void kp_store_set_readonly(kp_store *s, int on)
         sqlite3_set_authorizer(s->db, authorize, s);
         s->authorizer_set = 1;
     }
+}
+
+/* 1 GB: a database of 200,000 opportunities is about 160 MB; past the map SQLite reads
+ * as usual. */
+#define READ_MAP_BYTES 1073741824
+
+kp_err kp_store_map_reads(kp_store *s, kp_error *e)
+{
+    if (s->mapped || !strcmp(s->path, ":memory:"))
+        return KP_OK;
+    s->mapped = 1;
+    int ro = s->readonly_sql; /* our own setting, not template SQL: past the authorizer */
+    s->readonly_sql = 0;
+    kp_err rc = kp_store_exec(s, "PRAGMA mmap_size=" KP_STR(READ_MAP_BYTES) ";", e);
+    s->readonly_sql = ro;
+    return rc;
 }
 
 /* Line of SQL text where byte offset `off` falls, counted from `line`. */

@@ -4,7 +4,9 @@
 #include "kpipress/store.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static kp_store *open_mem(void)
 {
@@ -256,6 +258,40 @@ static void test_prepare_cached_no_bloom_filter(void **state)
     kp_store_close(s);
 }
 
+static int64_t mmap_size(kp_store *s)
+{
+    int64_t n = -1;
+    kp_error e = {0};
+    assert_int_equal(kp_store_query_int64(s, "PRAGMA mmap_size", NULL, -1, &n, &e), KP_OK);
+    return n;
+}
+
+/* A file database is read through a map once asked (also with template SQL read-only,
+ * whose authorizer refuses PRAGMAs); an in-memory one is left alone. */
+static void test_map_reads(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/kp_store.XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/x.db", dir);
+    kp_store *s = NULL;
+    kp_error e = {0};
+    assert_int_equal(kp_store_open(path, KP_STORE_CREATE, &s, &e), KP_OK);
+    assert_int_equal(mmap_size(s), 0);
+    kp_store_set_readonly(s, 1);
+    assert_int_equal(kp_store_map_reads(s, &e), KP_OK);
+    kp_store_set_readonly(s, 0);
+    assert_int_equal(mmap_size(s), 1073741824);
+    assert_int_equal(kp_store_exec(s, "CREATE TABLE t(a); INSERT INTO t VALUES (1);", &e), KP_OK);
+    kp_store_close(s);
+    unlink(path);
+    rmdir(dir);
+    s = open_mem();
+    assert_int_equal(kp_store_map_reads(s, &e), KP_OK);
+    assert_int_not_equal(mmap_size(s), 1073741824); /* no file: no row, or 0 */
+    kp_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_bind_vars), cmocka_unit_test(test_rollback),
         cmocka_unit_test(test_open_missing_dir), cmocka_unit_test(test_median),
         cmocka_unit_test(test_prepare_cached), cmocka_unit_test(test_prepare_cached_no_bloom_filter),
+        cmocka_unit_test(test_map_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
