@@ -298,7 +298,8 @@ int main(void)
         cmocka_unit_test(test_dqs_off),   cmocka_unit_test(test_readonly),
         cmocka_unit_test(test_bind_vars), cmocka_unit_test(test_rollback),
         cmocka_unit_test(test_open_missing_dir), cmocka_unit_test(test_median),
-        cmocka_unit_test(test_prepare_cached), cmocka_unit_test(test_prepare_cached_no_bloom_filter),
+        cmocka_unit_test(test_prepare_cached),
+        cmocka_unit_test(test_prepare_cached_no_bloom_filter),
         cmocka_unit_test(test_map_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
