@@ -314,11 +314,54 @@ static const char *currency_symbol(const char *code)
     return NULL;
 }
 
-/* Format |v| with thousands separators and `decimals` digits after the point. */
+/* buf = a b c, cut to size like snprintf. */
+static void concat3(char *buf, size_t size, const char *a, const char *b, const char *c)
+{
+    const char *parts[3] = {a, b, c};
+    size_t o = 0;
+    for (int i = 0; i < 3; i++)
+        for (const char *q = parts[i]; *q && o + 1 < size; q++)
+            buf[o++] = *q;
+    if (size)
+        buf[o] = '\0';
+}
+
+/* What "%.*f" prints for |r| (decimals 0 to 2) when r is already rounded to that many
+ * decimals, as every caller here does first: the digits of one integer, k = |r| x 10^d
+ * (exact below 10^12, far inside a double's 2^53), without printf's conversion of a
+ * double, which was most of the cost of a figure. Larger values take printf's way. */
+static void fixed_digits(double r, int decimals, char *out, size_t size)
+{
+    static const double scale[] = {1, 10, 100};
+    double a = fabs(r);
+    if (!(a < 1e12) || decimals < 0 || decimals > 2) {
+        snprintf(out, size, "%.*f", decimals, a);
+        return;
+    }
+    long long k = llround(a * scale[decimals]);
+    char rev[24];
+    size_t n = 0;
+    for (int d = 0; d < decimals; d++, k /= 10)
+        rev[n++] = (char)('0' + k % 10);
+    if (decimals)
+        rev[n++] = '.';
+    do {
+        rev[n++] = (char)('0' + k % 10);
+        k /= 10;
+    } while (k);
+    size_t o = 0;
+    while (n > 0 && o + 1 < size)
+        out[o++] = rev[--n];
+    if (size)
+        out[o] = '\0';
+}
+
+/* Format |v| with thousands separators and `decimals` digits after the point; v is
+ * rounded to `decimals` already. */
 static void group_digits(double v, int decimals, char *buf, size_t size)
 {
     char raw[64];
-    snprintf(raw, sizeof raw, "%.*f", decimals, fabs(v));
+    fixed_digits(v, decimals, raw, sizeof raw);
     const char *dot = strchr(raw, '.');
     size_t intlen = dot ? (size_t)(dot - raw) : strlen(raw);
     size_t o = 0;
@@ -331,6 +374,15 @@ static void group_digits(double v, int decimals, char *buf, size_t size)
     buf[o] = '\0';
     if (dot)
         snprintf(buf + o, size - o, "%s", dot);
+}
+
+/* Signed r (rounded to `decimals`) followed by suffix: "%.*f<suffix>" of r, where a
+ * rounded -0 prints as 0. */
+static void signed_fixed(double r, int decimals, const char *suffix, char *buf, size_t size)
+{
+    char digits[64];
+    fixed_digits(r, decimals, digits, sizeof digits);
+    concat3(buf, size, r < 0 ? "-" : "", digits, suffix);
 }
 
 void kp_format_cell(const kp_cell *c, kp_format fmt, const char *currency, char *buf,
@@ -360,30 +412,30 @@ void kp_format_cell(const kp_cell *c, kp_format fmt, const char *currency, char 
         group_digits(r, 2, digits, sizeof digits);
         const char *sym = currency_symbol(currency);
         if (sym)
-            snprintf(buf, size, "%s%s%s", sign, sym, digits);
+            concat3(buf, size, sign, sym, digits);
         else
             snprintf(buf, size, "%s%s %s", sign, currency, digits);
         return;
     }
     case KP_FMT_PERCENT: {
         double r = round(v * 1000.0) / 10.0;
-        snprintf(buf, size, "%.1f%%", r == 0 ? 0.0 : r);
+        signed_fixed(r, 1, "%", buf, size);
         return;
     }
     case KP_FMT_COUNT: {
         double r = round(v);
         group_digits(r, 0, digits, sizeof digits);
-        snprintf(buf, size, "%s%s", r < 0 ? "-" : "", digits);
+        concat3(buf, size, r < 0 ? "-" : "", digits, "");
         return;
     }
     case KP_FMT_DAYS: {
         double r = round(v * 10.0) / 10.0;
-        snprintf(buf, size, "%.1f", r == 0 ? 0.0 : r);
+        signed_fixed(r, 1, "", buf, size);
         return;
     }
     case KP_FMT_RATIO: {
         double r = round(v * 100.0) / 100.0;
-        snprintf(buf, size, "%.2fx", r == 0 ? 0.0 : r);
+        signed_fixed(r, 2, "x", buf, size);
         return;
     }
     case KP_FMT_DATE: {
@@ -397,7 +449,7 @@ void kp_format_cell(const kp_cell *c, kp_format fmt, const char *currency, char 
         double r = round(v * 100.0) / 100.0;
         int decimals = (r == floor(r)) ? 0 : 2;
         group_digits(r, decimals, digits, sizeof digits);
-        snprintf(buf, size, "%s%s", r < 0 ? "-" : "", digits);
+        concat3(buf, size, r < 0 ? "-" : "", digits, "");
         return;
     }
     }

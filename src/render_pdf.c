@@ -11,6 +11,7 @@
 
 #include <hpdf_font.h>  /* HPDF_FontAttr: the font's definition, for glyph lookup */
 #include <hpdf_pages.h> /* HPDF_PageAttr: a page's contents stream */
+#include <hpdf_utils.h> /* the byte loops replaced below */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -50,6 +51,34 @@
 #define CONTENT_ZLIB_LEVEL 3 /* see save_pdf */
 
 static const char ELLIPSIS[] = "\xE2\x80\xA6";
+
+/* ---- libharu's byte loops ------------------------------------------------------------ */
+
+/* libharu 2.3.0 fills, copies and measures memory one byte at a time, and every page
+ * operator (a move, a colour, a line) first clears a 512-byte buffer that way: a sixth of
+ * a scorecard's instructions. The library calls these through its PLT, so the definitions
+ * here take their place for the whole process (the dynamic linker prefers the
+ * executable's); where it does not (a static or -Bsymbolic build) libharu keeps its own,
+ * same results. Each returns what libharu's returns: the end of what was written, and for
+ * HPDF_StrLen the length up to maxlen (no limit when negative). */
+void *HPDF_MemSet(void *s, HPDF_BYTE c, HPDF_UINT n)
+{
+    memset(s, c, n);
+    return (HPDF_BYTE *)s + n;
+}
+
+HPDF_BYTE *HPDF_MemCpy(HPDF_BYTE *out, const HPDF_BYTE *in, HPDF_UINT n)
+{
+    memmove(out, in, n);
+    return out + n;
+}
+
+HPDF_UINT HPDF_StrLen(const char *s, HPDF_INT maxlen)
+{
+    if (!s)
+        return 0;
+    return (HPDF_UINT)(maxlen < 0 ? strlen(s) : strnlen(s, (size_t)maxlen));
+}
 
 /* ---- errors ---------------------------------------------------------------------- */
 
@@ -314,6 +343,61 @@ static void set_font(kp_pdf *p, kp_pdf_font *f, float size)
     p->cur_size = size;
 }
 
+static char hex_digit(unsigned v)
+{
+    return (char)(v < 10 ? '0' + v : 'A' + v - 10);
+}
+
+/* What HPDF_Page_TextOut writes for text of a subset face just after BeginText, written
+ * here in one go: "x y Td" (the text matrix is the identity, so the position is
+ * absolute) and the text as the hex of its 2-byte codes, "<...> Tj". libharu would
+ * measure the text again through the font's callback, encode it into a malloc'd copy and
+ * write it in pieces; the bytes are the same (numbers through libharu's own HPDF_FToA,
+ * codes as the face's encoder makes them), and so is libharu's text state afterwards.
+ * Like ShowText, text of zero width writes no Tj. */
+static void face_text_out(kp_pdf *p, const kp_pdf_font *f, float x, float y, const char *txt)
+{
+    HPDF_PageAttr attr = (HPDF_PageAttr)p->page->attr;
+    size_t len = strlen(txt);
+    char local[1024];
+    size_t need = 2 * 32 + 8 + 4 * len + 8; /* 4 hex digits per code point at most */
+    char *buf = need <= sizeof local ? local : malloc(need);
+    if (!buf) {
+        p->oom = 1;
+        return;
+    }
+    char *o = HPDF_FToA(buf, x, buf + 32);
+    *o++ = ' ';
+    o = HPDF_FToA(o, y, o + 32);
+    memcpy(o, " Td\012<", 5);
+    o += 5;
+    char *text = o - 1;
+    unsigned long width = 0;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        float w;
+        i += kp_pdf_utf8_next(txt + i, len - i, &cp);
+        kp_pdf_face_glyph(f->face, cp, &w);
+        width += (unsigned long)w;
+        if (cp > 0xFFFF)
+            cp = 0xFFFD;
+        for (int sh = 12; sh >= 0; sh -= 4)
+            *o++ = hex_digit((cp >> sh) & 0xF);
+    }
+    memcpy(o, "> Tj\012", 5);
+    o += 5;
+    float tw = (float)width * attr->gstate->font_size / 1000;
+    size_t n = tw != 0 ? (size_t)(o - buf) : (size_t)(text - buf);
+    if (HPDF_Stream_Write(attr->stream, (const HPDF_BYTE *)buf, (HPDF_UINT)n) != HPDF_OK)
+        p->hpdf_err = p->hpdf_err ? p->hpdf_err : HPDF_FILE_IO_ERROR;
+    attr->text_matrix.x += x;
+    attr->text_matrix.y += y;
+    attr->text_pos.x = attr->text_matrix.x + tw;
+    attr->text_pos.y = attr->text_matrix.y;
+    if (buf != local)
+        free(buf);
+}
+
 static void draw_clean(kp_pdf *p, kp_pdf_font *f, float size, float x, float y, const char *txt,
                        kp_pdf_rgb color)
 {
@@ -322,7 +406,10 @@ static void draw_clean(kp_pdf *p, kp_pdf_font *f, float size, float x, float y, 
     HPDF_Page_BeginText(p->page);
     set_font(p, f, size);
     kp_pdf_set_fill(p, color);
-    HPDF_Page_TextOut(p->page, x, y, txt);
+    if (f->face && !failed(p))
+        face_text_out(p, f, x, y, txt);
+    else
+        HPDF_Page_TextOut(p->page, x, y, txt);
     HPDF_Page_EndText(p->page);
 }
 
@@ -536,15 +623,19 @@ static uint32_t *document_codepoints(const kp_doc *d, size_t *n)
         if (blk->chart)
             cps_add_str(set, blk->chart->title);
     }
+    /* A document uses a few hundred of the 65,536: walk the set a byte at a time. */
+    set->bits[0] &= 0xFE; /* U+0000 is never drawn */
     size_t count = 0;
-    for (uint32_t cp = 1; cp <= 0xFFFF; cp++)
-        count += (set->bits[cp >> 3] >> (cp & 7)) & 1;
-    uint32_t *cps = malloc(count * sizeof *cps);
+    for (size_t i = 0; i < sizeof set->bits; i++)
+        for (unsigned b = set->bits[i]; b; b &= b - 1)
+            count++;
+    uint32_t *cps = malloc((count ? count : 1) * sizeof *cps);
     if (cps) {
         *n = 0;
-        for (uint32_t cp = 1; cp <= 0xFFFF; cp++)
-            if ((set->bits[cp >> 3] >> (cp & 7)) & 1)
-                cps[(*n)++] = cp;
+        for (size_t i = 0; i < sizeof set->bits; i++)
+            for (unsigned k = 0; set->bits[i] >> k; k++)
+                if ((set->bits[i] >> k) & 1)
+                    cps[(*n)++] = (uint32_t)(i * 8 + k);
     }
     free(set);
     return cps;

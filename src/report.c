@@ -85,8 +85,9 @@ static int uses_payout(const kp_tblock *b)
     return 0;
 }
 
+/* cached: keep the compiled statement in the store for the next document of a burst. */
 static kp_err prepare_block(const kp_template *t, const kp_tblock *b, kp_store *s,
-                            const kp_vars *vars, kp_stmt **st, kp_error *e)
+                            const kp_vars *vars, int cached, kp_stmt **st, kp_error *e)
 {
     kp_commission_plan plan;
     if (uses_payout(b) && plan_from_vars(vars, &plan))
@@ -94,7 +95,8 @@ static kp_err prepare_block(const kp_template *t, const kp_tblock *b, kp_store *
                             "[table %s] computes commission (payout): the job needs a "
                             "[commission] section",
                             b->name);
-    kp_err rc = kp_store_prepare(s, b->sql, t->path, b->sql_line, st, e);
+    kp_err rc = cached ? kp_store_prepare_cached(s, b->sql, t->path, b->sql_line, st, e)
+                       : kp_store_prepare(s, b->sql, t->path, b->sql_line, st, e);
     if (!rc)
         rc = kp_stmt_bind_vars(*st, vars, e);
     if (!rc && b->kind == KP_BLOCK_TABLE)
@@ -160,7 +162,7 @@ kp_err kp_template_check(const kp_template *t, kp_store *s, const kp_vars *vars,
         }
         if (!rc && b->sql) {
             kp_stmt *st = NULL;
-            rc = prepare_block(t, b, s, vars, &st, e);
+            rc = prepare_block(t, b, s, vars, 0, &st, e);
             kp_stmt_finalize(st);
         }
     }
@@ -455,6 +457,8 @@ kp_err kp_report_build(const kp_template *t, kp_store *s, const kp_vars *vars,
     if (!rc && (kp_doc_set_str(&d->currency, currency) || kp_doc_set_str(&d->font_path, font)))
         rc = kp_error_set(e, KP_ERR_NOMEM, t->path, 0, 0, "out of memory");
     d->constant_memory = t->stream;
+    if (!rc)
+        rc = kp_store_map_reads(s, e);
     kp_store_set_readonly(s, 1);
     for (size_t i = 0; i < t->nblocks && !rc; i++) {
         const kp_tblock *b = &t->blocks[i];
@@ -489,7 +493,9 @@ kp_err kp_report_build(const kp_template *t, kp_store *s, const kp_vars *vars,
             continue;
         }
         kp_stmt *st = NULL;
-        if ((rc = prepare_block(t, b, s, vars, &st, e)) != KP_OK)
+        /* A streamed table's statement lives in the document, which may outlive the
+         * store; it is not worth caching either: such a workbook is written once. */
+        if ((rc = prepare_block(t, b, s, vars, !t->stream, &st, e)) != KP_OK)
             break;
         /* The plan goes into the document once, for the xlsx Plan sheet. */
         if (b->kind == KP_BLOCK_TABLE && uses_payout(b) && !d->plan) {

@@ -9,10 +9,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define KP_STR_(x) #x
+#define KP_STR(x) KP_STR_(x)
+
+/* Statements kept by kp_store_prepare_cached(): a burst runs the same few template
+ * queries once per document, and compiling them is a sixth of a scorecard's SQL time. */
+#define STMT_CACHE_SIZE 32
+
 struct kp_store {
     sqlite3 *db;
     char *path;
-    int readonly_sql; /* authorizer active */
+    int readonly_sql;   /* template SQL: the authorizer refuses writes */
+    int authorizer_set; /* installed once: installing one expires every prepared statement */
+    int mapped;         /* kp_store_map_reads done */
+    kp_stmt *cache[STMT_CACHE_SIZE];
+    size_t ncache;
 };
 
 struct kp_stmt {
@@ -20,6 +31,10 @@ struct kp_stmt {
     kp_store *store;
     char *origin;
     long line;
+    char *sql;    /* cached statements: the text they were looked up by */
+    int cached;   /* owned by the store's cache; kp_stmt_finalize hands it back */
+    int busy;     /* cached and handed out */
+    int readonly; /* prepared under the read-only authorizer */
 };
 
 /* median(x): an aggregate SQLite lacks. Values are collected per group and the middle
@@ -89,7 +104,8 @@ static kp_err db_error(kp_store *s, kp_error *e, const char *what)
 static int authorize(void *user, int action, const char *a, const char *b, const char *c,
                      const char *d)
 {
-    (void)user;
+    if (!((kp_store *)user)->readonly_sql)
+        return SQLITE_OK;
     (void)b;
     (void)c;
     (void)d;
@@ -205,10 +221,22 @@ kp_err kp_store_open(const char *path, int flags, kp_store **out, kp_error *e)
     return KP_OK;
 }
 
+static void stmt_free(kp_stmt *st)
+{
+    sqlite3_finalize(st->st);
+    free(st->origin);
+    free(st->sql);
+    free(st);
+}
+
 void kp_store_close(kp_store *s)
 {
     if (!s)
         return;
+    for (size_t i = 0; i < s->ncache; i++) {
+        assert(!s->cache[i]->busy); /* finalize what you prepared before closing */
+        stmt_free(s->cache[i]);
+    }
     sqlite3_close(s->db);
     free(s->path);
     free(s);
@@ -241,10 +269,31 @@ void kp_store_rollback(kp_store *s)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* The authorizer stays installed and reads the flag: installing one expires every
+ * prepared statement, so toggling it per document would recompile the cached ones. */
 void kp_store_set_readonly(kp_store *s, int on)
 {
     s->readonly_sql = on;
-    sqlite3_set_authorizer(s->db, on ? authorize : NULL, NULL);
+    if (on && !s->authorizer_set) {
+        sqlite3_set_authorizer(s->db, authorize, s);
+        s->authorizer_set = 1;
+    }
+}
+
+/* 1 GB: a database of 200,000 opportunities is about 160 MB; past the map SQLite reads
+ * as usual. */
+#define READ_MAP_BYTES 1073741824
+
+kp_err kp_store_map_reads(kp_store *s, kp_error *e)
+{
+    if (s->mapped || !strcmp(s->path, ":memory:"))
+        return KP_OK;
+    s->mapped = 1;
+    int ro = s->readonly_sql; /* our own setting, not template SQL: past the authorizer */
+    s->readonly_sql = 0;
+    kp_err rc = kp_store_exec(s, "PRAGMA mmap_size=" KP_STR(READ_MAP_BYTES) ";", e);
+    s->readonly_sql = ro;
+    return rc;
 }
 
 /* Line of SQL text where byte offset `off` falls, counted from `line`. */
@@ -304,9 +353,57 @@ void kp_stmt_finalize(kp_stmt *st)
 {
     if (!st)
         return;
-    sqlite3_finalize(st->st);
-    free(st->origin);
-    free(st);
+    if (st->cached) {
+        kp_stmt_reset(st);
+        st->busy = 0;
+        return;
+    }
+    stmt_free(st);
+}
+
+static int same_text(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+/* Statements that run once per document look up a handful of rows each. For such a
+ * query SQLite 3.38+ may plan a Bloom filter on the inner table of a join (when it
+ * cannot tell that the outer loop, e.g. a recursive CTE of 15 months, is short) and
+ * then reads the whole inner table to build the filter on every run: a scan of every
+ * rep's months to fetch one rep's. Cached statements are compiled without it. The
+ * bits are SQLITE_BloomFilter and SQLITE_BloomPulldown of sqliteInt.h (3.38 to 3.45);
+ * SQLITE_TESTCTRL_OPTIMIZATIONS sets the connection's mask of disabled optimizations
+ * and is what the sqlite3 shell's ".testctrl optimizations" calls. */
+#define NO_BLOOM_FILTER 0x00180000u
+
+kp_err kp_store_prepare_cached(kp_store *s, const char *sql, const char *origin, long line,
+                               kp_stmt **out, kp_error *e)
+{
+    *out = NULL;
+    for (size_t i = 0; i < s->ncache; i++) {
+        kp_stmt *k = s->cache[i];
+        if (!k->busy && k->readonly == s->readonly_sql && k->line == line &&
+            same_text(k->origin, origin) && !strcmp(k->sql, sql)) {
+            k->busy = 1;
+            *out = k;
+            return KP_OK;
+        }
+    }
+    sqlite3_test_control(SQLITE_TESTCTRL_OPTIMIZATIONS, s->db, NO_BLOOM_FILTER);
+    kp_err rc = kp_store_prepare(s, sql, origin, line, out, e);
+    sqlite3_test_control(SQLITE_TESTCTRL_OPTIMIZATIONS, s->db, 0u);
+    if (rc || s->ncache == STMT_CACHE_SIZE)
+        return rc; /* a full cache: this one is finalized as usual */
+    kp_stmt *k = *out;
+    if (!(k->sql = strdup(sql))) {
+        stmt_free(k);
+        *out = NULL;
+        return kp_error_set(e, KP_ERR_NOMEM, origin, line, 0, "out of memory");
+    }
+    k->cached = k->busy = 1;
+    k->readonly = s->readonly_sql;
+    s->cache[s->ncache++] = k;
+    return KP_OK;
 }
 
 kp_err kp_stmt_bind_null(kp_stmt *st, int idx)

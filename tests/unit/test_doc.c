@@ -6,6 +6,7 @@
 #include "kpipress/doc.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 static kp_commission_plan plan(kp_commission_method m, double floor, int has_cap, double cap)
@@ -85,6 +86,81 @@ static void test_invalid(void **state)
     assert_string_equal(kp_commission_invalid(&p), "no tiers: add tier.1 = 0% RATE");
 }
 
+static const char *fmt_cell(double v, kp_format f, const char *currency, size_t size)
+{
+    static char buf[128];
+    kp_cell c = {0};
+    kp_cell_set_number(&c, v);
+    kp_format_cell(&c, f, currency, buf, size);
+    return buf;
+}
+
+/* Figures as a reader sees them, worked out by hand. */
+static void test_format_cell(void **state)
+{
+    (void)state;
+    static const struct {
+        double v;
+        kp_format f;
+        const char *currency, *want;
+    } cases[] = {
+        {1234.5, KP_FMT_CURRENCY, "USD", "$1,234.50"},
+        {-1234.567, KP_FMT_CURRENCY, "USD", "-$1,234.57"},
+        {-0.004, KP_FMT_CURRENCY, "USD", "$0.00"},
+        {999.995, KP_FMT_CURRENCY, "USD", "$1,000.00"},
+        {5, KP_FMT_CURRENCY, "EUR", "\xE2\x82\xAC" "5.00"},
+        {5, KP_FMT_CURRENCY, "CHF", "CHF 5.00"},
+        {1e13, KP_FMT_CURRENCY, "USD", "$10,000,000,000,000.00"},
+        {0.1234, KP_FMT_PERCENT, NULL, "12.3%"},
+        {-0.0004, KP_FMT_PERCENT, NULL, "0.0%"},
+        {-0.5, KP_FMT_PERCENT, NULL, "-50.0%"},
+        {12.25, KP_FMT_DAYS, NULL, "12.3"},
+        {-3.04, KP_FMT_DAYS, NULL, "-3.0"},
+        {2.346, KP_FMT_RATIO, NULL, "2.35x"},
+        {0, KP_FMT_RATIO, NULL, "0.00x"},
+        {1234567.4, KP_FMT_COUNT, NULL, "1,234,567"},
+        {-999.6, KP_FMT_COUNT, NULL, "-1,000"},
+        {1234.5, KP_FMT_NUMBER, NULL, "1,234.50"},
+        {1234, KP_FMT_NUMBER, NULL, "1,234"},
+        {0.07, KP_FMT_NUMBER, NULL, "0.07"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        assert_string_equal(fmt_cell(cases[i].v, cases[i].f, cases[i].currency, 128),
+                            cases[i].want);
+    assert_string_equal(fmt_cell(1234.5, KP_FMT_CURRENCY, "USD", 4), "$1,"); /* cut */
+    assert_string_equal(fmt_cell(-0.5, KP_FMT_PERCENT, NULL, 3), "-5");
+}
+
+/* The figures are printed from integers, not by printf: across magnitudes and signs
+ * they must read exactly as printf prints the rounded value. */
+static void test_format_cell_matches_printf(void **state)
+{
+    (void)state;
+    unsigned long long x = 88172645463325252ULL; /* xorshift64, seeded */
+    char want[128];
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double mag = pow(10, (double)(x % 15) - 3);
+        double v = ((double)(x >> 11) / 9007199254740992.0 - 0.5) * 2 * mag;
+        double r = round(v * 1000.0) / 10.0;
+        snprintf(want, sizeof want, "%.1f%%", r == 0 ? 0.0 : r);
+        assert_string_equal(fmt_cell(v, KP_FMT_PERCENT, NULL, 128), want);
+        r = round(v * 10.0) / 10.0;
+        snprintf(want, sizeof want, "%.1f", r == 0 ? 0.0 : r);
+        assert_string_equal(fmt_cell(v, KP_FMT_DAYS, NULL, 128), want);
+        r = round(v * 100.0) / 100.0;
+        snprintf(want, sizeof want, "%.2fx", r == 0 ? 0.0 : r);
+        assert_string_equal(fmt_cell(v, KP_FMT_RATIO, NULL, 128), want);
+        /* Currency without separators below 1,000: "$" and printf's digits. */
+        if (fabs(r) < 1000) {
+            snprintf(want, sizeof want, "%s$%.2f", r < 0 ? "-" : "", fabs(r));
+            assert_string_equal(fmt_cell(v, KP_FMT_CURRENCY, "USD", 128), want);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -92,6 +168,8 @@ int main(void)
         cmocka_unit_test(test_cumulative),
         cmocka_unit_test(test_floor_and_cap),
         cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_format_cell),
+        cmocka_unit_test(test_format_cell_matches_printf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include "kpipress/log.h"
 #include "kpipress/render_pdf.h"
 
+#include <hpdf_utils.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -924,6 +925,28 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* render_pdf.c takes the place of libharu's byte loops (HPDF_MemSet, HPDF_MemCpy,
+ * HPDF_StrLen); libharu relies on what they return: the end of what was written, and a
+ * length cut at maxlen (no limit when it is negative). */
+static void test_byte_loops(void **state)
+{
+    (void)state;
+    HPDF_BYTE b[16];
+    memset(b, 'x', sizeof b);
+    assert_ptr_equal(HPDF_MemSet(b, 0, 5), b + 5);
+    assert_memory_equal(b, "\0\0\0\0\0x", 6);
+    assert_ptr_equal(HPDF_MemSet(b, 'y', 0), b);
+    assert_ptr_equal(HPDF_MemCpy(b, (const HPDF_BYTE *)"abc", 3), b + 3);
+    assert_memory_equal(b, "abc\0\0x", 6);
+    assert_ptr_equal(HPDF_MemCpy(b, b + 1, 2), b + 2); /* overlapping, forward */
+    assert_memory_equal(b, "bcc", 3);
+    assert_int_equal(HPDF_StrLen("hello", -1), 5);
+    assert_int_equal(HPDF_StrLen("hello", 3), 3);
+    assert_int_equal(HPDF_StrLen("hello", 9), 5);
+    assert_int_equal(HPDF_StrLen("hello", 0), 0);
+    assert_int_equal(HPDF_StrLen(NULL, -1), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -941,6 +964,7 @@ int main(void)
         cmocka_unit_test(test_new_charts),
         cmocka_unit_test(test_font_objects),
         cmocka_unit_test(test_footer_state),
+        cmocka_unit_test(test_byte_loops),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
