@@ -333,18 +333,36 @@ fail:
     return rc;
 }
 
+/* A spreadsheet opening the file would run a cell that starts with = + - @ (or a tab/CR
+ * before one) as a formula: the rejects hold raw rows of someone else's export, and the
+ * manifest holds names from it. Such a cell gets a leading apostrophe (shown as text by
+ * Excel and LibreOffice), unless it is a plain number such as -1200.50. */
+static int formula_like(const char *v)
+{
+    if (!strchr("=+-@\t\r", *v) || !*v)
+        return 0;
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    (void)d;
+    return end == v || *end != '\0' || errno == ERANGE;
+}
+
 int kp_csv_write_record(FILE *f, size_t n, const char *const *fields)
 {
     for (size_t i = 0; i < n; i++) {
         const char *v = fields[i] ? fields[i] : "";
         if (i && fputc(',', f) == EOF)
             return -1;
+        int guard = formula_like(v);
         if (!v[strcspn(v, ",\"\r\n")]) {
+            if (guard && fputc('\'', f) == EOF)
+                return -1;
             if (fputs(v, f) == EOF)
                 return -1;
             continue;
         }
-        if (fputc('"', f) == EOF)
+        if (fputc('"', f) == EOF || (guard && fputc('\'', f) == EOF))
             return -1;
         for (; *v; v++)
             if ((*v == '"' && fputc('"', f) == EOF) || fputc(*v, f) == EOF)

@@ -34,7 +34,9 @@ kp_err kp_csv_read(const char *path, const kp_csv_options *opt, kp_csv_record_fn
                    void *user, char *used_delimiter, kp_error *e);
 
 /* Write one record (fields may be NULL = empty) followed by "\n". Fields
- * containing the delimiter, a quote, CR or LF are quoted. Returns 0 or -1 (errno). */
+ * containing the delimiter, a quote, CR or LF are quoted; a field a spreadsheet would take
+ * for a formula (starts with = + - @ tab or CR and is not a plain number) is written with a
+ * leading apostrophe. Returns 0 or -1 (errno). */
 int kp_csv_write_record(FILE *f, size_t n, const char *const *fields);
 
 #endif

@@ -190,6 +190,21 @@ static void test_write(void **state)
     assert_string_equal(out, "1-2:plain|a,b|say \"hi\"||two\nlines| sp \n");
 }
 
+/* Cells a spreadsheet would run as formulas get a leading apostrophe; numbers do not. */
+static void test_write_formula_guard(void **state)
+{
+    (void)state;
+    char buf[256] = "";
+    FILE *f = fmemopen(buf, sizeof buf, "w");
+    assert_non_null(f);
+    const char *row[] = {"=HYPERLINK(\"x\")", "+1+2", "-1200.50", "-", "@SUM(A1)",
+                         "\t=1", "a=b", "+7", "-cmd|' /C calc'!A0", "1e999"};
+    assert_int_equal(kp_csv_write_record(f, 10, row), 0);
+    fclose(f);
+    assert_string_equal(buf, "\"'=HYPERLINK(\"\"x\"\")\",'+1+2,-1200.50,'-,'@SUM(A1),'\t=1,a=b,"
+                             "+7,'-cmd|' /C calc'!A0,1e999\n");
+}
+
 /* The fast path for plain lines must read exactly what libcsv reads, and leave every
  * other line (and every error) to it: random lines over the characters that matter,
  * read both ways, give the same records and the same messages. */
@@ -240,7 +255,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lines),  cmocka_unit_test(test_delimiter),
         cmocka_unit_test(test_blocks), cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_callback_error), cmocka_unit_test(test_write),
+        cmocka_unit_test(test_callback_error), cmocka_unit_test(test_write), cmocka_unit_test(test_write_formula_guard),
         cmocka_unit_test(test_fast_path_same_as_libcsv),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
