@@ -457,8 +457,6 @@ kp_err kp_report_build(const kp_template *t, kp_store *s, const kp_vars *vars,
     if (!rc && (kp_doc_set_str(&d->currency, currency) || kp_doc_set_str(&d->font_path, font)))
         rc = kp_error_set(e, KP_ERR_NOMEM, t->path, 0, 0, "out of memory");
     d->constant_memory = t->stream;
-    if (!rc)
-        rc = kp_store_map_reads(s, e);
     kp_store_set_readonly(s, 1);
     for (size_t i = 0; i < t->nblocks && !rc; i++) {
         const kp_tblock *b = &t->blocks[i];
