@@ -2155,6 +2155,32 @@ static kp_err crollup_read(ectx *c, unsigned keys, crollup *r, kp_error *e)
     return rc;
 }
 
+/* A new result table for metrics idx[0..n) and its INSERT statement: dimension, member,
+ * grain, period start, then one value per metric. */
+static kp_err result_insert(ectx *c, const size_t *idx, size_t n, kp_stmt **st, kp_error *e)
+{
+    kp_err rc = new_result(c, idx, n, e);
+    sb *b = &c->sql;
+    sb_reset(b);
+    sb_add(b, "INSERT INTO kp_r%d VALUES(?1, ?2, ?3, ?4", c->nres - 1);
+    for (size_t j = 0; j < n; j++)
+        sb_add(b, ", ?%zu", j + 5);
+    sb_add(b, ")");
+    if (!rc)
+        rc = b->oom ? nomem(e) : kp_store_prepare(c->s, b->p, NULL, 0, st, e);
+    return rc;
+}
+
+/* The key columns of one result row: dimension, member, grain, period start (ISO). */
+static void bind_row_key(kp_stmt *st, const char *dim, const char *member, const char *grain,
+                         const char *start)
+{
+    kp_stmt_bind_text(st, 1, dim, strlen(dim));
+    kp_stmt_bind_text(st, 2, member, strlen(member));
+    kp_stmt_bind_text(st, 3, grain, strlen(grain));
+    kp_stmt_bind_text(st, 4, start, KP_DATE_ISO_LEN);
+}
+
 /* Write the rollup of metric slots js[0..n) (time mode tm) into a new result table: one
  * row per dimension member and period that a scan row reaches, as the SQL rollup has. */
 static kp_err crollup_write(ectx *c, const crollup *r, const size_t *js, size_t n, tmode tm,
@@ -2164,16 +2190,8 @@ static kp_err crollup_write(ectx *c, const crollup *r, const size_t *js, size_t 
     size_t idx[64];
     for (size_t j = 0; j < n; j++)
         idx[j] = r->met[js[j]];
-    kp_err rc = new_result(c, idx, n, e);
-    sb *b = &c->sql;
-    sb_reset(b);
-    sb_add(b, "INSERT INTO kp_r%d VALUES(?1, ?2, ?3, ?4", c->nres - 1);
-    for (size_t j = 0; j < n; j++)
-        sb_add(b, ", ?%zu", j + 5);
-    sb_add(b, ")");
     kp_stmt *st = NULL;
-    if (!rc)
-        rc = b->oom ? nomem(e) : kp_store_prepare(c->s, b->p, NULL, 0, &st, e);
+    kp_err rc = result_insert(c, idx, n, &st, e);
     acc *tot = calloc(r->ncol + 1, sizeof *tot);
     unsigned char *in = calloc(r->nbk + 1, 1);
     if (!rc && (!tot || !in))
@@ -2204,11 +2222,7 @@ static kp_err crollup_write(ectx *c, const crollup *r, const size_t *js, size_t 
                 }
                 if (!hit)
                     continue;
-                const char *mem = r->members[di].s[k];
-                kp_stmt_bind_text(st, 1, dn, strlen(dn));
-                kp_stmt_bind_text(st, 2, mem, strlen(mem));
-                kp_stmt_bind_text(st, 3, gn, strlen(gn));
-                kp_stmt_bind_text(st, 4, d, KP_DATE_ISO_LEN);
+                bind_row_key(st, dn, r->members[di].s[k], gn, d);
                 for (size_t j = 0; j < n; j++) {
                     const metric *m = &lib->m[idx[j]];
                     const acc *s = &tot[r->col[js[j]]];
@@ -2346,16 +2360,8 @@ static kp_err frollup_write(ectx *c, const crollup *r, const frollup *f, const s
     size_t idx[64];
     for (size_t j = 0; j < n; j++)
         idx[j] = f->met[js[j]];
-    kp_err rc = new_result(c, idx, n, e);
-    sb *b = &c->sql;
-    sb_reset(b);
-    sb_add(b, "INSERT INTO kp_r%d VALUES(?1, ?2, ?3, ?4", c->nres - 1);
-    for (size_t j = 0; j < n; j++)
-        sb_add(b, ", ?%zu", j + 5);
-    sb_add(b, ")");
     kp_stmt *st = NULL;
-    if (!rc)
-        rc = b->oom ? nomem(e) : kp_store_prepare(c->s, b->p, NULL, 0, &st, e);
+    kp_err rc = result_insert(c, idx, n, &st, e);
     unsigned char *in = calloc(f->nslot + 1, 1);
     ssum tot[64];
     if (!rc && !in)
@@ -2385,11 +2391,7 @@ static kp_err frollup_write(ectx *c, const crollup *r, const frollup *f, const s
                 }
                 if (!hit)
                     continue;
-                const char *mem = r->members[di].s[k];
-                kp_stmt_bind_text(st, 1, dn, strlen(dn));
-                kp_stmt_bind_text(st, 2, mem, strlen(mem));
-                kp_stmt_bind_text(st, 3, gn, strlen(gn));
-                kp_stmt_bind_text(st, 4, d, KP_DATE_ISO_LEN);
+                bind_row_key(st, dn, r->members[di].s[k], gn, d);
                 for (size_t j = 0; j < n; j++) {
                     sval v = ssum_value(&tot[j]); /* as combine_sql: sum(c) [/ 100.0] */
                     double x = v.t == KP_COL_INTEGER ? (double)v.i : v.d;
