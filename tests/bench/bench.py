@@ -391,8 +391,9 @@ def report(rows, notes, started, load_before, load_after):
         lines.append(ratio_line(f"board pack vs pandas, {tag} (#9)", f">= {goal:g}x faster",
                                 pb and pb["wall"], bp and bp["wall"], goal,
                                 cpu=cpu_ratio(pb, bp)))
-        lines.append(ratio_line(f"board pack peak memory vs pandas, {tag} (#9)", "<= 1/10",
-                                pb and pb["rss"], bp and bp["rss"], 10.0))
+        # kpipress's peak over pandas', so that the figure reads against the "<= 0.10x" goal
+        lines.append(ratio_line(f"board pack peak memory / pandas' peak, {tag} (#9)", "<= 0.10x",
+                                bp and bp["rss"], pb and pb["rss"], 0.10, higher=False))
         agg = get(rows, "aggregate", tag)
         lines.append(ratio_line(f"KPI stage vs plain grouped aggregate, {tag} (#4)", "<= 2x",
                                 bp and bp.get("model_s"), agg and agg["wall"], 2.0, higher=False))
