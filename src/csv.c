@@ -339,12 +339,11 @@ fail:
  * Excel and LibreOffice), unless it is a plain number such as -1200.50. */
 static int formula_like(const char *v)
 {
-    if (!strchr("=+-@\t\r", *v) || !*v)
+    if (!*v || !strchr("=+-@\t\r", *v))
         return 0;
     char *end;
     errno = 0;
-    double d = strtod(v, &end);
-    (void)d;
+    (void)strtod(v, &end);
     return end == v || *end != '\0' || errno == ERANGE;
 }
 

@@ -3,6 +3,7 @@
  * parameterisation that keeps every smoothing parameter inside (0,1), an automatic choice
  * by rolling-origin backtest, and a seeded pipeline Monte Carlo. */
 #include "kpipress/forecast.h"
+#include "kpipress/log.h"
 
 #include "kpipress/rng.h"
 
@@ -865,8 +866,19 @@ static void *mc_worker(void *arg)
 
 int kp_forecast_threads(void)
 {
+    static int warned; /* called from the main thread only, once per forecast part */
     const char *env = getenv("KPIPRESS_FORECAST_THREADS");
-    long n = env && *env ? strtol(env, NULL, 10) : sysconf(_SC_NPROCESSORS_ONLN);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end == '\0' && v >= 1)
+            n = v; /* more than KP_FORECAST_MAX_THREADS: capped below */
+        else if (!warned++)
+            kp_log_warn("KPIPRESS_FORECAST_THREADS=\"%s\" is not a positive number: "
+                        "using one thread per processor",
+                        env);
+    }
     return n < 1 ? 1 : n > KP_FORECAST_MAX_THREADS ? KP_FORECAST_MAX_THREADS : (int)n;
 }
 

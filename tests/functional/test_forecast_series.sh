@@ -53,5 +53,11 @@ dump >"$TMP/t4"; pdump >"$TMP/p4"
 check "1 vs 4 threads: forecast rows byte-identical" cmp "$TMP/t1" "$TMP/t4"
 check "1 vs 4 threads: pipeline Monte Carlo rows byte-identical" cmp "$TMP/p1" "$TMP/p4"
 check "the pipeline table has simulated rows" test "$(wc -l <"$TMP/p1")" -gt 10
+# A setting that is not a thread count is reported and the run goes on (the rows do not
+# depend on it).
+expect_exit 0 "KPIPRESS_FORECAST_THREADS=four: the run goes on" env_load four 2026-11-01
+expect_stderr 'KPIPRESS_FORECAST_THREADS="four" is not a positive number' \
+    "KPIPRESS_FORECAST_THREADS=four: warned, naming the value"
+check "KPIPRESS_FORECAST_THREADS=four: same forecast rows" cmp "$TMP/t1" <(dump)
 check "kpipress check: forecast metrics prepare against a fresh database" "$KP_BIN" check "$D/job.ini"
 echo "1..$_tap_n"

@@ -527,6 +527,22 @@ static void insert_random_deals(kp_store *s)
     }
 }
 
+/* The reference side of the rollup checks: x holds, for each snapshot row passing the
+ * filter (first %s), one row per dimension member and period it counts in (period join:
+ * third %s) with its value v (second %s). */
+#define ROWS_BY_MEMBER                                                                     \
+    "WITH o AS (SELECT * FROM opportunity_snapshots WHERE as_of = '2024-04-01' AND %s)," \
+    " x AS (SELECT d.dim AS dimension, CASE d.dim WHEN 'company' THEN 'All'" \
+    "  WHEN 'region' THEN coalesce(r.region, '(none)') WHEN 'team' THEN" \
+    "  coalesce(r.team, '(none)') WHEN 'manager' THEN coalesce(r.manager_id, '(none)')" \
+    "  WHEN 'rep' THEN o.owner_id WHEN 'product' THEN coalesce(o.product, '(none)')" \
+    "  ELSE coalesce(o.forecast_category, '(none)') END AS member, p.grain," \
+    "  p.period_start, %s AS v FROM o JOIN kpi_period p ON %s" \
+    "  LEFT JOIN reps r ON r.rep_id = o.owner_id CROSS JOIN (SELECT 'company' AS dim" \
+    "  UNION ALL SELECT 'region' UNION ALL SELECT 'team' UNION ALL SELECT 'manager'" \
+    "  UNION ALL SELECT 'rep' UNION ALL SELECT 'product' UNION ALL" \
+    "  SELECT 'forecast_category') d),"
+
 /* Number of (dimension, member, period) groups of metric whose reference median, ranked
  * in SQL, equals kpi.value exactly; *total: groups with values; *even: of even size. */
 static void ranked_medians(kp_store *s, const char *metric, const char *where, const char *in,
@@ -535,17 +551,7 @@ static void ranked_medians(kp_store *s, const char *metric, const char *where, c
 {
     char sql[4096];
     static const char x[] =
-        "WITH o AS (SELECT * FROM opportunity_snapshots WHERE as_of = '2024-04-01' AND %s),"
-        " x AS (SELECT d.dim AS dimension, CASE d.dim WHEN 'company' THEN 'All'"
-        "  WHEN 'region' THEN coalesce(r.region, '(none)') WHEN 'team' THEN"
-        "  coalesce(r.team, '(none)') WHEN 'manager' THEN coalesce(r.manager_id, '(none)')"
-        "  WHEN 'rep' THEN o.owner_id WHEN 'product' THEN coalesce(o.product, '(none)')"
-        "  ELSE coalesce(o.forecast_category, '(none)') END AS member, p.grain,"
-        "  p.period_start, %s AS v FROM o JOIN kpi_period p ON %s"
-        "  LEFT JOIN reps r ON r.rep_id = o.owner_id CROSS JOIN (SELECT 'company' AS dim"
-        "  UNION ALL SELECT 'region' UNION ALL SELECT 'team' UNION ALL SELECT 'manager'"
-        "  UNION ALL SELECT 'rep' UNION ALL SELECT 'product' UNION ALL"
-        "  SELECT 'forecast_category') d),"
+        ROWS_BY_MEMBER
         " rk AS (SELECT *, row_number() OVER (PARTITION BY dimension, member, grain,"
         "  period_start ORDER BY v) AS rn, count(*) OVER (PARTITION BY dimension, member,"
         "  grain, period_start) AS n FROM x),"
@@ -639,17 +645,7 @@ static void direct_rollup(kp_store *s, const char *metric, const char *where, co
 {
     char sql[4096];
     static const char x[] =
-        "WITH o AS (SELECT * FROM opportunity_snapshots WHERE as_of = '2024-04-01' AND %s),"
-        " x AS (SELECT d.dim AS dimension, CASE d.dim WHEN 'company' THEN 'All'"
-        "  WHEN 'region' THEN coalesce(r.region, '(none)') WHEN 'team' THEN"
-        "  coalesce(r.team, '(none)') WHEN 'manager' THEN coalesce(r.manager_id, '(none)')"
-        "  WHEN 'rep' THEN o.owner_id WHEN 'product' THEN coalesce(o.product, '(none)')"
-        "  ELSE coalesce(o.forecast_category, '(none)') END AS member, p.grain,"
-        "  p.period_start, %s AS v FROM o JOIN kpi_period p ON %s"
-        "  LEFT JOIN reps r ON r.rep_id = o.owner_id CROSS JOIN (SELECT 'company' AS dim"
-        "  UNION ALL SELECT 'region' UNION ALL SELECT 'team' UNION ALL SELECT 'manager'"
-        "  UNION ALL SELECT 'rep' UNION ALL SELECT 'product' UNION ALL"
-        "  SELECT 'forecast_category') d),"
+        ROWS_BY_MEMBER
         " m AS (SELECT dimension, member, grain, period_start, %s AS want FROM x"
         "  GROUP BY 1, 2, 3, 4)"
         " SELECT %s FROM m LEFT JOIN kpi k ON k.metric = '%s' AND k.dimension = m.dimension"
