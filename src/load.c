@@ -30,17 +30,21 @@
  * drift (0.1 + 0.2 != 0.3). The opportunities view adds amount = cents / 100.0 for
  * display. Dates are TEXT 'YYYY-MM-DD', validated by value.c before insert, because
  * SQLite's date functions accept 2024-02-30 unchanged. */
-/* Built after a first load (faster than maintained row by row), else kept up to date.
- * The key finds a snapshot and enforces one row per deal; the owner index serves the
- * per-rep queries of burst reports (owner_id = ? AND as_of = ?). Its owner comes first
- * because SQLite's sorter compares the first column on a fast path and the full record
- * only on a tie: with as_of first every comparison tied, and the index took twice as long
- * to build (1.2 against 0.6 CPU s at 1M rows). Metric queries read a whole snapshot, so
- * close_date gets no index: on 1M rows it cost a second and a half to build and saved
- * nothing. */
-#define SNAPSHOT_INDEXES                                                                     \
-    "CREATE UNIQUE INDEX IF NOT EXISTS opp_snap_key ON opportunity_snapshots(as_of, opp_id);" \
-    "CREATE INDEX IF NOT EXISTS opp_snap_owner ON opportunity_snapshots(owner_id, as_of);"
+/* The snapshot indexes serve queries, not the load, so a first snapshot goes in without
+ * them and kp_load_ensure_indexes builds each one when a query needs it (a sort, far
+ * cheaper than keeping an index current row by row): the key (as_of, opp_id) for every
+ * query that finds a snapshot (max(as_of), as_of = ?) and for the history joins on
+ * opp_id; the owner index for the per-rep queries of burst reports (owner_id = ? AND
+ * as_of = ?). Its owner comes first because SQLite's sorter compares the first column on
+ * a fast path and the full record only on a tie: with as_of first every comparison tied,
+ * and the index took twice as long to build (1.2 against 0.6 CPU s at 1M rows). Metric
+ * queries read a whole snapshot, so close_date gets no index: on 1M rows it cost a second
+ * and a half to build and saved nothing. Duplicate deals are found without the unique
+ * index (see the Bloom filter below). */
+static const char key_index_sql[] =
+    "CREATE UNIQUE INDEX IF NOT EXISTS opp_snap_key ON opportunity_snapshots(as_of, opp_id)";
+static const char owner_index_sql[] =
+    "CREATE INDEX IF NOT EXISTS opp_snap_owner ON opportunity_snapshots(owner_id, as_of)";
 
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS reps("
@@ -60,7 +64,7 @@ static const char schema_sql[] =
     " forecast_category TEXT, type TEXT, lead_source TEXT, product TEXT, created_date TEXT,"
     " close_date TEXT, is_closed INTEGER NOT NULL, is_won INTEGER NOT NULL,"
     " source_line INTEGER NOT NULL, original_amount_cents INTEGER, original_currency TEXT)"
-    " STRICT;" SNAPSHOT_INDEXES
+    " STRICT;"
     "CREATE VIEW IF NOT EXISTS opportunities AS"
     " SELECT as_of, opp_id, name, account, owner_id, stage, amount_cents, currency,"
     " probability, forecast_category, type, lead_source, product, created_date, close_date,"
@@ -175,7 +179,7 @@ typedef struct issue {
     char msg[MSG_MAX];
 } issue;
 
-enum { ROW_DATA = 0, ROW_ISSUE = 1 };
+enum { ROW_DATA = 0, ROW_ISSUE = 1, ROW_CANDIDATE = 2 };
 
 /* Open-addressing string map: rep ids, and rep names -> the rep id (count > 1 when
  * several reps share a name). Sized by the reps, not by the opportunities. */
@@ -234,7 +238,11 @@ typedef struct loader {
     kp_stmt *q_rep_id, *q_overlap;  /* reps and quotas: checked against the store */
     kp_bulk *bulk;                  /* row kind ROW_DATA: the source's table; ROW_ISSUE */
     int threaded;                   /* opportunities: inserts on a second thread */
-    int index_after;                /* first snapshot: unique index built after the load */
+    int filter_dups;                /* no unique key index: duplicates by bloom, then SQL */
+    int history;                    /* other snapshots: the key index is built after */
+    uint64_t *bloom;                /* opportunity keys seen (filter_dups) */
+    size_t bloom_blocks;            /* its size in 64-byte blocks */
+    long candidates;                /* keys the filter may have seen before */
     kp_stmt *dup_probe, *dup_issue; /* used by the insert thread only */
 
     /* Opportunities: what the rows are checked against, in memory (not the store, which
@@ -452,6 +460,53 @@ static void map_free(name_map *m)
         free(m->slots[i].value);
     }
     free(m->slots);
+}
+
+/* ---- duplicate deals without the unique index ------------------------------------------
+ *
+ * Each loaded deal's key goes into a Bloom filter of fixed size (memory independent of
+ * the row count). A key the filter may have seen before is a candidate, queued into the
+ * table load_dup_candidates; after the rows, one SQL pass over the snapshot finds which
+ * candidates really occur twice (exact, however many false candidates a big file makes)
+ * and those rows go to dq_issues and out of the table, as the unique index did. Blocked:
+ * the k bits of a key lie in one 64-byte cache line, one cache miss per key. 8 MiB:
+ * at 1M deals (67 bits a key) a false candidate is about a one-in-ten-million event, so
+ * the SQL pass almost never runs; at 10M the pass runs over a few thousand candidates. */
+#define BLOOM_BYTES ((size_t)8 << 20)
+#define BLOOM_K 8 /* bits a key, one in each 64-bit word of its block */
+
+static uint64_t mix64(uint64_t h)
+{
+    h ^= h >> 33; /* murmur3's finalizer: FNV-1a alone leaves the low bits weak */
+    h *= 0xff51afd7ed558ccdu;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53u;
+    return h ^ (h >> 33);
+}
+
+/* Add the key; 1 when all its bits were set already (maybe seen before). Split block:
+ * bit i of the key is in word i of its block, at a position from 6 bits of the hash. */
+static int bloom_add(uint64_t *bloom, size_t blocks, const char *key, size_t n)
+{
+    uint64_t h = mix64(hash_text(key, n)), bits = mix64(h ^ 0x9e3779b97f4a7c15u);
+    uint64_t *block = bloom + (size_t)(h % blocks) * BLOOM_K;
+    int seen = 1;
+    for (int i = 0; i < BLOOM_K; i++, bits >>= 6) {
+        uint64_t m = (uint64_t)1 << (bits & 63);
+        seen &= (block[i] & m) != 0;
+        block[i] |= m;
+    }
+    return seen;
+}
+
+/* The filter's size: BLOOM_BYTES, or for tests KPIPRESS_TEST_FILTER_BYTES (rounded down
+ * to whole 64-byte blocks), small enough that most keys become false candidates and the
+ * SQL pass must sort them out. */
+static size_t bloom_blocks(void)
+{
+    const char *t = getenv("KPIPRESS_TEST_FILTER_BYTES");
+    size_t bytes = t && atol(t) >= 64 ? (size_t)atol(t) : BLOOM_BYTES;
+    return bytes / 64;
 }
 
 /* Run a lookup statement with one or two text parameters; returns rows seen (max 2),
@@ -853,6 +908,12 @@ static kp_err row_opp(loader *L, const kp_csv_record *rec, kp_error *e)
         kp_bulk_null(b);
     }
     rc = kp_bulk_end(b, e);
+    if (!rc && L->bloom && bloom_add(L->bloom, L->bloom_blocks, key ? key : id, keyn)) {
+        L->candidates++;
+        kp_bulk_row(b, ROW_CANDIDATE, rec->line);
+        kp_bulk_text(b, key ? key : id, keyn);
+        rc = kp_bulk_end(b, e);
+    }
 fail:
     free(key);
     return rc;
@@ -1480,13 +1541,14 @@ static kp_err prepare_all(loader *L, kp_error *e)
     char *opt = NULL;
     if (kp_presets_table(L->src->kind) && !(opt = optional_insert(L)))
         return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
-    kp_bulk_kind kinds[2] = {
+    kp_bulk_kind kinds[3] = {
         {opt ? opt : insert_sql[L->src->kind],
          opt ? (int)L->preset->nfields[L->src->kind] + 1 : insert_cols[L->src->kind],
-         opps ? ROWS_PER_INSERT : 1, opps && !L->index_after ? on_duplicate : NULL},
+         opps ? ROWS_PER_INSERT : 1, opps && !L->filter_dups ? on_duplicate : NULL},
         {"INSERT INTO dq_issues(as_of, source, line, column_name, rule, severity, value,"
          " message)",
-         8, 1, NULL}};
+         8, 1, NULL},
+        {"INSERT INTO load_dup_candidates(opp_id)", 1, 1, NULL}};
     if ((rc = kp_store_prepare(L->s, "SELECT rep_id FROM reps WHERE rep_id = ?1 ORDER BY 1",
                                NULL, 0, &L->q_rep_id, e)) ||
         (rc = kp_store_prepare(L->s,
@@ -1501,7 +1563,7 @@ static kp_err prepare_all(loader *L, kp_error *e)
         (opps && (rc = kp_store_prepare(L->s, dup_issue_sql, NULL, 0, &L->dup_issue, e))))
         goto done;
     L->threaded = opps;
-    rc = kp_bulk_open(L->s, kinds, 2, L->threaded, L, &L->bulk, e);
+    rc = kp_bulk_open(L->s, kinds, L->filter_dups ? 3 : 2, L->threaded, L, &L->bulk, e);
 done:
     free(opt);
     return rc;
@@ -1514,6 +1576,7 @@ static void loader_free(loader *L)
     kp_stmt_finalize(L->q_overlap);
     kp_stmt_finalize(L->dup_probe);
     kp_stmt_finalize(L->dup_issue);
+    free(L->bloom);
     for (size_t i = 0; i < L->ncols; i++)
         free(L->header[i]);
     free(L->header);
@@ -1648,18 +1711,33 @@ static kp_err prepare_opportunities(loader *L, kp_error *e)
     if (rc)
         return rc;
 
-    /* A first snapshot loads into a table without indexes: building them once afterwards
-     * (a sort) costs far less than keeping them current row by row, and duplicates then
-     * show up as the unique index failing to build. */
-    if (!others) {
-        L->index_after = 1;
-        return kp_store_exec(L->s,
-                             "DROP INDEX IF EXISTS opp_snap_key;"
-                             "DROP INDEX IF EXISTS opp_snap_owner;"
-                             "DROP INDEX IF EXISTS opp_snap_close;", /* of older schemas */
-                             e);
-    }
-    return KP_OK;
+    /* A first snapshot loads into a table without indexes (kp_load_ensure_indexes builds
+     * them when queries need them). A later one keeps a key index that exists up to date
+     * row by row, and its unique constraint finds the duplicates; without one, the filter
+     * does, and the index is built after the rows: history queries need it. */
+    int64_t have_key = 0;
+    if (!others && (rc = kp_store_exec(L->s,
+                                       "DROP INDEX IF EXISTS opp_snap_key;"
+                                       "DROP INDEX IF EXISTS opp_snap_owner;"
+                                       "DROP INDEX IF EXISTS opp_snap_close;", /* older */
+                                       e)))
+        return rc;
+    if ((rc = kp_store_query_int64(L->s,
+                                   "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+                                   " AND name = 'opp_snap_key'",
+                                   NULL, 0, &have_key, e)))
+        return rc;
+    L->history = others != 0;
+    L->filter_dups = !have_key;
+    if (!L->filter_dups)
+        return KP_OK;
+    L->bloom_blocks = bloom_blocks();
+    if (!(L->bloom = calloc(L->bloom_blocks, 64)))
+        goto nomem;
+    return kp_store_exec(L->s,
+                         "DROP TABLE IF EXISTS load_dup_candidates;"
+                         "CREATE TABLE load_dup_candidates(opp_id TEXT NOT NULL) STRICT;",
+                         e);
 nomem:
     kp_stmt_finalize(st);
     return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
@@ -1685,17 +1763,34 @@ static kp_err exec_bound(kp_store *s, const char *sql, const char *as_of, const 
     return rc;
 }
 
-/* Rows after the first with the same key (?1 = as_of). */
+/* Rows after the first with the same key (?1 = as_of; load_dups holds the keys). The
+ * snapshot drives the join: it has no index on opp_id to be looked up by. */
 #define DUPLICATE_ROWS                                                                       \
-    " FROM opportunity_snapshots s JOIN (SELECT opp_id, min(source_line) AS first"          \
-    "  FROM opportunity_snapshots WHERE as_of = ?1 GROUP BY opp_id HAVING count(*) > 1) d"   \
-    " ON d.opp_id = s.opp_id WHERE s.as_of = ?1 AND s.source_line > d.first"
+    " FROM opportunity_snapshots s CROSS JOIN load_dups d ON d.opp_id = s.opp_id"            \
+    " WHERE s.as_of = ?1 AND s.source_line > d.first"
 
-/* Duplicates of a first snapshot: findings, then out of the table. */
+/* The filter's candidates that really occur twice (one scan of the snapshot), their
+ * later rows as findings, then out of the table. */
 static kp_err remove_duplicates(loader *L, kp_error *e)
 {
     int by_id = L->c.opp_id >= 0;
-    kp_err rc = exec_bound(
+    int64_t n = 0;
+    kp_err rc = kp_store_exec(L->s,
+                              "CREATE TABLE load_dups(opp_id TEXT PRIMARY KEY,"
+                              " first INTEGER NOT NULL) STRICT",
+                              e);
+    if (!rc)
+        rc = exec_bound(L->s,
+                        "INSERT INTO load_dups(opp_id, first) SELECT opp_id, min(source_line)"
+                        " FROM opportunity_snapshots WHERE as_of = ?1 AND opp_id IN"
+                        " (SELECT opp_id FROM load_dup_candidates)"
+                        " GROUP BY opp_id HAVING count(*) > 1 ORDER BY opp_id",
+                        L->as_of, NULL, NULL, 0, e);
+    if (!rc)
+        rc = kp_store_query_int64(L->s, "SELECT count(*) FROM load_dups", NULL, 0, &n, e);
+    if (rc || !n)
+        return rc;
+    rc = exec_bound(
         L->s,
         "INSERT INTO dq_issues(as_of, source, line, column_name, rule, severity, value,"
         " message) SELECT ?1, ?2, s.source_line, ?3, 'duplicate_id', 'reject',"
@@ -1783,31 +1878,83 @@ static kp_err set_cache_size(kp_store *s, int64_t pages, kp_error *e)
     return kp_store_exec(s, sql, e ? e : &ignore);
 }
 
-static const char key_index_sql[] =
-    "CREATE UNIQUE INDEX opp_snap_key ON opportunity_snapshots(as_of, opp_id)";
+static kp_err index_exists(kp_store *s, const char *name, int *yes, kp_error *e)
+{
+    int64_t n = 0;
+    kp_vars v = {0};
+    if (kp_vars_set(&v, "name", name)) {
+        kp_vars_clear(&v);
+        return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+    }
+    kp_err rc = kp_store_query_int64(s,
+                                     "SELECT count(*) FROM sqlite_master WHERE"
+                                     " type = 'index' AND name = :name",
+                                     &v, 0, &n, e);
+    kp_vars_clear(&v);
+    *yes = n > 0;
+    return rc;
+}
 
-/* After the rows: the indexes of a first snapshot (duplicates removed if the unique one
- * fails), then the duplicates of either path counted as rejects. */
+kp_err kp_load_ensure_indexes(kp_store *s, unsigned which, kp_error *e)
+{
+    static const struct {
+        unsigned flag;
+        const char *name, *sql;
+    } idx[] = {{KP_LOAD_INDEX_KEY, "opp_snap_key", key_index_sql},
+               {KP_LOAD_INDEX_OWNER, "opp_snap_owner", owner_index_sql}};
+    int missing[2] = {0, 0}, any = 0;
+    kp_err rc;
+    for (size_t i = 0; i < 2; i++) {
+        int yes = 1;
+        if ((which & idx[i].flag) && (rc = index_exists(s, idx[i].name, &yes, e)))
+            return rc;
+        missing[i] = !yes;
+        any |= !yes;
+    }
+    if (!any)
+        return KP_OK;
+    /* The sorter spills to a temporary file rather than to memory, so that building an
+     * index over a big snapshot does not take memory in proportion to its rows. It keeps
+     * up to the cache size in memory per thread, so the cache is small while it runs: a
+     * sort of 100k rows then spills too, and the peak memory is the same for 100k and 1M
+     * rows. The spilled runs are sorted and merged by two helper threads. Changing
+     * temp_store drops TEMP objects: call this before creating any. */
+    int64_t cache = 0, temp = 0, threads = 0;
+    if ((rc = kp_store_query_int64(s, "PRAGMA cache_size", NULL, 0, &cache, e)) ||
+        (rc = kp_store_query_int64(s, "PRAGMA temp_store", NULL, 0, &temp, e)) ||
+        (rc = kp_store_query_int64(s, "PRAGMA threads", NULL, 0, &threads, e)))
+        return rc;
+    rc = kp_store_exec(s, "PRAGMA temp_store = FILE; PRAGMA threads = 2;", e);
+    if (!rc)
+        rc = set_cache_size(s, SORT_CACHE_SIZE, e);
+    for (size_t i = 0; i < 2 && !rc; i++)
+        if (missing[i])
+            rc = kp_store_exec(s, idx[i].sql, e);
+    char sql[96];
+    kp_error ignore;
+    snprintf(sql, sizeof sql, "PRAGMA temp_store = %" PRId64 "; PRAGMA threads = %" PRId64,
+             temp, threads);
+    kp_store_exec(s, sql, &ignore);
+    set_cache_size(s, cache, NULL);
+    return rc;
+}
+
+/* After the rows: the duplicates the filter saw (and the key index a database with
+ * history needs), then the duplicates of either path counted as rejects. */
 static kp_err finish_opportunities(loader *L, kp_error *e)
 {
-    kp_err rc;
+    kp_err rc = KP_OK;
     int64_t dups = 0;
-    if (L->index_after) {
-        /* The sorter spills to a temporary file rather than to memory, so that building
-         * the indexes of a big load does not take memory in proportion to its rows. It
-         * keeps up to the cache size in memory per thread, so the cache is small while
-         * it runs: a sort of 100k rows then spills too, and the peak memory of a load is
-         * the same for 100k and 1M rows. The spilled runs are sorted and merged by two
-         * helper threads, the machine's other cores being idle at this point. */
-        if ((rc = kp_store_exec(L->s, "PRAGMA temp_store = FILE; PRAGMA threads = 2;", e)) ||
-            (rc = set_cache_size(L->s, SORT_CACHE_SIZE, e)))
-            return rc;
-        if (kp_store_exec(L->s, key_index_sql, e) &&
-            ((rc = remove_duplicates(L, e)) || (rc = kp_store_exec(L->s, key_index_sql, e))))
-            return rc;
-        if ((rc = kp_store_exec(
-                 L->s, SNAPSHOT_INDEXES "PRAGMA temp_store = MEMORY; PRAGMA threads = 0;", e)) ||
-            (rc = set_cache_size(L->s, LOAD_CACHE_SIZE, e)))
+    if (L->filter_dups) {
+        if (L->candidates)
+            rc = remove_duplicates(L, e);
+        if (!rc)
+            rc = kp_store_exec(L->s,
+                               "DROP TABLE load_dup_candidates; DROP TABLE IF EXISTS load_dups;",
+                               e);
+        if (!rc && L->history)
+            rc = kp_load_ensure_indexes(L->s, KP_LOAD_INDEX_KEY, e);
+        if (rc)
             return rc;
     }
     kp_vars v = {0};

@@ -870,7 +870,16 @@ static kp_err run_stages(run_ctx *c, int load_only, kp_error *e)
     if (!rc && !load_only) {
         kp_log_info("computing KPIs");
         enter_stage(c, STAGE_MODEL, &t);
-        rc = scope_to_as_of(s, c->job, e);
+        /* The load leaves the snapshot indexes to the queries that need them: the key
+         * for every lookup of a snapshot, the owner index for burst documents. Before
+         * scope_to_as_of: building one drops TEMP objects. */
+        unsigned need = KP_LOAD_INDEX_KEY;
+        for (size_t r = 0; r < c->job->nreports; r++)
+            if (selected(c, r) && c->job->reports[r].burst)
+                need |= KP_LOAD_INDEX_OWNER;
+        rc = kp_load_ensure_indexes(s, need, e);
+        if (!rc)
+            rc = scope_to_as_of(s, c->job, e);
         if (!rc)
             rc = kp_metrics_run(c->job, s, e);
         if (!rc) {

@@ -23,4 +23,13 @@ kp_err kp_load_schema(kp_store *s, kp_error *e);
  * Rejects over job->max_reject_pct: KP_ERR_DATA, nothing loaded. */
 kp_err kp_load_run(const kp_job *job, kp_store *s, kp_load_stats *stats, kp_error *e);
 
+/* The snapshot indexes, built here when missing (a load leaves them out: each costs a
+ * sort of the table, about half a second at 1M deals, and only queries need them):
+ * KP_LOAD_INDEX_KEY (as_of, opp_id) for any query that finds a snapshot by its as-of date
+ * (the opportunities view, history joins); KP_LOAD_INDEX_OWNER (owner_id, as_of) for the
+ * per-rep queries of burst reports. Changes temp_store while it builds, which drops TEMP
+ * objects: call it before creating any. */
+enum { KP_LOAD_INDEX_KEY = 1, KP_LOAD_INDEX_OWNER = 2 };
+kp_err kp_load_ensure_indexes(kp_store *s, unsigned which, kp_error *e);
+
 #endif

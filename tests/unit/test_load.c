@@ -114,6 +114,7 @@ static const char *qs(kp_store *s, const char *sql)
         fail();
     }
     while (kp_stmt_step(st, &e) == 1) {
+        assert_true(n + 1024 < sizeof buf); /* a result this long is a failing test */
         for (int c = 0; c < kp_stmt_column_count(st); c++) {
             const char *t = kp_stmt_column_text(st, c);
             n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", c ? "|" : "", t ? t : "NULL");
@@ -237,9 +238,10 @@ static void test_sample_salesforce(void **state)
     kp_job_free(j);
 }
 
-/* The snapshot indexes exist after a first load (built after the rows) and after a later
- * one (kept up to date); the per-rep lookup of burst reports and the view's as-of lookup
- * use them; the load gives the connection its page cache size back. */
+/* A first load leaves the snapshot indexes out; a second snapshot (history) gets the key
+ * index built after its rows; kp_load_ensure_indexes builds what is missing, and the
+ * per-rep lookup of burst reports and the view's as-of lookup use them; the load and the
+ * index build give the connection its page cache size and temp_store back. */
 static void test_snapshot_indexes(void **state)
 {
     (void)state;
@@ -247,18 +249,29 @@ static void test_snapshot_indexes(void **state)
     kp_store *s = new_store();
     kp_load_stats st;
     kp_error e = {0};
-    int64_t cache = qi(s, "PRAGMA cache_size");
+    int64_t cache = qi(s, "PRAGMA cache_size"), temp = qi(s, "PRAGMA temp_store");
+    const char *const after[2] = {"", "opp_snap_key\n"};
     for (int run = 0; run < 2; run++) {
         if (run)
             j->as_of = kp_date_from_ymd(2026, 11, 30);
         assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
         assert_string_equal(qs(s, "SELECT name FROM sqlite_master WHERE type = 'index' AND"
                                   " tbl_name = 'opportunity_snapshots' ORDER BY name"),
-                            "opp_snap_key\nopp_snap_owner\n");
-        assert_int_equal(qi(s, "SELECT count(*) FROM pragma_index_info('opp_snap_key')"), 2);
-        assert_int_equal(qi(s, "SELECT count(*) FROM pragma_index_info('opp_snap_owner')"), 2);
+                            after[run]);
+        assert_int_equal(qi(s, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'load_%'"),
+                         0);
         assert_int_equal(qi(s, "PRAGMA cache_size"), cache);
     }
+    assert_int_equal(kp_load_ensure_indexes(s, KP_LOAD_INDEX_KEY | KP_LOAD_INDEX_OWNER, &e),
+                     KP_OK);
+    assert_int_equal(kp_load_ensure_indexes(s, KP_LOAD_INDEX_OWNER, &e), KP_OK); /* no-op */
+    assert_string_equal(qs(s, "SELECT name FROM sqlite_master WHERE type = 'index' AND"
+                              " tbl_name = 'opportunity_snapshots' ORDER BY name"),
+                        "opp_snap_key\nopp_snap_owner\n");
+    assert_int_equal(qi(s, "SELECT count(*) FROM pragma_index_info('opp_snap_key')"), 2);
+    assert_int_equal(qi(s, "SELECT count(*) FROM pragma_index_info('opp_snap_owner')"), 2);
+    assert_int_equal(qi(s, "PRAGMA cache_size"), cache);
+    assert_int_equal(qi(s, "PRAGMA temp_store"), temp);
     kp_stmt *q = NULL;
     assert_int_equal(kp_store_prepare(s,
                                       "EXPLAIN QUERY PLAN SELECT sum(amount_cents) FROM"
@@ -282,6 +295,12 @@ static void test_snapshot_indexes(void **state)
     kp_stmt_finalize(q);
     assert_true(found);
     assert_int_equal(qi(s, "SELECT count(*) FROM opportunities WHERE owner_id = '005A'"), 1);
+
+    /* Reloading the only snapshot drops them again (a first snapshot once more). */
+    j->as_of = kp_date_from_ymd(2026, 10, 31);
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    assert_int_equal(qi(s, "SELECT count(*) FROM opportunity_snapshots"), 6);
     kp_store_close(s);
     kp_job_free(j);
 }
@@ -955,39 +974,100 @@ static void test_stage_rules(void **state)
     free(p);
 }
 
-/* A duplicate deal in a later snapshot (indexes kept up to date, not built after the
- * load): found by the insert thread, rejected with its line, rejects file in line order. */
+/* A duplicate deal in a later snapshot, both ways: with the key index kept up to date
+ * (found by the insert thread's unique constraint) and without it (found by the filter,
+ * the index built after the rows). Rejected with its line, rejects file in line order. */
 static void test_duplicate_incremental(void **state)
 {
     (void)state;
+    for (int indexed = 0; indexed < 2; indexed++) {
+        kp_job *j = new_job(100);
+        add_src(j, "opportunities", KP_SRC_OPPORTUNITIES, "generic",
+                OPP_H "o1,r,Won,1,2024-01-01\no2,r,Won,x,2024-01-01\n");
+        kp_store *s = new_store();
+        kp_load_stats st;
+        kp_error e = {0};
+        assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+        if (indexed)
+            assert_int_equal(kp_load_ensure_indexes(s, KP_LOAD_INDEX_KEY, &e), KP_OK);
+        j->as_of = kp_date_from_ymd(2026, 11, 30);
+        free(write_file("opportunities.csv",
+                        OPP_H
+                        "o1,r,Won,1,2024-01-01\no2,r,Won,x,2024-01-01\no1,r,Lost,2,2024-01-02\n",
+                        0));
+        assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+        assert_int_equal(st.rows_loaded[0], 1);
+        assert_int_equal(st.rows_rejected[0], 2);
+        assert_string_equal(qs(s, "SELECT opp_id, stage FROM opportunities"), "o1|Won\n");
+        assert_string_equal(qs(s, "SELECT line, rule FROM dq_issues WHERE as_of = '2026-11-30'"
+                                  " AND severity = 'reject' ORDER BY line"),
+                            "3|unparseable\n4|duplicate_id\n");
+        assert_int_equal(qi(s, "SELECT count(*) FROM sqlite_master WHERE name = 'opp_snap_key'"),
+                         1);
+        char p[700];
+        snprintf(p, sizeof p, "%s/rejects/opportunities.csv", j->output_dir);
+        assert_string_equal(slurp(p),
+                            "line,column,rule,message,opp_id,owner,stage,amount,close_date\n"
+                            "3,4,unparseable,\"amount: 'x' is not an amount (expected e.g. "
+                            "1234.50 or $1,234.50)\",o2,r,Won,x,2024-01-01\n"
+                            "4,1,duplicate_id,opportunity 'o1' appears twice,o1,r,Lost,2,"
+                            "2024-01-02\n");
+        kp_store_close(s);
+        kp_job_free(j);
+    }
+}
+
+/* The filter is exact whatever it guesses: shrunk to one block, nearly every key of 3,000
+ * is a false candidate, and still only the real duplicates (each after its first row,
+ * three times for one key) are rejected, with their lines, in line order. */
+static void test_duplicate_filter_exact(void **state)
+{
+    (void)state;
+    size_t cap = 3100 * 40, o = 0;
+    char *csv = malloc(cap);
+    assert_non_null(csv);
+    o += (size_t)snprintf(csv + o, cap - o, OPP_H);
+    for (int i = 0; i < 3000; i++) {
+        /* line i + 2; rows 1000, 2000 and 2500 repeat o7; row 2999 repeats o2998 */
+        int id = i == 1000 || i == 2000 || i == 2500 ? 7 : i == 2999 ? 2998 : i;
+        o += (size_t)snprintf(csv + o, cap - o, "o%d,r,Won,%d,2024-01-01\n", id, i + 1);
+    }
+    setenv("KPIPRESS_TEST_FILTER_BYTES", "64", 1);
     kp_job *j = new_job(100);
-    add_src(j, "opportunities", KP_SRC_OPPORTUNITIES, "generic",
-            OPP_H "o1,r,Won,1,2024-01-01\no2,r,Won,x,2024-01-01\n");
+    add_src(j, "opportunities", KP_SRC_OPPORTUNITIES, "generic", csv);
     kp_store *s = new_store();
     kp_load_stats st;
     kp_error e = {0};
     assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
-    j->as_of = kp_date_from_ymd(2026, 11, 30);
-    free(write_file("opportunities.csv",
-                    OPP_H "o1,r,Won,1,2024-01-01\no2,r,Won,x,2024-01-01\no1,r,Lost,2,2024-01-02\n",
-                    0));
-    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
-    assert_int_equal(st.rows_loaded[0], 1);
-    assert_int_equal(st.rows_rejected[0], 2);
-    assert_string_equal(qs(s, "SELECT opp_id, stage FROM opportunities"), "o1|Won\n");
-    assert_string_equal(qs(s, "SELECT line, rule FROM dq_issues WHERE as_of = '2026-11-30'"
-                              " AND severity = 'reject' ORDER BY line"),
-                        "3|unparseable\n4|duplicate_id\n");
+    unsetenv("KPIPRESS_TEST_FILTER_BYTES");
+    assert_int_equal(st.rows_read[0], 3000);
+    assert_int_equal(st.rows_loaded[0], 2996);
+    assert_int_equal(st.rows_rejected[0], 4);
+    assert_int_equal(qi(s, "SELECT count(DISTINCT opp_id) FROM opportunity_snapshots"), 2996);
+    assert_string_equal(qs(s, "SELECT line, value, message FROM dq_issues"
+                              " WHERE rule = 'duplicate_id' ORDER BY line"),
+                        "1002|o7|opportunity 'o7' appears twice\n"
+                        "2002|o7|opportunity 'o7' appears twice\n"
+                        "2502|o7|opportunity 'o7' appears twice\n"
+                        "3001|o2998|opportunity 'o2998' appears twice\n");
+    assert_string_equal(qs(s, "SELECT amount_cents FROM opportunity_snapshots"
+                              " WHERE opp_id IN ('o7', 'o2998') ORDER BY 1"),
+                        "800\n299900\n");
     char p[700];
     snprintf(p, sizeof p, "%s/rejects/opportunities.csv", j->output_dir);
     assert_string_equal(slurp(p),
                         "line,column,rule,message,opp_id,owner,stage,amount,close_date\n"
-                        "3,4,unparseable,\"amount: 'x' is not an amount (expected e.g. 1234.50 "
-                        "or $1,234.50)\",o2,r,Won,x,2024-01-01\n"
-                        "4,1,duplicate_id,opportunity 'o1' appears twice,o1,r,Lost,2,"
-                        "2024-01-02\n");
+                        "1002,1,duplicate_id,opportunity 'o7' appears twice,o7,r,Won,1001,"
+                        "2024-01-01\n"
+                        "2002,1,duplicate_id,opportunity 'o7' appears twice,o7,r,Won,2001,"
+                        "2024-01-01\n"
+                        "2502,1,duplicate_id,opportunity 'o7' appears twice,o7,r,Won,2501,"
+                        "2024-01-01\n"
+                        "3001,1,duplicate_id,opportunity 'o2998' appears twice,o2998,r,Won,3000,"
+                        "2024-01-01\n");
     kp_store_close(s);
     kp_job_free(j);
+    free(csv);
 }
 
 /* ---- real data sets -------------------------------------------------------------------- */
@@ -1165,6 +1245,7 @@ int main(void)
         cmocka_unit_test(test_optional_sources),
         cmocka_unit_test(test_stage_rules),
         cmocka_unit_test(test_duplicate_incremental),
+        cmocka_unit_test(test_duplicate_filter_exact),
         cmocka_unit_test(test_real_maven),
         cmocka_unit_test(test_real_salesforce_api),
     };
