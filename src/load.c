@@ -484,12 +484,32 @@ static uint64_t mix64(uint64_t h)
     return h ^ (h >> 33);
 }
 
-/* Add the key; 1 when all its bits were set already (maybe seen before). Split block:
- * bit i of the key is in word i of its block, at a position from 6 bits of the hash. */
-static int bloom_add(uint64_t *bloom, size_t blocks, const char *key, size_t n)
+static uint64_t bloom_hash(const char *key, size_t n)
 {
-    uint64_t h = mix64(hash_text(key, n)), bits = mix64(h ^ 0x9e3779b97f4a7c15u);
-    uint64_t *block = bloom + (size_t)(h % blocks) * BLOOM_K;
+    return mix64(hash_text(key, n));
+}
+
+static uint64_t *bloom_block(uint64_t *bloom, size_t blocks, uint64_t h)
+{
+    return bloom + (size_t)(h % blocks) * BLOOM_K;
+}
+
+/* Ask for the key's block early: the filter is far bigger than the caches, and a row's
+ * parsing hides the wait (the miss was a tenth of the parsing thread's time). */
+static void bloom_prefetch(uint64_t *bloom, size_t blocks, uint64_t h)
+{
+#if defined(__GNUC__)
+    __builtin_prefetch(bloom_block(bloom, blocks, h), 1);
+#else
+    (void)bloom, (void)blocks, (void)h;
+#endif
+}
+
+/* Add the key of hash h; 1 when all its bits were set already (maybe seen before).
+ * Split block: bit i is in word i of the key's block, at 6 bits of a second hash. */
+static int bloom_add(uint64_t *bloom, size_t blocks, uint64_t h)
+{
+    uint64_t bits = mix64(h ^ 0x9e3779b97f4a7c15u), *block = bloom_block(bloom, blocks, h);
     int seen = 1;
     for (int i = 0; i < BLOOM_K; i++, bits >>= 6) {
         uint64_t m = (uint64_t)1 << (bits & 63);
@@ -721,6 +741,11 @@ static kp_err row_opp(loader *L, const kp_csv_record *rec, kp_error *e)
     int64_t cents = 0, orig_cents = 0;
     char cur[4] = "", deal_cur[4] = "";
     double prob = -1;
+    uint64_t key_hash = 0;
+    if (L->bloom && c->opp_id >= 0) {
+        key_hash = bloom_hash(id ? id : "", idn);
+        bloom_prefetch(L->bloom, L->bloom_blocks, key_hash);
+    }
 
     int hc = get_date(L, rec, c->created_date, &created);
     int hd = get_date(L, rec, c->close_date, &closed_on);
@@ -908,7 +933,9 @@ static kp_err row_opp(loader *L, const kp_csv_record *rec, kp_error *e)
         kp_bulk_null(b);
     }
     rc = kp_bulk_end(b, e);
-    if (!rc && L->bloom && bloom_add(L->bloom, L->bloom_blocks, key ? key : id, keyn)) {
+    if (!rc && L->bloom && key)
+        key_hash = bloom_hash(key, keyn);
+    if (!rc && L->bloom && bloom_add(L->bloom, L->bloom_blocks, key_hash)) {
         L->candidates++;
         kp_bulk_row(b, ROW_CANDIDATE, rec->line);
         kp_bulk_text(b, key ? key : id, keyn);
