@@ -1973,8 +1973,15 @@ static kp_err finish_opportunities(loader *L, kp_error *e)
     kp_err rc = KP_OK;
     int64_t dups = 0;
     if (L->filter_dups) {
-        if (L->candidates)
-            rc = remove_duplicates(L, e);
+        if (L->candidates) {
+            /* A file of 10M deals makes hundreds of thousands of false candidates: the
+             * pass's candidate list and sorts then spill to a file, not to memory. */
+            kp_error ignore;
+            rc = kp_store_exec(L->s, "PRAGMA temp_store = FILE", e);
+            if (!rc)
+                rc = remove_duplicates(L, e);
+            kp_store_exec(L->s, "PRAGMA temp_store = MEMORY", &ignore);
+        }
         if (!rc)
             rc = kp_store_exec(L->s,
                                "DROP TABLE load_dup_candidates; DROP TABLE IF EXISTS load_dups;",
