@@ -7,6 +7,7 @@
 #include "kpipress/load.h"
 #include "kpipress/presets.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1070,6 +1071,51 @@ static void test_duplicate_filter_exact(void **state)
     free(csv);
 }
 
+/* A file database and more deals than the flushing thread's interval: the rows, a real
+ * duplicate near the end and the commit are as without it, and a file descriptor is not
+ * left behind. */
+static void test_flush_while_loading(void **state)
+{
+    (void)state;
+    const int n = 140000; /* two kicks of the flusher (every 65,536 deals) */
+    size_t cap = (size_t)n * 40 + 64, o = 0;
+    char *csv = malloc(cap), db[600];
+    assert_non_null(csv);
+    o += (size_t)snprintf(csv + o, cap - o, OPP_H);
+    for (int i = 0; i < n; i++)
+        o += (size_t)snprintf(csv + o, cap - o, "o%d,r,Won,%d,2024-01-01\n",
+                              i == n - 1 ? 5 : i, i + 1);
+    kp_job *j = new_job(100);
+    add_src(j, "opportunities", KP_SRC_OPPORTUNITIES, "generic", csv);
+    snprintf(db, sizeof db, "%s/flush.db", dir);
+    unlink(db);
+    j->database = xstrdup(db);
+    kp_store *s = NULL;
+    kp_load_stats st;
+    kp_error e = {0};
+    assert_int_equal(kp_store_open(db, KP_STORE_CREATE, &s, &e), KP_OK);
+    int fd_before = open("/dev/null", O_RDONLY);
+    close(fd_before);
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    int fd_after = open("/dev/null", O_RDONLY);
+    close(fd_after);
+    assert_int_equal(fd_after, fd_before);
+    assert_int_equal(st.rows_loaded[0], n - 1);
+    assert_int_equal(st.rows_rejected[0], 1);
+    assert_string_equal(qs(s, "SELECT line, value FROM dq_issues WHERE rule = 'duplicate_id'"),
+                        "140001|o5\n");
+    kp_store_close(s);
+    /* committed: another connection sees it */
+    assert_int_equal(kp_store_open(db, 0, &s, &e), KP_OK);
+    assert_int_equal(qi(s, "SELECT count(*) FROM opportunity_snapshots"), n - 1);
+    assert_int_equal(qi(s, "SELECT sum(amount_cents) FROM opportunity_snapshots"),
+                     (int64_t)(n - 1) * n / 2 * 100);
+    kp_store_close(s);
+    unlink(db);
+    kp_job_free(j);
+    free(csv);
+}
+
 /* ---- real data sets -------------------------------------------------------------------- */
 
 static const char *datasets(void)
@@ -1246,6 +1292,7 @@ int main(void)
         cmocka_unit_test(test_stage_rules),
         cmocka_unit_test(test_duplicate_incremental),
         cmocka_unit_test(test_duplicate_filter_exact),
+        cmocka_unit_test(test_flush_while_loading),
         cmocka_unit_test(test_real_maven),
         cmocka_unit_test(test_real_salesforce_api),
     };
