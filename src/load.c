@@ -56,10 +56,10 @@ static const char schema_sql[] =
     " rep_id TEXT NOT NULL, period_start TEXT NOT NULL, period_end TEXT NOT NULL,"
     " amount_cents INTEGER NOT NULL, PRIMARY KEY(rep_id, period_start)) STRICT;"
     "CREATE INDEX IF NOT EXISTS quotas_period ON quotas(period_start, period_end);"
-    /* A rowid table, so a load appends; (as_of, opp_id) is unique through an index
-     * that a first load builds after its rows are in (see load_opportunities). amount_cents
-     * is in the job's currency; a deal converted from another currency keeps its own
-     * amount and currency in original_amount_cents / original_currency. */
+    /* A rowid table, so a load appends; one row per (as_of, opp_id), which the load
+     * enforces (by the Bloom filter, or the unique index opp_snap_key when it exists).
+     * amount_cents is in the job's currency; a deal converted from another currency keeps
+     * its own amount and currency in original_amount_cents / original_currency. */
     "CREATE TABLE IF NOT EXISTS opportunity_snapshots("
     " as_of TEXT NOT NULL, opp_id TEXT NOT NULL, name TEXT, account TEXT, owner_id TEXT,"
     " stage TEXT, amount_cents INTEGER, currency TEXT, probability REAL,"
@@ -1750,7 +1750,8 @@ static void add_rule(loader *L, const kp_stage_rule *r)
 
 /* Everything a row is checked against, read into memory before the insert thread owns the
  * store: reps by id and by name, the stage rules ([stages] over the preset's), the rates.
- * On a first snapshot the indexes go, to be built once after the load (see below). */
+ * On a first snapshot the indexes go (queries build them when they need them), and
+ * without the key index the duplicate filter is set up. */
 static kp_err prepare_opportunities(loader *L, kp_error *e)
 {
     kp_err rc;
