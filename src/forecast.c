@@ -972,15 +972,17 @@ kp_err kp_forecast_simulate_groups(const kp_fc_deal *deals, const uint32_t *grou
 /* ---- roll-ups without the runs --------------------------------------------------------
 
    kp_forecast_simulate_rollup keeps no run's totals. Pass 1 simulates every run and keeps,
-   per sum, its total over the runs and target hits per block, its least and greatest value
-   and a histogram of its values in ROLLUP_BINS bins (per share, added up afterwards). The
-   bins are a monotone function of the value, so the bin of every wanted rank is known
-   from the counts; pass 2 simulates the same runs again (the blocks are reseeded, so they
-   are the same draws) and keeps only the values falling in those bins, from which the
-   ranks are read exactly: the same order statistics as a selection among all the runs,
-   in a few MB whatever the number of runs and sums. The bins span the sum's mean +- 4
-   standard deviations (from the deals' amounts and probabilities), the outer ones open:
-   that choice affects only how many values pass 2 keeps, never a result. */
+   per sum, its total and target hits per block, the first ROLLUP_ATOMS distinct values
+   with their counts, and a histogram of its values in ROLLUP_BINS bins (the last two per
+   share, added up afterwards). A sum that took no more distinct values is done: its ranks
+   are read from the counts. For the others, the bins are a monotone function of the value,
+   so the bin of every wanted rank is known from the histogram; pass 2 simulates the same
+   runs again (the blocks are reseeded: the same draws) and keeps only the values falling
+   in those bins, from which the ranks are read exactly: the same order statistics as a
+   selection among all the runs, in a few MB whatever the number of runs and sums. The
+   bins span the sum's mean +- 4 standard deviations (from the deals' amounts and
+   probabilities), the outer ones open: that choice affects only how many values pass 2
+   keeps, never a result. The price is the second simulation. */
 
 #define ROLLUP_BINS 256
 #define ROLLUP_SPAN 4.0 /* standard deviations each side of the mean */
@@ -1000,7 +1002,6 @@ typedef struct rollup_ctx {
     uint32_t *hist;     /* shares x nsums x ROLLUP_BINS counts (share 0 gets the sum) */
     double *bsum;       /* nsums x nblocks: totals over each block's runs */
     uint32_t *bhit;     /* nsums x nblocks: target hits in each block */
-    double *vmin, *vmax; /* shares x nsums */
     double *av;          /* shares x nsums x ROLLUP_ATOMS: the distinct values seen... */
     uint32_t *ac;        /* ...their counts... */
     uint32_t *na;        /* ...how many (ROLLUP_ATOMS + 1: more than fit) */
@@ -1028,10 +1029,10 @@ static double rollup_value(const kp_fc_rollup *r, size_t s, const double *acc)
 static void rollup_pass1(const mc_share *w, size_t b, size_t run, const double *acc)
 {
     rollup_ctx *c = w->user;
+    (void)run;
     const kp_fc_rollup *r = c->r;
     size_t t = w->first;
     uint32_t *hist = c->hist + t * r->nsums * ROLLUP_BINS;
-    double *vmin = c->vmin + t * r->nsums, *vmax = c->vmax + t * r->nsums;
     for (size_t s = 0; s < r->nsums; s++) {
         double v = rollup_value(r, s, acc);
         c->bsum[s * c->nblocks + b] += v;
@@ -1049,12 +1050,6 @@ static void rollup_pass1(const mc_share *w, size_t b, size_t run, const double *
             }
             if (k < ROLLUP_ATOMS)
                 ac[k]++;
-        }
-        if (run == b * KP_FORECAST_MC_BLOCK && b == t) { /* the share's first run */
-            vmin[s] = vmax[s] = v;
-        } else {
-            vmin[s] = v < vmin[s] ? v : vmin[s];
-            vmax[s] = v > vmax[s] ? v : vmax[s];
         }
     }
 }
@@ -1206,15 +1201,12 @@ kp_err kp_forecast_simulate_rollup(const kp_fc_deal *deals, const uint32_t *grou
     c.hist = calloc(nt * ns * ROLLUP_BINS, sizeof *c.hist);
     c.bsum = calloc(ns * c.nblocks, sizeof *c.bsum);
     c.bhit = calloc(ns * c.nblocks, sizeof *c.bhit);
-    c.vmin = malloc(nt * ns * sizeof *c.vmin);
-    c.vmax = malloc(nt * ns * sizeof *c.vmax);
     c.need = calloc(ns * (ROLLUP_BINS / 64), sizeof *c.need);
     c.av = malloc(nt * ns * ROLLUP_ATOMS * sizeof *c.av);
     c.ac = malloc(nt * ns * ROLLUP_ATOMS * sizeof *c.ac);
     c.na = calloc(nt * ns, sizeof *c.na);
     size_t *nkeep = calloc(ns, sizeof *nkeep);
-    if (!gm || !gv || !c.lo || !c.inv || !c.hist || !c.bsum || !c.bhit || !c.vmin || !c.vmax ||
-        !c.need || !c.av || !c.ac || !c.na || !nkeep) {
+    if (!gm || !gv || !c.lo || !c.inv || !c.hist || !c.bsum || !c.bhit || !c.need || !c.av || !c.ac || !c.na || !nkeep) {
         rc = kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "forecast: out of memory");
         goto done;
     }
@@ -1228,8 +1220,6 @@ kp_err kp_forecast_simulate_rollup(const kp_fc_deal *deals, const uint32_t *grou
             const uint32_t *ht = c.hist + (t * ns + s) * ROLLUP_BINS;
             for (size_t k = 0; k < ROLLUP_BINS; k++)
                 h[k] += ht[k];
-            c.vmin[s] = c.vmin[t * ns + s] < c.vmin[s] ? c.vmin[t * ns + s] : c.vmin[s];
-            c.vmax[s] = c.vmax[t * ns + s] > c.vmax[s] ? c.vmax[t * ns + s] : c.vmax[s];
         }
         out[s].total = 0.0;
         out[s].hits = 0;
@@ -1289,8 +1279,6 @@ done:
     free(c.hist);
     free(c.bsum);
     free(c.bhit);
-    free(c.vmin);
-    free(c.vmax);
     free(c.need);
     free(c.av);
     free(c.ac);
