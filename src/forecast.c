@@ -1005,8 +1005,9 @@ typedef struct rollup_ctx {
     double *av;          /* shares x nsums x ROLLUP_ATOMS: the distinct values seen... */
     uint32_t *ac;        /* ...their counts... */
     uint32_t *na;        /* ...how many (ROLLUP_ATOMS + 1: more than fit) */
-    /* pass 2: sums [s0, s1) keep the values of the bins marked in need */
-    size_t s0, s1;
+    /* pass 2: sums active[0..nactive) of [s0, s1) keep the values of the bins marked in
+     * need (sums resolved by pass 1 are left out) */
+    size_t s0, s1, *active, nactive;
     uint64_t *need;          /* nsums x ROLLUP_BINS / 64 bits */
     double *keep;            /* the kept values */
     atomic_size_t *fill;     /* per sum of [s0, s1): next free slot in keep */
@@ -1059,7 +1060,8 @@ static void rollup_pass2(const mc_share *w, size_t b, size_t run, const double *
     rollup_ctx *c = w->user;
     (void)b;
     (void)run;
-    for (size_t s = c->s0; s < c->s1; s++) {
+    for (size_t a = 0; a < c->nactive; a++) {
+        size_t s = c->active[a];
         const uint64_t *need = c->need + s * (ROLLUP_BINS / 64);
         double v = rollup_value(c->r, s, acc);
         size_t k = rollup_bin(c, s, v);
@@ -1206,7 +1208,8 @@ kp_err kp_forecast_simulate_rollup(const kp_fc_deal *deals, const uint32_t *grou
     c.ac = malloc(nt * ns * ROLLUP_ATOMS * sizeof *c.ac);
     c.na = calloc(nt * ns, sizeof *c.na);
     size_t *nkeep = calloc(ns, sizeof *nkeep);
-    if (!gm || !gv || !c.lo || !c.inv || !c.hist || !c.bsum || !c.bhit || !c.need || !c.av || !c.ac || !c.na || !nkeep) {
+    c.active = malloc(ns * sizeof *c.active);
+    if (!gm || !gv || !c.lo || !c.inv || !c.hist || !c.bsum || !c.bhit || !c.need || !c.av || !c.ac || !c.na || !nkeep || !c.active) {
         rc = kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "forecast: out of memory");
         goto done;
     }
@@ -1255,9 +1258,12 @@ kp_err kp_forecast_simulate_rollup(const kp_fc_deal *deals, const uint32_t *grou
                 rc = kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "forecast: out of memory");
             } else {
                 size_t at = 0;
+                c.nactive = 0;
                 for (size_t s = s0; s < s1; s++) {
                     atomic_init(&c.fill[s - s0], at);
                     at += nkeep[s];
+                    if (nkeep[s])
+                        c.active[c.nactive++] = s;
                 }
                 rc = mc_run(deals, group, n, ngroups, runs, seed, nt, rollup_pass2, &c, e);
             }
@@ -1284,6 +1290,7 @@ done:
     free(c.ac);
     free(c.na);
     free(nkeep);
+    free(c.active);
     return rc;
 }
 
