@@ -11,6 +11,7 @@
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -806,17 +807,22 @@ static kp_err check_deals(const kp_fc_deal *deals, const uint32_t *group, size_t
 
 /* The Monte Carlo runs in blocks of KP_FORECAST_MC_BLOCK runs; block b draws from the
  * stream (seed, b) of src/rng.c, so a block's totals depend on the seed and its index
- * only, and the blocks can be shared among threads in any way. */
-typedef struct mc_share {
+ * only, and the blocks can be shared among threads in any way. Each run's group totals
+ * go to on_run, which keeps what its caller needs of them. */
+typedef struct mc_share mc_share;
+typedef void (*mc_run_fn)(const mc_share *w, size_t block, size_t run, const double *acc);
+
+struct mc_share {
     const uint64_t *below; /* per deal: it wins when its 32-bit draw is below this */
     const uint64_t *bits;  /* per deal: the amount's bit pattern */
     const uint32_t *group; /* per deal */
     size_t n, ngroups, runs;
     uint64_t seed;
-    double *totals;
+    mc_run_fn on_run;
+    void *user;
     double *acc;        /* this share's ngroups running sums */
-    size_t first, step; /* blocks first, first + step, ... */
-} mc_share;
+    size_t first, step; /* blocks first, first + step, ...; first is the share's index */
+};
 
 /* The amount if the deal won, else +0.0, by a mask on its bit pattern: the outcome is a
  * coin flip no branch predictor can guess, and converting the 0/1 outcome to a double to
@@ -850,8 +856,7 @@ static void mc_block(const mc_share *w, size_t b)
         }
         if (i < n)
             acc[group[i]] += won_amount(bits[i], (kp_rng_next(&rng) >> 32) < below[i]);
-        for (size_t g = 0; g < w->ngroups; g++)
-            w->totals[g * w->runs + r] = acc[g];
+        w->on_run(w, b, r, acc);
     }
 }
 
@@ -882,18 +887,22 @@ int kp_forecast_threads(void)
     return n < 1 ? 1 : n > KP_FORECAST_MAX_THREADS ? KP_FORECAST_MAX_THREADS : (int)n;
 }
 
-kp_err kp_forecast_simulate_groups(const kp_fc_deal *deals, const uint32_t *group, size_t n,
-                                   size_t ngroups, size_t runs, uint64_t seed, double *totals,
-                                   kp_error *e)
+/* Shares (threads) a simulation of runs is cut into: at most one per block. */
+static size_t mc_shares(size_t runs)
 {
-    assert((deals || n == 0) && totals && ngroups > 0 && runs > 0);
-    kp_err rc = check_deals(deals, group, n, ngroups, runs, e);
-    if (rc)
-        return rc;
     size_t nblocks = (runs + KP_FORECAST_MC_BLOCK - 1) / KP_FORECAST_MC_BLOCK;
     size_t nt = (size_t)kp_forecast_threads();
-    if (nt > nblocks)
-        nt = nblocks;
+    return nt > nblocks ? nblocks : nt;
+}
+
+/* Simulate runs of deals[0..n) on nt shares (share t takes blocks t, t + nt, ...),
+ * handing every run's group totals to on_run. */
+static kp_err mc_run(const kp_fc_deal *deals, const uint32_t *group, size_t n, size_t ngroups,
+                     size_t runs, uint64_t seed, size_t nt, mc_run_fn on_run, void *user,
+                     kp_error *e)
+{
+    if (nt < 1 || nt > KP_FORECAST_MAX_THREADS)
+        nt = 1; /* mc_shares gives 1..KP_FORECAST_MAX_THREADS */
     uint64_t *below = malloc((n + 1) * sizeof *below), *bits = malloc((n + 1) * sizeof *bits);
     uint32_t *zero = group ? NULL : calloc(n + 1, sizeof *zero); /* group NULL: all in 0 */
     double *acc = malloc(nt * ngroups * sizeof *acc);
@@ -919,7 +928,8 @@ kp_err kp_forecast_simulate_groups(const kp_fc_deal *deals, const uint32_t *grou
                           .ngroups = ngroups,
                           .runs = runs,
                           .seed = seed,
-                          .totals = totals,
+                          .on_run = on_run,
+                          .user = user,
                           .acc = acc + t * ngroups,
                           .first = t,
                           .step = nt};
@@ -938,6 +948,350 @@ kp_err kp_forecast_simulate_groups(const kp_fc_deal *deals, const uint32_t *grou
     free(zero);
     free(acc);
     return KP_OK;
+}
+
+static void keep_totals(const mc_share *w, size_t block, size_t r, const double *acc)
+{
+    double *totals = w->user;
+    (void)block;
+    for (size_t g = 0; g < w->ngroups; g++)
+        totals[g * w->runs + r] = acc[g];
+}
+
+kp_err kp_forecast_simulate_groups(const kp_fc_deal *deals, const uint32_t *group, size_t n,
+                                   size_t ngroups, size_t runs, uint64_t seed, double *totals,
+                                   kp_error *e)
+{
+    assert((deals || n == 0) && totals && ngroups > 0 && runs > 0);
+    kp_err rc = check_deals(deals, group, n, ngroups, runs, e);
+    if (rc)
+        return rc;
+    return mc_run(deals, group, n, ngroups, runs, seed, mc_shares(runs), keep_totals, totals, e);
+}
+
+/* ---- roll-ups without the runs --------------------------------------------------------
+
+   kp_forecast_simulate_rollup keeps no run's totals. Pass 1 simulates every run and keeps,
+   per sum, its total and target hits per block, the first ROLLUP_ATOMS distinct values
+   with their counts, and a histogram of its values in ROLLUP_BINS bins (the last two per
+   share, added up afterwards). A sum that took no more distinct values is done: its ranks
+   are read from the counts. For the others, the bins are a monotone function of the value,
+   so the bin of every wanted rank is known from the histogram; pass 2 simulates the same
+   runs again (the blocks are reseeded: the same draws) and keeps only the values falling
+   in those bins, from which the ranks are read exactly: the same order statistics as a
+   selection among all the runs, in a few MB whatever the number of runs and sums. The
+   bins span the sum's mean +- 4 standard deviations (from the deals' amounts and
+   probabilities), the outer ones open: that choice affects only how many values pass 2
+   keeps, never a result. The price is the second simulation. */
+
+#define ROLLUP_BINS 256
+#define ROLLUP_SPAN 4.0 /* standard deviations each side of the mean */
+#define ROLLUP_MAXQ 8
+/* A sum of a few deals takes few distinct values, each in many runs: up to this many are
+ * counted in pass 1, which then gives its ranks without a pass 2 (a bin holding one such
+ * value would keep thousands of copies of it). */
+#define ROLLUP_ATOMS 32
+/* Values pass 2 may keep at once (8 bytes each, 4 MB); sums needing more take further
+ * passes. */
+#define ROLLUP_KEEP 524288
+
+typedef struct rollup_ctx {
+    const kp_fc_rollup *r;
+    size_t nblocks;
+    double *lo, *inv;   /* per sum: bin k holds values v with (v - lo) x inv in [k, k + 1) */
+    uint32_t *hist;     /* shares x nsums x ROLLUP_BINS counts (share 0 gets the sum) */
+    double *bsum;       /* nsums x nblocks: totals over each block's runs */
+    uint32_t *bhit;     /* nsums x nblocks: target hits in each block */
+    double *av;          /* shares x nsums x ROLLUP_ATOMS: the distinct values seen... */
+    uint32_t *ac;        /* ...their counts... */
+    uint32_t *na;        /* ...how many (ROLLUP_ATOMS + 1: more than fit) */
+    /* pass 2: sums active[0..nactive) of [s0, s1) keep the values of the bins marked in
+     * need (sums resolved by pass 1 are left out) */
+    size_t s0, s1, *active, nactive;
+    uint64_t *need;          /* nsums x ROLLUP_BINS / 64 bits */
+    double *keep;            /* the kept values */
+    atomic_size_t *fill;     /* per sum of [s0, s1): next free slot in keep */
+} rollup_ctx;
+
+static size_t rollup_bin(const rollup_ctx *c, size_t s, double v)
+{
+    double x = (v - c->lo[s]) * c->inv[s];
+    return x < 1.0 ? 0 : x >= ROLLUP_BINS - 1 ? ROLLUP_BINS - 1 : (size_t)x;
+}
+
+static double rollup_value(const kp_fc_rollup *r, size_t s, const double *acc)
+{
+    double v = 0.0;
+    for (size_t j = r->off[s]; j < r->off[s + 1]; j++)
+        v += acc[r->member[j]];
+    return v;
+}
+
+static void rollup_pass1(const mc_share *w, size_t b, size_t run, const double *acc)
+{
+    rollup_ctx *c = w->user;
+    (void)run;
+    const kp_fc_rollup *r = c->r;
+    size_t t = w->first;
+    uint32_t *hist = c->hist + t * r->nsums * ROLLUP_BINS;
+    for (size_t s = 0; s < r->nsums; s++) {
+        double v = rollup_value(r, s, acc);
+        c->bsum[s * c->nblocks + b] += v;
+        c->bhit[s * c->nblocks + b] += r->base[s] + v >= r->target[s];
+        hist[s * ROLLUP_BINS + rollup_bin(c, s, v)]++;
+        uint32_t *na = &c->na[t * r->nsums + s];
+        if (*na <= ROLLUP_ATOMS) {
+            double *av = c->av + (t * r->nsums + s) * ROLLUP_ATOMS;
+            uint32_t *ac = c->ac + (t * r->nsums + s) * ROLLUP_ATOMS, k = 0;
+            while (k < *na && av[k] != v)
+                k++;
+            if (k == *na && ++*na <= ROLLUP_ATOMS) {
+                av[k] = v;
+                ac[k] = 0;
+            }
+            if (k < ROLLUP_ATOMS)
+                ac[k]++;
+        }
+    }
+}
+
+static void rollup_pass2(const mc_share *w, size_t b, size_t run, const double *acc)
+{
+    rollup_ctx *c = w->user;
+    (void)b;
+    (void)run;
+    for (size_t a = 0; a < c->nactive; a++) {
+        size_t s = c->active[a];
+        const uint64_t *need = c->need + s * (ROLLUP_BINS / 64);
+        double v = rollup_value(c->r, s, acc);
+        size_t k = rollup_bin(c, s, v);
+        if (need[k / 64] >> (k % 64) & 1)
+            c->keep[atomic_fetch_add_explicit(&c->fill[s - c->s0], 1, memory_order_relaxed)] = v;
+    }
+}
+
+/* The bin holding rank i of sum s (hist: its merged counts), and how many values lie in
+ * the bins before it. */
+static size_t rank_bin(const uint32_t *hist, size_t i, size_t *before)
+{
+    size_t k = 0, below = 0;
+    while (below + hist[k] <= i)
+        below += hist[k++];
+    *before = below;
+    return k;
+}
+
+/* Bins and their standard deviation from the deals: the sum's mean and variance. */
+static void rollup_bins(rollup_ctx *c, const kp_fc_deal *deals, const uint32_t *group, size_t n,
+                        size_t ngroups, double *gmean, double *gvar)
+{
+    const kp_fc_rollup *r = c->r;
+    memset(gmean, 0, ngroups * sizeof *gmean);
+    memset(gvar, 0, ngroups * sizeof *gvar);
+    for (size_t i = 0; i < n; i++) {
+        double p = deals[i].probability, a = deals[i].amount;
+        gmean[group ? group[i] : 0] += p * a;
+        gvar[group ? group[i] : 0] += p * (1.0 - p) * a * a;
+    }
+    for (size_t s = 0; s < r->nsums; s++) {
+        double m = 0.0, v = 0.0;
+        for (size_t j = r->off[s]; j < r->off[s + 1]; j++) {
+            m += gmean[r->member[j]];
+            v += gvar[r->member[j]];
+        }
+        double sd = sqrt(v);
+        c->lo[s] = m - ROLLUP_SPAN * sd;
+        c->inv[s] = sd > 0.0 && isfinite(sd) ? ROLLUP_BINS / (2.0 * ROLLUP_SPAN * sd) : 0.0;
+        if (!isfinite(c->lo[s]) || !isfinite(c->inv[s]))
+            c->lo[s] = c->inv[s] = 0.0; /* one bin: still exact, only bigger */
+    }
+}
+
+/* The wanted quantiles of sum s from kept[0..nkept), the values of its marked bins: they
+ * are sorted, and rank x of all the runs is at (values of marked bins before x's bin) +
+ * (x's place within its bin). */
+static void rollup_quantiles(const rollup_ctx *c, size_t s, double *kept, size_t nkept,
+                             size_t runs, const double *q, size_t nq, double *out)
+{
+    const uint32_t *h = c->hist + s * ROLLUP_BINS;
+    const uint64_t *need = c->need + s * (ROLLUP_BINS / 64);
+    qsort(kept, nkept, sizeof *kept, cmp_double);
+    for (size_t j = 0; j < nq; j++) {
+        double pos = q[j] * (double)(runs - 1), v[2] = {0.0, 0.0};
+        size_t i = (size_t)pos;
+        for (size_t x = i; x <= i + 1 && x < runs; x++) {
+            size_t before, at = 0, k = rank_bin(h, x, &before);
+            for (size_t m = 0; m < k; m++)
+                if (need[m / 64] >> (m % 64) & 1)
+                    at += h[m];
+            assert(at + (x - before) < nkept);
+            v[x - i] = kept[at + (x - before)];
+        }
+        out[j] = interpolate(pos, v[0], v[1], i + 1 < runs);
+    }
+}
+
+/* Sum s's quantiles when its runs took at most ROLLUP_ATOMS distinct values (every run
+ * alike, a single deal...): merged from the shares' tables into share 0's, sorted, and
+ * read by cumulative count. Returns 0 when there were more. */
+static int rollup_atoms(rollup_ctx *c, size_t nt, size_t s, size_t runs, const double *q,
+                        size_t nq, double *out)
+{
+    size_t ns = c->r->nsums;
+    double *av = c->av + s * ROLLUP_ATOMS;
+    uint32_t *ac = c->ac + s * ROLLUP_ATOMS, *na = &c->na[s];
+    for (size_t t = 1; t < nt && *na <= ROLLUP_ATOMS; t++) {
+        const double *bv = c->av + (t * ns + s) * ROLLUP_ATOMS;
+        const uint32_t *bc = c->ac + (t * ns + s) * ROLLUP_ATOMS, nb = c->na[t * ns + s];
+        if (nb > ROLLUP_ATOMS) {
+            *na = nb;
+            break;
+        }
+        for (uint32_t j = 0; j < nb && *na <= ROLLUP_ATOMS; j++) {
+            uint32_t k = 0;
+            while (k < *na && av[k] != bv[j])
+                k++;
+            if (k == *na && ++*na <= ROLLUP_ATOMS) {
+                av[k] = bv[j];
+                ac[k] = 0;
+            }
+            if (k < ROLLUP_ATOMS)
+                ac[k] += bc[j];
+        }
+    }
+    if (*na > ROLLUP_ATOMS)
+        return 0;
+    /* insertion sort by value: at most ROLLUP_ATOMS entries */
+    for (uint32_t i = 1; i < *na; i++)
+        for (uint32_t k = i; k > 0 && av[k - 1] > av[k]; k--) {
+            double tv = av[k];
+            uint32_t tc = ac[k];
+            av[k] = av[k - 1];
+            ac[k] = ac[k - 1];
+            av[k - 1] = tv;
+            ac[k - 1] = tc;
+        }
+    for (size_t j = 0; j < nq; j++) {
+        double pos = q[j] * (double)(runs - 1), v[2] = {0.0, 0.0};
+        size_t i = (size_t)pos;
+        for (size_t x = i; x <= i + 1 && x < runs; x++) {
+            size_t k = 0, below = 0;
+            while (below + ac[k] <= x)
+                below += ac[k++];
+            v[x - i] = av[k];
+        }
+        out[j] = interpolate(pos, v[0], v[1], i + 1 < runs);
+    }
+    return 1;
+}
+
+kp_err kp_forecast_simulate_rollup(const kp_fc_deal *deals, const uint32_t *group, size_t n,
+                                   size_t ngroups, size_t runs, uint64_t seed,
+                                   const kp_fc_rollup *r, const double *q, size_t nq,
+                                   kp_fc_rollup_out *out, kp_error *e)
+{
+    assert((deals || n == 0) && ngroups > 0 && runs > 0 && r && out && nq <= ROLLUP_MAXQ);
+    kp_err rc = check_deals(deals, group, n, ngroups, runs, e);
+    if (rc || r->nsums == 0)
+        return rc;
+    size_t ns = r->nsums, nt = mc_shares(runs);
+    rollup_ctx c = {.r = r, .nblocks = (runs + KP_FORECAST_MC_BLOCK - 1) / KP_FORECAST_MC_BLOCK};
+    size_t limit = runs > ROLLUP_KEEP ? runs : ROLLUP_KEEP;
+    double *gm = malloc((ngroups + 1) * sizeof *gm), *gv = malloc((ngroups + 1) * sizeof *gv);
+    c.lo = malloc(ns * sizeof *c.lo);
+    c.inv = malloc(ns * sizeof *c.inv);
+    c.hist = calloc(nt * ns * ROLLUP_BINS, sizeof *c.hist);
+    c.bsum = calloc(ns * c.nblocks, sizeof *c.bsum);
+    c.bhit = calloc(ns * c.nblocks, sizeof *c.bhit);
+    c.need = calloc(ns * (ROLLUP_BINS / 64), sizeof *c.need);
+    c.av = malloc(nt * ns * ROLLUP_ATOMS * sizeof *c.av);
+    c.ac = malloc(nt * ns * ROLLUP_ATOMS * sizeof *c.ac);
+    c.na = calloc(nt * ns, sizeof *c.na);
+    size_t *nkeep = calloc(ns, sizeof *nkeep);
+    c.active = malloc(ns * sizeof *c.active);
+    if (!gm || !gv || !c.lo || !c.inv || !c.hist || !c.bsum || !c.bhit || !c.need || !c.av || !c.ac || !c.na || !nkeep || !c.active) {
+        rc = kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "forecast: out of memory");
+        goto done;
+    }
+    rollup_bins(&c, deals, group, n, ngroups, gm, gv);
+    if ((rc = mc_run(deals, group, n, ngroups, runs, seed, nt, rollup_pass1, &c, e)))
+        goto done;
+    /* merge the shares; mark the bins of the wanted ranks */
+    for (size_t s = 0; s < ns; s++) {
+        uint32_t *h = c.hist + s * ROLLUP_BINS;
+        for (size_t t = 1; t < nt; t++) {
+            const uint32_t *ht = c.hist + (t * ns + s) * ROLLUP_BINS;
+            for (size_t k = 0; k < ROLLUP_BINS; k++)
+                h[k] += ht[k];
+        }
+        out[s].total = 0.0;
+        out[s].hits = 0;
+        for (size_t b = 0; b < c.nblocks; b++) {
+            out[s].total += c.bsum[s * c.nblocks + b];
+            out[s].hits += c.bhit[s * c.nblocks + b];
+        }
+        if (rollup_atoms(&c, nt, s, runs, q, nq, out[s].q))
+            continue;
+        uint64_t *need = c.need + s * (ROLLUP_BINS / 64);
+        for (size_t j = 0; j < nq; j++) {
+            assert(q[j] >= 0.0 && q[j] <= 1.0 && (j == 0 || q[j] >= q[j - 1]));
+            size_t i = (size_t)(q[j] * (double)(runs - 1)), before;
+            for (size_t x = i; x <= i + 1 && x < runs; x++) {
+                size_t k = rank_bin(h, x, &before);
+                if (!(need[k / 64] >> (k % 64) & 1))
+                    nkeep[s] += h[k];
+                need[k / 64] |= (uint64_t)1 << (k % 64);
+            }
+        }
+    }
+    /* pass 2, over as many sums at a time as ROLLUP_KEEP values allow */
+    for (size_t s0 = 0; s0 < ns && !rc;) {
+        size_t s1 = s0, total = 0;
+        while (s1 < ns && (s1 == s0 || total + nkeep[s1] <= limit))
+            total += nkeep[s1++];
+        if (total) {
+            c.s0 = s0;
+            c.s1 = s1;
+            c.keep = malloc(total * sizeof *c.keep);
+            c.fill = malloc((s1 - s0) * sizeof *c.fill);
+            if (!c.keep || !c.fill) {
+                rc = kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "forecast: out of memory");
+            } else {
+                size_t at = 0;
+                c.nactive = 0;
+                for (size_t s = s0; s < s1; s++) {
+                    atomic_init(&c.fill[s - s0], at);
+                    at += nkeep[s];
+                    if (nkeep[s])
+                        c.active[c.nactive++] = s;
+                }
+                rc = mc_run(deals, group, n, ngroups, runs, seed, nt, rollup_pass2, &c, e);
+            }
+            for (size_t s = s0, at = 0; s < s1 && !rc; at += nkeep[s++])
+                if (nkeep[s])
+                    rollup_quantiles(&c, s, c.keep + at, nkeep[s], runs, q, nq, out[s].q);
+            free(c.keep);
+            free(c.fill);
+            c.keep = NULL;
+            c.fill = NULL;
+        }
+        s0 = s1;
+    }
+done:
+    free(gm);
+    free(gv);
+    free(c.lo);
+    free(c.inv);
+    free(c.hist);
+    free(c.bsum);
+    free(c.bhit);
+    free(c.need);
+    free(c.av);
+    free(c.ac);
+    free(c.na);
+    free(nkeep);
+    free(c.active);
+    return rc;
 }
 
 kp_err kp_forecast_simulate(const kp_fc_deal *deals, size_t n, size_t runs, uint64_t seed,

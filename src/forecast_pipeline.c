@@ -20,10 +20,6 @@ enum { G_MONTH, G_QUARTER, G_NEXT, NGRAIN };       /* output grains */
 enum { B_MONTH, B_QUARTER_REST, B_NEXT, NBUCKET }; /* disjoint date buckets of a rep */
 enum { D_COMPANY, D_REGION, D_TEAM, D_MANAGER, D_REP, NDIM };
 
-/* The simulation keeps every run's total per rep and date bucket (8 bytes each): 10,000
- * runs over 200 reps take 48 MiB. Past this, lowering [forecast] runs is the way out. */
-#define FORECAST_MC_MAX_MIB 1024
-
 static const char *const grain_names[NGRAIN] = {"month", "fiscal_quarter", "next_fiscal_quarter"};
 static const char *const dim_names[NDIM] = {"company", "region", "team", "manager", "rep"};
 
@@ -66,7 +62,6 @@ typedef struct fctx {
     size_t ndeals, cap;
     int32_t *gid; /* nleaves x NBUCKET -> group, -1 when no open deal */
     size_t ngroups;
-    double *totals; /* ngroups x runs simulated totals, cents */
     size_t runs;
 } fctx;
 
@@ -571,23 +566,6 @@ static kp_err load_quotas(fctx *c, kp_error *e)
 
 /* ---- simulation and output -------------------------------------------------------------- */
 
-static kp_err simulate(fctx *c, kp_error *e)
-{
-    c->runs = (size_t)c->job->forecast.runs;
-    if (!c->ngroups)
-        return KP_OK;
-    if (c->ngroups > ((size_t)FORECAST_MC_MAX_MIB << 20) / sizeof(double) / c->runs)
-        return kp_error_set(e, KP_ERR_CONFIG, c->job->path, c->job->forecast.line, 0,
-                            "[forecast] runs = %zu needs %zu MiB for the simulated totals "
-                            "of %zu reps x date buckets, over the limit of %d MiB: lower runs",
-                            c->runs, (size_t)((double)c->ngroups * (double)c->runs * 8 / 1048576),
-                            c->ngroups, FORECAST_MC_MAX_MIB);
-    if (!(c->totals = malloc(c->ngroups * c->runs * sizeof *c->totals)))
-        return nomem(e);
-    return kp_forecast_simulate_groups(c->deals, c->group, c->ndeals, c->ngroups, c->runs,
-                                       (uint64_t)c->job->forecast.seed, c->totals, e);
-}
-
 /* One output row before rounding. */
 typedef struct cell {
     int64_t closed, commit, best_case, pipeline, open_deals, quota;
@@ -595,11 +573,11 @@ typedef struct cell {
     double expected;
 } cell;
 
-/* Sum member m of dimension d over grain g; sim (runs values) gets the simulated totals. */
-static void sum_cell(const fctx *c, int d, size_t m, int g, cell *out, double *sim)
+/* Sum member m of dimension d over grain g; the simulation groups it adds up are appended
+ * to grp at *ng (when grp is not NULL). */
+static void sum_cell(const fctx *c, int d, size_t m, int g, cell *out, uint32_t *grp, size_t *ng)
 {
     memset(out, 0, sizeof *out);
-    memset(sim, 0, c->runs * sizeof *sim);
     for (size_t j = c->off[d][m]; j < c->off[d][m + 1]; j++) {
         size_t li = c->by_member[d][j];
         if (c->leaves[li].has_quota[g]) {
@@ -618,47 +596,90 @@ static void sum_cell(const fctx *c, int d, size_t m, int g, cell *out, double *s
             out->expected += k->expected;
             int32_t gi = c->gid[li * NBUCKET + (size_t)b];
             if (gi >= 0) {
-                const double *col = c->totals + (size_t)gi * c->runs;
-                for (size_t r = 0; r < c->runs; r++)
-                    sim[r] += col[r];
+                if (grp)
+                    grp[*ng] = (uint32_t)gi;
+                ++*ng;
                 out->simulated = 1;
             }
         }
     }
 }
 
-static kp_err write_rows(fctx *c, kp_error *e)
+/* Every output row (dimension, member, grain, in that order) with its simulated figures:
+ * the Monte Carlo is summarised per row as it runs (kp_forecast_simulate_rollup) rather
+ * than kept, which took runs x reps x buckets doubles (37 MB at 100k deals, the peak of
+ * a board-pack run). */
+static kp_err simulate(fctx *c, cell **cells_out, kp_fc_rollup_out **sim_out, size_t *nrows,
+                       kp_error *e)
+{
+    const double q[3] = {0.1, 0.5, 0.9};
+    size_t n = 0, nmemb = 0;
+    c->runs = (size_t)c->job->forecast.runs;
+    for (int d = 0; d < NDIM; d++)
+        n += c->nmembers[d] * NGRAIN;
+    /* a leaf's group counts once per dimension and grain containing its bucket */
+    nmemb = c->ngroups * NDIM * NBUCKET;
+    cell *cells = calloc(n + 1, sizeof *cells);
+    kp_fc_rollup_out *sim = calloc(n + 1, sizeof *sim);
+    size_t *off = malloc((n + 1) * sizeof *off);
+    uint32_t *grp = malloc((nmemb + 1) * sizeof *grp);
+    double *base = malloc((n + 1) * sizeof *base), *target = malloc((n + 1) * sizeof *target);
+    kp_err rc = cells && sim && off && grp && base && target ? KP_OK : nomem(e);
+    size_t i = 0, ng = 0;
+    for (int d = 0; d < NDIM && !rc; d++)
+        for (size_t m = 0; m < c->nmembers[d]; m++)
+            for (int g = 0; g < NGRAIN; g++, i++) {
+                off[i] = ng;
+                sum_cell(c, d, m, g, &cells[i], grp, &ng);
+                assert(ng <= nmemb);
+                base[i] = (double)cells[i].closed;
+                target[i] = cells[i].has_quota ? (double)cells[i].quota : NAN;
+            }
+    if (!rc) {
+        off[n] = ng;
+        kp_fc_rollup r = {n, off, grp, base, target};
+        if (c->ngroups)
+            rc = kp_forecast_simulate_rollup(c->deals, c->group, c->ndeals, c->ngroups, c->runs,
+                                             (uint64_t)c->job->forecast.seed, &r, q, 3, sim, e);
+        else /* no open deal: every run's total is 0 */
+            for (size_t k = 0; k < n; k++)
+                sim[k].hits = base[k] >= target[k] ? c->runs : 0;
+    }
+    free(off);
+    free(grp);
+    free(base);
+    free(target);
+    if (rc) {
+        free(cells);
+        free(sim);
+        return rc;
+    }
+    *cells_out = cells;
+    *sim_out = sim;
+    *nrows = n;
+    return KP_OK;
+}
+
+static kp_err write_rows(fctx *c, const cell *cells, const kp_fc_rollup_out *sim, kp_error *e)
 {
     kp_stmt *st = NULL;
-    double *sim = malloc((c->runs + 1) * sizeof *sim);
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", c->job->forecast.seed);
-    kp_err rc = sim ? KP_OK : nomem(e);
-    if (!rc)
-        rc = kp_store_prepare(c->s,
-                              "INSERT INTO main.forecast_pipeline VALUES(?1, ?2, ?3, ?4, ?5,"
-                              " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
-                              " ?19, ?20)",
-                              NULL, 0, &st, e);
+    kp_err rc = kp_store_prepare(c->s,
+                                 "INSERT INTO main.forecast_pipeline VALUES(?1, ?2, ?3, ?4, ?5,"
+                                 " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
+                                 " ?19, ?20)",
+                                 NULL, 0, &st, e);
+    size_t i = 0;
     for (int d = 0; d < NDIM && !rc; d++) {
         for (size_t m = 0; m < c->nmembers[d] && !rc; m++) {
             const char *name = c->leaves[c->by_member[d][c->off[d][m]]].name[d];
-            for (int g = 0; g < NGRAIN && !rc; g++) {
-                cell x;
-                sum_cell(c, d, m, g, &x, sim);
-                const double closed = (double)x.closed;
-                double mean = 0.0;
-                size_t hit = 0;
-                for (size_t r = 0; r < c->runs; r++) {
-                    mean += sim[r];
-                    hit += x.has_quota && closed + sim[r] >= (double)x.quota;
-                }
-                /* selection, not a sort: three order statistics of 10,000 totals per row
-                 * (without an open deal every total is 0) */
-                const double q[3] = {0.1, 0.5, 0.9};
-                double pq[3] = {0.0, 0.0, 0.0};
-                if (x.simulated)
-                    kp_forecast_percentiles(sim, c->runs, q, 3, pq);
+            for (int g = 0; g < NGRAIN && !rc; g++, i++) {
+                const cell x = cells[i];
+                const kp_fc_rollup_out *y = &sim[i];
+                /* without an open deal every total is 0 */
+                const double pq[3] = {x.simulated ? y->q[0] : 0.0, x.simulated ? y->q[1] : 0.0,
+                                      x.simulated ? y->q[2] : 0.0};
                 kp_stmt_bind_text(st, 1, c->as_of, strlen(c->as_of));
                 kp_stmt_bind_text(st, 2, dim_names[d], strlen(dim_names[d]));
                 kp_stmt_bind_text(st, 3, name, strlen(name));
@@ -673,13 +694,13 @@ static kp_err write_rows(fctx *c, kp_error *e)
                 kp_stmt_bind_int64(st, 10, x.pipeline);
                 kp_stmt_bind_int64(st, 11, x.open_deals);
                 kp_stmt_bind_int64(st, 12, x.closed + llround(x.expected));
-                kp_stmt_bind_int64(st, 13, x.closed + llround(mean / (double)c->runs));
+                kp_stmt_bind_int64(st, 13, x.closed + llround(y->total / (double)c->runs));
                 kp_stmt_bind_int64(st, 14, x.closed + llround(pq[0]));
                 kp_stmt_bind_int64(st, 15, x.closed + llround(pq[1]));
                 kp_stmt_bind_int64(st, 16, x.closed + llround(pq[2]));
                 if (x.has_quota) {
                     kp_stmt_bind_int64(st, 17, x.quota);
-                    kp_stmt_bind_double(st, 18, (double)hit / (double)c->runs);
+                    kp_stmt_bind_double(st, 18, (double)y->hits / (double)c->runs);
                 }
                 kp_stmt_bind_int64(st, 19, (int64_t)c->runs);
                 kp_stmt_bind_text(st, 20, seed, strlen(seed));
@@ -690,7 +711,6 @@ static kp_err write_rows(fctx *c, kp_error *e)
         }
     }
     kp_stmt_finalize(st);
-    free(sim);
     return rc;
 }
 
@@ -708,7 +728,6 @@ static void fctx_free(fctx *c)
     free(c->deals);
     free(c->group);
     free(c->gid);
-    free(c->totals);
 }
 
 kp_err kp_forecast_pipeline_run(const kp_job *job, kp_store *s, kp_error *e)
@@ -716,6 +735,9 @@ kp_err kp_forecast_pipeline_run(const kp_job *job, kp_store *s, kp_error *e)
     assert(job && s && job->forecast.runs > 0);
     fctx c = {.job = job, .s = s};
     long missing = 0;
+    cell *cells = NULL;
+    kp_fc_rollup_out *sim = NULL;
+    size_t nrows = 0;
     resolve_periods(&c);
     kp_err rc = kp_store_begin(s, e);
     if (rc)
@@ -736,14 +758,14 @@ kp_err kp_forecast_pipeline_run(const kp_job *job, kp_store *s, kp_error *e)
     if (!rc) {
         kp_log_info("forecasting %zu open deals (%zu Monte Carlo runs)", c.ndeals,
                     (size_t)job->forecast.runs);
-        rc = simulate(&c, e);
+        rc = simulate(&c, &cells, &sim, &nrows, e);
     }
     if (!rc) {
         const char *args[] = {c.as_of};
         rc = exec_bound(&c, "DELETE FROM main.forecast_pipeline WHERE as_of = ?1", args, 1, e);
     }
     if (!rc)
-        rc = write_rows(&c, e);
+        rc = write_rows(&c, cells, sim, e);
     if (!rc)
         rc = kp_store_exec(s, drop_temps_sql, e);
     if (!rc)
@@ -753,5 +775,7 @@ kp_err kp_forecast_pipeline_run(const kp_job *job, kp_store *s, kp_error *e)
         kp_store_exec(s, drop_temps_sql, NULL);
     }
     fctx_free(&c);
+    free(cells);
+    free(sim);
     return rc;
 }

@@ -119,6 +119,34 @@ kp_err kp_forecast_simulate_groups(const kp_fc_deal *deals, const uint32_t *grou
                                    size_t ngroups, size_t runs, uint64_t seed, double *totals,
                                    kp_error *e);
 
+/* Sums of groups for kp_forecast_simulate_rollup: sum s adds up the totals of groups
+ * member[off[s]..off[s + 1]) in each run (a rep's date buckets, a team's reps...). */
+typedef struct kp_fc_rollup {
+    size_t nsums;
+    const size_t *off;      /* nsums + 1 offsets into member */
+    const uint32_t *member; /* group indices (< ngroups) */
+    const double *base;     /* per sum: added to a run's total before the target test */
+    const double *target;   /* per sum: runs with base + total >= target count as hits
+                               (NAN: none) */
+} kp_fc_rollup;
+
+typedef struct kp_fc_rollup_out {
+    double total; /* the sum's totals added over the runs (in run order within each block
+                     and block by block: exact for integer amounts below 2^53) */
+    size_t hits;  /* runs reaching the target */
+    double q[8];  /* the wanted quantiles, as kp_forecast_percentiles of all the runs */
+} kp_fc_rollup_out;
+
+/* The Monte Carlo of kp_forecast_simulate_groups (same draws), summarised per sum in
+ * out[0..nsums) without keeping the runs: memory in proportion to the sums, not to
+ * sums x runs. Simulates twice (or more when extreme distributions need more values kept
+ * than a few MB: never for amounts spread over more than a handful of distinct totals).
+ * q[0..nq) ascending in [0, 1], nq <= 8. */
+kp_err kp_forecast_simulate_rollup(const kp_fc_deal *deals, const uint32_t *group, size_t n,
+                                   size_t ngroups, size_t runs, uint64_t seed,
+                                   const kp_fc_rollup *r, const double *q, size_t nq,
+                                   kp_fc_rollup_out *out, kp_error *e);
+
 /* The q-quantile (0..1) of sorted[0..n), n > 0, by linear interpolation between order
  * statistics (numpy's default, "linear"). */
 double kp_forecast_percentile(const double *sorted, size_t n, double q);

@@ -64,6 +64,31 @@ def parse_time_v(path):
 CURRENT = [None]  # the process being measured, stopped with the bench when interrupted
 
 
+def child_pid(pid):
+    """The process /usr/bin/time started (kpipress), or None."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = f.read().split()
+        return int(kids[0]) if kids else None
+    except (OSError, ValueError):
+        return None
+
+
+def stage_peak(pid, peaks, stage):
+    """Peak resident memory of pid since the last call (VmHWM), charged to stage; the
+    kernel's high-water mark is then reset to the current size (clear_refs 5, Linux 4.0+)
+    for the next stage. Without the permission or the process, nothing is recorded."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            m = re.search(r"VmHWM:\s+(\d+)", f.read())
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return
+    if m:
+        peaks[stage] = max(peaks.get(stage, 0.0), int(m.group(1)) / 1024.0)
+
+
 def run_once(cmd, cwd, stdout=subprocess.DEVNULL):
     """One process under /usr/bin/time -v, with stage marks from its stderr lines."""
     tfile = os.path.join(BENCH, ".time")
@@ -73,11 +98,17 @@ def run_once(cmd, cwd, stdout=subprocess.DEVNULL):
                          start_new_session=True)
     CURRENT[0] = p
     marks, tail, mc_note = {}, [], None
+    peaks, kid = {}, None  # per-stage peak memory of the main process (not render workers)
     for line in p.stderr:
         now = time.monotonic() - t0
+        kid = kid or child_pid(p.pid)
         if "computing KPIs" in line:
             marks.setdefault("model", now)
+            if kid:
+                stage_peak(kid, peaks, "load")
         elif "forecasting " in line:
+            if kid and "forecast" not in marks:
+                stage_peak(kid, peaks, "model")
             marks.setdefault("forecast", now)
             m = re.search(r"forecasting (\d+) open deals \((\d+) Monte Carlo runs\)", line)
             if m:
@@ -85,6 +116,10 @@ def run_once(cmd, cwd, stdout=subprocess.DEVNULL):
                 mc_note = f"Monte Carlo, {int(m.group(2)):,} runs over {int(m.group(1)):,} open deals"
         elif re.search(r"rendering \d+ documents", line):
             marks.setdefault("render", now)
+            if kid:
+                stage_peak(kid, peaks, "forecast")
+        elif re.search(r"wrote \d+ documents", line) and kid:
+            stage_peak(kid, peaks, "render")
         tail = (tail + [line.rstrip()])[-5:]
     p.wait()
     end = time.monotonic() - t0
@@ -92,6 +127,11 @@ def run_once(cmd, cwd, stdout=subprocess.DEVNULL):
     if p.returncode:
         r["exit"] = p.returncode
     r["tail"] = tail
+    for k, v in peaks.items():
+        r[f"rss_{k}"] = v
+    # resetting the high-water mark resets what /usr/bin/time reports too: the whole
+    # process's peak is the largest of the stages'
+    r["rss"] = max([r["rss"]] + list(peaks.values()))
     if "model" in marks:
         r["load_s"] = marks["model"]
         r["model_s"] = marks.get("forecast", marks.get("render", end)) - marks["model"]
@@ -123,7 +163,7 @@ def measure(name, cmd, cwd, runs, prep=None, stdout=subprocess.DEVNULL):
     if res and res[-1].get("mc_note"):
         out["mc_note"] = res[-1]["mc_note"]
     for k in ("wall", "cpu", "rss", "load_s", "model_s", "forecast_s", "series_s",
-              "montecarlo_s", "render_s"):
+              "montecarlo_s", "render_s", "rss_load", "rss_model", "rss_forecast", "rss_render"):
         vals = [r[k] for r in res if k in r]
         if vals:
             out[k] = statistics.median(vals)
@@ -405,6 +445,11 @@ def report(rows, notes, started, load_before, load_after):
             ok = "held" if bp["render_s"] < 1.0 else "**not held**"
             lines.append(f"| board pack render stage, 200 reps, {tag} (#6) | < 1 s | "
                          f"{bp['render_s']:.2f} s wall | - | {ok} |")
+        if bp and "rss_model" in bp:
+            peaks = " / ".join(f"{bp[k]:.0f}" if k in bp else "-"
+                               for k in ("rss_load", "rss_model", "rss_forecast", "rss_render"))
+            lines.append(f"| board pack peak memory by stage, {tag} (#9): load / KPIs / "
+                         f"forecast / render | - | {peaks} MB | - | info |")
         if bp and "series_s" in bp:
             lines.append(f"| forecast stage, {tag} (#5): bookings forecasts with backtests "
                          f"(company, regions, teams, reps) / {bp.get('mc_note', 'Monte Carlo')} "

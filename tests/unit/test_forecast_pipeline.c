@@ -273,24 +273,99 @@ static void test_stage(void **state)
     assert_int_equal(kp_store_exec(s, "UPDATE stage_rules SET probability = 0.3", &e2), KP_OK);
     assert_int_equal(kp_forecast_pipeline_run(&job, s, &e), KP_OK);
 
-    /* memory: a million runs over 200 reps with open deals would need 1.5 GiB; refused
-     * with a message naming the setting, before anything is allocated or written */
-    assert_int_equal(kp_store_exec(s,
-                                   "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1"
-                                   " FROM n WHERE i < 200)"
-                                   " INSERT INTO opportunity_snapshots(as_of, opp_id, owner_id,"
-                                   " stage, amount_cents, close_date, is_closed, is_won,"
-                                   " source_line) SELECT '2026-03-10', 'x' || i, 'q' || i,"
-                                   " 'Open', 100, '2026-03-20', 0, 0, 10 + i FROM n",
-                                   &e2),
-                     KP_OK);
-    job.forecast.runs = 1000000;
-    assert_int_equal(kp_forecast_pipeline_run(&job, s, &e), KP_ERR_CONFIG);
-    assert_string_equal(e.msg, "[forecast] runs = 1000000 needs 1533 MiB for the simulated"
-                               " totals of 201 reps x date buckets, over the limit of 1024 MiB:"
-                               " lower runs");
-    assert_int_equal(one_int(s, "SELECT count(*) FROM forecast_pipeline"), 15);
     kp_store_close(s);
+}
+
+/* kp_forecast_simulate_rollup against the runs kept in full: for sums of a continuous
+ * group (400 deals), atoms (one deal of p = 0.5; p = 1, 0 and 0.3), 64 equally likely
+ * totals (six deals of p = 0.5: more distinct values than counted in pass 1, each in many
+ * runs), mixtures, an empty sum, and 2,600 copies of the six-deal sum (more values to keep
+ * than one pass 2 holds: several passes), on 1 and 3 threads: the total, the target hits
+ * and every quantile equal, to the bit, what kp_forecast_percentiles makes of the full
+ * runs of kp_forecast_simulate_groups. */
+#define RU_RUNS 5000
+#define RU_NG 5
+#define RU_COPIES 2600
+#define RU_NS (9 + RU_COPIES)
+
+static void test_rollup(void **state)
+{
+    (void)state;
+    static kp_fc_deal d[430];
+    static uint32_t g[430];
+    static double tot[RU_NG * RU_RUNS], v[RU_RUNS];
+    size_t n = 0;
+    uint64_t s = 11;
+    for (int i = 0; i < 400; i++, n++) {
+        d[n] = (kp_fc_deal){floor(100000 * unif(&s)), unif(&s)};
+        g[n] = 0;
+    }
+    d[n] = (kp_fc_deal){250000, 0.5};
+    g[n++] = 1;
+    for (int i = 0; i < 6; i++, n++) {
+        d[n] = (kp_fc_deal){(double)(1000 << i), 0.5}; /* subset sums all distinct */
+        g[n] = 2;
+    }
+    const double p3[3] = {1.0, 0.0, 0.3};
+    for (int i = 0; i < 3; i++, n++) {
+        d[n] = (kp_fc_deal){7000.0 + i, p3[i]};
+        g[n] = 3;
+    }
+    for (int i = 0; i < 20; i++, n++) {
+        d[n] = (kp_fc_deal){floor(50000 * unif(&s)), unif(&s)};
+        g[n] = 4;
+    }
+    static size_t off[RU_NS + 1];
+    static uint32_t mem[RU_NS * RU_NG];
+    static double base[RU_NS], target[RU_NS];
+    static const int sets[9][RU_NG + 1] = {{0, -1}, {1, -1}, {2, -1}, {3, -1}, {4, -1},
+                                           {0, 1, 2, 3, 4, -1}, {-1}, {1, 3, -1}, {2, 4, -1}};
+    size_t nm = 0;
+    for (size_t k = 0; k < RU_NS; k++) {
+        off[k] = nm;
+        for (const int *x = sets[k < 9 ? k : 2]; *x >= 0; x++)
+            mem[nm++] = (uint32_t)*x;
+        base[k] = (double)(100 * (k % 50));
+        target[k] = k % 3 == 2 ? NAN : k == 5 ? 12000000.0 : 30000.0;
+    }
+    off[RU_NS] = nm;
+    kp_fc_rollup r = {RU_NS, off, mem, base, target};
+    const double q[4] = {0.0, 0.1, 0.5, 0.9};
+    kp_error e;
+    assert_int_equal(kp_forecast_simulate_groups(d, g, n, RU_NG, RU_RUNS, 99, tot, &e), KP_OK);
+    static kp_fc_rollup_out out[RU_NS];
+    const char *threads[2] = {"1", "3"};
+    for (int t = 0; t < 2; t++) {
+        setenv("KPIPRESS_FORECAST_THREADS", threads[t], 1);
+        memset(out, 0xff, sizeof out);
+        assert_int_equal(kp_forecast_simulate_rollup(d, g, n, RU_NG, RU_RUNS, 99, &r, q, 4, out, &e),
+                         KP_OK);
+        for (size_t k = 0; k < RU_NS; k++) {
+            double total = 0.0, want[4];
+            size_t hits = 0;
+            for (size_t i = 0; i < RU_RUNS; i++) {
+                v[i] = 0.0;
+                for (size_t j = off[k]; j < off[k + 1]; j++)
+                    v[i] += tot[mem[j] * RU_RUNS + i];
+                total += v[i];
+                hits += base[k] + v[i] >= target[k];
+            }
+            kp_forecast_percentiles(v, RU_RUNS, q, 4, want);
+            if (k < 10)
+                print_message("sum %zu: total %.0f hits %zu p10 %.1f p50 %.1f p90 %.1f\n", k,
+                              out[k].total, out[k].hits, out[k].q[1], out[k].q[2], out[k].q[3]);
+            assert_true(out[k].total == total);
+            assert_int_equal(out[k].hits, hits);
+            for (int j = 0; j < 4; j++)
+                assert_true(out[k].q[j] == want[j]);
+        }
+    }
+    unsetenv("KPIPRESS_FORECAST_THREADS");
+    /* the empty sum: every run 0, no hit of a positive target */
+    assert_true(out[6].total == 0.0 && out[6].q[3] == 0.0);
+    /* the atoms: a single deal of p = 0.5 gives 0 or its amount; the median of 5,000 runs
+     * lies between the 2,500th and 2,501st, both 0 or both 250,000 or their midpoint */
+    assert_true(out[1].q[0] == 0.0 && out[1].q[3] == 250000.0);
 }
 
 int main(void)
@@ -301,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_stream),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_percentiles_select),
+        cmocka_unit_test(test_rollup),
         cmocka_unit_test(test_stage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
