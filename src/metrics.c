@@ -1617,22 +1617,18 @@ typedef struct {
     size_t nbk;             /* buckets */
     size_t *per, *per_off;  /* periods of bucket k: per[per_off[k] .. per_off[k + 1]) */
     unsigned *bucket, *mem; /* mem: nd ids per row */
-    size_t n, cap;
-    size_t nm; /* metrics */
+    size_t n, cap;          /* rows: distinct (bucket, members), each in the same groups */
+    size_t *slot, nslot;    /* open addressing: row + 1, 0 = empty */
+    size_t cur;             /* the row of the values being added */
+    size_t nm;              /* metrics */
     double *v[MAX_MEDIANS];
-    size_t *row[MAX_MEDIANS], nv[MAX_MEDIANS], capv[MAX_MEDIANS];
+    unsigned *row[MAX_MEDIANS]; /* the row of each value */
+    size_t nv[MAX_MEDIANS], capv[MAX_MEDIANS];
 } mrows;
 
-typedef struct {
-    const mrows *m;
-    const size_t *row; /* the row of each value of one metric */
-} mvalues;
-
-static size_t mrows_groups(void *ctx, size_t i, size_t *out, size_t max)
+static size_t mrows_groups(void *ctx, size_t row, size_t *out, size_t max)
 {
-    const mvalues *mv = ctx;
-    const mrows *m = mv->m;
-    size_t row = mv->row[i];
+    const mrows *m = ctx;
     const size_t *per = m->per + m->per_off[m->bucket[row]];
     size_t nper = m->per_off[m->bucket[row] + 1] - m->per_off[m->bucket[row]], k = 0;
     for (size_t d = 0; d < m->nd; d++) {
@@ -1653,6 +1649,7 @@ static void mrows_free(mrows *m)
     free(m->per_off);
     free(m->bucket);
     free(m->mem);
+    free(m->slot);
     for (size_t j = 0; j < m->nm; j++) {
         free(m->v[j]);
         free(m->row[j]);
@@ -1734,8 +1731,48 @@ static long bucket_index(const buckets *bk, const char *text)
     return -1;
 }
 
+static size_t mrows_hash(const mrows *m, const unsigned *key)
+{
+    size_t h = 14695981039346656037u;
+    for (size_t d = 0; d <= m->nd; d++)
+        h = (h ^ key[d]) * 1099511628211u;
+    return h ^ (h >> 29);
+}
+
+/* Make the row of (bucket, member ids) the current one: an existing row when one has the
+ * same bucket and members (a million rows of a scan fall into a few thousand). */
 static int mrows_add(mrows *m, long bucket, const long *ids)
 {
+    unsigned key[ND + 1];
+    key[0] = (unsigned)bucket;
+    for (size_t d = 0; d < m->nd; d++)
+        key[d + 1] = (unsigned)ids[d];
+    if (2 * (m->n + 1) > m->nslot) {
+        size_t nslot = m->nslot ? 2 * m->nslot : 1024;
+        size_t *slot = calloc(nslot, sizeof *slot);
+        if (!slot)
+            return -1;
+        for (size_t r = 0; r < m->n; r++) {
+            unsigned k[ND + 1];
+            k[0] = m->bucket[r];
+            memcpy(k + 1, m->mem + r * m->nd, m->nd * sizeof *k);
+            size_t h = mrows_hash(m, k) & (nslot - 1);
+            while (slot[h])
+                h = (h + 1) & (nslot - 1);
+            slot[h] = r + 1;
+        }
+        free(m->slot);
+        m->slot = slot;
+        m->nslot = nslot;
+    }
+    size_t h = mrows_hash(m, key) & (m->nslot - 1);
+    for (; m->slot[h]; h = (h + 1) & (m->nslot - 1)) {
+        size_t r = m->slot[h] - 1;
+        if (m->bucket[r] == key[0] && !memcmp(m->mem + r * m->nd, key + 1, m->nd * sizeof *key)) {
+            m->cur = r;
+            return 0;
+        }
+    }
     if (m->n == m->cap) {
         size_t cap = m->cap ? 2 * m->cap : 1024;
         unsigned *nb = realloc(m->bucket, cap * sizeof *nb);
@@ -1747,14 +1784,14 @@ static int mrows_add(mrows *m, long bucket, const long *ids)
         m->mem = nm;
         m->cap = cap;
     }
-    m->bucket[m->n] = (unsigned)bucket;
-    for (size_t d = 0; d < m->nd; d++)
-        m->mem[m->n * m->nd + d] = (unsigned)ids[d];
-    m->n++;
+    m->bucket[m->n] = key[0];
+    memcpy(m->mem + m->n * m->nd, key + 1, m->nd * sizeof *key);
+    m->slot[h] = m->n + 1;
+    m->cur = m->n++;
     return 0;
 }
 
-/* Value v of metric j for the row just added. */
+/* Value v of metric j for the current row (mrows_add). */
 static int mrows_value(mrows *m, size_t j, double v)
 {
     if (m->nv[j] == m->capv[j]) {
@@ -1762,14 +1799,14 @@ static int mrows_value(mrows *m, size_t j, double v)
         double *nv = realloc(m->v[j], cap * sizeof *nv);
         if (nv)
             m->v[j] = nv;
-        size_t *nr = nv ? realloc(m->row[j], cap * sizeof *nr) : NULL;
+        unsigned *nr = nv ? realloc(m->row[j], cap * sizeof *nr) : NULL;
         if (!nr)
             return -1;
         m->row[j] = nr;
         m->capv[j] = cap;
     }
     m->v[j][m->nv[j]] = v;
-    m->row[j][m->nv[j]++] = m->n - 1;
+    m->row[j][m->nv[j]++] = (unsigned)m->cur;
     return 0;
 }
 
@@ -1938,12 +1975,12 @@ static kp_err medians_finish(ectx *c, const size_t *idx, size_t n, mrows *mr, kp
         ngroups += mr->members[d].n * mr->np;
     }
     for (size_t j = 0; j < n && !rc; j++) {
-        mvalues mv = {mr, mr->row[j]};
-        kp_median_groups g = {mrows_groups, &mv, mr->nd * mr->np};
+        kp_median_groups g = {mrows_groups, mr, mr->nd * mr->np};
         if (!(median[j] = malloc((ngroups + 1) * sizeof *median[j])) ||
             !(count[j] = malloc((ngroups + 1) * sizeof *count[j])) ||
             mrows_counts(mr, j, ngroups, count[j]) ||
-            kp_median_grouped_counted(mr->v[j], mr->nv[j], ngroups, &g, median[j], count[j]))
+            kp_median_grouped_tagged(mr->v[j], mr->row[j], mr->nv[j], ngroups, &g, median[j],
+                                     count[j]))
             rc = nomem(e);
     }
     if (!rc)
@@ -2517,6 +2554,8 @@ typedef struct {
     int nsrc;            /* result columns after the keys: flags and values */
     struct sumsrc *sums; /* what each summed column adds per row */
     repmap reps;
+    long *bix; /* bucket_index + 2 of each bucket text id (0: not yet looked up) */
+    size_t nbix;
 } cgroups;
 
 static void cgroups_free(cgroups *g)
@@ -2528,6 +2567,7 @@ static void cgroups_free(cgroups *g)
     free(g->slot);
     free(g->src);
     free(g->sums);
+    free(g->bix);
     repmap_free(&g->reps);
 }
 
@@ -2576,6 +2616,24 @@ static long cgroups_cell(cgroups *g, const unsigned *id)
     memset(g->cs + g->ncell * (g->nsum + 1), 0, (g->nsum + 1) * sizeof *g->cs);
     g->slot[h] = ++g->ncell;
     return (long)(g->ncell - 1);
+}
+
+/* bucket_index of the bucket text of id (> 0), looked up once per text: a scan's rows
+ * carry a few dozen of them. -2 when out of memory. */
+static long cgroups_bucket(cgroups *g, const buckets *bk, unsigned id)
+{
+    if (id >= g->nbix) {
+        size_t n = 2 * (size_t)id + 64;
+        long *bix = realloc(g->bix, n * sizeof *bix);
+        if (!bix)
+            return -2;
+        memset(bix + g->nbix, 0, (n - g->nbix) * sizeof *bix);
+        g->bix = bix;
+        g->nbix = n;
+    }
+    if (!g->bix[id])
+        g->bix[id] = bucket_index(bk, g->kv[0].s[id - 1]) + 2;
+    return g->bix[id] - 2;
 }
 
 static const char *cgroups_str(const cgroups *g, size_t k, unsigned id)
@@ -2976,9 +3034,11 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         }
         if (++cs[g.nsum].cnt == UINT32_MAX)
             unsupported = 1;
-        if (pm->n && id[0] && strcmp(g.kv[0].s[id[0] - 1], "0000-00-00")) {
-            long bucket = bucket_index(&c->bk, g.kv[0].s[id[0] - 1]);
-            if (bucket >= 0 && pend_row(pm, &g, vals, id, bucket))
+        if (pm->n && id[0]) {
+            long bucket = cgroups_bucket(&g, &c->bk, id[0]);
+            if (bucket == -2)
+                rc = nomem(e);
+            else if (bucket >= 0 && (size_t)bucket != c->bk.nb && pend_row(pm, &g, vals, id, bucket))
                 rc = nomem(e);
         }
     }
@@ -3020,7 +3080,11 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
     for (size_t i = 0; i < g.ncell && !rc; i++) {
         const unsigned *id = g.ck + order[i] * g.nkey;
         cscan_columns(&g, kind, order[i], out);
-        long bucket = id[0] ? bucket_index(&c->bk, g.kv[0].s[id[0] - 1]) : -1;
+        long bucket = id[0] ? cgroups_bucket(&g, &c->bk, id[0]) : -1;
+        if (bucket == -2) {
+            rc = nomem(e);
+            break;
+        }
         size_t bk = bucket < 0 ? c->bk.nb + 1 : (size_t)bucket;
         if (bucket < 0 && id[0])
             odd_bucket = 1;
