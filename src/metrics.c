@@ -2714,6 +2714,7 @@ typedef struct pend_medians {
     size_t kpos[ND];                          /* key position of each dimension's member */
     long *memo[ND];                           /* member id + 1 by key id, per dimension */
     size_t nmemo[ND];
+    size_t *row_of, nrow_of; /* mrows row + 1 of each scan cell (0: not yet known) */
     struct pend_medians *next;
 } pend_medians;
 
@@ -2724,6 +2725,7 @@ static void pend_free(pend_medians *p)
         mrows_free(&p->mr);
         for (int d = 0; d < ND; d++)
             free(p->memo[d]);
+        free(p->row_of);
         free(p);
         p = next;
     }
@@ -2741,9 +2743,12 @@ static size_t find_medians(const kp_metric_lib *lib, size_t r, const char *time,
     return n;
 }
 
-/* Add this row's values to the pending medians (what mrows_read does per row). */
+static int pend_members(pend_medians *p, const cgroups *g, const unsigned *id, long bucket);
+
+/* Add this row's values to the pending medians (what mrows_read does per row). The row
+ * of the scan's cell `cell` (its bucket and keys, so its members) is looked up once. */
 static int pend_row(pend_medians *p, const cgroups *g, const sval *vals, const unsigned *id,
-                    long bucket)
+                    long bucket, size_t cell)
 {
     mrows *mr = &p->mr;
     int in[MAX_MEDIANS], any = 0;
@@ -2753,6 +2758,34 @@ static int pend_row(pend_medians *p, const cgroups *g, const sval *vals, const u
     }
     if (!any)
         return 0;
+    if (cell >= p->nrow_of) {
+        size_t n = 2 * cell + 1024;
+        size_t *row_of = realloc(p->row_of, n * sizeof *row_of);
+        if (!row_of)
+            return -1;
+        memset(row_of + p->nrow_of, 0, (n - p->nrow_of) * sizeof *row_of);
+        p->row_of = row_of;
+        p->nrow_of = n;
+    }
+    if (p->row_of[cell]) {
+        mr->cur = p->row_of[cell] - 1;
+    } else if (pend_members(p, g, id, bucket)) {
+        return -1;
+    } else {
+        p->row_of[cell] = mr->cur + 1;
+    }
+    for (size_t j = 0; j < p->n; j++)
+        if (in[j] && mrows_value(mr, j,
+                                 vals[p->vcol[j]].t == KP_COL_INTEGER ? (double)vals[p->vcol[j]].i
+                                                                      : vals[p->vcol[j]].d))
+            return -1;
+    return 0;
+}
+
+/* Make the row of bucket and key ids id the current one of p's rows. */
+static int pend_members(pend_medians *p, const cgroups *g, const unsigned *id, long bucket)
+{
+    mrows *mr = &p->mr;
     long ids[ND];
     for (size_t d = 0; d < mr->nd; d++) {
         unsigned kid = p->kpos[d] ? id[p->kpos[d]] : 0;
@@ -2773,14 +2806,7 @@ static int pend_row(pend_medians *p, const cgroups *g, const sval *vals, const u
         }
         ids[d] = p->memo[d][kid] - 1;
     }
-    if (mrows_add(mr, bucket, ids))
-        return -1;
-    for (size_t j = 0; j < p->n; j++)
-        if (in[j] && mrows_value(mr, j,
-                                 vals[p->vcol[j]].t == KP_COL_INTEGER ? (double)vals[p->vcol[j]].i
-                                                                      : vals[p->vcol[j]].d))
-            return -1;
-    return 0;
+    return mrows_add(mr, bucket, ids);
 }
 
 /* SQL of the old-style scan into kp_scan (GROUP BY in SQL) of the metrics by[]. */
@@ -2823,41 +2849,56 @@ static void cscan_columns(const cgroups *g, const int *kind, size_t i, sval *out
             out[x] = ssum_value(&cs[g->src[x]]);
 }
 
-/* Column (after the keys) of expression x in b, the SELECT being built, added when new. */
-static int value_col(sb *b, char ***exprs, int *nexpr, const char *x, int *err)
+/* The expressions a scan evaluates per row after its keys: each where as a flag (1 or 0)
+ * and each value, once however many metrics share it. The flags are read packed, bit k
+ * of one integer column (see scan_columns): one column for all of them rather than one
+ * each to hand out per row. */
+#define MAX_PACKED 62
+typedef struct {
+    char **x;            /* a flag's where, or a value's expression */
+    unsigned char *flag; /* is x a flag */
+    int n;
+} exprset;
+
+static void exprset_free(exprset *l)
 {
-    for (int k = 0; k < *nexpr; k++)
-        if (!strcmp((*exprs)[k], x))
+    for (int k = 0; k < l->n; k++)
+        free(l->x[k]);
+    free(l->x);
+    free(l->flag);
+}
+
+/* Index of expression x (a flag or not) in l, added when new. */
+static int value_col(exprset *l, const char *x, int flag, int *err)
+{
+    for (int k = 0; k < l->n; k++)
+        if (l->flag[k] == flag && !strcmp(l->x[k], x))
             return k;
-    char **ne = realloc(*exprs, (size_t)(*nexpr + 1) * sizeof *ne);
-    if (!ne || !(ne[*nexpr] = strdup(x))) {
-        if (ne)
-            *exprs = ne;
+    char **nx = realloc(l->x, (size_t)(l->n + 1) * sizeof *nx);
+    if (nx)
+        l->x = nx;
+    unsigned char *nf = nx ? realloc(l->flag, (size_t)(l->n + 1)) : NULL;
+    if (nf)
+        l->flag = nf;
+    if (!nf || !(l->x[l->n] = strdup(x))) {
         *err = 1;
         return -1;
     }
-    *exprs = ne;
-    sb_add(b, ", %s", x);
-    return (*nexpr)++;
+    l->flag[l->n] = (unsigned char)flag;
+    return l->n++;
 }
 
-/* The flag column of where w (-1 without one). */
-static int flag_col(sb *b, char ***exprs, int *nexpr, const char *w, int *err)
+/* The flag of where w (-1 without one). */
+static int flag_col(exprset *l, const char *w, int *err)
 {
-    if (!w)
-        return -1;
-    sb one = {0};
-    sb_add(&one, "CASE WHEN (%s) THEN 1 ELSE 0 END", w);
-    int k = one.oom ? (*err = 1, -1) : value_col(b, exprs, nexpr, one.p, err);
-    free(one.p);
-    return k;
+    return w ? value_col(l, w, 1, err) : -1;
 }
 
-/* The value column of expression arg, read only on rows where some metric using it (of
- * list[0..n)) holds: its CASE no longer guards it once evaluated apart from the where. A
- * bare column needs no guard. */
-static int arg_col(sb *b, char ***exprs, int *nexpr, const kp_metric_lib *lib, const size_t *list,
-                   size_t n, const char *arg, int *err)
+/* The value of expression arg, read only on rows where some metric using it (of
+ * list[0..n)) holds: its CASE no longer guards it once evaluated apart from the where
+ * (each where named once). A bare column needs no guard. */
+static int arg_col(exprset *l, const kp_metric_lib *lib, const size_t *list, size_t n,
+                   const char *arg, int *err)
 {
     sb one = {0};
     int guard = !is_ident(arg);
@@ -2865,16 +2906,45 @@ static int arg_col(sb *b, char ***exprs, int *nexpr, const kp_metric_lib *lib, c
         guard = strcmp(lib->m[list[i]].arg, arg) || lib->m[list[i]].where;
     if (guard) {
         sb_add(&one, "CASE WHEN 0");
-        for (size_t i = 0; i < n; i++)
-            if (!strcmp(lib->m[list[i]].arg, arg))
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(lib->m[list[i]].arg, arg))
+                continue;
+            size_t j = 0;
+            while (j < i && (strcmp(lib->m[list[j]].arg, arg) ||
+                             strcmp(lib->m[list[j]].where, lib->m[list[i]].where)))
+                j++;
+            if (j == i)
                 sb_add(&one, " OR (%s)", lib->m[list[i]].where);
+        }
         sb_add(&one, " THEN (%s) END", arg);
     } else {
         sb_add(&one, "(%s)", arg);
     }
-    int k = one.oom ? (*err = 1, -1) : value_col(b, exprs, nexpr, one.p, err);
+    int k = one.oom ? (*err = 1, -1) : value_col(l, one.p, 0, err);
     free(one.p);
     return k;
+}
+
+/* The SELECT's columns of l (after the keys): the first MAX_PACKED flags as bits of one
+ * integer, then one column per other expression. at[k]: the column of expression k (from
+ * 0 after the keys), bit[k] its bit in column 0 or -1. */
+static void scan_columns(sb *b, const exprset *l, int *at, int *bit)
+{
+    int nbit = 0, col = 0;
+    for (int k = 0; k < l->n; k++) {
+        bit[k] = l->flag[k] && nbit < MAX_PACKED ? nbit++ : -1;
+        if (bit[k] >= 0)
+            sb_add(b, "%s CASE WHEN (%s) THEN %lld ELSE 0 END", bit[k] ? " |" : ",", l->x[k],
+                   1LL << bit[k]);
+    }
+    col = nbit > 0;
+    for (int k = 0; k < l->n; k++) {
+        at[k] = bit[k] >= 0 ? 0 : col++;
+        if (bit[k] < 0 && l->flag[k])
+            sb_add(b, ", CASE WHEN (%s) THEN 1 ELSE 0 END", l->x[k]);
+        else if (bit[k] < 0)
+            sb_add(b, ", %s", l->x[k]);
+    }
 }
 
 /* The sum of g adding u, added when new. */
@@ -2924,8 +2994,8 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
     g.sums = calloc(ncol + 1, sizeof *g.sums);
     pend_medians *pm = calloc(1, sizeof *pm);
     size_t *all = malloc((nmet + MAX_MEDIANS + 1) * sizeof *all), nall = 0;
-    char **exprs = NULL;
-    int nexpr = 0, err = !kind || !g.src || !g.sums || !pm || !all;
+    exprset ex = {NULL, NULL, 0};
+    int err = !kind || !g.src || !g.sums || !pm || !all;
     sb *b = &c->sql;
     sb_reset(b);
     scan_head(c, rel, keys, time);
@@ -2947,8 +3017,8 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
                 kind[j++] = CS_ONE;
                 continue;
             }
-            sumsrc u = {flag_col(b, &exprs, &nexpr, m->where, &err),
-                        star ? -1 : arg_col(b, &exprs, &nexpr, lib, all, nall, m->arg, &err),
+            sumsrc u = {flag_col(&ex, m->where, &err),
+                        star ? -1 : arg_col(&ex, lib, all, nall, m->arg, &err),
                         m->fn != A_COUNT ? SM_VALUE
                         : star           ? SM_ONE
                                          : SM_NOTNULL};
@@ -2960,13 +3030,19 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
     /* the median metrics on these rows: a flag and a value column each */
     for (size_t k = 0; k < pm->n && !err; k++) {
         const metric *m = &lib->m[pm->idx[k]];
-        pm->fcol[k] = flag_col(b, &exprs, &nexpr, m->where, &err);
-        pm->vcol[k] = arg_col(b, &exprs, &nexpr, lib, all, nall, m->arg, &err);
+        pm->fcol[k] = flag_col(&ex, m->where, &err);
+        pm->vcol[k] = arg_col(&ex, lib, all, nall, m->arg, &err);
     }
-    g.nsrc = nexpr;
-    for (int k = 0; k < nexpr; k++)
-        free(exprs[k]);
-    free(exprs);
+    g.nsrc = ex.n;
+    int *colat = malloc(((size_t)ex.n + 1) * sizeof *colat), packed = 0;
+    int *bit = malloc(((size_t)ex.n + 1) * sizeof *bit);
+    if (!colat || !bit)
+        err = 1;
+    else
+        scan_columns(b, &ex, colat, bit);
+    for (int k = 0; k < ex.n && !err; k++)
+        packed |= bit[k] >= 0;
+    exprset_free(&ex);
     free(all);
     from_sql(b, rel);
     if (windowed_only) {
@@ -3021,8 +3097,13 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
             rc = nomem(e);
             break;
         }
+        int64_t flags = packed ? kp_stmt_column_int64(st, first) : 0;
         for (int k = 0; k < g.nsrc; k++) {
-            vals[k] = stmt_value(st, first + k);
+            if (bit[k] >= 0) {
+                vals[k] = (sval){KP_COL_INTEGER, (flags >> bit[k]) & 1, 0};
+                continue;
+            }
+            vals[k] = stmt_value(st, first + colat[k]);
             if (vals[k].t == KP_COL_TEXT || vals[k].t == KP_COL_BLOB)
                 unsupported = 1;
         }
@@ -3038,7 +3119,7 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
             long bucket = cgroups_bucket(&g, &c->bk, id[0]);
             if (bucket == -2)
                 rc = nomem(e);
-            else if (bucket >= 0 && (size_t)bucket != c->bk.nb && pend_row(pm, &g, vals, id, bucket))
+            else if (bucket >= 0 && (size_t)bucket != c->bk.nb && pend_row(pm, &g, vals, id, bucket, (size_t)cell))
                 rc = nomem(e);
         }
     }
@@ -3046,6 +3127,8 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         rc = e && e->code ? e->code : KP_ERR_IO;
     kp_stmt_finalize(st);
     free(vals);
+    free(colat);
+    free(bit);
     if (rc && e && e->code != KP_ERR_NOMEM) {
         const metric *m = &lib->m[by[0][0]];
         char msg[KP_ERROR_MSG_MAX];
