@@ -9,6 +9,7 @@
  * comparison rows (kpi_wide, read through the `kpi` view). See include/kpipress/metrics.h. */
 #include "kpipress/metrics.h"
 
+#include "kpipress/expr.h"
 #include "kpipress/ini.h"
 #include "kpipress/limits.h"
 #include "kpipress/median.h"
@@ -85,6 +86,15 @@ struct kp_metric_lib {
     char *files[8];
     size_t nfiles;
 };
+
+/* Whether the C scans may evaluate simple expressions themselves (expr.h); off only in
+ * tests, which compare both ways. */
+static int c_eval_on = 1;
+
+void kp_metrics_set_c_eval(int on)
+{
+    c_eval_on = on;
+}
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
@@ -1496,8 +1506,8 @@ static kp_err rollup_scan_all(ectx *c, unsigned keys, size_t *const by[3], const
 /* One grouped scan of relation r for the decomposable metrics on time column `time`
  * (NULL: stock metrics only); stock metrics of r ride along on its first scan. */
 static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
-                             size_t *const by[3], const size_t n[3], int windowed_only, int *done,
-                             kp_error *e);
+                             size_t *const by[3], const size_t n[3], int windowed_only, int ceval,
+                             int *done, int *bailed, kp_error *e);
 static void scan_sql(ectx *c, const relation *rel, unsigned keys, const char *time,
                      size_t *const by[3], const size_t n[3], int windowed_only);
 
@@ -1529,8 +1539,11 @@ static kp_err scan_relation(ectx *c, size_t r, const char *time, int with_stock,
     }
     kp_err rc = KP_OK;
     int done = 0;
+    int bailed = 0;
     if (n[0] + n[1] + n[2])
-        rc = cscan_relation(c, r, time, keys, by, n, windowed_only, &done, e);
+        rc = cscan_relation(c, r, time, keys, by, n, windowed_only, 1, &done, &bailed, e);
+    if (!rc && bailed) /* a row C cannot evaluate as SQLite would */
+        rc = cscan_relation(c, r, time, keys, by, n, windowed_only, 0, &done, &bailed, e);
     if (!rc && !done && n[0] + n[1] + n[2]) {
         scan_sql(c, rel, keys, time, by, n, windowed_only);
         rc = run_sql(c, &lib->m[idx[0]], e);
@@ -2849,49 +2862,179 @@ static void cscan_columns(const cgroups *g, const int *kind, size_t i, sval *out
             out[x] = ssum_value(&cs[g->src[x]]);
 }
 
+/* The raw columns of a table relation that C-evaluated expressions read (expr.h): the
+ * table's column names, and the row slot of each one used. */
+typedef struct {
+    char **name;
+    int n;
+    int *slot;     /* of column k, -1 while unused */
+    int *raw, nraw; /* column of each slot */
+} ccols;
+
+static void ccols_free(ccols *cc)
+{
+    for (int k = 0; k < cc->n; k++)
+        free(cc->name[k]);
+    free(cc->name);
+    free(cc->slot);
+    free(cc->raw);
+}
+
+static int ccols_slot(void *ctx, const char *name, size_t len)
+{
+    ccols *cc = ctx;
+    for (int k = 0; k < cc->n; k++)
+        if (strlen(cc->name[k]) == len && !strncasecmp(cc->name[k], name, len)) {
+            if (cc->slot[k] < 0) {
+                cc->raw[cc->nraw] = k;
+                cc->slot[k] = cc->nraw++;
+            }
+            return cc->slot[k];
+        }
+    return -1;
+}
+
+/* Whether C may evaluate the expressions of relation rel (*on), with its columns: a
+ * table of the main schema whose columns all compare text as BINARY does (no COLLATE
+ * anywhere in its definition). */
+static kp_err ccols_read(ectx *c, const relation *rel, ccols *cc, int *on, kp_error *e)
+{
+    *on = 0;
+    memset(cc, 0, sizeof *cc);
+    if (!c_eval_on || rel->sql || !rel->table)
+        return KP_OK;
+    kp_stmt *st = NULL;
+    kp_err rc = kp_store_prepare(c->s, "SELECT sql FROM sqlite_master WHERE type = 'table' AND"
+                                       " name = ?1", NULL, 0, &st, e);
+    int r = 0, ok = 0;
+    if (!rc)
+        rc = kp_stmt_bind_text(st, 1, rel->table, strlen(rel->table));
+    if (!rc && (r = kp_stmt_step(st, e)) == 1 && kp_stmt_column_text(st, 0)) {
+        const char *def = kp_stmt_column_text(st, 0);
+        ok = 1;
+        for (const char *p = def; *p && ok; p++)
+            ok = strncasecmp(p, "collate", 7) != 0;
+    }
+    kp_stmt_finalize(st);
+    if (rc || r < 0)
+        return rc ? rc : e && e->code ? e->code : KP_ERR_IO;
+    if (!ok)
+        return KP_OK;
+    st = NULL;
+    rc = kp_store_prepare(c->s, "SELECT name FROM pragma_table_info(?1)", NULL, 0, &st, e);
+    if (!rc)
+        rc = kp_stmt_bind_text(st, 1, rel->table, strlen(rel->table));
+    while (!rc && (r = kp_stmt_step(st, e)) == 1) {
+        char **nn = realloc(cc->name, (size_t)(cc->n + 1) * sizeof *nn);
+        if (nn)
+            cc->name = nn;
+        if (!nn || !(cc->name[cc->n] = strdup(kp_stmt_column_text(st, 0))))
+            rc = nomem(e);
+        else
+            cc->n++;
+    }
+    kp_stmt_finalize(st);
+    if (!rc && r < 0)
+        rc = e && e->code ? e->code : KP_ERR_IO;
+    cc->slot = malloc(((size_t)cc->n + 1) * sizeof *cc->slot);
+    cc->raw = malloc(((size_t)cc->n + 1) * sizeof *cc->raw);
+    if (!rc && (!cc->slot || !cc->raw))
+        rc = nomem(e);
+    for (int k = 0; !rc && k < cc->n; k++)
+        cc->slot[k] = -1;
+    if (rc)
+        ccols_free(cc);
+    else
+        *on = 1;
+    return rc;
+}
+
 /* The expressions a scan evaluates per row after its keys: each where as a flag (1 or 0)
- * and each value, once however many metrics share it. The flags are read packed, bit k
- * of one integer column (see scan_columns): one column for all of them rather than one
- * each to hand out per row. */
+ * and each value, once however many metrics share it. Those expr.c compiles are evaluated
+ * in C from the raw columns (a value with its guard's wheres); the others by SQLite, the
+ * flags among them read packed, bit k of one integer column (see scan_columns): one
+ * column for all of them rather than one each to hand out per row. */
 #define MAX_PACKED 62
 typedef struct {
     char **x;            /* a flag's where, or a value's expression */
     unsigned char *flag; /* is x a flag */
+    kp_expr **cx;        /* compiled: the flag's where, the value's argument; or NULL */
+    int **gx;            /* a compiled value's guard: the flags of its wheres, one holds */
+    int *ngx;            /* how many (-1: no guard) */
     int n;
+    ccols *cc; /* the raw columns, when C may evaluate */
 } exprset;
 
 static void exprset_free(exprset *l)
 {
-    for (int k = 0; k < l->n; k++)
+    for (int k = 0; k < l->n; k++) {
         free(l->x[k]);
+        kp_expr_free(l->cx[k]);
+        free(l->gx[k]);
+    }
     free(l->x);
     free(l->flag);
+    free(l->cx);
+    free(l->gx);
+    free(l->ngx);
 }
 
-/* Index of expression x (a flag or not) in l, added when new. */
-static int value_col(exprset *l, const char *x, int flag, int *err)
+#define GROW(p, n) ((tmp_ = realloc((p), (size_t)((n) + 1) * sizeof *(p))) ? ((p) = tmp_, 0) : -1)
+
+static int value_col(exprset *l, const char *x, int flag, const char *arg, const char *const *g,
+                     int ng, int *err);
+
+/* Compile expression k of l: a flag's where, or value arg with guards g[0..ng) (ng -1:
+ * none), the guard read from the flags of its wheres (added as flags when new). Left to
+ * SQLite when it does not compile. */
+static void exprset_compile(exprset *l, int k, const char *arg, const char *const *g, int ng,
+                            int *err)
+{
+    int oom = 0;
+    kp_expr *cx = kp_expr_compile(l->flag[k] ? l->x[k] : arg, ccols_slot, l->cc, &oom);
+    int *gx = ng > 0 ? malloc((size_t)ng * sizeof *gx) : NULL;
+    if (!cx || (ng > 0 && !gx)) {
+        kp_expr_free(cx);
+        free(gx);
+        if (oom || (cx && !gx))
+            *err = 1;
+        return;
+    }
+    l->cx[k] = cx;
+    for (int j = 0; j < ng; j++)
+        gx[j] = value_col(l, g[j], 1, NULL, NULL, -1, err);
+    l->gx[k] = gx;
+    l->ngx[k] = ng;
+}
+
+/* Index of expression x (a flag or not) in l, added when new (a value with its argument
+ * and guards, for C). */
+static int value_col(exprset *l, const char *x, int flag, const char *arg, const char *const *g,
+                     int ng, int *err)
 {
     for (int k = 0; k < l->n; k++)
         if (l->flag[k] == flag && !strcmp(l->x[k], x))
             return k;
-    char **nx = realloc(l->x, (size_t)(l->n + 1) * sizeof *nx);
-    if (nx)
-        l->x = nx;
-    unsigned char *nf = nx ? realloc(l->flag, (size_t)(l->n + 1)) : NULL;
-    if (nf)
-        l->flag = nf;
-    if (!nf || !(l->x[l->n] = strdup(x))) {
+    void *tmp_;
+    if (GROW(l->x, l->n) || GROW(l->flag, l->n) || GROW(l->cx, l->n) || GROW(l->gx, l->n) ||
+        GROW(l->ngx, l->n) || !(l->x[l->n] = strdup(x))) {
         *err = 1;
         return -1;
     }
-    l->flag[l->n] = (unsigned char)flag;
-    return l->n++;
+    int k = l->n++;
+    l->flag[k] = (unsigned char)flag;
+    l->cx[k] = NULL;
+    l->gx[k] = NULL;
+    l->ngx[k] = -1;
+    if (l->cc)
+        exprset_compile(l, k, arg, g, ng, err); /* may add the flags of its guard */
+    return k;
 }
 
 /* The flag of where w (-1 without one). */
 static int flag_col(exprset *l, const char *w, int *err)
 {
-    return w ? value_col(l, w, 1, err) : -1;
+    return w ? value_col(l, w, 1, NULL, NULL, -1, err) : -1;
 }
 
 /* The value of expression arg, read only on rows where some metric using it (of
@@ -2901,9 +3044,14 @@ static int arg_col(exprset *l, const kp_metric_lib *lib, const size_t *list, siz
                    const char *arg, int *err)
 {
     sb one = {0};
-    int guard = !is_ident(arg);
+    const char **g = malloc((n + 1) * sizeof *g);
+    int guard = !is_ident(arg), ng = 0;
     for (size_t i = 0; i < n && guard; i++)
         guard = strcmp(lib->m[list[i]].arg, arg) || lib->m[list[i]].where;
+    if (!g) {
+        *err = 1;
+        return -1;
+    }
     if (guard) {
         sb_add(&one, "CASE WHEN 0");
         for (size_t i = 0; i < n; i++) {
@@ -2913,38 +3061,147 @@ static int arg_col(exprset *l, const kp_metric_lib *lib, const size_t *list, siz
             while (j < i && (strcmp(lib->m[list[j]].arg, arg) ||
                              strcmp(lib->m[list[j]].where, lib->m[list[i]].where)))
                 j++;
-            if (j == i)
+            if (j == i) {
                 sb_add(&one, " OR (%s)", lib->m[list[i]].where);
+                g[ng++] = lib->m[list[i]].where;
+            }
         }
         sb_add(&one, " THEN (%s) END", arg);
     } else {
         sb_add(&one, "(%s)", arg);
     }
-    int k = one.oom ? (*err = 1, -1) : value_col(l, one.p, 0, err);
+    int k = one.oom ? (*err = 1, -1) : value_col(l, one.p, 0, arg, g, guard ? ng : -1, err);
     free(one.p);
+    free(g);
     return k;
 }
 
-/* The SELECT's columns of l (after the keys): the first MAX_PACKED flags as bits of one
- * integer, then one column per other expression. at[k]: the column of expression k (from
- * 0 after the keys), bit[k] its bit in column 0 or -1. */
-static void scan_columns(sb *b, const exprset *l, int *at, int *bit)
+/* The SELECT's columns of l (after the keys): the first MAX_PACKED flags SQLite evaluates
+ * as bits of one integer, then one column per other expression SQLite evaluates, then
+ * the raw columns of those C evaluates. at[k]: the column of expression k (from 0 after
+ * the keys; -1: C), bit[k] its bit in column 0 or -1; *rawat the first raw column. */
+static void scan_columns(sb *b, const exprset *l, int *at, int *bit, int *rawat)
 {
     int nbit = 0, col = 0;
     for (int k = 0; k < l->n; k++) {
-        bit[k] = l->flag[k] && nbit < MAX_PACKED ? nbit++ : -1;
+        bit[k] = l->flag[k] && !l->cx[k] && nbit < MAX_PACKED ? nbit++ : -1;
         if (bit[k] >= 0)
             sb_add(b, "%s CASE WHEN (%s) THEN %lld ELSE 0 END", bit[k] ? " |" : ",", l->x[k],
                    1LL << bit[k]);
     }
     col = nbit > 0;
     for (int k = 0; k < l->n; k++) {
-        at[k] = bit[k] >= 0 ? 0 : col++;
-        if (bit[k] < 0 && l->flag[k])
+        at[k] = bit[k] >= 0 ? 0 : l->cx[k] ? -1 : col++;
+        if (bit[k] < 0 && !l->cx[k] && l->flag[k])
             sb_add(b, ", CASE WHEN (%s) THEN 1 ELSE 0 END", l->x[k]);
-        else if (bit[k] < 0)
+        else if (bit[k] < 0 && !l->cx[k])
             sb_add(b, ", %s", l->x[k]);
     }
+    *rawat = col;
+    for (int r = 0; l->cc && r < l->cc->nraw; r++) {
+        sb_add(b, ", \"");
+        for (const char *p = l->cc->name[l->cc->raw[r]]; *p; p++)
+            sb_add(b, *p == '"' ? "\"\"" : "%c", *p);
+        sb_add(b, "\"");
+    }
+}
+
+/* bucket_sql's CASE in C, for a time column whose text it compares: the ISO texts of
+ * the bounds and of the mid-month bucket starts. */
+typedef struct {
+    char lo[KP_DATE_ISO_LEN + 1], hi[KP_DATE_ISO_LEN + 1];
+    char (*extra)[2][KP_DATE_ISO_LEN + 1]; /* start, and the next month's start */
+    size_t nextra;
+} cbuckets;
+
+static int cbuckets_init(cbuckets *cb, const buckets *bk)
+{
+    kp_date_format_iso(bk->lo, cb->lo);
+    kp_date_format_iso(bk->hi, cb->hi);
+    cb->nextra = bk->nextra;
+    cb->extra = malloc((bk->nextra + 1) * sizeof *cb->extra);
+    if (!cb->extra)
+        return -1;
+    for (size_t i = 0; i < bk->nextra; i++) {
+        kp_date_format_iso(bk->extra[i], cb->extra[i][0]);
+        kp_date_format_iso(kp_date_month_start(bk->extra[i], 1), cb->extra[i][1]);
+    }
+    return 0;
+}
+
+static void cbuckets_free(cbuckets *cb)
+{
+    free(cb->extra);
+}
+
+/* Text v against literal lit as SQLite's BINARY collation orders them. */
+static int text_cmp(const kp_xval *v, const char *lit)
+{
+    size_t n = strlen(lit);
+    int r = memcmp(v->s, lit, v->n < n ? v->n : n);
+    return r ? r : (v->n > n) - (v->n < n);
+}
+
+/* The bucket text bucket_sql gives time value v, in out: 1, or 0 for NULL; -1 when SQLite
+ * must (not text, or a first seven characters that are not all ASCII for substr()). */
+static int c_bucket(const cbuckets *cb, const kp_xval *v, char *out)
+{
+    if (v->t == KP_COL_NULL)
+        return 0;
+    if (v->t != KP_COL_TEXT)
+        return -1;
+    if (text_cmp(v, cb->hi) >= 0)
+        return 0;
+    if (text_cmp(v, cb->lo) < 0) {
+        memcpy(out, "0000-00-00", KP_DATE_ISO_LEN + 1);
+        return 1;
+    }
+    for (size_t i = cb->nextra; i-- > 0;)
+        if (text_cmp(v, cb->extra[i][0]) >= 0 && text_cmp(v, cb->extra[i][1]) < 0) {
+            memcpy(out, cb->extra[i][0], KP_DATE_ISO_LEN + 1);
+            return 1;
+        }
+    size_t n = v->n < 7 ? v->n : 7;
+    for (size_t k = 0; k < n; k++)
+        if ((unsigned char)v->s[k] >= 0x80 || !v->s[k])
+            return -1;
+    memcpy(out, v->s, n);
+    memcpy(out + n, "-01", 4);
+    return 1;
+}
+
+/* Column `at` of the current row as expr.h reads it. */
+static kp_xval raw_value(kp_stmt *st, int at)
+{
+    kp_xval v = {kp_stmt_column_type(st, at), 0, 0, NULL, 0};
+    if (v.t == KP_COL_INTEGER) {
+        v.i = kp_stmt_column_int64(st, at);
+    } else if (v.t == KP_COL_REAL) {
+        v.d = kp_stmt_column_double(st, at);
+    } else if (v.t != KP_COL_NULL) {
+        v.s = kp_stmt_column_text(st, at);
+        v.n = kp_stmt_column_bytes(st, at);
+    }
+    return v;
+}
+
+/* Expression k of l, evaluated in C on the raw row, a value after the flags of its
+ * guard (vals): 0, or -1 when SQLite must. */
+static int c_value(const exprset *l, int k, const kp_xval *row, const sval *vals, sval *out)
+{
+    if (l->flag[k]) {
+        int h = kp_expr_holds(l->cx[k], row);
+        *out = (sval){KP_COL_INTEGER, h, 0};
+        return h < 0 ? -1 : 0;
+    }
+    int on = l->ngx[k] < 0;
+    for (int j = 0; j < l->ngx[k] && !on; j++)
+        on = vals[l->gx[k][j]].i != 0;
+    kp_xval v = {KP_COL_NULL, 0, 0, NULL, 0};
+    if (on && kp_expr_eval(l->cx[k], row, &v))
+        return -1;
+    *out = (sval){v.t, v.i, v.d};
+    return 0;
 }
 
 /* The sum of g adding u, added when new. */
@@ -2966,8 +3223,8 @@ static int sum_of(cgroups *g, size_t cap, sumsrc u)
  * (and nothing written) when the scan needs what only SQL does: min or max, values that
  * are text, keys that are not text, an integer overflow. */
 static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
-                             size_t *const by[3], const size_t n[3], int windowed_only, int *done,
-                             kp_error *e)
+                             size_t *const by[3], const size_t n[3], int windowed_only, int ceval,
+                             int *done, int *bailed, kp_error *e)
 {
     const kp_metric_lib *lib = c->lib;
     const relation *rel = &lib->r[r];
@@ -2982,6 +3239,12 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         }
     if (nmet > 64)
         return KP_OK;
+    ccols cc;
+    int con = 0;
+    memset(&cc, 0, sizeof cc);
+    kp_err crc = ceval ? ccols_read(c, rel, &cc, &con, e) : KP_OK;
+    if (crc)
+        return crc;
     cgroups g;
     memset(&g, 0, sizeof g);
     g.nkey = 1;
@@ -2994,11 +3257,16 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
     g.sums = calloc(ncol + 1, sizeof *g.sums);
     pend_medians *pm = calloc(1, sizeof *pm);
     size_t *all = malloc((nmet + MAX_MEDIANS + 1) * sizeof *all), nall = 0;
-    exprset ex = {NULL, NULL, 0};
+    exprset ex = {NULL, NULL, NULL, NULL, NULL, 0, con ? &cc : NULL};
     int err = !kind || !g.src || !g.sums || !pm || !all;
     sb *b = &c->sql;
     sb_reset(b);
-    scan_head(c, rel, keys, time);
+    /* the bucket of a bare time column in C too (c_bucket): SQL hands out the raw text */
+    int tslot = con && time && is_ident(time) ? ccols_slot(&cc, time, strlen(time)) : -1;
+    cbuckets cb;
+    if (tslot >= 0 && cbuckets_init(&cb, &c->bk))
+        err = 1;
+    scan_head(c, rel, keys, tslot >= 0 ? NULL : time);
     int first = (int)g.nkey;
     if (!err) { /* every metric reading this scan's rows, for arg_col's guards */
         pm->n = find_medians(lib, r, time, pm->idx);
@@ -3034,15 +3302,18 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         pm->vcol[k] = arg_col(&ex, lib, all, nall, m->arg, &err);
     }
     g.nsrc = ex.n;
-    int *colat = malloc(((size_t)ex.n + 1) * sizeof *colat), packed = 0;
+    int *colat = malloc(((size_t)ex.n + 1) * sizeof *colat), packed = 0, rawat = 0, anyc = 0;
     int *bit = malloc(((size_t)ex.n + 1) * sizeof *bit);
-    if (!colat || !bit)
+    kp_xval *xrow = malloc(((size_t)cc.nraw + 1) * sizeof *xrow);
+    if (!colat || !bit || !xrow)
         err = 1;
     else
-        scan_columns(b, &ex, colat, bit);
-    for (int k = 0; k < ex.n && !err; k++)
+        scan_columns(b, &ex, colat, bit, &rawat);
+    for (int k = 0; k < ex.n && !err; k++) {
         packed |= bit[k] >= 0;
-    exprset_free(&ex);
+        anyc |= ex.cx[k] != NULL;
+    }
+    anyc |= tslot >= 0;
     free(all);
     from_sql(b, rel);
     if (windowed_only) {
@@ -3079,7 +3350,22 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         rc = nomem(e);
     while (!rc && !unsupported && (step = kp_stmt_step(st, e)) == 1) {
         unsigned id[NK + 1];
+        for (int x = 0; x < cc.nraw && anyc; x++)
+            xrow[x] = raw_value(st, first + rawat + x);
         for (size_t k = 0; k < g.nkey && !rc; k++) {
+            if (!k && tslot >= 0) {
+                char bt[KP_DATE_ISO_LEN + 1];
+                int in = c_bucket(&cb, &xrow[tslot], bt);
+                long v = in > 0 ? strset_id(&g.kv[0], bt) : -1;
+                if (in < 0) {
+                    *bailed = unsupported = 1;
+                    break;
+                }
+                if (in > 0 && v < 0)
+                    rc = nomem(e);
+                id[0] = (unsigned)(v + 1);
+                continue;
+            }
             kp_coltype ty = kp_stmt_column_type(st, (int)k);
             if (ty != KP_COL_NULL && ty != KP_COL_TEXT) {
                 unsupported = 1;
@@ -3098,15 +3384,25 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
             break;
         }
         int64_t flags = packed ? kp_stmt_column_int64(st, first) : 0;
-        for (int k = 0; k < g.nsrc; k++) {
-            if (bit[k] >= 0) {
-                vals[k] = (sval){KP_COL_INTEGER, (flags >> bit[k]) & 1, 0};
-                continue;
+        for (int pass = 0; pass < 2 && !unsupported; pass++) /* flags, then values */
+            for (int k = 0; k < g.nsrc; k++) {
+                if (ex.flag[k] == pass)
+                    continue;
+                if (bit[k] >= 0) {
+                    vals[k] = (sval){KP_COL_INTEGER, (flags >> bit[k]) & 1, 0};
+                    continue;
+                }
+                if (ex.cx[k] && c_value(&ex, k, xrow, vals, &vals[k])) {
+                    *bailed = unsupported = 1; /* again, with SQLite evaluating */
+                    break;
+                }
+                if (!ex.cx[k])
+                    vals[k] = stmt_value(st, first + colat[k]);
+                if (vals[k].t == KP_COL_TEXT || vals[k].t == KP_COL_BLOB)
+                    unsupported = 1;
             }
-            vals[k] = stmt_value(st, first + colat[k]);
-            if (vals[k].t == KP_COL_TEXT || vals[k].t == KP_COL_BLOB)
-                unsupported = 1;
-        }
+        if (unsupported)
+            break;
         ssum *cs = g.cs + (size_t)cell * (g.nsum + 1);
         for (size_t x = 0; x < g.nsum; x++) {
             sval v = sumsrc_value(&g.sums[x], vals);
@@ -3129,6 +3425,11 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
     free(vals);
     free(colat);
     free(bit);
+    free(xrow);
+    exprset_free(&ex);
+    ccols_free(&cc);
+    if (tslot >= 0)
+        cbuckets_free(&cb);
     if (rc && e && e->code != KP_ERR_NOMEM) {
         const metric *m = &lib->m[by[0][0]];
         char msg[KP_ERROR_MSG_MAX];
