@@ -2560,7 +2560,11 @@ typedef struct {
     int keyof[NK + 1]; /* key index of each position after the bucket */
     strset kv[NK + 1]; /* the strings of each position */
     unsigned *ck;      /* ncell * nkey ids */
-    ssum *cs;          /* ncell * (nsum + 1) sums: of each summed value, then of 1s */
+    /* Per cell, cellsz bytes: a sum of each summed value (nvs of them), then a count of
+     * each sum of flags (a count of rows where it holds: such a sum is always that
+     * integer) and of the rows (ncnt + 1). A cell's sum x is at pos[x] of its kind. */
+    unsigned char *cb;
+    size_t nvs, ncnt, cellsz, pos[64];
     size_t ncell, capcell, ncol, nsum;
     size_t *slot, nslot; /* open addressing: cell + 1, 0 = empty */
     int *src;            /* per kp_scan column: its sum (sums[]), -1 for count(*) */
@@ -2576,7 +2580,7 @@ static void cgroups_free(cgroups *g)
     for (size_t k = 0; k < g->nkey; k++)
         strset_free(&g->kv[k]);
     free(g->ck);
-    free(g->cs);
+    free(g->cb);
     free(g->slot);
     free(g->src);
     free(g->sums);
@@ -2619,14 +2623,14 @@ static long cgroups_cell(cgroups *g, const unsigned *id)
         unsigned *ck = realloc(g->ck, cap * g->nkey * sizeof *ck);
         if (ck)
             g->ck = ck;
-        ssum *cs = ck ? realloc(g->cs, cap * (g->nsum + 1) * sizeof *cs) : NULL;
-        if (!cs)
+        unsigned char *cb = ck ? realloc(g->cb, cap * g->cellsz) : NULL;
+        if (!cb)
             return -1;
-        g->cs = cs;
+        g->cb = cb;
         g->capcell = cap;
     }
     memcpy(g->ck + g->ncell * g->nkey, id, g->nkey * sizeof *id);
-    memset(g->cs + g->ncell * (g->nsum + 1), 0, (g->nsum + 1) * sizeof *g->cs);
+    memset(g->cb + g->ncell * g->cellsz, 0, g->cellsz);
     g->slot[h] = ++g->ncell;
     return (long)(g->ncell - 1);
 }
@@ -2850,16 +2854,39 @@ enum { CS_VALUE, CS_ONE, CS_NCOUNT }; /* a kp_scan column: sum of a value, count
 
 /* The kp_scan columns of cell i: sum() of a value, count(*), or an average's count of
  * rows where its value is not NULL (its value column's non-NULL addends). */
+static ssum *cell_sums(const cgroups *g, size_t i)
+{
+    return (ssum *)(void *)(g->cb + i * g->cellsz);
+}
+
+static uint32_t *cell_counts(const cgroups *g, size_t i)
+{
+    return (uint32_t *)(void *)(g->cb + i * g->cellsz + g->nvs * sizeof(ssum));
+}
+
 static void cscan_columns(const cgroups *g, const int *kind, size_t i, sval *out)
 {
-    const ssum *cs = g->cs + i * (g->nsum + 1);
+    const ssum *vs = cell_sums(g, i);
+    const uint32_t *cn = cell_counts(g, i);
     for (size_t x = 0; x < g->ncol; x++)
         if (kind[x] == CS_ONE)
-            out[x] = (sval){KP_COL_INTEGER, cs[g->nsum].cnt, 0};
-        else if (kind[x] == CS_NCOUNT)
-            out[x] = (sval){KP_COL_INTEGER, cs[g->src[x - 1]].cnt, 0};
+            out[x] = (sval){KP_COL_INTEGER, cn[g->ncnt], 0};
+        else if (kind[x] == CS_NCOUNT) /* an average's: its sum counts its values */
+            out[x] = (sval){KP_COL_INTEGER, vs[g->pos[g->src[x - 1]]].cnt, 0};
+        else if (g->sums[g->src[x]].mode != SM_VALUE)
+            out[x] = (sval){KP_COL_INTEGER, cn[g->pos[g->src[x]]], 0};
         else
-            out[x] = ssum_value(&cs[g->src[x]]);
+            out[x] = ssum_value(&vs[g->pos[g->src[x]]]);
+}
+
+/* The cell layout of g's sums (see cgroups). */
+static void cgroups_layout(cgroups *g)
+{
+    g->nvs = g->ncnt = 0;
+    for (size_t x = 0; x < g->nsum; x++)
+        g->pos[x] = g->sums[x].mode == SM_VALUE ? g->nvs++ : g->ncnt++;
+    size_t sz = g->nvs * sizeof(ssum) + (g->ncnt + 1) * sizeof(uint32_t);
+    g->cellsz = (sz + 7) / 8 * 8;
 }
 
 /* The raw columns of a table relation that C-evaluated expressions read (expr.h): the
@@ -3302,6 +3329,7 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         pm->vcol[k] = arg_col(&ex, lib, all, nall, m->arg, &err);
     }
     g.nsrc = ex.n;
+    cgroups_layout(&g);
     int *colat = malloc(((size_t)ex.n + 1) * sizeof *colat), packed = 0, rawat = 0, anyc = 0;
     int *bit = malloc(((size_t)ex.n + 1) * sizeof *bit);
     kp_xval *xrow = malloc(((size_t)cc.nraw + 1) * sizeof *xrow);
@@ -3403,13 +3431,16 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
             }
         if (unsupported)
             break;
-        ssum *cs = g.cs + (size_t)cell * (g.nsum + 1);
+        ssum *vs = cell_sums(&g, (size_t)cell);
+        uint32_t *cn = cell_counts(&g, (size_t)cell);
         for (size_t x = 0; x < g.nsum; x++) {
             sval v = sumsrc_value(&g.sums[x], vals);
-            if (v.t != KP_COL_NULL)
-                ssum_add(&cs[x], &v);
+            if (g.sums[x].mode != SM_VALUE)
+                cn[g.pos[x]] += (uint32_t)v.i; /* 0 or 1: at most the row count */
+            else if (v.t != KP_COL_NULL)
+                ssum_add(&vs[g.pos[x]], &v);
         }
-        if (++cs[g.nsum].cnt == UINT32_MAX)
+        if (++cn[g.ncnt] == UINT32_MAX)
             unsupported = 1;
         if (pm->n && id[0]) {
             long bucket = cgroups_bucket(&g, &c->bk, id[0]);
@@ -3436,8 +3467,9 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         snprintf(msg, sizeof msg, "[metric %.60s]: %.900s", m->name, e->msg);
         kp_error_set(e, KP_ERR_CONFIG, m->file, m->expr_line, 0, "%s", msg);
     }
-    for (size_t i = 0; i < g.ncell * (g.nsum + 1) && !rc && !unsupported; i++)
-        unsupported = g.cs[i].overflow; /* SQL reports it */
+    for (size_t i = 0; i < g.ncell && !rc && !unsupported; i++)
+        for (size_t x = 0; x < g.nvs; x++)
+            unsupported |= cell_sums(&g, i)[x].overflow; /* SQL reports it */
     if (rc || unsupported) {
         free(kind);
         pend_free(pm);
