@@ -4101,7 +4101,7 @@ static kp_err eval_all_medians(ectx *c, kp_error *e)
     return rc;
 }
 
-#define MODEL_CACHE_KIB "8192"
+#define MODEL_CACHE_KIB "2048"
 
 static void restore_cache(kp_store *s, int64_t cache)
 {
