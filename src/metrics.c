@@ -2072,7 +2072,7 @@ static int crollup_grow(crollup *r, size_t d, size_t k)
 {
     if (k < r->cap[d])
         return 0;
-    size_t cap = r->cap[d] ? 2 * r->cap[d] : 64;
+    size_t cap = r->cap[d] ? 2 * r->cap[d] : 8; /* most dimensions have a few members */
     while (cap <= k)
         cap *= 2;
     acc *cells = realloc(r->cells[d], cap * r->nbk * r->ncol * sizeof *cells);
@@ -2619,7 +2619,7 @@ static long cgroups_cell(cgroups *g, const unsigned *id)
         if (!memcmp(g->ck + (g->slot[h] - 1) * g->nkey, id, g->nkey * sizeof *id))
             return (long)(g->slot[h] - 1);
     if (g->ncell == g->capcell) {
-        size_t cap = g->capcell ? 2 * g->capcell : 1024;
+        size_t cap = g->capcell ? g->capcell + g->capcell / 2 : 1024; /* less unused room */
         unsigned *ck = realloc(g->ck, cap * g->nkey * sizeof *ck);
         if (ck)
             g->ck = ck;
