@@ -1,8 +1,9 @@
 /* The metric layer. Metrics are read from INI ([relation], [metric], [evaluate]); each run
  * makes ONE grouped scan per (relation, time column) into a compact per-bucket aggregate
- * (buckets are months, split where a period boundary falls mid-month; summed in C, SQL
- * evaluating each row's expressions, with the rows of median metrics read in the same
- * pass; in SQL's GROUP BY when min or max need it), rolls it up to
+ * (buckets are months, split where a period boundary falls mid-month; summed in C, with
+ * the rows of median metrics read in the same pass; each row's where and value
+ * expressions and its bucket evaluated in C from the raw columns where expr.h can do so
+ * exactly, else by SQL; in SQL's GROUP BY when min or max need it), rolls it up to
  * every dimension and period (in C where the sums are exact integers, else in SQL; the
  * rows of median metrics are read once and ranked in C), joins the results into one wide
  * row per member and period, and inlines derived metrics as SQL over that row and its
