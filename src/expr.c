@@ -11,16 +11,34 @@
 #include <strings.h>
 
 typedef enum {
-    X_COL, X_INT, X_TEXT, X_NULL, X_NOT, X_AND, X_OR, X_ISNULL, X_NOTNULL,
-    X_EQ, X_NE, X_LT, X_LE, X_GT, X_GE, X_ADD, X_SUB, X_MUL, X_COALESCE, X_JULIANDAY
+    X_COL,
+    X_INT,
+    X_TEXT,
+    X_NULL,
+    X_NOT,
+    X_AND,
+    X_OR,
+    X_ISNULL,
+    X_NOTNULL,
+    X_EQ,
+    X_NE,
+    X_LT,
+    X_LE,
+    X_GT,
+    X_GE,
+    X_ADD,
+    X_SUB,
+    X_MUL,
+    X_COALESCE,
+    X_JULIANDAY
 } xop;
 
 typedef struct {
     xop op;
-    int a, b;      /* operands (node indices); coalesce: args[a .. a + b) of x->args */
-    int64_t i;     /* X_INT */
-    int col;       /* X_COL */
-    char *s;       /* X_TEXT */
+    int a, b;  /* operands (node indices); coalesce: args[a .. a + b) of x->args */
+    int64_t i; /* X_INT */
+    int col;   /* X_COL */
+    char *s;   /* X_TEXT */
     size_t n;
 } xnode;
 
@@ -215,9 +233,9 @@ static int parse_primary(parser *ps)
             return parse_call(ps, name, len);
         if (len == 4 && !strncasecmp(name, "null", 4))
             return add_node(ps, (xnode){X_NULL, -1, -1, 0, 0, NULL, 0});
-        static const char *const words[] = {"and", "or", "not", "is", "case", "when", "then",
-                                            "else", "end", "in", "between", "like", "glob",
-                                            "collate", "exists", "cast", "select", NULL};
+        static const char *const words[] = {"and",  "or",      "not",    "is",   "case",    "when",
+                                            "then", "else",    "end",    "in",   "between", "like",
+                                            "glob", "collate", "exists", "cast", "select",  NULL};
         for (int k = 0; words[k]; k++)
             if (len == strlen(words[k]) && !strncasecmp(name, words[k], len))
                 return -1;
@@ -244,36 +262,45 @@ static int parse_unary(parser *ps)
     return parse_primary(ps);
 }
 
-static int parse_mul(parser *ps)
+/* The binary operators of one precedence level, left-associative. */
+typedef struct {
+    const char *tok; /* an operator, or a keyword */
+    int kw;
+    xop op;
+} binop;
+
+static int parse_left(parser *ps, int (*operand)(parser *), const binop *ops)
 {
-    int a = parse_unary(ps);
-    while (a >= 0 && is_op(ps, "*")) {
+    int a = operand(ps);
+    for (size_t k = 0; a >= 0 && ops[k].tok;) {
+        if (!(ops[k].kw ? is_kw(ps, ops[k].tok) : is_op(ps, ops[k].tok))) {
+            k++;
+            continue;
+        }
         next(ps);
-        a = binary(ps, X_MUL, a, parse_unary(ps));
+        a = binary(ps, ops[k].op, a, operand(ps));
+        k = 0;
     }
     return a;
+}
+
+static int parse_mul(parser *ps)
+{
+    static const binop ops[] = {{"*", 0, X_MUL}, {NULL, 0, X_MUL}};
+    return parse_left(ps, parse_unary, ops);
 }
 
 static int parse_add(parser *ps)
 {
-    int a = parse_mul(ps);
-    while (a >= 0 && (is_op(ps, "+") || is_op(ps, "-"))) {
-        xop op = ps->s[0] == '+' ? X_ADD : X_SUB;
-        next(ps);
-        a = binary(ps, op, a, parse_mul(ps));
-    }
-    return a;
+    static const binop ops[] = {{"+", 0, X_ADD}, {"-", 0, X_SUB}, {NULL, 0, X_ADD}};
+    return parse_left(ps, parse_mul, ops);
 }
 
 static int parse_rel(parser *ps)
 {
-    int a = parse_add(ps);
-    while (a >= 0 && (is_op(ps, "<") || is_op(ps, "<=") || is_op(ps, ">") || is_op(ps, ">="))) {
-        xop op = is_op(ps, "<") ? X_LT : is_op(ps, "<=") ? X_LE : is_op(ps, ">") ? X_GT : X_GE;
-        next(ps);
-        a = binary(ps, op, a, parse_add(ps));
-    }
-    return a;
+    static const binop ops[] = {
+        {"<", 0, X_LT}, {"<=", 0, X_LE}, {">", 0, X_GT}, {">=", 0, X_GE}, {NULL, 0, X_LT}};
+    return parse_left(ps, parse_add, ops);
 }
 
 static int parse_eq(parser *ps)
@@ -313,22 +340,14 @@ static int parse_not(parser *ps)
 
 static int parse_and(parser *ps)
 {
-    int a = parse_not(ps);
-    while (a >= 0 && is_kw(ps, "and")) {
-        next(ps);
-        a = binary(ps, X_AND, a, parse_not(ps));
-    }
-    return a;
+    static const binop ops[] = {{"and", 1, X_AND}, {NULL, 0, X_AND}};
+    return parse_left(ps, parse_not, ops);
 }
 
 static int parse_or(parser *ps)
 {
-    int a = parse_and(ps);
-    while (a >= 0 && is_kw(ps, "or")) {
-        next(ps);
-        a = binary(ps, X_OR, a, parse_and(ps));
-    }
-    return a;
+    static const binop ops[] = {{"or", 1, X_OR}, {NULL, 0, X_OR}};
+    return parse_left(ps, parse_and, ops);
 }
 
 void kp_expr_free(kp_expr *x)
@@ -547,8 +566,12 @@ static int eval(const kp_expr *x, int k, const kp_xval *row, kp_xval *out)
         int c = compare(&a, &b);
         if (c == -2)
             return -1;
-        int r = nd->op == X_EQ ? c == 0 : nd->op == X_NE ? c != 0 : nd->op == X_LT ? c < 0
-                : nd->op == X_LE ? c <= 0 : nd->op == X_GT ? c > 0 : c >= 0;
+        int r = nd->op == X_EQ   ? c == 0
+                : nd->op == X_NE ? c != 0
+                : nd->op == X_LT ? c < 0
+                : nd->op == X_LE ? c <= 0
+                : nd->op == X_GT ? c > 0
+                                 : c >= 0;
         *out = xint(r);
         return 0;
     }

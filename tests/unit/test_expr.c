@@ -13,8 +13,9 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const cols[] = {"is_won",  "is_closed", "amount_cents", "probability",
-                                   "created_date", "close_date", "type", "anything", NULL};
+static const char *const cols[] = {"is_won",      "is_closed",    "amount_cents",
+                                   "probability", "created_date", "close_date",
+                                   "type",        "anything",     NULL};
 
 static int column(void *ctx, const char *name, size_t len)
 {
@@ -37,20 +38,36 @@ static const char *const exprs[] = {
     "amount_cents * amount_cents", "probability * 100 + amount_cents", "coalesce(anything, 7, 8)",
     "anything IS NULL", "anything = 'x'", "anything <> 5", "type < 'O'", "type >= 'New'",
     "type == 'New Business' OR type != 'Renewal'", "created_date < close_date",
-    "julianday(anything)", "julianday(close_date)", "julianday(created_date) * 3", "julianday('2024-02-29') - julianday(created_date)",
-    "coalesce(amount_cents, 0) > 0", "created_date >= '2024-01-01'", "amount_cents < 100 = 1", "NULL",
-    "is_won AND NULL", "NULL OR is_won", "NOT NULL", "coalesce(NULL, 'it''s')",
-    "9223372036854775807 + amount_cents", "(((is_won)))", "+amount_cents", NULL};
+    "julianday(anything)", "julianday(close_date)", "julianday(created_date) * 3",
+    "julianday('2024-02-29') - julianday(created_date)", "coalesce(amount_cents, 0) > 0",
+    "created_date >= '2024-01-01'", "amount_cents < 100 = 1", "NULL", "is_won AND NULL",
+    "NULL OR is_won", "NOT NULL", "coalesce(NULL, 'it''s')", "9223372036854775807 + amount_cents",
+    "(((is_won)))", "+amount_cents", NULL};
 
 /* Not in the subset: no compiled expression. */
-static const char *const refused[] = {"amount_cents / 2", "amount_cents % 2", "type || 'x'",
-                                      "type LIKE 'N%'", "is_won IN (1, 2)", "0.5 * amount_cents",
-                                      "CASE WHEN is_won THEN 1 END", "abs(amount_cents)",
-                                      "rowid", "TRUE", "nosuch", "is_won BETWEEN 0 AND 1",
-                                      "type = 'x' COLLATE NOCASE", "amount_cents -- x",
-                                      "julianday()", "coalesce(is_won)", "is_won IS 1",
-                                      "99999999999999999999", "'open", "1e3", "0x10",
-                                      "amount_cents = NOT is_won", NULL};
+static const char *const refused[] = {"amount_cents / 2",
+                                      "amount_cents % 2",
+                                      "type || 'x'",
+                                      "type LIKE 'N%'",
+                                      "is_won IN (1, 2)",
+                                      "0.5 * amount_cents",
+                                      "CASE WHEN is_won THEN 1 END",
+                                      "abs(amount_cents)",
+                                      "rowid",
+                                      "TRUE",
+                                      "nosuch",
+                                      "is_won BETWEEN 0 AND 1",
+                                      "type = 'x' COLLATE NOCASE",
+                                      "amount_cents -- x",
+                                      "julianday()",
+                                      "coalesce(is_won)",
+                                      "is_won IS 1",
+                                      "99999999999999999999",
+                                      "'open",
+                                      "1e3",
+                                      "0x10",
+                                      "amount_cents = NOT is_won",
+                                      NULL};
 
 static void fill(kp_store *s, int clean)
 {
@@ -59,9 +76,9 @@ static void fill(kp_store *s, int clean)
     kp_rng_seed(&r, clean ? 21 : 22, 0);
     static const char *const dates[] = {"'2024-02-29'", "'2023-12-31'", "'2000-01-01'",
                                         "'1999-03-01'", "'2024-01-15'", "'2100-02-28'"};
-    static const char *const bad_dates[] = {"'2023-02-29'", "'2024-13-01'", "'2024-1-5'",
-                                            "'2024-01-15 10:00'", "'now'", "2460000.5",
-                                            "'+2024-01-01'", "''"};
+    static const char *const bad_dates[] = {
+        "'2023-02-29'", "'2024-13-01'", "'2024-1-5'",    "'2024-01-15 10:00'",
+        "'now'",        "2460000.5",    "'+2024-01-01'", "''"};
     static const char *const types[] = {"'New Business'", "'Renewal'", "'New'", "'O'", "NULL"};
     static const char *const any[] = {"'x'", "5", "5.0", "'5'", "' 12'", "NULL", "'-'", "x'00'"};
     static const char *const probs[] = {"0.25", "NULL", "0.0", "1e300", "-0.5", "0.1"};
@@ -73,13 +90,12 @@ static void fill(kp_store *s, int clean)
         long long amount = (long long)(kp_rng_next(&r) % 20000000) - 1000;
         if (!clean && kp_rng_next(&r) % 10 == 0)
             amount = kp_rng_next(&r) % 2 ? 9223372036854775807LL : -9223372036854775807LL - 1;
-        snprintf(sql, sizeof sql,
-                 "INSERT INTO t VALUES(%d, %d, %s, %s, %s, %s, %s, %s)",
+        snprintf(sql, sizeof sql, "INSERT INTO t VALUES(%d, %d, %s, %s, %s, %s, %s, %s)",
                  (int)(kp_rng_next(&r) % 2), (int)(kp_rng_next(&r) % 3) - (clean ? 0 : 1),
                  kp_rng_next(&r) % 9 ? (snprintf(sql + 900, 60, "%lld", amount), sql + 900)
                                      : "NULL",
-                 probs[kp_rng_next(&r) % (clean ? 3 : 6)], created, cd,
-                 types[kp_rng_next(&r) % 5], clean ? "NULL" : any[kp_rng_next(&r) % 8]);
+                 probs[kp_rng_next(&r) % (clean ? 3 : 6)], created, cd, types[kp_rng_next(&r) % 5],
+                 clean ? "NULL" : any[kp_rng_next(&r) % 8]);
         assert_int_equal(kp_store_exec(s, sql, &e), KP_OK);
     }
 }
@@ -173,8 +189,8 @@ static void test_clean_rows_all_evaluated(void **state)
     /* clean rows: only the overflow of 9223372036854775807 + amount_cents is refused */
     kp_error e = {0};
     int64_t positive = 0;
-    assert_int_equal(kp_store_query_int64(s, "SELECT count(*) FROM t WHERE amount_cents > 0",
-                                          NULL, 0, &positive, &e),
+    assert_int_equal(kp_store_query_int64(s, "SELECT count(*) FROM t WHERE amount_cents > 0", NULL,
+                                          0, &positive, &e),
                      KP_OK);
     assert_int_equal(refusals, positive);
     kp_store_close(s);
@@ -206,10 +222,11 @@ static void test_outside_subset_not_compiled(void **state)
 static void test_hand_checked(void **state)
 {
     (void)state;
-    kp_xval row[8] = {{KP_COL_INTEGER, 1, 0, NULL, 0}, {KP_COL_NULL, 0, 0, NULL, 0},
-                      {KP_COL_INTEGER, 250, 0, NULL, 0}, {KP_COL_REAL, 0, 0.5, NULL, 0},
-                      {KP_COL_TEXT, 0, 0, "2024-02-28", 10}, {KP_COL_TEXT, 0, 0, "2024-03-01", 10},
-                      {KP_COL_TEXT, 0, 0, "New Business", 12}, {KP_COL_NULL, 0, 0, NULL, 0}};
+    kp_xval row[8] = {
+        {KP_COL_INTEGER, 1, 0, NULL, 0},         {KP_COL_NULL, 0, 0, NULL, 0},
+        {KP_COL_INTEGER, 250, 0, NULL, 0},       {KP_COL_REAL, 0, 0.5, NULL, 0},
+        {KP_COL_TEXT, 0, 0, "2024-02-28", 10},   {KP_COL_TEXT, 0, 0, "2024-03-01", 10},
+        {KP_COL_TEXT, 0, 0, "New Business", 12}, {KP_COL_NULL, 0, 0, NULL, 0}};
     struct {
         const char *x;
         kp_coltype t;

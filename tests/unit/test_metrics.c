@@ -715,15 +715,23 @@ static void test_rollups_match_direct_sql(void **state)
 /* The scan in C gives SQL's GROUP BY scan's numbers bit for bit, fractional sums (added in
  * row order) and medians included: the same data evaluated both ways, every kpi value
  * compared with =. */
-static void test_c_scan_equals_sql_scan(void **state)
+/* A memory database with the schema and insert_random_deals' rows. */
+static kp_store *random_deals_store(void)
 {
-    (void)state;
     kp_store *s = NULL;
     kp_error e = {0};
     assert_int_equal(kp_store_open(":memory:", KP_STORE_MEMORY, &s, &e), KP_OK);
     assert_int_equal(kp_load_schema(s, &e), KP_OK);
     assert_int_equal(kp_metrics_schema(s, &e), KP_OK);
     insert_random_deals(s);
+    return s;
+}
+
+static void test_c_scan_equals_sql_scan(void **state)
+{
+    (void)state;
+    kp_store *s = random_deals_store();
+    kp_error e = {0};
     kp_job *job = make_job(rollup_metrics_c);
     if (kp_metrics_run(job, s, &e))
         fail_msg("%s:%ld: %s", e.file, e.line, e.msg);
@@ -795,12 +803,7 @@ static int64_t wide_differences(kp_store *s, const char *update)
 static void test_c_expressions_equal_sql(void **state)
 {
     (void)state;
-    kp_store *s = NULL;
-    kp_error e = {0};
-    assert_int_equal(kp_store_open(":memory:", KP_STORE_MEMORY, &s, &e), KP_OK);
-    assert_int_equal(kp_load_schema(s, &e), KP_OK);
-    assert_int_equal(kp_metrics_schema(s, &e), KP_OK);
-    insert_random_deals(s);
+    kp_store *s = random_deals_store();
     /* NULLs and fractions where the expressions meet them */
     assert_int_equal(wide_differences(s, "UPDATE opportunity_snapshots SET probability ="
                                           " CASE WHEN rowid % 7 = 0 THEN NULL ELSE"
