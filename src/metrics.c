@@ -49,7 +49,8 @@ static const char *const directions[] = {"higher", "lower", "none", NULL};
 typedef struct {
     char *name, *table, *sql, *key[NK], *latest;
     int optional, available;
-    int seq; /* a rowid table: its latest snapshot is read as a rowid range, in table order */
+    int seq; /* a rowid table with an index on its snapshot column: its latest snapshot is
+              * read as a rowid range, in table order */
     char *file;
     long line;
 } relation;
@@ -3655,6 +3656,25 @@ static kp_err eval_distinct(ectx *c, size_t i, kp_error *e)
     return rc;
 }
 
+/* Whether an index leads with rel's snapshot column (*yes): from_sql's rowid range finds
+ * its ends through one; without one each end would cost a scan of the whole table, more
+ * than reading it all once and keeping the latest snapshot's rows. */
+static kp_err snapshot_index(ectx *c, const relation *rel, int *yes, kp_error *e)
+{
+    kp_vars v = {0};
+    int64_t n = 0;
+    kp_err rc = kp_vars_set(&v, "t", rel->table) || kp_vars_set(&v, "c", rel->latest)
+                    ? nomem(e)
+                    : kp_store_query_int64(c->s,
+                                           "SELECT count(*) FROM pragma_index_list(:t) AS l,"
+                                           " pragma_index_info(l.name) AS i WHERE i.seqno = 0"
+                                           " AND i.name = :c COLLATE NOCASE",
+                                           &v, 0, &n, e);
+    kp_vars_clear(&v);
+    *yes = n > 0;
+    return rc;
+}
+
 /* Availability: an optional relation whose table is missing or empty makes its metrics,
  * and every metric built on them, unavailable (NULL), never zero. */
 static kp_err availability(ectx *c, kp_metric_lib *lib, kp_error *e)
@@ -3672,6 +3692,9 @@ static kp_err availability(ectx *c, kp_metric_lib *lib, kp_error *e)
             rel->seq = kp_store_prepare(c->s, q.p, NULL, 0, &st, NULL) == KP_OK;
             kp_stmt_finalize(st);
             free(q.p);
+            kp_err rc = rel->seq ? snapshot_index(c, rel, &rel->seq, e) : KP_OK;
+            if (rc)
+                return rc;
         }
         if (!rel->optional)
             continue;
