@@ -819,6 +819,40 @@ static void test_c_expressions_equal_sql(void **state)
     kp_store_close(s);
 }
 
+/* Without an index on the snapshot column the latest snapshot is read by one filtered
+ * table scan instead of a rowid range: the same rows in the same order, so the same
+ * kpi_wide (an earlier snapshot of 40 rows lies in the table). */
+static void test_snapshot_without_index(void **state)
+{
+    (void)state;
+    kp_store *s = random_deals_store();
+    kp_error e = {0};
+    int64_t diff = -1;
+    for (int pass = 0; pass < 2; pass++) {
+        kp_job *job = make_job("");
+        if (kp_metrics_run(job, s, &e))
+            fail_msg("%s:%ld: %s", e.file, e.line, e.msg);
+        kp_job_free(job);
+        cleanup();
+        if (!pass)
+            assert_int_equal(kp_store_exec(s,
+                                           "CREATE TEMP TABLE c AS SELECT * FROM kpi_wide;"
+                                           " DROP INDEX opp_snap_key; DROP INDEX opp_snap_owner",
+                                           &e),
+                             KP_OK);
+    }
+    assert_int_equal(kp_store_query_int64(s,
+                                          "SELECT (SELECT count(*) FROM (SELECT * FROM c EXCEPT"
+                                          " SELECT * FROM kpi_wide)) + (SELECT count(*) FROM"
+                                          " (SELECT * FROM kpi_wide EXCEPT SELECT * FROM c))"
+                                          " + (SELECT count(*) FROM c) - (SELECT count(*) FROM"
+                                          " kpi_wide)",
+                                          NULL, 0, &diff, &e),
+                     KP_OK);
+    assert_int_equal(diff, 0);
+    kp_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -834,6 +868,7 @@ int main(void)
         cmocka_unit_test(test_rollups_match_direct_sql),
         cmocka_unit_test(test_c_scan_equals_sql_scan),
         cmocka_unit_test(test_c_expressions_equal_sql),
+        cmocka_unit_test(test_snapshot_without_index),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
