@@ -1,14 +1,16 @@
 /* The metric layer. Metrics are read from INI ([relation], [metric], [evaluate]); each run
  * makes ONE grouped scan per (relation, time column) into a compact per-bucket aggregate
- * (buckets are months, split where a period boundary falls mid-month; summed in C, SQL
- * evaluating each row's expressions, with the rows of median metrics read in the same
- * pass; in SQL's GROUP BY when min or max need it), rolls it up to
+ * (buckets are months, split where a period boundary falls mid-month; summed in C, with
+ * the rows of median metrics read in the same pass; each row's where and value
+ * expressions and its bucket evaluated in C from the raw columns where expr.h can do so
+ * exactly, else by SQL; in SQL's GROUP BY when min or max need it), rolls it up to
  * every dimension and period (in C where the sums are exact integers, else in SQL; the
  * rows of median metrics are read once and ranked in C), joins the results into one wide
  * row per member and period, and inlines derived metrics as SQL over that row and its
  * comparison rows (kpi_wide, read through the `kpi` view). See include/kpipress/metrics.h. */
 #include "kpipress/metrics.h"
 
+#include "kpipress/expr.h"
 #include "kpipress/ini.h"
 #include "kpipress/limits.h"
 #include "kpipress/median.h"
@@ -47,7 +49,8 @@ static const char *const directions[] = {"higher", "lower", "none", NULL};
 typedef struct {
     char *name, *table, *sql, *key[NK], *latest;
     int optional, available;
-    int seq; /* a rowid table: its latest snapshot is read as a rowid range, in table order */
+    int seq; /* a rowid table with an index on its snapshot column: its latest snapshot is
+              * read as a rowid range, in table order */
     char *file;
     long line;
 } relation;
@@ -85,6 +88,15 @@ struct kp_metric_lib {
     char *files[8];
     size_t nfiles;
 };
+
+/* Whether the C scans may evaluate simple expressions themselves (expr.h); off only in
+ * tests, which compare both ways. */
+static int c_eval_on = 1;
+
+void kp_metrics_set_c_eval(int on)
+{
+    c_eval_on = on;
+}
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
@@ -1496,8 +1508,8 @@ static kp_err rollup_scan_all(ectx *c, unsigned keys, size_t *const by[3], const
 /* One grouped scan of relation r for the decomposable metrics on time column `time`
  * (NULL: stock metrics only); stock metrics of r ride along on its first scan. */
 static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
-                             size_t *const by[3], const size_t n[3], int windowed_only, int *done,
-                             kp_error *e);
+                             size_t *const by[3], const size_t n[3], int windowed_only, int ceval,
+                             int *done, int *bailed, kp_error *e);
 static void scan_sql(ectx *c, const relation *rel, unsigned keys, const char *time,
                      size_t *const by[3], const size_t n[3], int windowed_only);
 
@@ -1529,8 +1541,11 @@ static kp_err scan_relation(ectx *c, size_t r, const char *time, int with_stock,
     }
     kp_err rc = KP_OK;
     int done = 0;
+    int bailed = 0;
     if (n[0] + n[1] + n[2])
-        rc = cscan_relation(c, r, time, keys, by, n, windowed_only, &done, e);
+        rc = cscan_relation(c, r, time, keys, by, n, windowed_only, 1, &done, &bailed, e);
+    if (!rc && bailed) /* a row C cannot evaluate as SQLite would */
+        rc = cscan_relation(c, r, time, keys, by, n, windowed_only, 0, &done, &bailed, e);
     if (!rc && !done && n[0] + n[1] + n[2]) {
         scan_sql(c, rel, keys, time, by, n, windowed_only);
         rc = run_sql(c, &lib->m[idx[0]], e);
@@ -1617,22 +1632,18 @@ typedef struct {
     size_t nbk;             /* buckets */
     size_t *per, *per_off;  /* periods of bucket k: per[per_off[k] .. per_off[k + 1]) */
     unsigned *bucket, *mem; /* mem: nd ids per row */
-    size_t n, cap;
-    size_t nm; /* metrics */
+    size_t n, cap;          /* rows: distinct (bucket, members), each in the same groups */
+    size_t *slot, nslot;    /* open addressing: row + 1, 0 = empty */
+    size_t cur;             /* the row of the values being added */
+    size_t nm;              /* metrics */
     double *v[MAX_MEDIANS];
-    size_t *row[MAX_MEDIANS], nv[MAX_MEDIANS], capv[MAX_MEDIANS];
+    unsigned *row[MAX_MEDIANS]; /* the row of each value */
+    size_t nv[MAX_MEDIANS], capv[MAX_MEDIANS];
 } mrows;
 
-typedef struct {
-    const mrows *m;
-    const size_t *row; /* the row of each value of one metric */
-} mvalues;
-
-static size_t mrows_groups(void *ctx, size_t i, size_t *out, size_t max)
+static size_t mrows_groups(void *ctx, size_t row, size_t *out, size_t max)
 {
-    const mvalues *mv = ctx;
-    const mrows *m = mv->m;
-    size_t row = mv->row[i];
+    const mrows *m = ctx;
     const size_t *per = m->per + m->per_off[m->bucket[row]];
     size_t nper = m->per_off[m->bucket[row] + 1] - m->per_off[m->bucket[row]], k = 0;
     for (size_t d = 0; d < m->nd; d++) {
@@ -1653,6 +1664,7 @@ static void mrows_free(mrows *m)
     free(m->per_off);
     free(m->bucket);
     free(m->mem);
+    free(m->slot);
     for (size_t j = 0; j < m->nm; j++) {
         free(m->v[j]);
         free(m->row[j]);
@@ -1734,8 +1746,48 @@ static long bucket_index(const buckets *bk, const char *text)
     return -1;
 }
 
+static size_t mrows_hash(const mrows *m, const unsigned *key)
+{
+    size_t h = 14695981039346656037u;
+    for (size_t d = 0; d <= m->nd; d++)
+        h = (h ^ key[d]) * 1099511628211u;
+    return h ^ (h >> 29);
+}
+
+/* Make the row of (bucket, member ids) the current one: an existing row when one has the
+ * same bucket and members (a million rows of a scan fall into a few thousand). */
 static int mrows_add(mrows *m, long bucket, const long *ids)
 {
+    unsigned key[ND + 1];
+    key[0] = (unsigned)bucket;
+    for (size_t d = 0; d < m->nd; d++)
+        key[d + 1] = (unsigned)ids[d];
+    if (2 * (m->n + 1) > m->nslot) {
+        size_t nslot = m->nslot ? 2 * m->nslot : 1024;
+        size_t *slot = calloc(nslot, sizeof *slot);
+        if (!slot)
+            return -1;
+        for (size_t r = 0; r < m->n; r++) {
+            unsigned k[ND + 1];
+            k[0] = m->bucket[r];
+            memcpy(k + 1, m->mem + r * m->nd, m->nd * sizeof *k);
+            size_t h = mrows_hash(m, k) & (nslot - 1);
+            while (slot[h])
+                h = (h + 1) & (nslot - 1);
+            slot[h] = r + 1;
+        }
+        free(m->slot);
+        m->slot = slot;
+        m->nslot = nslot;
+    }
+    size_t h = mrows_hash(m, key) & (m->nslot - 1);
+    for (; m->slot[h]; h = (h + 1) & (m->nslot - 1)) {
+        size_t r = m->slot[h] - 1;
+        if (m->bucket[r] == key[0] && !memcmp(m->mem + r * m->nd, key + 1, m->nd * sizeof *key)) {
+            m->cur = r;
+            return 0;
+        }
+    }
     if (m->n == m->cap) {
         size_t cap = m->cap ? 2 * m->cap : 1024;
         unsigned *nb = realloc(m->bucket, cap * sizeof *nb);
@@ -1747,14 +1799,14 @@ static int mrows_add(mrows *m, long bucket, const long *ids)
         m->mem = nm;
         m->cap = cap;
     }
-    m->bucket[m->n] = (unsigned)bucket;
-    for (size_t d = 0; d < m->nd; d++)
-        m->mem[m->n * m->nd + d] = (unsigned)ids[d];
-    m->n++;
+    m->bucket[m->n] = key[0];
+    memcpy(m->mem + m->n * m->nd, key + 1, m->nd * sizeof *key);
+    m->slot[h] = m->n + 1;
+    m->cur = m->n++;
     return 0;
 }
 
-/* Value v of metric j for the row just added. */
+/* Value v of metric j for the current row (mrows_add). */
 static int mrows_value(mrows *m, size_t j, double v)
 {
     if (m->nv[j] == m->capv[j]) {
@@ -1762,14 +1814,14 @@ static int mrows_value(mrows *m, size_t j, double v)
         double *nv = realloc(m->v[j], cap * sizeof *nv);
         if (nv)
             m->v[j] = nv;
-        size_t *nr = nv ? realloc(m->row[j], cap * sizeof *nr) : NULL;
+        unsigned *nr = nv ? realloc(m->row[j], cap * sizeof *nr) : NULL;
         if (!nr)
             return -1;
         m->row[j] = nr;
         m->capv[j] = cap;
     }
     m->v[j][m->nv[j]] = v;
-    m->row[j][m->nv[j]++] = m->n - 1;
+    m->row[j][m->nv[j]++] = (unsigned)m->cur;
     return 0;
 }
 
@@ -1938,12 +1990,12 @@ static kp_err medians_finish(ectx *c, const size_t *idx, size_t n, mrows *mr, kp
         ngroups += mr->members[d].n * mr->np;
     }
     for (size_t j = 0; j < n && !rc; j++) {
-        mvalues mv = {mr, mr->row[j]};
-        kp_median_groups g = {mrows_groups, &mv, mr->nd * mr->np};
+        kp_median_groups g = {mrows_groups, mr, mr->nd * mr->np};
         if (!(median[j] = malloc((ngroups + 1) * sizeof *median[j])) ||
             !(count[j] = malloc((ngroups + 1) * sizeof *count[j])) ||
             mrows_counts(mr, j, ngroups, count[j]) ||
-            kp_median_grouped_counted(mr->v[j], mr->nv[j], ngroups, &g, median[j], count[j]))
+            kp_median_grouped_tagged(mr->v[j], mr->row[j], mr->nv[j], ngroups, &g, median[j],
+                                     count[j]))
             rc = nomem(e);
     }
     if (!rc)
@@ -2022,7 +2074,7 @@ static int crollup_grow(crollup *r, size_t d, size_t k)
 {
     if (k < r->cap[d])
         return 0;
-    size_t cap = r->cap[d] ? 2 * r->cap[d] : 64;
+    size_t cap = r->cap[d] ? 2 * r->cap[d] : 8; /* most dimensions have a few members */
     while (cap <= k)
         cap *= 2;
     acc *cells = realloc(r->cells[d], cap * r->nbk * r->ncol * sizeof *cells);
@@ -2510,13 +2562,19 @@ typedef struct {
     int keyof[NK + 1]; /* key index of each position after the bucket */
     strset kv[NK + 1]; /* the strings of each position */
     unsigned *ck;      /* ncell * nkey ids */
-    ssum *cs;          /* ncell * (nsum + 1) sums: of each summed value, then of 1s */
+    /* Per cell, cellsz bytes: a sum of each summed value (nvs of them), then a count of
+     * each sum of flags (a count of rows where it holds: such a sum is always that
+     * integer) and of the rows (ncnt + 1). A cell's sum x is at pos[x] of its kind. */
+    unsigned char *cb;
+    size_t nvs, ncnt, cellsz, pos[64];
     size_t ncell, capcell, ncol, nsum;
     size_t *slot, nslot; /* open addressing: cell + 1, 0 = empty */
     int *src;            /* per kp_scan column: its sum (sums[]), -1 for count(*) */
     int nsrc;            /* result columns after the keys: flags and values */
     struct sumsrc *sums; /* what each summed column adds per row */
     repmap reps;
+    long *bix; /* bucket_index + 2 of each bucket text id (0: not yet looked up) */
+    size_t nbix;
 } cgroups;
 
 static void cgroups_free(cgroups *g)
@@ -2524,10 +2582,11 @@ static void cgroups_free(cgroups *g)
     for (size_t k = 0; k < g->nkey; k++)
         strset_free(&g->kv[k]);
     free(g->ck);
-    free(g->cs);
+    free(g->cb);
     free(g->slot);
     free(g->src);
     free(g->sums);
+    free(g->bix);
     repmap_free(&g->reps);
 }
 
@@ -2562,20 +2621,38 @@ static long cgroups_cell(cgroups *g, const unsigned *id)
         if (!memcmp(g->ck + (g->slot[h] - 1) * g->nkey, id, g->nkey * sizeof *id))
             return (long)(g->slot[h] - 1);
     if (g->ncell == g->capcell) {
-        size_t cap = g->capcell ? 2 * g->capcell : 1024;
+        size_t cap = g->capcell ? g->capcell + g->capcell / 2 : 1024; /* less unused room */
         unsigned *ck = realloc(g->ck, cap * g->nkey * sizeof *ck);
         if (ck)
             g->ck = ck;
-        ssum *cs = ck ? realloc(g->cs, cap * (g->nsum + 1) * sizeof *cs) : NULL;
-        if (!cs)
+        unsigned char *cb = ck ? realloc(g->cb, cap * g->cellsz) : NULL;
+        if (!cb)
             return -1;
-        g->cs = cs;
+        g->cb = cb;
         g->capcell = cap;
     }
     memcpy(g->ck + g->ncell * g->nkey, id, g->nkey * sizeof *id);
-    memset(g->cs + g->ncell * (g->nsum + 1), 0, (g->nsum + 1) * sizeof *g->cs);
+    memset(g->cb + g->ncell * g->cellsz, 0, g->cellsz);
     g->slot[h] = ++g->ncell;
     return (long)(g->ncell - 1);
+}
+
+/* bucket_index of the bucket text of id (> 0), looked up once per text: a scan's rows
+ * carry a few dozen of them. -2 when out of memory. */
+static long cgroups_bucket(cgroups *g, const buckets *bk, unsigned id)
+{
+    if (id >= g->nbix) {
+        size_t n = 2 * (size_t)id + 64;
+        long *bix = realloc(g->bix, n * sizeof *bix);
+        if (!bix)
+            return -2;
+        memset(bix + g->nbix, 0, (n - g->nbix) * sizeof *bix);
+        g->bix = bix;
+        g->nbix = n;
+    }
+    if (!g->bix[id])
+        g->bix[id] = bucket_index(bk, g->kv[0].s[id - 1]) + 2;
+    return g->bix[id] - 2;
 }
 
 static const char *cgroups_str(const cgroups *g, size_t k, unsigned id)
@@ -2656,6 +2733,7 @@ typedef struct pend_medians {
     size_t kpos[ND];                          /* key position of each dimension's member */
     long *memo[ND];                           /* member id + 1 by key id, per dimension */
     size_t nmemo[ND];
+    size_t *row_of, nrow_of; /* mrows row + 1 of each scan cell (0: not yet known) */
     struct pend_medians *next;
 } pend_medians;
 
@@ -2666,6 +2744,7 @@ static void pend_free(pend_medians *p)
         mrows_free(&p->mr);
         for (int d = 0; d < ND; d++)
             free(p->memo[d]);
+        free(p->row_of);
         free(p);
         p = next;
     }
@@ -2683,9 +2762,12 @@ static size_t find_medians(const kp_metric_lib *lib, size_t r, const char *time,
     return n;
 }
 
-/* Add this row's values to the pending medians (what mrows_read does per row). */
+static int pend_members(pend_medians *p, const cgroups *g, const unsigned *id, long bucket);
+
+/* Add this row's values to the pending medians (what mrows_read does per row). The row
+ * of the scan's cell `cell` (its bucket and keys, so its members) is looked up once. */
 static int pend_row(pend_medians *p, const cgroups *g, const sval *vals, const unsigned *id,
-                    long bucket)
+                    long bucket, size_t cell)
 {
     mrows *mr = &p->mr;
     int in[MAX_MEDIANS], any = 0;
@@ -2695,6 +2777,34 @@ static int pend_row(pend_medians *p, const cgroups *g, const sval *vals, const u
     }
     if (!any)
         return 0;
+    if (cell >= p->nrow_of) {
+        size_t n = 2 * cell + 1024;
+        size_t *row_of = realloc(p->row_of, n * sizeof *row_of);
+        if (!row_of)
+            return -1;
+        memset(row_of + p->nrow_of, 0, (n - p->nrow_of) * sizeof *row_of);
+        p->row_of = row_of;
+        p->nrow_of = n;
+    }
+    if (p->row_of[cell]) {
+        mr->cur = p->row_of[cell] - 1;
+    } else if (pend_members(p, g, id, bucket)) {
+        return -1;
+    } else {
+        p->row_of[cell] = mr->cur + 1;
+    }
+    for (size_t j = 0; j < p->n; j++)
+        if (in[j] && mrows_value(mr, j,
+                                 vals[p->vcol[j]].t == KP_COL_INTEGER ? (double)vals[p->vcol[j]].i
+                                                                      : vals[p->vcol[j]].d))
+            return -1;
+    return 0;
+}
+
+/* Make the row of bucket and key ids id the current one of p's rows. */
+static int pend_members(pend_medians *p, const cgroups *g, const unsigned *id, long bucket)
+{
+    mrows *mr = &p->mr;
     long ids[ND];
     for (size_t d = 0; d < mr->nd; d++) {
         unsigned kid = p->kpos[d] ? id[p->kpos[d]] : 0;
@@ -2715,14 +2825,7 @@ static int pend_row(pend_medians *p, const cgroups *g, const sval *vals, const u
         }
         ids[d] = p->memo[d][kid] - 1;
     }
-    if (mrows_add(mr, bucket, ids))
-        return -1;
-    for (size_t j = 0; j < p->n; j++)
-        if (in[j] && mrows_value(mr, j,
-                                 vals[p->vcol[j]].t == KP_COL_INTEGER ? (double)vals[p->vcol[j]].i
-                                                                      : vals[p->vcol[j]].d))
-            return -1;
-    return 0;
+    return mrows_add(mr, bucket, ids);
 }
 
 /* SQL of the old-style scan into kp_scan (GROUP BY in SQL) of the metrics by[]. */
@@ -2753,70 +2856,381 @@ enum { CS_VALUE, CS_ONE, CS_NCOUNT }; /* a kp_scan column: sum of a value, count
 
 /* The kp_scan columns of cell i: sum() of a value, count(*), or an average's count of
  * rows where its value is not NULL (its value column's non-NULL addends). */
-static void cscan_columns(const cgroups *g, const int *kind, size_t i, sval *out)
+static ssum *cell_sums(const cgroups *g, size_t i)
 {
-    const ssum *cs = g->cs + i * (g->nsum + 1);
-    for (size_t x = 0; x < g->ncol; x++)
-        if (kind[x] == CS_ONE)
-            out[x] = (sval){KP_COL_INTEGER, cs[g->nsum].cnt, 0};
-        else if (kind[x] == CS_NCOUNT)
-            out[x] = (sval){KP_COL_INTEGER, cs[g->src[x - 1]].cnt, 0};
-        else
-            out[x] = ssum_value(&cs[g->src[x]]);
+    return (ssum *)(void *)(g->cb + i * g->cellsz);
 }
 
-/* Column (after the keys) of expression x in b, the SELECT being built, added when new. */
-static int value_col(sb *b, char ***exprs, int *nexpr, const char *x, int *err)
+static uint32_t *cell_counts(const cgroups *g, size_t i)
 {
-    for (int k = 0; k < *nexpr; k++)
-        if (!strcmp((*exprs)[k], x))
+    return (uint32_t *)(void *)(g->cb + i * g->cellsz + g->nvs * sizeof(ssum));
+}
+
+static void cscan_columns(const cgroups *g, const int *kind, size_t i, sval *out)
+{
+    const ssum *vs = cell_sums(g, i);
+    const uint32_t *cn = cell_counts(g, i);
+    for (size_t x = 0; x < g->ncol; x++)
+        if (kind[x] == CS_ONE)
+            out[x] = (sval){KP_COL_INTEGER, cn[g->ncnt], 0};
+        else if (kind[x] == CS_NCOUNT) /* an average's: its sum counts its values */
+            out[x] = (sval){KP_COL_INTEGER, vs[g->pos[g->src[x - 1]]].cnt, 0};
+        else if (g->sums[g->src[x]].mode != SM_VALUE)
+            out[x] = (sval){KP_COL_INTEGER, cn[g->pos[g->src[x]]], 0};
+        else
+            out[x] = ssum_value(&vs[g->pos[g->src[x]]]);
+}
+
+/* The cell layout of g's sums (see cgroups). */
+static void cgroups_layout(cgroups *g)
+{
+    g->nvs = g->ncnt = 0;
+    for (size_t x = 0; x < g->nsum; x++)
+        g->pos[x] = g->sums[x].mode == SM_VALUE ? g->nvs++ : g->ncnt++;
+    size_t sz = g->nvs * sizeof(ssum) + (g->ncnt + 1) * sizeof(uint32_t);
+    g->cellsz = (sz + 7) / 8 * 8;
+}
+
+/* The raw columns of a table relation that C-evaluated expressions read (expr.h): the
+ * table's column names, and the row slot of each one used. */
+typedef struct {
+    char **name;
+    int n;
+    int *slot;     /* of column k, -1 while unused */
+    int *raw, nraw; /* column of each slot */
+} ccols;
+
+static void ccols_free(ccols *cc)
+{
+    for (int k = 0; k < cc->n; k++)
+        free(cc->name[k]);
+    free(cc->name);
+    free(cc->slot);
+    free(cc->raw);
+}
+
+static int ccols_slot(void *ctx, const char *name, size_t len)
+{
+    ccols *cc = ctx;
+    for (int k = 0; k < cc->n; k++)
+        if (strlen(cc->name[k]) == len && !strncasecmp(cc->name[k], name, len)) {
+            if (cc->slot[k] < 0) {
+                cc->raw[cc->nraw] = k;
+                cc->slot[k] = cc->nraw++;
+            }
+            return cc->slot[k];
+        }
+    return -1;
+}
+
+/* Whether C may evaluate the expressions of relation rel (*on), with its columns: a
+ * table of the main schema whose columns all compare text as BINARY does (no COLLATE
+ * anywhere in its definition). */
+static kp_err ccols_read(ectx *c, const relation *rel, ccols *cc, int *on, kp_error *e)
+{
+    *on = 0;
+    memset(cc, 0, sizeof *cc);
+    if (!c_eval_on || rel->sql || !rel->table)
+        return KP_OK;
+    kp_stmt *st = NULL;
+    kp_err rc = kp_store_prepare(c->s, "SELECT sql FROM sqlite_master WHERE type = 'table' AND"
+                                       " name = ?1", NULL, 0, &st, e);
+    int r = 0, ok = 0;
+    if (!rc)
+        rc = kp_stmt_bind_text(st, 1, rel->table, strlen(rel->table));
+    if (!rc && (r = kp_stmt_step(st, e)) == 1 && kp_stmt_column_text(st, 0)) {
+        const char *def = kp_stmt_column_text(st, 0);
+        ok = 1;
+        for (const char *p = def; *p && ok; p++)
+            ok = strncasecmp(p, "collate", 7) != 0;
+    }
+    kp_stmt_finalize(st);
+    if (rc || r < 0)
+        return rc ? rc : e && e->code ? e->code : KP_ERR_IO;
+    if (!ok)
+        return KP_OK;
+    st = NULL;
+    rc = kp_store_prepare(c->s, "SELECT name FROM pragma_table_info(?1)", NULL, 0, &st, e);
+    if (!rc)
+        rc = kp_stmt_bind_text(st, 1, rel->table, strlen(rel->table));
+    while (!rc && (r = kp_stmt_step(st, e)) == 1) {
+        char **nn = realloc(cc->name, (size_t)(cc->n + 1) * sizeof *nn);
+        if (nn)
+            cc->name = nn;
+        if (!nn || !(cc->name[cc->n] = strdup(kp_stmt_column_text(st, 0))))
+            rc = nomem(e);
+        else
+            cc->n++;
+    }
+    kp_stmt_finalize(st);
+    if (!rc && r < 0)
+        rc = e && e->code ? e->code : KP_ERR_IO;
+    cc->slot = malloc(((size_t)cc->n + 1) * sizeof *cc->slot);
+    cc->raw = malloc(((size_t)cc->n + 1) * sizeof *cc->raw);
+    if (!rc && (!cc->slot || !cc->raw))
+        rc = nomem(e);
+    for (int k = 0; !rc && k < cc->n; k++)
+        cc->slot[k] = -1;
+    if (rc)
+        ccols_free(cc);
+    else
+        *on = 1;
+    return rc;
+}
+
+/* The expressions a scan evaluates per row after its keys: each where as a flag (1 or 0)
+ * and each value, once however many metrics share it. Those expr.c compiles are evaluated
+ * in C from the raw columns (a value with its guard's wheres); the others by SQLite, the
+ * flags among them read packed, bit k of one integer column (see scan_columns): one
+ * column for all of them rather than one each to hand out per row. */
+#define MAX_PACKED 62
+typedef struct {
+    char **x;            /* a flag's where, or a value's expression */
+    unsigned char *flag; /* is x a flag */
+    kp_expr **cx;        /* compiled: the flag's where, the value's argument; or NULL */
+    int **gx;            /* a compiled value's guard: the flags of its wheres, one holds */
+    int *ngx;            /* how many (-1: no guard) */
+    int n;
+    ccols *cc; /* the raw columns, when C may evaluate */
+} exprset;
+
+static void exprset_free(exprset *l)
+{
+    for (int k = 0; k < l->n; k++) {
+        free(l->x[k]);
+        kp_expr_free(l->cx[k]);
+        free(l->gx[k]);
+    }
+    free(l->x);
+    free(l->flag);
+    free(l->cx);
+    free(l->gx);
+    free(l->ngx);
+}
+
+#define GROW(p, n) ((tmp_ = realloc((p), (size_t)((n) + 1) * sizeof *(p))) ? ((p) = tmp_, 0) : -1)
+
+static int value_col(exprset *l, const char *x, int flag, const char *arg, const char *const *g,
+                     int ng, int *err);
+
+/* Compile expression k of l: a flag's where, or value arg with guards g[0..ng) (ng -1:
+ * none), the guard read from the flags of its wheres (added as flags when new). Left to
+ * SQLite when it does not compile. */
+static void exprset_compile(exprset *l, int k, const char *arg, const char *const *g, int ng,
+                            int *err)
+{
+    int oom = 0;
+    kp_expr *cx = kp_expr_compile(l->flag[k] ? l->x[k] : arg, ccols_slot, l->cc, &oom);
+    int *gx = ng > 0 ? malloc((size_t)ng * sizeof *gx) : NULL;
+    if (!cx || (ng > 0 && !gx)) {
+        kp_expr_free(cx);
+        free(gx);
+        if (oom || (cx && !gx))
+            *err = 1;
+        return;
+    }
+    l->cx[k] = cx;
+    for (int j = 0; j < ng; j++)
+        gx[j] = value_col(l, g[j], 1, NULL, NULL, -1, err);
+    l->gx[k] = gx;
+    l->ngx[k] = ng;
+}
+
+/* Index of expression x (a flag or not) in l, added when new (a value with its argument
+ * and guards, for C). */
+static int value_col(exprset *l, const char *x, int flag, const char *arg, const char *const *g,
+                     int ng, int *err)
+{
+    for (int k = 0; k < l->n; k++)
+        if (l->flag[k] == flag && !strcmp(l->x[k], x))
             return k;
-    char **ne = realloc(*exprs, (size_t)(*nexpr + 1) * sizeof *ne);
-    if (!ne || !(ne[*nexpr] = strdup(x))) {
-        if (ne)
-            *exprs = ne;
+    void *tmp_;
+    if (GROW(l->x, l->n) || GROW(l->flag, l->n) || GROW(l->cx, l->n) || GROW(l->gx, l->n) ||
+        GROW(l->ngx, l->n) || !(l->x[l->n] = strdup(x))) {
         *err = 1;
         return -1;
     }
-    *exprs = ne;
-    sb_add(b, ", %s", x);
-    return (*nexpr)++;
-}
-
-/* The flag column of where w (-1 without one). */
-static int flag_col(sb *b, char ***exprs, int *nexpr, const char *w, int *err)
-{
-    if (!w)
-        return -1;
-    sb one = {0};
-    sb_add(&one, "CASE WHEN (%s) THEN 1 ELSE 0 END", w);
-    int k = one.oom ? (*err = 1, -1) : value_col(b, exprs, nexpr, one.p, err);
-    free(one.p);
+    int k = l->n++;
+    l->flag[k] = (unsigned char)flag;
+    l->cx[k] = NULL;
+    l->gx[k] = NULL;
+    l->ngx[k] = -1;
+    if (l->cc)
+        exprset_compile(l, k, arg, g, ng, err); /* may add the flags of its guard */
     return k;
 }
 
-/* The value column of expression arg, read only on rows where some metric using it (of
- * list[0..n)) holds: its CASE no longer guards it once evaluated apart from the where. A
- * bare column needs no guard. */
-static int arg_col(sb *b, char ***exprs, int *nexpr, const kp_metric_lib *lib, const size_t *list,
-                   size_t n, const char *arg, int *err)
+/* The flag of where w (-1 without one). */
+static int flag_col(exprset *l, const char *w, int *err)
+{
+    return w ? value_col(l, w, 1, NULL, NULL, -1, err) : -1;
+}
+
+/* The value of expression arg, read only on rows where some metric using it (of
+ * list[0..n)) holds: its CASE no longer guards it once evaluated apart from the where
+ * (each where named once). A bare column needs no guard. */
+static int arg_col(exprset *l, const kp_metric_lib *lib, const size_t *list, size_t n,
+                   const char *arg, int *err)
 {
     sb one = {0};
-    int guard = !is_ident(arg);
+    const char **g = malloc((n + 1) * sizeof *g);
+    int guard = !is_ident(arg), ng = 0;
     for (size_t i = 0; i < n && guard; i++)
         guard = strcmp(lib->m[list[i]].arg, arg) || lib->m[list[i]].where;
+    if (!g) {
+        *err = 1;
+        return -1;
+    }
     if (guard) {
         sb_add(&one, "CASE WHEN 0");
-        for (size_t i = 0; i < n; i++)
-            if (!strcmp(lib->m[list[i]].arg, arg))
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(lib->m[list[i]].arg, arg))
+                continue;
+            size_t j = 0;
+            while (j < i && (strcmp(lib->m[list[j]].arg, arg) ||
+                             strcmp(lib->m[list[j]].where, lib->m[list[i]].where)))
+                j++;
+            if (j == i) {
                 sb_add(&one, " OR (%s)", lib->m[list[i]].where);
+                g[ng++] = lib->m[list[i]].where;
+            }
+        }
         sb_add(&one, " THEN (%s) END", arg);
     } else {
         sb_add(&one, "(%s)", arg);
     }
-    int k = one.oom ? (*err = 1, -1) : value_col(b, exprs, nexpr, one.p, err);
+    int k = one.oom ? (*err = 1, -1) : value_col(l, one.p, 0, arg, g, guard ? ng : -1, err);
     free(one.p);
+    free(g);
     return k;
+}
+
+/* The SELECT's columns of l (after the keys): the first MAX_PACKED flags SQLite evaluates
+ * as bits of one integer, then one column per other expression SQLite evaluates, then
+ * the raw columns of those C evaluates. at[k]: the column of expression k (from 0 after
+ * the keys; -1: C), bit[k] its bit in column 0 or -1; *rawat the first raw column. */
+static void scan_columns(sb *b, const exprset *l, int *at, int *bit, int *rawat)
+{
+    int nbit = 0, col = 0;
+    for (int k = 0; k < l->n; k++) {
+        bit[k] = l->flag[k] && !l->cx[k] && nbit < MAX_PACKED ? nbit++ : -1;
+        if (bit[k] >= 0)
+            sb_add(b, "%s CASE WHEN (%s) THEN %lld ELSE 0 END", bit[k] ? " |" : ",", l->x[k],
+                   1LL << bit[k]);
+    }
+    col = nbit > 0;
+    for (int k = 0; k < l->n; k++) {
+        at[k] = bit[k] >= 0 ? 0 : l->cx[k] ? -1 : col++;
+        if (bit[k] < 0 && !l->cx[k] && l->flag[k])
+            sb_add(b, ", CASE WHEN (%s) THEN 1 ELSE 0 END", l->x[k]);
+        else if (bit[k] < 0 && !l->cx[k])
+            sb_add(b, ", %s", l->x[k]);
+    }
+    *rawat = col;
+    for (int r = 0; l->cc && r < l->cc->nraw; r++) {
+        sb_add(b, ", \"");
+        for (const char *p = l->cc->name[l->cc->raw[r]]; *p; p++)
+            sb_add(b, *p == '"' ? "\"\"" : "%c", *p);
+        sb_add(b, "\"");
+    }
+}
+
+/* bucket_sql's CASE in C, for a time column whose text it compares: the ISO texts of
+ * the bounds and of the mid-month bucket starts. */
+typedef struct {
+    char lo[KP_DATE_ISO_LEN + 1], hi[KP_DATE_ISO_LEN + 1];
+    char (*extra)[2][KP_DATE_ISO_LEN + 1]; /* start, and the next month's start */
+    size_t nextra;
+} cbuckets;
+
+static int cbuckets_init(cbuckets *cb, const buckets *bk)
+{
+    kp_date_format_iso(bk->lo, cb->lo);
+    kp_date_format_iso(bk->hi, cb->hi);
+    cb->nextra = bk->nextra;
+    cb->extra = malloc((bk->nextra + 1) * sizeof *cb->extra);
+    if (!cb->extra)
+        return -1;
+    for (size_t i = 0; i < bk->nextra; i++) {
+        kp_date_format_iso(bk->extra[i], cb->extra[i][0]);
+        kp_date_format_iso(kp_date_month_start(bk->extra[i], 1), cb->extra[i][1]);
+    }
+    return 0;
+}
+
+static void cbuckets_free(cbuckets *cb)
+{
+    free(cb->extra);
+}
+
+/* Text v against literal lit as SQLite's BINARY collation orders them. */
+static int text_cmp(const kp_xval *v, const char *lit)
+{
+    size_t n = strlen(lit);
+    int r = memcmp(v->s, lit, v->n < n ? v->n : n);
+    return r ? r : (v->n > n) - (v->n < n);
+}
+
+/* The bucket text bucket_sql gives time value v, in out: 1, or 0 for NULL; -1 when SQLite
+ * must (not text, or a first seven characters that are not all ASCII for substr()). */
+static int c_bucket(const cbuckets *cb, const kp_xval *v, char *out)
+{
+    if (v->t == KP_COL_NULL)
+        return 0;
+    if (v->t != KP_COL_TEXT)
+        return -1;
+    if (text_cmp(v, cb->hi) >= 0)
+        return 0;
+    if (text_cmp(v, cb->lo) < 0) {
+        memcpy(out, "0000-00-00", KP_DATE_ISO_LEN + 1);
+        return 1;
+    }
+    for (size_t i = cb->nextra; i-- > 0;)
+        if (text_cmp(v, cb->extra[i][0]) >= 0 && text_cmp(v, cb->extra[i][1]) < 0) {
+            memcpy(out, cb->extra[i][0], KP_DATE_ISO_LEN + 1);
+            return 1;
+        }
+    size_t n = v->n < 7 ? v->n : 7;
+    for (size_t k = 0; k < n; k++)
+        if ((unsigned char)v->s[k] >= 0x80 || !v->s[k])
+            return -1;
+    memcpy(out, v->s, n);
+    memcpy(out + n, "-01", 4);
+    return 1;
+}
+
+/* Column `at` of the current row as expr.h reads it. */
+static kp_xval raw_value(kp_stmt *st, int at)
+{
+    kp_xval v = {kp_stmt_column_type(st, at), 0, 0, NULL, 0};
+    if (v.t == KP_COL_INTEGER) {
+        v.i = kp_stmt_column_int64(st, at);
+    } else if (v.t == KP_COL_REAL) {
+        v.d = kp_stmt_column_double(st, at);
+    } else if (v.t != KP_COL_NULL) {
+        v.s = kp_stmt_column_text(st, at);
+        v.n = kp_stmt_column_bytes(st, at);
+    }
+    return v;
+}
+
+/* Expression k of l, evaluated in C on the raw row, a value after the flags of its
+ * guard (vals): 0, or -1 when SQLite must. */
+static int c_value(const exprset *l, int k, const kp_xval *row, const sval *vals, sval *out)
+{
+    if (l->flag[k]) {
+        int h = kp_expr_holds(l->cx[k], row);
+        *out = (sval){KP_COL_INTEGER, h, 0};
+        return h < 0 ? -1 : 0;
+    }
+    int on = l->ngx[k] < 0;
+    for (int j = 0; j < l->ngx[k] && !on; j++)
+        on = vals[l->gx[k][j]].i != 0;
+    kp_xval v = {KP_COL_NULL, 0, 0, NULL, 0};
+    if (on && kp_expr_eval(l->cx[k], row, &v))
+        return -1;
+    *out = (sval){v.t, v.i, v.d};
+    return 0;
 }
 
 /* The sum of g adding u, added when new. */
@@ -2838,8 +3252,8 @@ static int sum_of(cgroups *g, size_t cap, sumsrc u)
  * (and nothing written) when the scan needs what only SQL does: min or max, values that
  * are text, keys that are not text, an integer overflow. */
 static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
-                             size_t *const by[3], const size_t n[3], int windowed_only, int *done,
-                             kp_error *e)
+                             size_t *const by[3], const size_t n[3], int windowed_only, int ceval,
+                             int *done, int *bailed, kp_error *e)
 {
     const kp_metric_lib *lib = c->lib;
     const relation *rel = &lib->r[r];
@@ -2854,6 +3268,12 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         }
     if (nmet > 64)
         return KP_OK;
+    ccols cc;
+    int con = 0;
+    memset(&cc, 0, sizeof cc);
+    kp_err crc = ceval ? ccols_read(c, rel, &cc, &con, e) : KP_OK;
+    if (crc)
+        return crc;
     cgroups g;
     memset(&g, 0, sizeof g);
     g.nkey = 1;
@@ -2866,11 +3286,16 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
     g.sums = calloc(ncol + 1, sizeof *g.sums);
     pend_medians *pm = calloc(1, sizeof *pm);
     size_t *all = malloc((nmet + MAX_MEDIANS + 1) * sizeof *all), nall = 0;
-    char **exprs = NULL;
-    int nexpr = 0, err = !kind || !g.src || !g.sums || !pm || !all;
+    exprset ex = {NULL, NULL, NULL, NULL, NULL, 0, con ? &cc : NULL};
+    int err = !kind || !g.src || !g.sums || !pm || !all;
     sb *b = &c->sql;
     sb_reset(b);
-    scan_head(c, rel, keys, time);
+    /* the bucket of a bare time column in C too (c_bucket): SQL hands out the raw text */
+    int tslot = con && time && is_ident(time) ? ccols_slot(&cc, time, strlen(time)) : -1;
+    cbuckets cb;
+    if (tslot >= 0 && cbuckets_init(&cb, &c->bk))
+        err = 1;
+    scan_head(c, rel, keys, tslot >= 0 ? NULL : time);
     int first = (int)g.nkey;
     if (!err) { /* every metric reading this scan's rows, for arg_col's guards */
         pm->n = find_medians(lib, r, time, pm->idx);
@@ -2889,8 +3314,8 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
                 kind[j++] = CS_ONE;
                 continue;
             }
-            sumsrc u = {flag_col(b, &exprs, &nexpr, m->where, &err),
-                        star ? -1 : arg_col(b, &exprs, &nexpr, lib, all, nall, m->arg, &err),
+            sumsrc u = {flag_col(&ex, m->where, &err),
+                        star ? -1 : arg_col(&ex, lib, all, nall, m->arg, &err),
                         m->fn != A_COUNT ? SM_VALUE
                         : star           ? SM_ONE
                                          : SM_NOTNULL};
@@ -2902,13 +3327,23 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
     /* the median metrics on these rows: a flag and a value column each */
     for (size_t k = 0; k < pm->n && !err; k++) {
         const metric *m = &lib->m[pm->idx[k]];
-        pm->fcol[k] = flag_col(b, &exprs, &nexpr, m->where, &err);
-        pm->vcol[k] = arg_col(b, &exprs, &nexpr, lib, all, nall, m->arg, &err);
+        pm->fcol[k] = flag_col(&ex, m->where, &err);
+        pm->vcol[k] = arg_col(&ex, lib, all, nall, m->arg, &err);
     }
-    g.nsrc = nexpr;
-    for (int k = 0; k < nexpr; k++)
-        free(exprs[k]);
-    free(exprs);
+    g.nsrc = ex.n;
+    cgroups_layout(&g);
+    int *colat = malloc(((size_t)ex.n + 1) * sizeof *colat), packed = 0, rawat = 0, anyc = 0;
+    int *bit = malloc(((size_t)ex.n + 1) * sizeof *bit);
+    kp_xval *xrow = malloc(((size_t)cc.nraw + 1) * sizeof *xrow);
+    if (!colat || !bit || !xrow)
+        err = 1;
+    else
+        scan_columns(b, &ex, colat, bit, &rawat);
+    for (int k = 0; k < ex.n && !err; k++) {
+        packed |= bit[k] >= 0;
+        anyc |= ex.cx[k] != NULL;
+    }
+    anyc |= tslot >= 0;
     free(all);
     from_sql(b, rel);
     if (windowed_only) {
@@ -2945,7 +3380,22 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         rc = nomem(e);
     while (!rc && !unsupported && (step = kp_stmt_step(st, e)) == 1) {
         unsigned id[NK + 1];
+        for (int x = 0; x < cc.nraw && anyc; x++)
+            xrow[x] = raw_value(st, first + rawat + x);
         for (size_t k = 0; k < g.nkey && !rc; k++) {
+            if (!k && tslot >= 0) {
+                char bt[KP_DATE_ISO_LEN + 1];
+                int in = c_bucket(&cb, &xrow[tslot], bt);
+                long v = in > 0 ? strset_id(&g.kv[0], bt) : -1;
+                if (in < 0) {
+                    *bailed = unsupported = 1;
+                    break;
+                }
+                if (in > 0 && v < 0)
+                    rc = nomem(e);
+                id[0] = (unsigned)(v + 1);
+                continue;
+            }
             kp_coltype ty = kp_stmt_column_type(st, (int)k);
             if (ty != KP_COL_NULL && ty != KP_COL_TEXT) {
                 unsupported = 1;
@@ -2963,22 +3413,42 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
             rc = nomem(e);
             break;
         }
-        for (int k = 0; k < g.nsrc; k++) {
-            vals[k] = stmt_value(st, first + k);
-            if (vals[k].t == KP_COL_TEXT || vals[k].t == KP_COL_BLOB)
-                unsupported = 1;
-        }
-        ssum *cs = g.cs + (size_t)cell * (g.nsum + 1);
+        int64_t flags = packed ? kp_stmt_column_int64(st, first) : 0;
+        for (int pass = 0; pass < 2 && !unsupported; pass++) /* flags, then values */
+            for (int k = 0; k < g.nsrc; k++) {
+                if (ex.flag[k] == pass)
+                    continue;
+                if (bit[k] >= 0) {
+                    vals[k] = (sval){KP_COL_INTEGER, (flags >> bit[k]) & 1, 0};
+                    continue;
+                }
+                if (ex.cx[k] && c_value(&ex, k, xrow, vals, &vals[k])) {
+                    *bailed = unsupported = 1; /* again, with SQLite evaluating */
+                    break;
+                }
+                if (!ex.cx[k])
+                    vals[k] = stmt_value(st, first + colat[k]);
+                if (vals[k].t == KP_COL_TEXT || vals[k].t == KP_COL_BLOB)
+                    unsupported = 1;
+            }
+        if (unsupported)
+            break;
+        ssum *vs = cell_sums(&g, (size_t)cell);
+        uint32_t *cn = cell_counts(&g, (size_t)cell);
         for (size_t x = 0; x < g.nsum; x++) {
             sval v = sumsrc_value(&g.sums[x], vals);
-            if (v.t != KP_COL_NULL)
-                ssum_add(&cs[x], &v);
+            if (g.sums[x].mode != SM_VALUE)
+                cn[g.pos[x]] += (uint32_t)v.i; /* 0 or 1: at most the row count */
+            else if (v.t != KP_COL_NULL)
+                ssum_add(&vs[g.pos[x]], &v);
         }
-        if (++cs[g.nsum].cnt == UINT32_MAX)
+        if (++cn[g.ncnt] == UINT32_MAX)
             unsupported = 1;
-        if (pm->n && id[0] && strcmp(g.kv[0].s[id[0] - 1], "0000-00-00")) {
-            long bucket = bucket_index(&c->bk, g.kv[0].s[id[0] - 1]);
-            if (bucket >= 0 && pend_row(pm, &g, vals, id, bucket))
+        if (pm->n && id[0]) {
+            long bucket = cgroups_bucket(&g, &c->bk, id[0]);
+            if (bucket == -2)
+                rc = nomem(e);
+            else if (bucket >= 0 && (size_t)bucket != c->bk.nb && pend_row(pm, &g, vals, id, bucket, (size_t)cell))
                 rc = nomem(e);
         }
     }
@@ -2986,14 +3456,22 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         rc = e && e->code ? e->code : KP_ERR_IO;
     kp_stmt_finalize(st);
     free(vals);
+    free(colat);
+    free(bit);
+    free(xrow);
+    exprset_free(&ex);
+    ccols_free(&cc);
+    if (tslot >= 0)
+        cbuckets_free(&cb);
     if (rc && e && e->code != KP_ERR_NOMEM) {
         const metric *m = &lib->m[by[0][0]];
         char msg[KP_ERROR_MSG_MAX];
         snprintf(msg, sizeof msg, "[metric %.60s]: %.900s", m->name, e->msg);
         kp_error_set(e, KP_ERR_CONFIG, m->file, m->expr_line, 0, "%s", msg);
     }
-    for (size_t i = 0; i < g.ncell * (g.nsum + 1) && !rc && !unsupported; i++)
-        unsupported = g.cs[i].overflow; /* SQL reports it */
+    for (size_t i = 0; i < g.ncell && !rc && !unsupported; i++)
+        for (size_t x = 0; x < g.nvs; x++)
+            unsupported |= cell_sums(&g, i)[x].overflow; /* SQL reports it */
     if (rc || unsupported) {
         free(kind);
         pend_free(pm);
@@ -3020,7 +3498,11 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
     for (size_t i = 0; i < g.ncell && !rc; i++) {
         const unsigned *id = g.ck + order[i] * g.nkey;
         cscan_columns(&g, kind, order[i], out);
-        long bucket = id[0] ? bucket_index(&c->bk, g.kv[0].s[id[0] - 1]) : -1;
+        long bucket = id[0] ? cgroups_bucket(&g, &c->bk, id[0]) : -1;
+        if (bucket == -2) {
+            rc = nomem(e);
+            break;
+        }
         size_t bk = bucket < 0 ? c->bk.nb + 1 : (size_t)bucket;
         if (bucket < 0 && id[0])
             odd_bucket = 1;
@@ -3174,6 +3656,25 @@ static kp_err eval_distinct(ectx *c, size_t i, kp_error *e)
     return rc;
 }
 
+/* Whether an index leads with rel's snapshot column (*yes): from_sql's rowid range finds
+ * its ends through one; without one each end would cost a scan of the whole table, more
+ * than reading it all once and keeping the latest snapshot's rows. */
+static kp_err snapshot_index(ectx *c, const relation *rel, int *yes, kp_error *e)
+{
+    kp_vars v = {0};
+    int64_t n = 0;
+    kp_err rc = kp_vars_set(&v, "t", rel->table) || kp_vars_set(&v, "c", rel->latest)
+                    ? nomem(e)
+                    : kp_store_query_int64(c->s,
+                                           "SELECT count(*) FROM pragma_index_list(:t) AS l,"
+                                           " pragma_index_info(l.name) AS i WHERE i.seqno = 0"
+                                           " AND i.name = :c COLLATE NOCASE",
+                                           &v, 0, &n, e);
+    kp_vars_clear(&v);
+    *yes = n > 0;
+    return rc;
+}
+
 /* Availability: an optional relation whose table is missing or empty makes its metrics,
  * and every metric built on them, unavailable (NULL), never zero. */
 static kp_err availability(ectx *c, kp_metric_lib *lib, kp_error *e)
@@ -3191,6 +3692,9 @@ static kp_err availability(ectx *c, kp_metric_lib *lib, kp_error *e)
             rel->seq = kp_store_prepare(c->s, q.p, NULL, 0, &st, NULL) == KP_OK;
             kp_stmt_finalize(st);
             free(q.p);
+            kp_err rc = rel->seq ? snapshot_index(c, rel, &rel->seq, e) : KP_OK;
+            if (rc)
+                return rc;
         }
         if (!rel->optional)
             continue;
@@ -3621,7 +4125,7 @@ static kp_err eval_all_medians(ectx *c, kp_error *e)
     return rc;
 }
 
-#define MODEL_CACHE_KIB "8192"
+#define MODEL_CACHE_KIB "2048"
 
 static void restore_cache(kp_store *s, int64_t cache)
 {

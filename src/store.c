@@ -528,6 +528,11 @@ const char *kp_stmt_column_text(kp_stmt *st, int col)
     return (const char *)sqlite3_column_text(st->st, col);
 }
 
+size_t kp_stmt_column_bytes(kp_stmt *st, int col)
+{
+    return (size_t)sqlite3_column_bytes(st->st, col);
+}
+
 kp_err kp_store_query_int64(kp_store *s, const char *sql, const kp_vars *vars, int64_t def,
                             int64_t *out, kp_error *e)
 {

@@ -72,4 +72,8 @@ kp_err kp_metrics_run(const kp_job *job, kp_store *s, kp_error *e);
 /* Write the library as an aligned listing (name, label, format, direction, definition). */
 void kp_metrics_print(const kp_metric_lib *lib, FILE *out);
 
+/* Whether the scans evaluate simple where and value expressions in C (expr.h; on by
+ * default) rather than all in SQLite: the same numbers either way, which tests check. */
+void kp_metrics_set_c_eval(int on);
+
 #endif

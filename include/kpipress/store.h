@@ -80,6 +80,7 @@ int64_t kp_stmt_column_int64(kp_stmt *st, int col);
 double kp_stmt_column_double(kp_stmt *st, int col);
 /* Valid until the next step/reset/finalize. NULL for SQL NULL. */
 const char *kp_stmt_column_text(kp_stmt *st, int col);
+size_t kp_stmt_column_bytes(kp_stmt *st, int col); /* of the text, after column_text */
 
 /* Convenience: first column of the first row as int64 (def if no row or NULL). */
 kp_err kp_store_query_int64(kp_store *s, const char *sql, const kp_vars *vars, int64_t def,

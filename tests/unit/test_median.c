@@ -25,6 +25,17 @@ static size_t mask_groups(void *ctx, size_t row, size_t *out, size_t max)
     return k;
 }
 
+/* The groups of a tag that is the membership mask itself (kp_median_grouped_tagged). */
+static size_t tag_mask_groups(void *ctx, size_t tag, size_t *out, size_t max)
+{
+    (void)ctx;
+    size_t k = 0;
+    for (size_t g = 0; g < max; g++)
+        if (tag & ((size_t)1 << g))
+            out[k++] = g;
+    return k;
+}
+
 static void test_hand_checked(void **state)
 {
     (void)state;
@@ -75,6 +86,20 @@ static void test_zeros_and_extremes(void **state)
     double med2[4];
     assert_int_equal(kp_median_grouped_counted(v, 7, 4, &g, med2, cnt), 0);
     assert_memory_equal(med, med2, sizeof med);
+    /* tagged: -0.0 among the values takes each value from v, keeping the signs */
+    kp_median_groups tg = {tag_mask_groups, NULL, 4};
+    memset(med2, 0, sizeof med2);
+    assert_int_equal(kp_median_grouped_tagged(v, mask, 7, 4, &tg, med2, cnt), 0);
+    assert_memory_equal(med, med2, sizeof med);
+    /* tagged without -0.0: the values read back from the sort keys, extremes included */
+    const double w[] = {0.0, 3.0, -7.5, -1e308, 1e308, -5e-324, 5e-324};
+    double med3[4], med4[4];
+    assert_int_equal(kp_median_grouped(w, 7, 4, &g, med3, cnt), 0);
+    assert_int_equal(kp_median_grouped_tagged(w, mask, 7, 4, &tg, med4, cnt), 0);
+    assert_memory_equal(med3, med4, sizeof med3);
+    assert_true(med4[0] == 0 && !signbit(med4[0])); /* 0, 3, -7.5: 0 */
+    assert_true(med4[1] == 1.5);                    /* (0 + 3) / 2 */
+    assert_true(med4[2] == -5e-324);
 }
 
 static void test_random_against_per_group_sort(void **state)
@@ -107,12 +132,48 @@ static void test_random_against_per_group_sort(void **state)
     }
 }
 
+/* The tagged entry point on random values of both signs, ties and many rows sharing a
+ * tag: the per-group sort's medians bit for bit. */
+static void test_tagged_random_against_per_group_sort(void **state)
+{
+    (void)state;
+    enum { N = 20000, G = 12 };
+    static double v[N], tmp[N];
+    static unsigned tag[N];
+    kp_rng r;
+    kp_rng_seed(&r, 12, 0);
+    for (int i = 0; i < N; i++) {
+        v[i] = (double)(kp_rng_next(&r) % 80) * 0.37 - 11.1 + (kp_rng_next(&r) % 3 ? 1e-9 : 0);
+        tag[i] = (unsigned)(kp_rng_next(&r) % 64) * 61 % (1u << G); /* 64 group sets */
+    }
+    kp_median_groups tg = {tag_mask_groups, NULL, G};
+    double med[G];
+    size_t cnt[G];
+    for (int k = 0; k < G; k++) {
+        cnt[k] = 0;
+        for (int i = 0; i < N; i++)
+            cnt[k] += (tag[i] >> k) & 1;
+    }
+    assert_int_equal(kp_median_grouped_tagged(v, tag, N, G, &tg, med, cnt), 0);
+    for (int k = 0; k < G; k++) {
+        size_t n = 0;
+        for (int i = 0; i < N; i++)
+            if (tag[i] & (1u << k))
+                tmp[n++] = v[i];
+        assert_true(n > 0);
+        qsort(tmp, n, sizeof *tmp, cmp_double);
+        double want = n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2.0;
+        assert_memory_equal(&med[k], &want, sizeof want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hand_checked),
         cmocka_unit_test(test_zeros_and_extremes),
         cmocka_unit_test(test_random_against_per_group_sort),
+        cmocka_unit_test(test_tagged_random_against_per_group_sort),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
