@@ -135,13 +135,17 @@ static void resolve_periods(fctx *c)
 }
 
 /* The snapshot the run reports on: the latest at or before the as-of date (as the
- * opportunities view of run.c), read here directly so the stage does not depend on it. */
+ * opportunities view of run.c), read here directly so the stage does not depend on it.
+ * The load's catalogue knows it without a scan; the table is read only when the
+ * catalogue has none (a database filled other than by the load). */
 static kp_err find_snapshot(fctx *c, kp_error *e)
 {
     kp_stmt *st = NULL;
     kp_err rc = kp_store_prepare(
-        c->s, "SELECT max(as_of) FROM main.opportunity_snapshots WHERE as_of <= ?1", NULL, 0, &st,
-        e);
+        c->s,
+        "SELECT coalesce((SELECT max(as_of) FROM main.snapshots WHERE as_of <= ?1),"
+        " (SELECT max(as_of) FROM main.opportunity_snapshots WHERE as_of <= ?1))",
+        NULL, 0, &st, e);
     if (rc)
         return rc;
     kp_stmt_bind_text(st, 1, c->as_of, strlen(c->as_of));

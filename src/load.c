@@ -67,13 +67,22 @@ static const char schema_sql[] =
     " close_date TEXT, is_closed INTEGER NOT NULL, is_won INTEGER NOT NULL,"
     " source_line INTEGER NOT NULL, original_amount_cents INTEGER, original_currency TEXT)"
     " STRICT;"
+    /* The catalogue of snapshots, written by the load in its transaction: which
+     * snapshots exist and where their rows are. A snapshot is loaded in one piece into a
+     * table that appends, so its rows form one rowid range; reloading an as-of deletes
+     * them and adds a new range, removing duplicates only deletes inside it. Queries
+     * find "the latest snapshot at or before" here instead of by max(as_of) over the
+     * whole table (a scan of every row without the key index). */
+    "CREATE TABLE IF NOT EXISTS snapshots("
+    " as_of TEXT PRIMARY KEY, first_rowid INTEGER NOT NULL, last_rowid INTEGER NOT NULL,"
+    " rows INTEGER NOT NULL) STRICT;"
     "CREATE VIEW IF NOT EXISTS opportunities AS"
     " SELECT as_of, opp_id, name, account, owner_id, stage, amount_cents, currency,"
     " probability, forecast_category, type, lead_source, product, created_date, close_date,"
     " is_closed, is_won, source_line, original_amount_cents, original_currency,"
     " amount_cents / 100.0 AS amount"
     " FROM opportunity_snapshots"
-    " WHERE as_of = (SELECT max(as_of) FROM opportunity_snapshots);"
+    " WHERE as_of = (SELECT max(as_of) FROM snapshots);"
     /* The stage rules in force at the last load (preset, overridden by [stages]). */
     "CREATE TABLE IF NOT EXISTS stage_rules("
     " stage TEXT PRIMARY KEY, stage_order INTEGER NOT NULL, probability REAL,"
@@ -117,9 +126,26 @@ static const char schema_sql[] =
     " run_id INTEGER PRIMARY KEY, as_of TEXT NOT NULL, job_file TEXT, job_sha256 TEXT,"
     " status TEXT NOT NULL, error TEXT, started_step TEXT, summary TEXT) STRICT;";
 
+/* For a database made before the catalogue: every snapshot's range in one pass. */
+static const char catalogue_fill_sql[] =
+    "INSERT INTO snapshots(as_of, first_rowid, last_rowid, rows)"
+    " SELECT as_of, min(rowid), max(rowid), count(*) FROM opportunity_snapshots"
+    " GROUP BY as_of ORDER BY as_of";
+
 kp_err kp_load_schema(kp_store *s, kp_error *e)
 {
     kp_err rc = kp_store_exec(s, schema_sql, e);
+    /* A database made before the catalogue gets it filled once. */
+    int64_t cat = 0, snaps = 0;
+    if (!rc && !(rc = kp_store_query_int64(s, "SELECT count(*) FROM (SELECT 1 FROM snapshots"
+                                              " LIMIT 1)",
+                                           NULL, 0, &cat, e)) &&
+        !cat &&
+        !(rc = kp_store_query_int64(s, "SELECT count(*) FROM (SELECT 1 FROM"
+                                       " opportunity_snapshots LIMIT 1)",
+                                    NULL, 0, &snaps, e)) &&
+        snaps)
+        rc = kp_store_exec(s, catalogue_fill_sql, e);
     /* the forecast history too, so a fresh database (and `check`) has every table that
      * the metric library and the templates read */
     if (!rc)
@@ -2208,6 +2234,31 @@ static kp_err exec_as_of(kp_store *s, const char *sql, const char *as_of, kp_err
     return rc;
 }
 
+/* The snapshot just loaded into the catalogue: its rows are those above the largest
+ * rowid before the load (base), the rows loaded of its sources (duplicates removed). Both
+ * ends are found through the rowid b-tree, no scan. */
+static kp_err catalogue_add(kp_store *s, const char *as_of, int64_t base, int64_t rows,
+                            kp_error *e)
+{
+    if (rows <= 0)
+        return KP_OK;
+    kp_stmt *st = NULL;
+    kp_err rc = kp_store_prepare(s,
+                                 "INSERT INTO snapshots(as_of, first_rowid, last_rowid, rows)"
+                                 " SELECT ?1, (SELECT min(rowid) FROM opportunity_snapshots"
+                                 " WHERE rowid > ?2), (SELECT max(rowid) FROM"
+                                 " opportunity_snapshots), ?3",
+                                 NULL, 0, &st, e);
+    if (rc)
+        return rc;
+    kp_stmt_bind_text(st, 1, as_of, KP_DATE_ISO_LEN);
+    kp_stmt_bind_int64(st, 2, base);
+    kp_stmt_bind_int64(st, 3, rows);
+    rc = kp_stmt_step(st, e) < 0 ? e->code : KP_OK;
+    kp_stmt_finalize(st);
+    return rc;
+}
+
 kp_err kp_load_run(const kp_job *job, kp_store *s, kp_load_stats *stats, kp_error *e)
 {
     /* Reps before what names them; rates before the deals they convert. */
@@ -2218,6 +2269,7 @@ kp_err kp_load_run(const kp_job *job, kp_store *s, kp_load_stats *stats, kp_erro
     kp_load_stats local;
     char as_of[KP_DATE_ISO_LEN + 1];
     int have[KP_SRC_KIND_COUNT] = {0};
+    int64_t base = 0; /* the largest rowid of the snapshots before this one */
     kp_tz *tz = NULL;
     kp_err rc;
     if (!stats)
@@ -2252,7 +2304,10 @@ kp_err kp_load_run(const kp_job *job, kp_store *s, kp_load_stats *stats, kp_erro
     if ((have[KP_SRC_REPS] && (rc = kp_store_exec(s, "DELETE FROM reps", e))) ||
         (have[KP_SRC_QUOTAS] && (rc = kp_store_exec(s, "DELETE FROM quotas", e))) ||
         (have[KP_SRC_OPPORTUNITIES] &&
-         (rc = exec_as_of(s, "DELETE FROM opportunity_snapshots WHERE as_of = ?1", as_of, e))) ||
+         ((rc = exec_as_of(s, "DELETE FROM opportunity_snapshots WHERE as_of = ?1", as_of, e)) ||
+          (rc = exec_as_of(s, "DELETE FROM snapshots WHERE as_of = ?1", as_of, e)) ||
+          (rc = kp_store_query_int64(s, "SELECT max(rowid) FROM opportunity_snapshots", NULL,
+                                     0, &base, e)))) ||
         (rc = exec_as_of(s, "DELETE FROM dq_issues WHERE as_of = ?1", as_of, e)))
         goto fail;
     for (int k = 0; k < KP_SRC_KIND_COUNT; k++) {
@@ -2268,6 +2323,12 @@ kp_err kp_load_run(const kp_job *job, kp_store *s, kp_load_stats *stats, kp_erro
             if (job->sources[i].kind == order[k] &&
                 (rc = load_source(job, i, s, stats, as_of, tz, e)))
                 goto fail;
+    int64_t rows = 0;
+    for (size_t i = 0; i < job->nsources; i++)
+        if (job->sources[i].kind == KP_SRC_OPPORTUNITIES)
+            rows += stats->rows_loaded[i];
+    if (have[KP_SRC_OPPORTUNITIES] && (rc = catalogue_add(s, as_of, base, rows, e)))
+        goto fail;
     if ((rc = kp_store_commit(s, e)))
         goto fail;
     kp_tz_free(tz);

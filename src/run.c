@@ -201,17 +201,58 @@ static kp_err open_store(run_ctx *c, kp_store **s, kp_error *e)
 
 /* Templates read `opportunities`: make it, for this connection, the latest snapshot as of
  * the run rather than the latest in the database, so that re-running last March after
- * April was loaded reports on March. A TEMP view shadows the stored one; the as-of date
- * is a validated ISO date, so splicing it is safe. */
+ * April was loaded reports on March. A TEMP view shadows the stored one. The snapshot is
+ * resolved once, in the catalogue, and the view reads its rowid range in table order (no
+ * index needed; the as_of test keeps it exact whatever the range). A database without
+ * the catalogue (opened read-only before any load by this version) keeps the max(as_of)
+ * lookup. Dates are validated ISO dates and rowids integers, so splicing them is safe. */
 static kp_err scope_to_as_of(kp_store *s, const kp_job *job, kp_error *e)
 {
-    char iso[KP_DATE_ISO_LEN + 1], sql[512];
-    snprintf(sql, sizeof sql,
-             "DROP VIEW IF EXISTS temp.opportunities;"
-             "CREATE TEMP VIEW opportunities AS SELECT o.*, o.amount_cents / 100.0 AS amount"
-             " FROM main.opportunity_snapshots o WHERE o.as_of = (SELECT max(as_of)"
-             " FROM main.opportunity_snapshots WHERE as_of <= '%s');",
-             kp_date_format_iso(job->as_of, iso));
+    char iso[KP_DATE_ISO_LEN + 1], snap[KP_DATE_ISO_LEN + 1] = "", sql[640];
+    int64_t first = 0, last = -1, cat = 0;
+    kp_date_format_iso(job->as_of, iso);
+    kp_err rc = kp_store_query_int64(s,
+                                     "SELECT count(*) FROM main.sqlite_master WHERE"
+                                     " type = 'table' AND name = 'snapshots'",
+                                     NULL, 0, &cat, e);
+    if (!rc && cat) {
+        kp_stmt *st = NULL;
+        rc = kp_store_prepare(s,
+                              "SELECT as_of, first_rowid, last_rowid FROM main.snapshots"
+                              " WHERE as_of <= ?1 ORDER BY as_of DESC LIMIT 1",
+                              NULL, 0, &st, e);
+        if (!rc) {
+            kp_stmt_bind_text(st, 1, iso, KP_DATE_ISO_LEN);
+            int r = kp_stmt_step(st, e);
+            kp_date d;
+            const char *a = r == 1 ? kp_stmt_column_text(st, 0) : NULL;
+            if (r < 0)
+                rc = e->code;
+            else if (a && strlen(a) == KP_DATE_ISO_LEN &&
+                     kp_date_parse_iso(a, KP_DATE_ISO_LEN, &d) == KP_OK) {
+                kp_date_format_iso(d, snap);
+                first = kp_stmt_column_int64(st, 1);
+                last = kp_stmt_column_int64(st, 2);
+            }
+            kp_stmt_finalize(st);
+        }
+    }
+    if (rc)
+        return rc;
+    if (!cat)
+        snprintf(sql, sizeof sql,
+                 "DROP VIEW IF EXISTS temp.opportunities;"
+                 "CREATE TEMP VIEW opportunities AS SELECT o.*, o.amount_cents / 100.0 AS"
+                 " amount FROM main.opportunity_snapshots o WHERE o.as_of = (SELECT max(as_of)"
+                 " FROM main.opportunity_snapshots WHERE as_of <= '%s');",
+                 iso);
+    else /* no snapshot at or before the as-of: first > last, no rows */
+        snprintf(sql, sizeof sql,
+                 "DROP VIEW IF EXISTS temp.opportunities;"
+                 "CREATE TEMP VIEW opportunities AS SELECT o.*, o.amount_cents / 100.0 AS"
+                 " amount FROM main.opportunity_snapshots o WHERE o.rowid BETWEEN %" PRId64
+                 " AND %" PRId64 " AND o.as_of = '%s';",
+                 first, last, snap);
     return kp_store_exec(s, sql, e);
 }
 
@@ -901,11 +942,17 @@ static kp_err run_stages(run_ctx *c, int load_only, kp_error *e)
         /* The load leaves the snapshot indexes to the queries that need them: the key
          * for every lookup of a snapshot, the owner index for burst documents. Before
          * scope_to_as_of: building one drops TEMP objects. */
-        unsigned need = KP_LOAD_INDEX_KEY;
+        unsigned need = 0;
+        int64_t nsnap = 0;
+        rc = kp_store_query_int64(s, "SELECT count(*) FROM (SELECT 1 FROM snapshots LIMIT 2)",
+                                  NULL, 0, &nsnap, e);
+        if (nsnap > 1)
+            need |= KP_LOAD_INDEX_KEY;
         for (size_t r = 0; r < c->job->nreports; r++)
             if (selected(c, r) && c->job->reports[r].burst)
                 need |= KP_LOAD_INDEX_OWNER;
-        rc = kp_load_ensure_indexes(s, need, e);
+        if (!rc)
+            rc = kp_load_ensure_indexes(s, need, e);
         if (!rc)
             rc = scope_to_as_of(s, c->job, e);
         if (!rc)
