@@ -82,7 +82,8 @@ static const char schema_sql[] =
     " is_closed, is_won, source_line, original_amount_cents, original_currency,"
     " amount_cents / 100.0 AS amount"
     " FROM opportunity_snapshots"
-    " WHERE as_of = (SELECT max(as_of) FROM snapshots);"
+    " WHERE as_of = coalesce((SELECT max(as_of) FROM snapshots),"
+    " (SELECT max(as_of) FROM opportunity_snapshots));" /* rows not loaded by kpipress */
     /* The stage rules in force at the last load (preset, overridden by [stages]). */
     "CREATE TABLE IF NOT EXISTS stage_rules("
     " stage TEXT PRIMARY KEY, stage_order INTEGER NOT NULL, probability REAL,"

@@ -922,7 +922,22 @@ static void from_sql(sb *b, const relation *r)
         sb_add(b, " FROM (%s) AS src", r->sql);
     else
         sb_add(b, " FROM %s", r->table);
-    if (r->latest && r->table && r->seq) {
+    if (r->latest && r->table && !strcasecmp(r->table, "opportunity_snapshots") &&
+        !strcasecmp(r->latest, "as_of")) {
+        /* The load's catalogue (snapshots) knows the snapshot and its rowid range: read in
+         * table order, no index and no scan to find it. Rows that a load did not put
+         * there (an empty catalogue) are found by max() and read whole. */
+        static const char snap[] = "(SELECT %s FROM snapshots WHERE as_of <= :as_of"
+                                   " ORDER BY as_of DESC LIMIT 1)";
+        sb_add(b, " WHERE +as_of = coalesce(");
+        sb_add(b, snap, "as_of");
+        sb_add(b, ", (SELECT max(as_of) FROM %s WHERE as_of <= :as_of)) AND rowid BETWEEN"
+                  " coalesce(", r->table);
+        sb_add(b, snap, "first_rowid");
+        sb_add(b, ", -9223372036854775807 - 1) AND coalesce(");
+        sb_add(b, snap, "last_rowid");
+        sb_add(b, ", 9223372036854775807)");
+    } else if (r->latest && r->table && r->seq) {
         /* Through an index on the snapshot column the rows come in index order, one
          * random page read each once the table outgrows the cache (minutes at a million
          * rows); a snapshot is loaded in one piece, so its rowids form a range that is

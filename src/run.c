@@ -204,8 +204,8 @@ static kp_err open_store(run_ctx *c, kp_store **s, kp_error *e)
  * April was loaded reports on March. A TEMP view shadows the stored one. The snapshot is
  * resolved once, in the catalogue, and the view reads its rowid range in table order (no
  * index needed; the as_of test keeps it exact whatever the range). A database without
- * the catalogue (opened read-only before any load by this version) keeps the max(as_of)
- * lookup. Dates are validated ISO dates and rowids integers, so splicing them is safe. */
+ * a catalogue (opened read-only before any load by this version, or filled other than by
+ * the load) keeps the max(as_of) lookup. Dates are validated ISO dates and rowids integers, so splicing them is safe. */
 static kp_err scope_to_as_of(kp_store *s, const kp_job *job, kp_error *e)
 {
     char iso[KP_DATE_ISO_LEN + 1], snap[KP_DATE_ISO_LEN + 1] = "", sql[640];
@@ -215,6 +215,10 @@ static kp_err scope_to_as_of(kp_store *s, const kp_job *job, kp_error *e)
                                      "SELECT count(*) FROM main.sqlite_master WHERE"
                                      " type = 'table' AND name = 'snapshots'",
                                      NULL, 0, &cat, e);
+    if (!rc && cat) /* an empty catalogue: no snapshots, or rows not put there by a load */
+        rc = kp_store_query_int64(s, "SELECT count(*) FROM (SELECT 1 FROM main.snapshots"
+                                     " LIMIT 1)",
+                                  NULL, 0, &cat, e);
     if (!rc && cat) {
         kp_stmt *st = NULL;
         rc = kp_store_prepare(s,
