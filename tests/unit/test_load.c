@@ -1071,6 +1071,54 @@ static void test_duplicate_filter_exact(void **state)
     free(csv);
 }
 
+/* The snapshot catalogue: each load records its as-of and rowid range (expected ranges by
+ * hand: rowids are appended, a removed duplicate shortens its range, a reload deletes its
+ * rows and appends), equal to what a GROUP BY over the rows gives; a database without it
+ * (made before it) gets it filled from the rows; the stored view reads the latest. */
+static void test_snapshot_catalogue(void **state)
+{
+    (void)state;
+    static const char *const group =
+        "SELECT as_of, min(rowid), max(rowid), count(*) FROM opportunity_snapshots"
+        " GROUP BY as_of ORDER BY as_of";
+    static const char *const cat =
+        "SELECT as_of, first_rowid, last_rowid, rows FROM snapshots ORDER BY as_of";
+    kp_job *j = new_job(100);
+    /* rowids 1-3; the third row repeats o1 and is removed */
+    add_src(j, "opportunities", GEN, OPP_H "o1,r,Won,1,2024-01-01\no2,r,Won,2,2024-01-01\n"
+                                          "o1,r,Lost,3,2024-01-01\n");
+    kp_store *s = new_store();
+    kp_load_stats st;
+    kp_error e = {0};
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    assert_string_equal(qs(s, cat), "2026-10-31|1|2|2\n");
+    j->as_of = kp_date_from_ymd(2026, 11, 30); /* appended after rowid 2: 3-4 */
+    free(write_file("opportunities.csv", OPP_H "o1,r,Won,1,2024-01-01\no3,r,Won,3,2024-01-01\n", 0));
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    assert_string_equal(qs(s, cat), "2026-10-31|1|2|2\n2026-11-30|3|4|2\n");
+    assert_string_equal(qs(s, "SELECT DISTINCT as_of FROM opportunities"), "2026-11-30\n");
+    /* reloading October: its rows 1-2 go, three new ones follow rowid 4: 5-7 */
+    j->as_of = kp_date_from_ymd(2026, 10, 31);
+    free(write_file("opportunities.csv",
+                    OPP_H "o1,r,Won,1,2024-01-01\no2,r,Won,2,2024-01-01\no4,r,Won,4,2024-01-01\n",
+                    0));
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    assert_string_equal(qs(s, cat), "2026-10-31|5|7|3\n2026-11-30|3|4|2\n");
+    char want[256];
+    snprintf(want, sizeof want, "%s", qs(s, group));
+    assert_string_equal(qs(s, cat), want);
+    /* the same as-of again: replaced, not added (its rows were the last: after the
+     * delete the largest rowid is 4 again, so the new rows take 5-7) */
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    assert_string_equal(qs(s, cat), "2026-10-31|5|7|3\n2026-11-30|3|4|2\n");
+    /* a database made before the catalogue */
+    assert_int_equal(kp_store_exec(s, "DROP TABLE snapshots", &e), KP_OK);
+    assert_int_equal(kp_load_schema(s, &e), KP_OK);
+    assert_string_equal(qs(s, cat), "2026-10-31|5|7|3\n2026-11-30|3|4|2\n");
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
 /* A file database and more deals than the flushing thread's interval: the rows, a real
  * duplicate near the end and the commit are as without it, and a file descriptor is not
  * left behind. */
@@ -1292,6 +1340,7 @@ int main(void)
         cmocka_unit_test(test_stage_rules),
         cmocka_unit_test(test_duplicate_incremental),
         cmocka_unit_test(test_duplicate_filter_exact),
+        cmocka_unit_test(test_snapshot_catalogue),
         cmocka_unit_test(test_flush_while_loading),
         cmocka_unit_test(test_real_maven),
         cmocka_unit_test(test_real_salesforce_api),
