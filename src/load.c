@@ -34,9 +34,9 @@
  * SQLite's date functions accept 2024-02-30 unchanged. */
 /* The snapshot indexes serve queries, not the load, so a first snapshot goes in without
  * them and kp_load_ensure_indexes builds each one when a query needs it (a sort, far
- * cheaper than keeping an index current row by row): the key (as_of, opp_id) for every
- * query that finds a snapshot (max(as_of), as_of = ?) and for the history joins on
- * opp_id; the owner index for the per-rep queries of burst reports (owner_id = ? AND
+ * cheaper than keeping an index current row by row): the key (as_of, opp_id) for the
+ * history joins on opp_id when there are two or more snapshots (queries find a snapshot
+ * and its rows through the catalogue table `snapshots`, see below); the owner index for the per-rep queries of burst reports (owner_id = ? AND
  * as_of = ?). Its owner comes first because SQLite's sorter compares the first column on
  * a fast path and the full record only on a tie: with as_of first every comparison tied,
  * and the index took twice as long to build (1.2 against 0.6 CPU s at 1M rows). Metric

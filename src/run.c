@@ -205,7 +205,8 @@ static kp_err open_store(run_ctx *c, kp_store **s, kp_error *e)
  * resolved once, in the catalogue, and the view reads its rowid range in table order (no
  * index needed; the as_of test keeps it exact whatever the range). A database without
  * a catalogue (opened read-only before any load by this version, or filled other than by
- * the load) keeps the max(as_of) lookup. Dates are validated ISO dates and rowids integers, so splicing them is safe. */
+ * the load) keeps the max(as_of) lookup. Dates are validated ISO dates and rowids
+ * integers, so splicing them is safe. */
 static kp_err scope_to_as_of(kp_store *s, const kp_job *job, kp_error *e)
 {
     char iso[KP_DATE_ISO_LEN + 1], snap[KP_DATE_ISO_LEN + 1] = "", sql[640];
@@ -944,7 +945,8 @@ static kp_err run_stages(run_ctx *c, int load_only, kp_error *e)
         kp_log_info("computing KPIs");
         enter_stage(c, STAGE_MODEL, &t);
         /* The load leaves the snapshot indexes to the queries that need them: the key
-         * for every lookup of a snapshot, the owner index for burst documents. Before
+         * for the history joins of two or more snapshots (which snapshot a query reads
+         * comes from the catalogue), the owner index for burst documents. Before
          * scope_to_as_of: building one drops TEMP objects. */
         unsigned need = 0;
         int64_t nsnap = 0;

@@ -16,7 +16,8 @@ typedef struct kp_load_stats {
     long rows_skipped[KP_MAX_SOURCES]; /* recognised footer rows */
 } kp_load_stats;
 
-/* Create the canonical schema if missing (idempotent). */
+/* Create the canonical schema if missing (idempotent); fills the snapshot catalogue of a
+ * database made before it. */
 kp_err kp_load_schema(kp_store *s, kp_error *e);
 
 /* Load all sources of a resolved job. One transaction: on any error nothing is changed.
@@ -25,8 +26,9 @@ kp_err kp_load_run(const kp_job *job, kp_store *s, kp_load_stats *stats, kp_erro
 
 /* The snapshot indexes, built here when missing (a load leaves them out: each costs a
  * sort of the table, about half a second at 1M deals, and only queries need them):
- * KP_LOAD_INDEX_KEY (as_of, opp_id) for any query that finds a snapshot by its as-of date
- * (the opportunities view, history joins); KP_LOAD_INDEX_OWNER (owner_id, as_of) for the
+ * KP_LOAD_INDEX_KEY (as_of, opp_id) for the history joins of a database with two or more
+ * snapshots (which snapshot a query reads, and its rowid range, are in the load's
+ * catalogue table `snapshots`); KP_LOAD_INDEX_OWNER (owner_id, as_of) for the
  * per-rep queries of burst reports. Changes temp_store while it builds, which drops TEMP
  * objects: call it before creating any. */
 enum { KP_LOAD_INDEX_KEY = 1, KP_LOAD_INDEX_OWNER = 2 };
