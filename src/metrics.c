@@ -1452,7 +1452,9 @@ static kp_err new_result(ectx *c, const size_t *idx, size_t n, kp_error *e)
         sb_add(b, ", m%zu REAL", idx[i]);
         c->res_of[idx[i]] = c->nres;
     }
-    sb_add(b, ", PRIMARY KEY(dimension, member, grain, period_start))");
+    /* WITHOUT ROWID: the wide table looks every row up by this key, one b-tree seek
+     * instead of an index seek plus a rowid seek; members are never NULL (member_sql). */
+    sb_add(b, ", PRIMARY KEY(dimension, member, grain, period_start)) WITHOUT ROWID");
     c->nres++;
     return run_sql(c, NULL, e);
 }
@@ -3782,6 +3784,28 @@ static kp_err drop_results(ectx *c, int from, int to, const char *then, kp_error
     return rc ? rc : exec_sql(c, then, e);
 }
 
+/* The dimensions that members in kp_keys belong to (*out). A sum over every one of them
+ * is 0 where nothing happened without testing the dimension of each row: an IN list
+ * costs a b-tree lookup per row and metric. */
+static kp_err keys_dims(ectx *c, unsigned *out, kp_error *e)
+{
+    kp_stmt *st = NULL;
+    kp_err rc = kp_store_prepare(c->s, "SELECT DISTINCT dimension FROM kp_keys", NULL, 0, &st, e);
+    int k = 0;
+    *out = 0;
+    while (!rc && (k = kp_stmt_step(st, e)) > 0) {
+        const char *dim = kp_stmt_column_text(st, 0);
+        int d = 0;
+        while (d < ND && !(dim && !strcmp(dim, dim_names[d])))
+            d++;
+        *out |= d < ND ? DIM(d) : ALL_DIMS; /* an unknown one: keep every test */
+    }
+    if (!rc && k < 0)
+        rc = e && e->code ? e->code : KP_ERR_IO;
+    kp_stmt_finalize(st);
+    return rc;
+}
+
 /* The wide table kp_w: every member of every dimension (every rep, team, region and
  * manager, deals or not) for every period, with one column per aggregate and rollup
  * metric. Sums and counts of available sources are 0 where nothing happened; min, max,
@@ -3813,6 +3837,9 @@ static kp_err build_wide(ectx *c, kp_error *e)
                t);
         rc = run_sql(c, NULL, e);
     }
+    unsigned present = ALL_DIMS;
+    if (!rc)
+        rc = keys_dims(c, &present, e);
     sb_reset(b);
     sb_add(b, "CREATE TEMP TABLE kp_w0 AS SELECT k.dimension, k.member, p.grain,"
               " p.period_start, julianday(p.period_end) - julianday(p.period_start) + 1"
@@ -3823,6 +3850,9 @@ static kp_err build_wide(ectx *c, kp_error *e)
             continue;
         if (!m->ok || c->res_of[i] < 0) {
             sb_add(b, ", NULL AS m%zu", i);
+        } else if ((m->fn == A_SUM || m->fn == A_COUNT || m->fn == A_DISTINCT) &&
+                   !(present & ~(m->dims & lib->dims))) {
+            sb_add(b, ", coalesce(r%d.m%zu, 0) AS m%zu", c->res_of[i], i, i);
         } else if (m->fn == A_SUM || m->fn == A_COUNT || m->fn == A_DISTINCT) {
             sb_add(b, ", CASE WHEN k.dimension IN ");
             dims_in(b, m->dims & lib->dims);

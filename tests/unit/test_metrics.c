@@ -384,6 +384,49 @@ static void test_unavailable_not_zero(void **state)
     cleanup();
 }
 
+/* One kpi_wide cell (metric column m<i>) or NAN for NULL; fails if no row. */
+static double wide(kp_store *s, const kp_job *job, const char *metric, const char *dim,
+                   const char *member, const char *start)
+{
+    kp_metric_lib *lib = NULL;
+    kp_error e = {0};
+    assert_int_equal(kp_metrics_load(job, &lib, &e), KP_OK);
+    long i = kp_metrics_find(lib, metric);
+    kp_metrics_free(lib);
+    assert_true(i >= 0);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT m%ld FROM kpi_wide WHERE dimension = '%s' AND member = '%s'"
+             " AND grain = 'period' AND period_start = '%s'",
+             i, dim, member, start);
+    kp_stmt *st = NULL;
+    if (kp_store_prepare(s, sql, NULL, 0, &st, &e))
+        fail_msg("%s", e.msg);
+    if (kp_stmt_step(st, &e) != 1)
+        fail_msg("no kpi_wide row for %s %s %s", metric, dim, member);
+    double v = kp_stmt_column_type(st, 0) == KP_COL_NULL ? NAN : kp_stmt_column_double(st, 0);
+    kp_stmt_finalize(st);
+    return v;
+}
+
+/* A sum is 0 for a member of one of its dimensions with nothing in the period, NULL for a
+ * member of a dimension its relation has no key for (kpi_wide, where every dimension's
+ * members have a row). */
+static void test_wide_zero_or_null(void **state)
+{
+    (void)state;
+    kp_job *job = make_job("");
+    kp_store *s = fixture_store(job, 1);
+    EQ(0, wide(s, job, "bookings", "rep", "r3", MAR));         /* r3 has no deals */
+    EQ(50000, wide(s, job, "bookings", "rep", "r2", MAR));     /* o10 */
+    EQ(30000, wide(s, job, "bookings", "product", "P1", MAR)); /* o1 */
+    assert_true(isnan(wide(s, job, "quota", "product", "P1", MAR))); /* quotas: reps only */
+    EQ(50000, wide(s, job, "quota", "rep", "r2", MAR));
+    kp_store_close(s);
+    kp_job_free(job);
+    cleanup();
+}
+
 /* LTV needs the job's gross margin: without it, unavailable, with the reason. */
 static void test_ltv_needs_margin(void **state)
 {
@@ -863,6 +906,7 @@ int main(void)
         cmocka_unit_test(test_grains),
         cmocka_unit_test(test_optional_sources),
         cmocka_unit_test(test_unavailable_not_zero),
+        cmocka_unit_test(test_wide_zero_or_null),
         cmocka_unit_test(test_bad_definitions),
         cmocka_unit_test(test_job_override),
         cmocka_unit_test(test_ltv_needs_margin),
