@@ -183,19 +183,19 @@ static double packed_value(uint64_t w)
 
 /* One stable pass of a byte of the keys (a: keys, b: room for them, tags alongside):
  * moved = 0 when the byte is the same throughout and nothing moved. */
-#define RADIX_PASS(a, ta, b, tb, n, shift, moved)                                          \
-    do {                                                                                       \
-        size_t cnt_[257] = {0};                                                                \
-        for (size_t i_ = 0; i_ < (n); i_++)                                                    \
-            cnt_[(((a)[i_] >> (shift)) & 0xff) + 1]++;                                         \
-        (moved) = cnt_[(((a)[0] >> (shift)) & 0xff) + 1] != (n);                               \
-        for (int b_ = 0; (moved) && b_ < 256; b_++)                                            \
-            cnt_[b_ + 1] += cnt_[b_];                                                          \
-        for (size_t i_ = 0; (moved) && i_ < (n); i_++) {                                       \
-            size_t at_ = cnt_[((a)[i_] >> (shift)) & 0xff]++;                                  \
-            (b)[at_] = (a)[i_];                                                                \
-            (tb)[at_] = (ta)[i_];                                                              \
-        }                                                                                      \
+#define RADIX_PASS(a, ta, b, tb, n, shift, moved)                                                  \
+    do {                                                                                           \
+        size_t cnt_[257] = {0};                                                                    \
+        for (size_t i_ = 0; i_ < (n); i_++)                                                        \
+            cnt_[(((a)[i_] >> (shift)) & 0xff) + 1]++;                                             \
+        (moved) = cnt_[(((a)[0] >> (shift)) & 0xff) + 1] != (n);                                   \
+        for (int b_ = 0; (moved) && b_ < 256; b_++)                                                \
+            cnt_[b_ + 1] += cnt_[b_];                                                              \
+        for (size_t i_ = 0; (moved) && i_ < (n); i_++) {                                           \
+            size_t at_ = cnt_[((a)[i_] >> (shift)) & 0xff]++;                                      \
+            (b)[at_] = (a)[i_];                                                                    \
+            (tb)[at_] = (ta)[i_];                                                                  \
+        }                                                                                          \
     } while (0)
 
 /* Sorts words by their upper 32 bits, in place: an MSD radix sort of a byte per level
