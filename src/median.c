@@ -151,6 +151,207 @@ int kp_median_grouped_tagged(const double *v, const unsigned *tag, size_t n, siz
     return grouped(v, tag, n, ngroups, g, median, count);
 }
 
+/* ---- the consuming version: the caller's buffers are the sort's own ---------------- */
+
+/* Whether v is an integer of int32 range and not -0.0 (which a 32-bit key would read
+ * back as 0.0): then a 32-bit key orders it and gives it back exactly. */
+static int int32_exact(double v)
+{
+    return v >= INT32_MIN && v <= INT32_MAX && v == (double)(int32_t)v && !(v == 0 && signbit(v));
+}
+
+static int all_int32(const double *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!int32_exact(v[i]))
+            return 0;
+    return 1;
+}
+
+/* Packed word: the value's 32-bit key above (signed order = unsigned order with the sign
+ * bit flipped), its tag below. */
+static uint64_t pack_word(double v, unsigned tag)
+{
+    uint64_t k = (uint32_t)(int32_t)v ^ UINT32_C(0x80000000);
+    return k << 32 | tag;
+}
+
+static double packed_value(uint64_t w)
+{
+    return (double)(int32_t)((uint32_t)(w >> 32) ^ UINT32_C(0x80000000));
+}
+
+/* One stable pass of a byte of the keys (a: keys, b: room for them, tags alongside):
+ * moved = 0 when the byte is the same throughout and nothing moved. */
+#define RADIX_PASS(a, ta, b, tb, n, shift, moved)                                                  \
+    do {                                                                                           \
+        size_t cnt_[257] = {0};                                                                    \
+        for (size_t i_ = 0; i_ < (n); i_++)                                                        \
+            cnt_[(((a)[i_] >> (shift)) & 0xff) + 1]++;                                             \
+        (moved) = cnt_[(((a)[0] >> (shift)) & 0xff) + 1] != (n);                                   \
+        for (int b_ = 0; (moved) && b_ < 256; b_++)                                                \
+            cnt_[b_ + 1] += cnt_[b_];                                                              \
+        for (size_t i_ = 0; (moved) && i_ < (n); i_++) {                                           \
+            size_t at_ = cnt_[((a)[i_] >> (shift)) & 0xff]++;                                      \
+            (b)[at_] = (a)[i_];                                                                    \
+            (tb)[at_] = (ta)[i_];                                                                  \
+        }                                                                                          \
+    } while (0)
+
+/* Sorts words by their upper 32 bits, in place: an MSD radix sort of a byte per level
+ * from bit `shift` down to bit 32, each bucket's words moved home by cycles (no scratch);
+ * small ranges by insertion. The order of words with equal upper halves is unspecified. */
+static void msd_sort(uint64_t *a, size_t n, int shift)
+{
+    if (n < 32) {
+        for (size_t i = 1; i < n; i++) {
+            uint64_t x = a[i];
+            size_t j = i;
+            for (; j && a[j - 1] >> 32 > x >> 32; j--)
+                a[j] = a[j - 1];
+            a[j] = x;
+        }
+        return;
+    }
+    size_t cnt[256] = {0}, next[256], end[256], o = 0;
+    for (size_t i = 0; i < n; i++)
+        cnt[(a[i] >> shift) & 0xff]++;
+    for (int b = 0; b < 256; b++) {
+        next[b] = o;
+        end[b] = o += cnt[b];
+    }
+    for (int b = 0; b < 256; b++)
+        while (next[b] < end[b]) {
+            uint64_t x = a[next[b]];
+            for (int d = (int)((x >> shift) & 0xff); d != b; d = (int)((x >> shift) & 0xff)) {
+                uint64_t y = a[next[d]];
+                a[next[d]++] = x;
+                x = y;
+            }
+            a[next[b]++] = x;
+        }
+    for (int b = 0; b < 256 && shift > 32; b++)
+        if (cnt[b] > 1)
+            msd_sort(a + end[b] - cnt[b], cnt[b], shift - 8);
+}
+
+/* The pass in value order over sorted order keys and their tags. */
+static void pick_sorted(const unsigned *t, size_t n, const kp_median_groups *g, size_t *ids,
+                        size_t *seen, const size_t *count, double *median, const uint64_t *key)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t k = g->groups(g->ctx, t[i], ids, g->max);
+        assert(k <= g->max);
+        pick(ids, k, key_value(key[i]), count, seen, median);
+    }
+}
+
+int kp_median_pack(double *v, const unsigned *tag, size_t n)
+{
+    if (!all_int32(v, n))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = pack_word(v[i], tag[i]);
+        memcpy(v + i, &k, sizeof k);
+    }
+    return 1;
+}
+
+int kp_median_pack_one(double *slot, double v, unsigned tag)
+{
+    if (!int32_exact(v))
+        return 0;
+    uint64_t k = pack_word(v, tag);
+    memcpy(slot, &k, sizeof k);
+    return 1;
+}
+
+void kp_median_unpack(double *v, unsigned *tag, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k;
+        memcpy(&k, v + i, sizeof k);
+        tag[i] = (unsigned)(k & UINT32_MAX);
+        v[i] = packed_value(k);
+    }
+}
+
+unsigned kp_median_packed_tag(const double *v, size_t i)
+{
+    uint64_t k;
+    memcpy(&k, v + i, sizeof k);
+    return (unsigned)(k & UINT32_MAX);
+}
+
+int kp_median_grouped_packed(double *v, size_t n, size_t ngroups, const kp_median_groups *g,
+                             double *median, const size_t *count)
+{
+    /* Sorted in place (no scratch). Ties may end up in any order: equal values are the
+     * same value to every group, so no median depends on it. */
+    uint64_t *w = (uint64_t *)(void *)v;
+    size_t *ids = malloc((g->max ? g->max : 1) * sizeof *ids);
+    size_t *seen = calloc(ngroups ? ngroups : 1, sizeof *seen);
+    int rc = ids && seen ? 0 : -1;
+    if (!rc) {
+        for (size_t i = 0; i < ngroups; i++)
+            median[i] = 0;
+        msd_sort(w, n, 56);
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        size_t k = g->groups(g->ctx, (unsigned)(w[i] & UINT32_MAX), ids, g->max);
+        assert(k <= g->max);
+        pick(ids, k, packed_value(w[i]), count, seen, median);
+    }
+    free(ids);
+    free(seen);
+    return rc;
+}
+
+int kp_median_grouped_tagged_take(double *v, unsigned *tag, size_t n, size_t ngroups,
+                                  const kp_median_groups *g, double *median, const size_t *count)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == 0 && signbit(v[i])) /* no key gives it back: keep v as it is */
+            return kp_median_grouped_tagged(v, tag, n, ngroups, g, median, count);
+    if (kp_median_pack(v, tag, n))
+        return kp_median_grouped_packed(v, n, ngroups, g, median, count);
+    /* Order keys over the values in place; the scratch of the sort is the only extra. */
+    size_t m = n ? n : 1;
+    size_t *ids = malloc((g->max ? g->max : 1) * sizeof *ids);
+    size_t *seen = calloc(ngroups ? ngroups : 1, sizeof *seen);
+    unsigned *t2 = malloc(m * sizeof *t2), *t = tag;
+    uint64_t *scratch = malloc(m * sizeof *scratch);
+    int rc = ids && seen && t2 && scratch ? 0 : -1;
+    if (!rc) {
+        uint64_t *key = (uint64_t *)(void *)v, *key2 = scratch;
+        for (size_t i = 0; i < ngroups; i++)
+            median[i] = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t k = order_key(v[i]);
+            memcpy(key + i, &k, sizeof k);
+        }
+        for (int shift = 0; shift < 64 && n; shift += 8) {
+            int moved;
+            RADIX_PASS(key, t, key2, t2, n, shift, moved);
+            if (moved) {
+                uint64_t *tk = key;
+                key = key2;
+                key2 = tk;
+                unsigned *tt = t;
+                t = t2;
+                t2 = tt;
+            }
+        }
+        pick_sorted(t, n, g, ids, seen, count, median, key);
+    }
+    /* free whichever of the pair is not the caller's (the sort swaps them) */
+    free(t2 == tag ? (void *)t : (void *)t2);
+    free(scratch);
+    free(ids);
+    free(seen);
+    return rc;
+}
+
 int kp_median_grouped(const double *v, size_t n, size_t ngroups, const kp_median_groups *g,
                       double *median, size_t *count)
 {

@@ -1655,6 +1655,7 @@ typedef struct {
     size_t nm;              /* metrics */
     double *v[MAX_MEDIANS];
     unsigned *row[MAX_MEDIANS]; /* the row of each value */
+    int packed[MAX_MEDIANS];    /* v[j] holds value and row packed (kp_median_pack) */
     size_t nv[MAX_MEDIANS], capv[MAX_MEDIANS];
 } mrows;
 
@@ -1724,7 +1725,7 @@ static int mrows_counts(const mrows *m, size_t j, size_t ngroups, size_t *count)
     if (!hist)
         return -1;
     for (size_t i = 0; i < m->nv[j]; i++) {
-        size_t row = m->row[j][i];
+        size_t row = m->packed[j] ? kp_median_packed_tag(m->v[j], i) : m->row[j][i];
         for (size_t d = 0; d < m->nd; d++)
             hist[hb[d] + m->mem[row * m->nd + d] * m->nbk + m->bucket[row]]++;
     }
@@ -1823,7 +1824,10 @@ static int mrows_add(mrows *m, long bucket, const long *ids)
     return 0;
 }
 
-/* Value v of metric j for the current row (mrows_add). */
+/* Value v of metric j for the current row (mrows_add): packed with its row in 8 bytes
+ * while every value of j is an integer that fits (kp_median_pack_one: cycle days, amounts
+ * in cents), else as a double and a row (12 bytes). At a million deals that is 6 MB less
+ * at the peak of the stage. */
 static int mrows_value(mrows *m, size_t j, double v)
 {
     if (m->nv[j] == m->capv[j]) {
@@ -1831,11 +1835,22 @@ static int mrows_value(mrows *m, size_t j, double v)
         double *nv = realloc(m->v[j], cap * sizeof *nv);
         if (nv)
             m->v[j] = nv;
-        unsigned *nr = nv ? realloc(m->row[j], cap * sizeof *nr) : NULL;
-        if (!nr)
+        unsigned *nr = nv && !m->packed[j] ? realloc(m->row[j], cap * sizeof *nr) : NULL;
+        if (!nv || (!m->packed[j] && !nr))
             return -1;
-        m->row[j] = nr;
+        if (nr)
+            m->row[j] = nr;
         m->capv[j] = cap;
+    }
+    if (m->packed[j] && kp_median_pack_one(&m->v[j][m->nv[j]], v, (unsigned)m->cur)) {
+        m->nv[j]++;
+        return 0;
+    }
+    if (m->packed[j]) { /* the first value that does not fit: unpack those so far */
+        if (!(m->row[j] = malloc(m->capv[j] * sizeof *m->row[j])))
+            return -1;
+        kp_median_unpack(m->v[j], m->row[j], m->nv[j]);
+        m->packed[j] = 0;
     }
     m->v[j][m->nv[j]] = v;
     m->row[j][m->nv[j]++] = (unsigned)m->cur;
@@ -1990,6 +2005,8 @@ static void medians_setup(ectx *c, const size_t *idx, size_t n, mrows *mr)
     memset(mr, 0, sizeof *mr);
     assert(n <= MAX_MEDIANS);
     mr->nm = n;
+    for (size_t j = 0; j < n; j++)
+        mr->packed[j] = 1; /* until a value does not fit (mrows_value) */
     for (int d = 0; d < ND; d++)
         if (dim_supported(lib, keys, d))
             mr->dim[mr->nd++] = d;
@@ -2011,9 +2028,17 @@ static kp_err medians_finish(ectx *c, const size_t *idx, size_t n, mrows *mr, kp
         if (!(median[j] = malloc((ngroups + 1) * sizeof *median[j])) ||
             !(count[j] = malloc((ngroups + 1) * sizeof *count[j])) ||
             mrows_counts(mr, j, ngroups, count[j]) ||
-            kp_median_grouped_tagged(mr->v[j], mr->row[j], mr->nv[j], ngroups, &g, median[j],
-                                     count[j]))
+            (mr->packed[j] ? kp_median_grouped_packed(mr->v[j], mr->nv[j], ngroups, &g,
+                                                      median[j], count[j])
+                           : kp_median_grouped_tagged_take(mr->v[j], mr->row[j], mr->nv[j],
+                                                           ngroups, &g, median[j], count[j])))
             rc = nomem(e);
+        /* its values are spent: freed before the next metric's sort (and the SQL after) */
+        free(mr->v[j]);
+        free(mr->row[j]);
+        mr->v[j] = NULL;
+        mr->row[j] = NULL;
+        mr->nv[j] = mr->capv[j] = 0;
     }
     if (!rc)
         rc = new_result(c, idx, n, e);

@@ -35,4 +35,32 @@ int kp_median_grouped_counted(const double *v, size_t n, size_t ngroups, const k
 int kp_median_grouped_tagged(const double *v, const unsigned *tag, size_t n, size_t ngroups,
                              const kp_median_groups *g, double *median, const size_t *count);
 
+/* The same, taking v and tag as the sort's room: on return they hold no values (the caller
+ * still frees them), so the sort needs half the extra memory of the other versions. When
+ * every value is an integer of int32 range it sorts 32-bit keys (a third), each read back
+ * exactly: the medians are those of the other versions, bit for bit. */
+int kp_median_grouped_tagged_take(double *v, unsigned *tag, size_t n, size_t ngroups,
+                                  const kp_median_groups *g, double *median, const size_t *count);
+
+/* Packs the values and tags of kp_median_grouped_tagged for a sort in place, when every
+ * value is an integer of int32 range (not -0.0): word i of v's room holds the value's
+ * 32-bit key and tag[i], so tag is no longer needed. Returns 1 when packed, 0 when not
+ * (v unchanged). */
+int kp_median_pack(double *v, const unsigned *tag, size_t n);
+
+/* The same for one value as it comes: packs v and tag into *slot and returns 1, or
+ * returns 0 (nothing written) when v is not such an integer. */
+int kp_median_pack_one(double *slot, double v, unsigned tag);
+
+/* Back from packed words to values and tags (tag: room for n). */
+void kp_median_unpack(double *v, unsigned *tag, size_t n);
+
+/* The tag of packed word i. */
+unsigned kp_median_packed_tag(const double *v, size_t i);
+
+/* kp_median_grouped_tagged on packed words (kp_median_pack), sorted in place with no
+ * scratch; each value is read back exactly, so the medians are the same bit for bit. */
+int kp_median_grouped_packed(double *v, size_t n, size_t ngroups, const kp_median_groups *g,
+                             double *median, const size_t *count);
+
 #endif

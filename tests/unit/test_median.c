@@ -7,6 +7,7 @@
 #include "kpipress/rng.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,6 +168,91 @@ static void test_tagged_random_against_per_group_sort(void **state)
     }
 }
 
+/* Packed words (kp_median_pack: integers of int32 range, sorted in place): the edges of
+ * the range and halves of odd sums, checked by hand. Fails if the narrow path rounds a
+ * mean of two middle values or misorders negatives. */
+static void test_packed_hand_checked(void **state)
+{
+    (void)state;
+    /* group 0: rows 0, 1 -> (2147483646 + 2147483647) / 2 = 2147483646.5
+     * group 1: rows 3, 4 -> (1 + 2) / 2 = 1.5
+     * group 2: rows 2, 5, 3 (-2147483648, -3, 1) -> -3
+     * group 3: rows 2, 5 -> (-2147483648 + -3) / 2 = -1073741825.5
+     * group 4: every row -> sorted -2147483648 -3 1 2 2147483646 2147483647 -> 1.5 */
+    double v[] = {2147483647, 2147483646, -2147483648.0, 1, 2, -3};
+    const unsigned tag[] = {1 | 16, 1 | 16, 4 | 8 | 16, 2 | 4 | 16, 2 | 16, 4 | 8 | 16};
+    kp_median_groups tg = {tag_mask_groups, NULL, 5};
+    const size_t cnt[] = {2, 2, 3, 2, 6};
+    double med[5];
+    assert_int_equal(kp_median_pack(v, tag, 6), 1);
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(kp_median_packed_tag(v, i), tag[i]);
+    assert_int_equal(kp_median_grouped_packed(v, 6, 5, &tg, med, cnt), 0);
+    const double want[] = {2147483646.5, 1.5, -3, -1073741825.5, 1.5};
+    for (int i = 0; i < 5; i++)
+        assert_true(med[i] == want[i]);
+
+    /* not packed, v unchanged: out of range, a fraction, -0.0 */
+    const double no[][2] = {{1, 2147483648.0}, {1, -2147483649.0}, {1, 0.5}, {1, -0.0}};
+    for (int k = 0; k < 4; k++) {
+        double w[2] = {no[k][0], no[k][1]}, slot = 7;
+        assert_int_equal(kp_median_pack(w, tag, 2), 0);
+        assert_memory_equal(w, no[k], sizeof w);
+        assert_int_equal(kp_median_pack_one(&slot, no[k][1], 3), 0);
+        assert_true(slot == 7);
+    }
+    /* one by one, and back */
+    double p[3];
+    unsigned t[3];
+    assert_int_equal(kp_median_pack_one(&p[0], -5, 9), 1);
+    assert_int_equal(kp_median_pack_one(&p[1], 0.0, 4000000000u), 1);
+    assert_int_equal(kp_median_pack_one(&p[2], 2147483647, 0), 1);
+    kp_median_unpack(p, t, 3);
+    assert_true(p[0] == -5 && p[1] == 0 && !signbit(p[1]) && p[2] == 2147483647);
+    assert_true(t[0] == 9 && t[1] == 4000000000u && t[2] == 0);
+}
+
+/* The consuming entry point on random data, integral (packed, sorted in place over
+ * several byte levels of both signs) and fractional (sorted with scratch): the per-group
+ * sort's medians bit for bit. */
+static void test_take_random_against_per_group_sort(void **state)
+{
+    (void)state;
+    enum { N = 30000, G = 10 };
+    static double v[N], orig[N], tmp[N];
+    static unsigned tag[N], otag[N]; /* take consumes tag too: otag keeps it */
+    kp_rng r;
+    kp_rng_seed(&r, 13, 0);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N; i++) {
+            int64_t x = (int64_t)(kp_rng_next(&r) % 4000000) - 2000000;
+            if (round == 1)
+                x = x % 300; /* many ties, small range */
+            orig[i] = round == 2 ? (double)x / 7.0 : (double)x;
+            otag[i] = tag[i] = (unsigned)(kp_rng_next(&r) % (1u << G));
+        }
+        memcpy(v, orig, sizeof v);
+        kp_median_groups tg = {tag_mask_groups, NULL, G};
+        double med[G];
+        size_t cnt[G];
+        for (int k = 0; k < G; k++) {
+            cnt[k] = 0;
+            for (int i = 0; i < N; i++)
+                cnt[k] += (tag[i] >> k) & 1;
+        }
+        assert_int_equal(kp_median_grouped_tagged_take(v, tag, N, G, &tg, med, cnt), 0);
+        for (int k = 0; k < G; k++) {
+            size_t n = 0;
+            for (int i = 0; i < N; i++)
+                if (otag[i] & (1u << k))
+                    tmp[n++] = orig[i];
+            qsort(tmp, n, sizeof *tmp, cmp_double);
+            double want = n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2.0;
+            assert_memory_equal(&med[k], &want, sizeof want);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -174,6 +260,8 @@ int main(void)
         cmocka_unit_test(test_zeros_and_extremes),
         cmocka_unit_test(test_random_against_per_group_sort),
         cmocka_unit_test(test_tagged_random_against_per_group_sort),
+        cmocka_unit_test(test_packed_hand_checked),
+        cmocka_unit_test(test_take_random_against_per_group_sort),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

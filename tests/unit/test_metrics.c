@@ -532,7 +532,17 @@ static const char median_metrics[] =
     "from = opportunities\nwhere = is_won\ntime = close_date\naccumulate = before\n"
     "value = median(amount_cents)\nunit = cents\n"
     "[metric med_open]\nlabel = M\nformat = currency\ndefinition = d\n"
-    "from = opportunities\nwhere = NOT is_closed\nvalue = median(amount_cents)\nunit = cents\n";
+    "from = opportunities\nwhere = NOT is_closed\nvalue = median(amount_cents)\nunit = cents\n"
+    /* values kept packed (integers of int32 range) until one does not fit, then unpacked:
+     * a fraction (a quarter of the amounts end in 50), or beyond int32 */
+    "[metric med_frac]\nlabel = M\nformat = number\ndefinition = d\n"
+    "from = opportunities\nwhere = is_won\ntime = close_date\n"
+    "value = median(CASE WHEN amount_cents % 100 = 50 THEN amount_cents / 4.0"
+    " ELSE amount_cents END)\n"
+    "[metric med_big]\nlabel = M\nformat = number\ndefinition = d\n"
+    "from = opportunities\nwhere = is_won\ntime = close_date\n"
+    "value = median(CASE WHEN amount_cents > 200000 THEN amount_cents * 100000"
+    " ELSE amount_cents END)\n";
 
 static void insert_random_deals(kp_store *s)
 {
@@ -637,6 +647,10 @@ static void test_medians_match_ranking(void **state)
          "julianday(close_date) - julianday(created_date)", ""},
         {"med_before", "is_won", "close_date < p.period_start", "amount_cents", " / 100.0"},
         {"med_open", "NOT is_closed", "1", "amount_cents", " / 100.0"},
+        {"med_frac", "is_won", "close_date BETWEEN p.period_start AND p.period_end",
+         "CASE WHEN amount_cents % 100 = 50 THEN amount_cents / 4.0 ELSE amount_cents END", ""},
+        {"med_big", "is_won", "close_date BETWEEN p.period_start AND p.period_end",
+         "CASE WHEN amount_cents > 200000 THEN amount_cents * 100000 ELSE amount_cents END", ""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         int64_t total, matched, even, in_kpi;
