@@ -215,12 +215,19 @@ enum { ROW_DATA = 0, ROW_ISSUE = 1, ROW_CANDIDATE = 2 };
 typedef struct name_entry {
     char *key, *value;
     int count;
+    size_t quotas; /* quotas source: its rep's last accepted period in loader.periods, + 1 */
 } name_entry;
 
 typedef struct name_map {
     name_entry *slots;
     size_t cap;
 } name_map;
+
+/* An accepted quota period, chained per rep (next: the rep's previous period, + 1). */
+typedef struct quota_period {
+    kp_date start, end;
+    size_t next;
+} quota_period;
 
 typedef struct rate {
     char currency[4];
@@ -272,7 +279,7 @@ typedef struct loader {
     size_t *clens;
     size_t cfields_cap;
 
-    kp_stmt *q_rep_id, *q_overlap;  /* reps and quotas: checked against the store */
+    kp_stmt *q_rep_id;              /* reps: checked against the store */
     kp_bulk *bulk;                  /* row kind ROW_DATA: the source's table; ROW_ISSUE */
     int threaded;                   /* opportunities: inserts on a second thread */
     int filter_dups;                /* no unique key index: duplicates by bloom, then SQL */
@@ -291,6 +298,11 @@ typedef struct loader {
     size_t nrules;
     rate *rates;
     size_t nrates;
+
+    /* Quotas: the reps and the periods accepted so far, in memory, so that the rows need
+     * no query each and go through multi-row inserts (rep_ids is shared with the above). */
+    quota_period *periods;
+    size_t nperiods, periods_cap;
 
     kp_outfile rej;
     FILE *rej_f;
@@ -713,6 +725,35 @@ static kp_err row_rep(loader *L, const kp_csv_record *rec, kp_error *e)
     return kp_bulk_end(L->bulk, e);
 }
 
+/* The rep's accepted period that overlaps start..end and starts first, or NULL. */
+static const quota_period *overlapping(const loader *L, const name_entry *rep, kp_date start,
+                                       kp_date end)
+{
+    const quota_period *best = NULL;
+    for (size_t i = rep ? rep->quotas : 0; i; i = L->periods[i - 1].next) {
+        const quota_period *p = &L->periods[i - 1];
+        if (p->start <= end && p->end >= start && (!best || p->start < best->start))
+            best = p;
+    }
+    return best;
+}
+
+/* Chain an accepted period to its rep (rep: in the map, as a row is only accepted then). */
+static int add_period(loader *L, name_entry *rep, kp_date start, kp_date end)
+{
+    if (L->nperiods == L->periods_cap) {
+        size_t cap = L->periods_cap ? 2 * L->periods_cap : 256;
+        quota_period *p = realloc(L->periods, cap * sizeof *p);
+        if (!p)
+            return -1;
+        L->periods = p;
+        L->periods_cap = cap;
+    }
+    L->periods[L->nperiods++] = (quota_period){start, end, rep->quotas};
+    rep->quotas = L->nperiods;
+    return 0;
+}
+
 static kp_err row_quota(loader *L, const kp_csv_record *rec, kp_error *e)
 {
     const cols *c = &L->c;
@@ -744,36 +785,31 @@ static kp_err row_quota(loader *L, const kp_csv_record *rec, kp_error *e)
     if (hs > 0 && he > 0 && end < start)
         add_issue(L, "period_end_before_start", 1, c->period_end,
                   "%s: the quota period ends before it starts", col_name(L, c->period_end));
-    if (idn) {
-        int n = lookup(L->q_rep_id, id, idn, NULL, 0, NULL, e);
-        if (n < 0)
-            return e->code;
-        if (n == 0)
-            add_issue(L, "quota_unknown_rep", 1, c->rep_id,
-                      "%s: '%.*s' is not a rep_id in the reps source", col_name(L, c->rep_id),
-                      (int)(idn > 64 ? 64 : idn), id);
-    }
+    name_entry *rep = idn ? map_find(&L->rep_ids, id, idn) : NULL;
+    if (rep && !rep->key)
+        rep = NULL;
+    if (idn && !rep)
+        add_issue(L, "quota_unknown_rep", 1, c->rep_id,
+                  "%s: '%.*s' is not a rep_id in the reps source", col_name(L, c->rep_id),
+                  (int)(idn > 64 ? 64 : idn), id);
     char sb[KP_DATE_ISO_LEN + 1], eb[KP_DATE_ISO_LEN + 1];
     if (idn && hs > 0 && he > 0 && end >= start) {
         kp_date_format_iso(start, sb);
         kp_date_format_iso(end, eb);
-        kp_stmt *q = L->q_overlap;
-        kp_stmt_reset(q);
-        kp_stmt_bind_text(q, 1, id, idn);
-        kp_stmt_bind_text(q, 2, eb, KP_DATE_ISO_LEN);
-        kp_stmt_bind_text(q, 3, sb, KP_DATE_ISO_LEN);
-        int r = kp_stmt_step(q, e);
-        if (r < 0)
-            return e->code;
-        if (r == 1)
+        const quota_period *o = overlapping(L, rep, start, end);
+        if (o) {
+            char ob[KP_DATE_ISO_LEN + 1];
+            kp_date_format_iso(o->start, ob);
             add_issue(L, "quota_overlap", 1, c->period_start,
                       "%s: quota %s..%s overlaps the quota of '%.*s' starting %s",
                       col_name(L, c->period_start), sb, eb, (int)(idn > 64 ? 64 : idn), id,
-                      kp_stmt_column_text(q, 0));
-        kp_stmt_reset(q);
+                      ob);
+        }
     }
     if (has_reject(L))
         return KP_OK;
+    if (add_period(L, rep, start, end))
+        return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
     kp_bulk_row(L->bulk, ROW_DATA, rec->line);
     out_text(L, id, idn);
     out_text(L, sb, KP_DATE_ISO_LEN);
@@ -1600,8 +1636,9 @@ static kp_err on_record(void *user, const kp_csv_record *raw, kp_error *e)
     }
     if (!rc)
         rc = finish_row(L, rec, e);
-    /* Unthreaded sources check rows against the store: keep it current. */
-    if (!rc && !L->threaded)
+    /* Unthreaded sources check rows against the store: keep it current (quotas are
+     * checked in memory). */
+    if (!rc && !L->threaded && L->src->kind != KP_SRC_QUOTAS)
         rc = kp_bulk_flush(L->bulk, e);
     return rc;
 }
@@ -1691,18 +1728,14 @@ static kp_err prepare_all(loader *L, kp_error *e)
     kp_bulk_kind kinds[3] = {
         {opt ? opt : insert_sql[L->src->kind],
          opt ? (int)L->preset->nfields[L->src->kind] + 1 : insert_cols[L->src->kind],
-         opps ? ROWS_PER_INSERT : 1, opps && !L->filter_dups ? on_duplicate : NULL},
+         opps || L->src->kind == KP_SRC_QUOTAS ? ROWS_PER_INSERT : 1,
+         opps && !L->filter_dups ? on_duplicate : NULL},
         {"INSERT INTO dq_issues(as_of, source, line, column_name, rule, severity, value,"
          " message)",
          8, 1, NULL},
         {"INSERT INTO load_dup_candidates(opp_id)", 1, 1, NULL}};
     if ((rc = kp_store_prepare(L->s, "SELECT rep_id FROM reps WHERE rep_id = ?1 ORDER BY 1",
                                NULL, 0, &L->q_rep_id, e)) ||
-        (rc = kp_store_prepare(L->s,
-                               "SELECT period_start FROM quotas WHERE rep_id = ?1 AND"
-                               " period_start <= ?2 AND period_end >= ?3"
-                               " ORDER BY period_start LIMIT 1",
-                               NULL, 0, &L->q_overlap, e)) ||
         (opps && (rc = kp_store_prepare(L->s,
                                         "SELECT 1 FROM opportunity_snapshots WHERE as_of = ?1"
                                         " AND opp_id = ?2 ORDER BY 1",
@@ -1721,7 +1754,6 @@ static void loader_free(loader *L)
     kp_bulk_free(L->bulk); /* first: it stops the insert thread */
     flusher_stop(&L->flush);
     kp_stmt_finalize(L->q_rep_id);
-    kp_stmt_finalize(L->q_overlap);
     kp_stmt_finalize(L->dup_probe);
     kp_stmt_finalize(L->dup_issue);
     free(L->bloom);
@@ -1738,6 +1770,7 @@ static void loader_free(loader *L)
     free(L->rules);
     free(L->rule_len);
     free(L->rates);
+    free(L->periods);
     if (L->rej_f)
         fclose(L->rej_f);
     kp_outfile_abort(&L->rej);
@@ -1773,6 +1806,31 @@ static void add_rule(loader *L, const kp_stage_rule *r)
     L->rule_len[L->nrules] = strlen(r->stage);
     kp_value_trim(r->stage, &L->rule_len[L->nrules]);
     L->rules[L->nrules++] = *r;
+}
+
+/* What a quota row is checked against, in memory: the reps. The quotas table starts empty
+ * (kp_load_run empties it; a job has one quotas source), so the periods accepted so far
+ * are the periods of this file: each row needs no query, and rows go through multi-row
+ * inserts. */
+static kp_err prepare_quotas(loader *L, kp_error *e)
+{
+    kp_err rc;
+    int64_t nreps = 0;
+    kp_stmt *st = NULL;
+    if ((rc = kp_store_query_int64(L->s, "SELECT count(*) FROM reps", NULL, 0, &nreps, e)))
+        return rc;
+    if (map_init(&L->rep_ids, (size_t)nreps))
+        return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+    if ((rc = kp_store_prepare(L->s, "SELECT rep_id FROM reps ORDER BY rep_id", NULL, 0, &st,
+                               e)))
+        return rc;
+    int r, bad = 0;
+    while (!bad && (r = kp_stmt_step(st, e)) == 1)
+        bad = map_add(&L->rep_ids, kp_stmt_column_text(st, 0), "");
+    kp_stmt_finalize(st);
+    if (bad)
+        return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+    return r < 0 ? e->code : KP_OK;
 }
 
 /* Everything a row is checked against, read into memory before the insert thread owns the
@@ -2160,6 +2218,8 @@ static kp_err load_source(const kp_job *job, size_t index, kp_store *s, kp_load_
                             "[source %s]: unknown encoding '%s' (use utf-8 or cp1252)",
                             src->name, enc);
     if (src->kind == KP_SRC_OPPORTUNITIES && (rc = prepare_opportunities(&L, e)))
+        goto fail;
+    if (src->kind == KP_SRC_QUOTAS && (rc = prepare_quotas(&L, e)))
         goto fail;
     if ((rc = prepare_all(&L, e)))
         goto fail;

@@ -495,6 +495,50 @@ static void test_quota_rules(void **state)
     kp_job_free(j);
 }
 
+/* Quotas are checked in memory and inserted in batches: a period overlapping one from an
+ * earlier batch (2048 rows) is still found, and the message names the overlapped period
+ * that starts first, not the one accepted last. */
+static void test_quota_overlap_batches(void **state)
+{
+    (void)state;
+    size_t cap = 200000, n = 0;
+    char *csv = malloc(cap);
+    assert_non_null(csv);
+    n += (size_t)snprintf(csv + n, cap - n,
+                          "rep_id,period_start,period_end,amount\n"
+                          "r1,2026-01-01,2026-03-31,100\n"   /* line 2 */
+                          "r1,2026-06-01,2026-06-30,100\n"); /* line 3 */
+    for (int y = 1900; y <= 2075; y++) /* lines 4..2115: 2112 monthly quotas of r2 */
+        for (int m = 1; m <= 12; m++)
+            n += (size_t)snprintf(csv + n, cap - n, "r2,%04d-%02d-01,,1\n", y, m);
+    snprintf(csv + n, cap - n,
+             "r1,2026-05-01,2026-07-31,100\n"  /* 2116: overlaps June only */
+             "r1,2025-12-01,2026-12-31,100\n"  /* 2117: overlaps both r1 periods */
+             "r2,1900-02-15,1900-02-20,1\n"    /* 2118: overlaps the first batch */
+             "r1,2026-04-01,,1\n");           /* 2119: April: accepted */
+    kp_job *j = new_job(100);
+    add_src(j, "reps", KP_SRC_REPS, "generic", gen_reps);
+    add_src(j, "quotas", KP_SRC_QUOTAS, "generic", csv);
+    add_src(j, "opportunities", KP_SRC_OPPORTUNITIES, "generic", gen_opps);
+    free(csv);
+    kp_store *s = new_store();
+    kp_error e = {0};
+    assert_int_equal(kp_load_run(j, s, NULL, &e), KP_OK);
+    assert_string_equal(
+        qs(s, "SELECT line, rule, message FROM dq_issues WHERE source = 'quotas' ORDER BY line"),
+        "2116|quota_overlap|period_start: quota 2026-05-01..2026-07-31 overlaps the quota of"
+        " 'r1' starting 2026-06-01\n"
+        "2117|quota_overlap|period_start: quota 2025-12-01..2026-12-31 overlaps the quota of"
+        " 'r1' starting 2026-01-01\n"
+        "2118|quota_overlap|period_start: quota 1900-02-15..1900-02-20 overlaps the quota of"
+        " 'r2' starting 1900-02-01\n");
+    assert_string_equal(qs(s, "SELECT rep_id, count(*), min(period_start), max(period_end)"
+                              " FROM quotas GROUP BY 1 ORDER BY 1"),
+                        "r1|3|2026-01-01|2026-06-30\nr2|2112|1900-01-01|2075-12-31\n");
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
 static void test_presets_hubspot_pipedrive(void **state)
 {
     (void)state;
@@ -1330,6 +1374,7 @@ int main(void)
         cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_findings),
         cmocka_unit_test(test_quota_rules),
+        cmocka_unit_test(test_quota_overlap_batches),
         cmocka_unit_test(test_presets_hubspot_pipedrive),
         cmocka_unit_test(test_cp1252_and_maps),
         cmocka_unit_test(test_presets_api),
