@@ -28,7 +28,43 @@ static double key_value(uint64_t k)
     return v;
 }
 
-/* The values by value, ties in index order: a stable LSD radix sort of their order keys
+/* One stable pass of a byte of the keys (a: keys, b: room for them, tags alongside).
+ * Returns 0, having moved nothing, when the byte is the same throughout. */
+static int radix_pass(const uint64_t *a, const unsigned *ta, uint64_t *b, unsigned *tb, size_t n,
+                      int shift)
+{
+    size_t count[257] = {0};
+    for (size_t i = 0; i < n; i++)
+        count[((a[i] >> shift) & 0xff) + 1]++;
+    if (count[((a[0] >> shift) & 0xff) + 1] == n)
+        return 0;
+    for (int k = 0; k < 256; k++)
+        count[k + 1] += count[k];
+    for (size_t i = 0; i < n; i++) {
+        size_t at = count[(a[i] >> shift) & 0xff]++;
+        b[at] = a[i];
+        tb[at] = ta[i];
+    }
+    return 1;
+}
+
+/* The stable LSD radix sort of keys with their tags: eight byte passes, a pass skipped
+ * where the byte is the same throughout. key2/t2 are room of the same size; the sorted
+ * keys and tags end in key and t, which may then be the other buffers of each pair. */
+static void radix_sort(uint64_t **key, unsigned **t, uint64_t **key2, unsigned **t2, size_t n)
+{
+    for (int shift = 0; shift < 64 && n; shift += 8)
+        if (radix_pass(*key, *t, *key2, *t2, n, shift)) {
+            uint64_t *tk = *key;
+            *key = *key2;
+            *key2 = tk;
+            unsigned *tt = *t;
+            *t = *t2;
+            *t2 = tt;
+        }
+}
+
+/* The values by value, ties in index order: radix_sort of their order keys
  * (eight passes of a byte, a pass skipped where the byte is the same throughout),
  * carrying each value's tag (tag NULL: its index), so that the pass in value order reads
  * keys and tags in sequence rather than a random row of each value. Leaves the sorted
@@ -52,26 +88,7 @@ static int sort_tagged(const double *v, const unsigned *tag, size_t n, uint64_t 
         key[i] = order_key(v[i]);
         t[i] = tag ? tag[i] : (unsigned)i;
     }
-    for (int shift = 0; shift < 64 && n; shift += 8) {
-        size_t count[257] = {0};
-        for (size_t i = 0; i < n; i++)
-            count[((key[i] >> shift) & 0xff) + 1]++;
-        if (count[((key[0] >> shift) & 0xff) + 1] == n)
-            continue;
-        for (int b = 0; b < 256; b++)
-            count[b + 1] += count[b];
-        for (size_t i = 0; i < n; i++) {
-            size_t at = count[(key[i] >> shift) & 0xff]++;
-            key2[at] = key[i];
-            t2[at] = t[i];
-        }
-        uint64_t *tk = key;
-        key = key2;
-        key2 = tk;
-        unsigned *tt = t;
-        t = t2;
-        t2 = tt;
-    }
+    radix_sort(&key, &t, &key2, &t2, n);
     free(key2);
     free(t2);
     *key_out = key;
@@ -94,6 +111,31 @@ static void pick(const size_t *ids, size_t k, double v, const size_t *count, siz
     }
 }
 
+/* The state of the pass in value order: each value's groups, and how many values each
+ * group has seen; the medians start at 0 (a group without values keeps it). */
+typedef struct {
+    size_t *ids, *seen;
+} picker;
+
+static void picker_close(picker *p)
+{
+    free(p->ids);
+    free(p->seen);
+}
+
+static int picker_open(picker *p, const kp_median_groups *g, size_t ngroups, double *median)
+{
+    p->ids = malloc((g->max ? g->max : 1) * sizeof *p->ids);
+    p->seen = calloc(ngroups ? ngroups : 1, sizeof *p->seen);
+    if (!p->ids || !p->seen) {
+        picker_close(p);
+        return -1;
+    }
+    for (size_t i = 0; i < ngroups; i++)
+        median[i] = 0;
+    return 0;
+}
+
 /* The medians of the values in one pass in value order: with tag NULL, value i is in the
  * groups of i and read from v; else in those of tag[i] and read back from its sort key
  * (v then holds no -0.0, which its key reads as 0.0). */
@@ -102,23 +144,18 @@ static int grouped(const double *v, const unsigned *tag, size_t n, size_t ngroup
 {
     uint64_t *key = NULL;
     unsigned *t = NULL;
-    size_t *ids = malloc((g->max ? g->max : 1) * sizeof *ids);
-    size_t *seen = calloc(ngroups ? ngroups : 1, sizeof *seen);
-    int rc = ids && seen ? 0 : -1;
-    if (rc || (rc = sort_tagged(v, tag, n, &key, &t)))
-        goto done;
-    for (size_t i = 0; i < ngroups; i++)
-        median[i] = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t k = g->groups(g->ctx, t[i], ids, g->max);
+    picker p;
+    if (picker_open(&p, g, ngroups, median))
+        return -1;
+    int rc = sort_tagged(v, tag, n, &key, &t);
+    for (size_t i = 0; i < n && !rc; i++) {
+        size_t k = g->groups(g->ctx, t[i], p.ids, g->max);
         assert(k <= g->max);
-        pick(ids, k, tag ? key_value(key[i]) : v[t[i]], count, seen, median);
+        pick(p.ids, k, tag ? key_value(key[i]) : v[t[i]], count, p.seen, median);
     }
-done:
     free(key);
     free(t);
-    free(ids);
-    free(seen);
+    picker_close(&p);
     return rc;
 }
 
@@ -181,22 +218,6 @@ static double packed_value(uint64_t w)
     return (double)(int32_t)((uint32_t)(w >> 32) ^ UINT32_C(0x80000000));
 }
 
-/* One stable pass of a byte of the keys (a: keys, b: room for them, tags alongside):
- * moved = 0 when the byte is the same throughout and nothing moved. */
-#define RADIX_PASS(a, ta, b, tb, n, shift, moved)                                                  \
-    do {                                                                                           \
-        size_t cnt_[257] = {0};                                                                    \
-        for (size_t i_ = 0; i_ < (n); i_++)                                                        \
-            cnt_[(((a)[i_] >> (shift)) & 0xff) + 1]++;                                             \
-        (moved) = cnt_[(((a)[0] >> (shift)) & 0xff) + 1] != (n);                                   \
-        for (int b_ = 0; (moved) && b_ < 256; b_++)                                                \
-            cnt_[b_ + 1] += cnt_[b_];                                                              \
-        for (size_t i_ = 0; (moved) && i_ < (n); i_++) {                                           \
-            size_t at_ = cnt_[((a)[i_] >> (shift)) & 0xff]++;                                      \
-            (b)[at_] = (a)[i_];                                                                    \
-            (tb)[at_] = (ta)[i_];                                                                  \
-        }                                                                                          \
-    } while (0)
 
 /* Sorts words by their upper 32 bits, in place: an MSD radix sort of a byte per level
  * from bit `shift` down to bit 32, each bucket's words moved home by cycles (no scratch);
@@ -289,22 +310,17 @@ int kp_median_grouped_packed(double *v, size_t n, size_t ngroups, const kp_media
     /* Sorted in place (no scratch). Ties may end up in any order: equal values are the
      * same value to every group, so no median depends on it. */
     uint64_t *w = (uint64_t *)(void *)v;
-    size_t *ids = malloc((g->max ? g->max : 1) * sizeof *ids);
-    size_t *seen = calloc(ngroups ? ngroups : 1, sizeof *seen);
-    int rc = ids && seen ? 0 : -1;
-    if (!rc) {
-        for (size_t i = 0; i < ngroups; i++)
-            median[i] = 0;
-        msd_sort(w, n, 56);
-    }
-    for (size_t i = 0; i < n && !rc; i++) {
-        size_t k = g->groups(g->ctx, (unsigned)(w[i] & UINT32_MAX), ids, g->max);
+    picker p;
+    if (picker_open(&p, g, ngroups, median))
+        return -1;
+    msd_sort(w, n, 56);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = g->groups(g->ctx, (unsigned)(w[i] & UINT32_MAX), p.ids, g->max);
         assert(k <= g->max);
-        pick(ids, k, packed_value(w[i]), count, seen, median);
+        pick(p.ids, k, packed_value(w[i]), count, p.seen, median);
     }
-    free(ids);
-    free(seen);
-    return rc;
+    picker_close(&p);
+    return 0;
 }
 
 int kp_median_grouped_tagged_take(double *v, unsigned *tag, size_t n, size_t ngroups,
@@ -317,38 +333,25 @@ int kp_median_grouped_tagged_take(double *v, unsigned *tag, size_t n, size_t ngr
         return kp_median_grouped_packed(v, n, ngroups, g, median, count);
     /* Order keys over the values in place; the scratch of the sort is the only extra. */
     size_t m = n ? n : 1;
-    size_t *ids = malloc((g->max ? g->max : 1) * sizeof *ids);
-    size_t *seen = calloc(ngroups ? ngroups : 1, sizeof *seen);
+    picker p;
+    if (picker_open(&p, g, ngroups, median))
+        return -1;
     unsigned *t2 = malloc(m * sizeof *t2), *t = tag;
     uint64_t *scratch = malloc(m * sizeof *scratch);
-    int rc = ids && seen && t2 && scratch ? 0 : -1;
+    int rc = t2 && scratch ? 0 : -1;
     if (!rc) {
         uint64_t *key = (uint64_t *)(void *)v, *key2 = scratch;
-        for (size_t i = 0; i < ngroups; i++)
-            median[i] = 0;
         for (size_t i = 0; i < n; i++) {
             uint64_t k = order_key(v[i]);
             memcpy(key + i, &k, sizeof k);
         }
-        for (int shift = 0; shift < 64 && n; shift += 8) {
-            int moved;
-            RADIX_PASS(key, t, key2, t2, n, shift, moved);
-            if (moved) {
-                uint64_t *tk = key;
-                key = key2;
-                key2 = tk;
-                unsigned *tt = t;
-                t = t2;
-                t2 = tt;
-            }
-        }
-        pick_sorted(t, n, g, ids, seen, count, median, key);
+        radix_sort(&key, &t, &key2, &t2, n);
+        pick_sorted(t, n, g, p.ids, p.seen, count, median, key);
     }
     /* free whichever of the pair is not the caller's (the sort swaps them) */
     free(t2 == tag ? (void *)t : (void *)t2);
     free(scratch);
-    free(ids);
-    free(seen);
+    picker_close(&p);
     return rc;
 }
 

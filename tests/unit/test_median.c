@@ -67,6 +67,28 @@ static int cmp_double(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
+/* Group k of tag_mask_groups holds the values whose tag has bit k: their counts. */
+static void mask_counts(const unsigned *tag, size_t n, int ngroups, size_t *cnt)
+{
+    for (int k = 0; k < ngroups; k++) {
+        cnt[k] = 0;
+        for (size_t i = 0; i < n; i++)
+            cnt[k] += (tag[i] >> k) & 1;
+    }
+}
+
+/* The reference: group k's median by qsort of its values (tmp: room for n values). */
+static double mask_median(const double *v, const unsigned *tag, size_t n, int k, double *tmp)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (tag[i] & (1u << k))
+            tmp[m++] = v[i];
+    assert_true(m > 0);
+    qsort(tmp, m, sizeof *tmp, cmp_double);
+    return m % 2 ? tmp[m / 2] : (tmp[m / 2 - 1] + tmp[m / 2]) / 2.0;
+}
+
 /* Signed zeros and extremes: -0.0 and 0.0 are equal values, so they keep their row order
  * (the middle of {0, -0, -0} is row 1's -0.0); infinities and huge magnitudes sort by
  * value. The counted entry point agrees. */
@@ -120,15 +142,12 @@ static void test_random_against_per_group_sort(void **state)
     kp_median_groups g = {mask_groups, &m, G};
     double med[G];
     size_t cnt[G];
+    size_t want_cnt[G];
+    mask_counts(mask, N, G, want_cnt);
     assert_int_equal(kp_median_grouped(v, N, G, &g, med, cnt), 0);
     for (int k = 0; k < G; k++) {
-        size_t n = 0;
-        for (int i = 0; i < N; i++)
-            if (mask[i] & (1u << k))
-                tmp[n++] = v[i];
-        qsort(tmp, n, sizeof *tmp, cmp_double);
-        double want = n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2.0;
-        assert_int_equal(cnt[k], n);
+        double want = mask_median(v, mask, N, k, tmp);
+        assert_int_equal(cnt[k], want_cnt[k]);
         assert_memory_equal(&med[k], &want, sizeof want);
     }
 }
@@ -150,20 +169,10 @@ static void test_tagged_random_against_per_group_sort(void **state)
     kp_median_groups tg = {tag_mask_groups, NULL, G};
     double med[G];
     size_t cnt[G];
-    for (int k = 0; k < G; k++) {
-        cnt[k] = 0;
-        for (int i = 0; i < N; i++)
-            cnt[k] += (tag[i] >> k) & 1;
-    }
+    mask_counts(tag, N, G, cnt);
     assert_int_equal(kp_median_grouped_tagged(v, tag, N, G, &tg, med, cnt), 0);
     for (int k = 0; k < G; k++) {
-        size_t n = 0;
-        for (int i = 0; i < N; i++)
-            if (tag[i] & (1u << k))
-                tmp[n++] = v[i];
-        assert_true(n > 0);
-        qsort(tmp, n, sizeof *tmp, cmp_double);
-        double want = n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2.0;
+        double want = mask_median(v, tag, N, k, tmp);
         assert_memory_equal(&med[k], &want, sizeof want);
     }
 }
@@ -235,19 +244,10 @@ static void test_take_random_against_per_group_sort(void **state)
         kp_median_groups tg = {tag_mask_groups, NULL, G};
         double med[G];
         size_t cnt[G];
-        for (int k = 0; k < G; k++) {
-            cnt[k] = 0;
-            for (int i = 0; i < N; i++)
-                cnt[k] += (tag[i] >> k) & 1;
-        }
+        mask_counts(tag, N, G, cnt);
         assert_int_equal(kp_median_grouped_tagged_take(v, tag, N, G, &tg, med, cnt), 0);
         for (int k = 0; k < G; k++) {
-            size_t n = 0;
-            for (int i = 0; i < N; i++)
-                if (otag[i] & (1u << k))
-                    tmp[n++] = orig[i];
-            qsort(tmp, n, sizeof *tmp, cmp_double);
-            double want = n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2.0;
+            double want = mask_median(orig, otag, N, k, tmp);
             assert_memory_equal(&med[k], &want, sizeof want);
         }
     }
