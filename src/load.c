@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Amounts are stored as INTEGER cents: SQLite sums integers exactly, so bookings and
@@ -519,10 +520,16 @@ static void map_free(name_map *m)
  * table load_dup_candidates; after the rows, one SQL pass over the snapshot finds which
  * candidates really occur twice (exact, however many false candidates a big file makes)
  * and those rows go to dq_issues and out of the table, as the unique index did. Blocked:
- * the k bits of a key lie in one 64-byte cache line, one cache miss per key. 8 MiB:
- * at 1M deals (67 bits a key) a false candidate is about a one-in-ten-million event, so
- * the SQL pass almost never runs; at 10M the pass runs over a few thousand candidates. */
-#define BLOOM_BYTES ((size_t)8 << 20)
+ * the k bits of a key lie in one 64-byte cache line, one cache miss per key. Sized from
+ * the file: 64 bits a row at a guessed BLOOM_ROW_BYTES a row (real exports have longer
+ * rows, so more bits a key), rounded down to a power of two, between 64 KiB and 8 MiB:
+ * 1 MiB for the 22 MB of a 100k-deal export, which a fixed 8 MiB filter quadrupled the
+ * load's memory for. At 8 MiB and 1M deals (67 bits a key) a false candidate is about a
+ * one-in-ten-million event, so the SQL pass almost never runs; at 10M it runs over a few
+ * thousand candidates. A file that is not a regular file (a pipe) gets the largest. */
+#define BLOOM_MIN_BYTES ((size_t)64 << 10)
+#define BLOOM_MAX_BYTES ((size_t)8 << 20)
+#define BLOOM_ROW_BYTES 128 /* few exports have shorter rows: the ids and dates alone ~60 */
 #define BLOOM_K 8 /* bits a key, one in each 64-bit word of its block */
 
 static uint64_t mix64(uint64_t h)
@@ -569,13 +576,32 @@ static int bloom_add(uint64_t *bloom, size_t blocks, uint64_t h)
     return seen;
 }
 
-/* The filter's size in 64-byte blocks, a power of two (a mask, not a division, picks a
- * key's block): BLOOM_BYTES, or for tests KPIPRESS_TEST_FILTER_BYTES (rounded down), small
- * enough that most keys become false candidates and the SQL pass must sort them out. */
-static size_t bloom_blocks(void)
+/* The filter's bytes for a file of file_bytes (-1: size unknown): 8 bytes (64 bits) for
+ * each row the file could hold at BLOOM_ROW_BYTES a row, rounded down to a power of two
+ * (a mask, not a division, then picks a key's block), within the limits above. */
+size_t kp_load_bloom_bytes(long long file_bytes)
+{
+    if (file_bytes < 0)
+        return BLOOM_MAX_BYTES;
+    unsigned long long want = (unsigned long long)file_bytes / BLOOM_ROW_BYTES * 8;
+    size_t bytes = BLOOM_MIN_BYTES;
+    while (bytes < BLOOM_MAX_BYTES && bytes * 2 <= want)
+        bytes *= 2;
+    return bytes;
+}
+
+/* The filter's size in 64-byte blocks for the file at path; for tests
+ * KPIPRESS_TEST_FILTER_BYTES instead (rounded down to a power of two), small enough that
+ * most keys become false candidates and the SQL pass must sort them out. */
+static size_t bloom_blocks(const char *path)
 {
     const char *t = getenv("KPIPRESS_TEST_FILTER_BYTES");
-    size_t bytes = t && atol(t) >= 64 ? (size_t)atol(t) : BLOOM_BYTES, blocks = 1;
+    if (!t || atol(t) < 64) {
+        struct stat sb;
+        int known = path && stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+        return kp_load_bloom_bytes(known ? (long long)sb.st_size : -1) / 64;
+    }
+    size_t bytes = (size_t)atol(t), blocks = 1;
     while (blocks * 2 <= bytes / 64)
         blocks *= 2;
     return blocks;
@@ -1938,7 +1964,7 @@ static kp_err prepare_opportunities(loader *L, kp_error *e)
     L->filter_dups = !have_key;
     if (!L->filter_dups)
         return KP_OK;
-    L->bloom_blocks = bloom_blocks();
+    L->bloom_blocks = bloom_blocks(L->src->path);
     if (!(L->bloom = calloc(L->bloom_blocks, 64)))
         goto nomem;
     return kp_store_exec(L->s,
@@ -2073,8 +2099,11 @@ static kp_err rewrite_rejects(loader *L, kp_error *e)
 }
 
 /* The page cache while loading and while building the snapshot indexes, in SQLite's
- * units (negative: KiB). */
-#define LOAD_CACHE_SIZE (-8192)
+ * units (negative: KiB). 2 MB while loading: the rows append, so SQLite needs little
+ * more than the right edge of the table, and 8 MB cost the same CPU (per-thread clocks
+ * and instruction counts at 100k and 1M deals, a first and a third snapshot) for 6 MB
+ * more peak memory. */
+#define LOAD_CACHE_SIZE (-2048)
 #define SORT_CACHE_SIZE (-2048)
 
 static kp_err set_cache_size(kp_store *s, int64_t pages, kp_error *e)

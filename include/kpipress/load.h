@@ -31,6 +31,11 @@ kp_err kp_load_run(const kp_job *job, kp_store *s, kp_load_stats *stats, kp_erro
  * catalogue table `snapshots`); KP_LOAD_INDEX_OWNER (owner_id, as_of) for the
  * per-rep queries of burst reports. Changes temp_store while it builds, which drops TEMP
  * objects: call it before creating any. */
+/* The bytes of the duplicate-deal filter for an opportunities file of file_bytes bytes
+ * (-1 when its size is unknown, e.g. a pipe): a power of two from 64 KiB to 8 MiB, about
+ * 64 bits a row for rows of 128 bytes or more. Public for its test. */
+size_t kp_load_bloom_bytes(long long file_bytes);
+
 enum { KP_LOAD_INDEX_KEY = 1, KP_LOAD_INDEX_OWNER = 2 };
 kp_err kp_load_ensure_indexes(kp_store *s, unsigned which, kp_error *e);
 

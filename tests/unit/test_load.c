@@ -1062,6 +1062,23 @@ static void test_duplicate_incremental(void **state)
     }
 }
 
+/* The duplicate filter's size follows the file (64 bits for a row of 128 bytes, the power
+ * of two at or below, 64 KiB to 8 MiB), worked by hand: the 22,142,178 bytes of the 100k
+ * bench export want 1,383,880 bytes -> 1 MiB; 224 MB want 14 MB -> the 8 MiB cap. */
+static void test_duplicate_filter_size(void **state)
+{
+    (void)state;
+    assert_int_equal(kp_load_bloom_bytes(22142178), 1 << 20);
+    assert_int_equal(kp_load_bloom_bytes(224352690), 8 << 20);
+    assert_int_equal(kp_load_bloom_bytes(-1), 8 << 20);            /* a pipe: unknown */
+    assert_int_equal(kp_load_bloom_bytes(0), 64 << 10);            /* the floor */
+    assert_int_equal(kp_load_bloom_bytes(1048576), 64 << 10);      /* wants exactly 64 KiB */
+    assert_int_equal(kp_load_bloom_bytes(2097152 - 16), 64 << 10); /* 1 byte short of 128 KiB */
+    assert_int_equal(kp_load_bloom_bytes(2097152), 128 << 10);
+    assert_int_equal(kp_load_bloom_bytes(134217728), 8 << 20);     /* wants exactly 8 MiB */
+    assert_int_equal(kp_load_bloom_bytes(134217728 - 128), 4 << 20);
+}
+
 /* The filter is exact whatever it guesses: shrunk to one block, nearly every key of 3,000
  * is a false candidate, and still only the real duplicates (each after its first row,
  * three times for one key) are rejected, with their lines, in line order. */
@@ -1384,6 +1401,7 @@ int main(void)
         cmocka_unit_test(test_optional_sources),
         cmocka_unit_test(test_stage_rules),
         cmocka_unit_test(test_duplicate_incremental),
+        cmocka_unit_test(test_duplicate_filter_size),
         cmocka_unit_test(test_duplicate_filter_exact),
         cmocka_unit_test(test_snapshot_catalogue),
         cmocka_unit_test(test_flush_while_loading),
