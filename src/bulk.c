@@ -38,11 +38,20 @@ typedef struct batch {
     int nomem; /* an arena allocation failed while queueing */
 } batch;
 
+/* A statement whose bindings stay from one step to the next (kp_stmt_reset_keep), so
+ * that a parameter NULL before and NULL now (a column empty in most rows) is not bound
+ * again. Every other parameter is bound before each step: a text binding points into a
+ * batch (SQLITE_STATIC) that is reused after the step, so none may be left over. */
+typedef struct insert_stmt {
+    kp_stmt *st;
+    unsigned char *is_null; /* by parameter index (from 1): bound to NULL now */
+} insert_stmt;
+
 struct kp_bulk {
     kp_store *s;
     kp_bulk_kind kinds[KP_BULK_MAX_KINDS];
     size_t nkinds;
-    kp_stmt *one[KP_BULK_MAX_KINDS], *multi[KP_BULK_MAX_KINDS];
+    insert_stmt one[KP_BULK_MAX_KINDS], multi[KP_BULK_MAX_KINDS];
     void *user;
     long inserted[KP_BULK_MAX_KINDS];
 
@@ -77,17 +86,24 @@ static void to_public(const batch *b, size_t first, int ncols, kp_bulk_value *ou
     }
 }
 
-static void bind_row(kp_stmt *st, int base, const batch *b, size_t first, int ncols)
+static void bind_row(insert_stmt *is, int base, const batch *b, size_t first, int ncols)
 {
+    kp_stmt *st = is->st;
     for (int c = 0; c < ncols; c++) {
         const val *v = &b->vals[first + (size_t)c];
-        int idx = base + c + 1;
-        switch (b->type[first + (size_t)c]) {
+        int idx = base + c + 1, type = b->type[first + (size_t)c];
+        if (type == KP_BV_NULL) {
+            if (!is->is_null[idx])
+                kp_stmt_bind_null(st, idx);
+            is->is_null[idx] = 1;
+            continue;
+        }
+        is->is_null[idx] = 0;
+        switch (type) {
         case KP_BV_INT: kp_stmt_bind_int64(st, idx, v->i); break;
         case KP_BV_REAL: kp_stmt_bind_double(st, idx, v->d); break;
         /* Not copied: the batch outlives the statement's step and reset. */
-        case KP_BV_TEXT: kp_stmt_bind_text_static(st, idx, b->arena + v->t.off, v->t.n); break;
-        default: break; /* NULL: kp_stmt_reset cleared every binding */
+        default: kp_stmt_bind_text_static(st, idx, b->arena + v->t.off, v->t.n); break;
         }
     }
 }
@@ -97,10 +113,10 @@ static kp_err insert_one(kp_bulk *k, const batch *b, size_t row, size_t first, k
 {
     int kind = b->kind[row];
     const kp_bulk_kind *kd = &k->kinds[kind];
-    kp_stmt *st = k->one[kind];
-    bind_row(st, 0, b, first, kd->ncols);
-    int r = kp_stmt_step(st, e);
-    kp_stmt_reset(st);
+    insert_stmt *is = &k->one[kind];
+    bind_row(is, 0, b, first, kd->ncols);
+    int r = kp_stmt_step(is->st, e);
+    kp_stmt_reset_keep(is->st);
     if (r >= 0) {
         k->inserted[kind]++;
         return KP_OK;
@@ -125,11 +141,11 @@ static kp_err process(kp_bulk *k, batch *b, kp_error *e)
         while (row + run < b->nrows && b->kind[row + run] == kind && run < per)
             run++;
         if (per > 1 && run == per) {
-            kp_stmt *st = k->multi[kind];
+            insert_stmt *is = &k->multi[kind];
             for (size_t r = 0; r < per; r++)
-                bind_row(st, (int)r * kd->ncols, b, first + r * (size_t)kd->ncols, kd->ncols);
-            int ok = kp_stmt_step(st, e) >= 0;
-            kp_stmt_reset(st);
+                bind_row(is, (int)r * kd->ncols, b, first + r * (size_t)kd->ncols, kd->ncols);
+            int ok = kp_stmt_step(is->st, e) >= 0;
+            kp_stmt_reset_keep(is->st);
             if (ok) {
                 k->inserted[kind] += (long)per;
                 row += per;
@@ -234,6 +250,22 @@ static char *multi_sql(const kp_bulk_kind *kd, size_t rows)
     return sql;
 }
 
+/* Prepare sql with nparams parameters, all NULL until bound. */
+static kp_err insert_prepare(kp_store *s, const char *sql, int nparams, insert_stmt *is,
+                             kp_error *e)
+{
+    if (!(is->is_null = malloc((size_t)nparams + 1)))
+        return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+    memset(is->is_null, 1, (size_t)nparams + 1);
+    return kp_store_prepare(s, sql, NULL, 0, &is->st, e);
+}
+
+static void insert_free(insert_stmt *is)
+{
+    kp_stmt_finalize(is->st);
+    free(is->is_null);
+}
+
 kp_err kp_bulk_open(kp_store *s, const kp_bulk_kind *kinds, size_t nkinds, int threaded,
                     void *user, kp_bulk **out, kp_error *e)
 {
@@ -255,9 +287,10 @@ kp_err kp_bulk_open(kp_store *s, const kp_bulk_kind *kinds, size_t nkinds, int t
             free(multi);
             goto fail;
         }
-        rc = kp_store_prepare(s, one, NULL, 0, &k->one[i], e);
+        rc = insert_prepare(s, one, kinds[i].ncols, &k->one[i], e);
         if (!rc && multi)
-            rc = kp_store_prepare(s, multi, NULL, 0, &k->multi[i], e);
+            rc = insert_prepare(s, multi, kinds[i].ncols * (int)kinds[i].rows_per_stmt,
+                                &k->multi[i], e);
         free(one);
         free(multi);
         if (rc)
@@ -396,8 +429,8 @@ void kp_bulk_free(kp_bulk *b)
         pthread_cond_destroy(&b->cv);
     }
     for (size_t i = 0; i < b->nkinds; i++) {
-        kp_stmt_finalize(b->one[i]);
-        kp_stmt_finalize(b->multi[i]);
+        insert_free(&b->one[i]);
+        insert_free(&b->multi[i]);
     }
     for (size_t i = 0; i < NBATCH; i++)
         if (b->bufs[i]) {

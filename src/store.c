@@ -487,6 +487,11 @@ void kp_stmt_reset(kp_stmt *st)
     sqlite3_clear_bindings(st->st);
 }
 
+void kp_stmt_reset_keep(kp_stmt *st)
+{
+    sqlite3_reset(st->st);
+}
+
 int kp_stmt_column_count(kp_stmt *st)
 {
     return sqlite3_column_count(st->st);
