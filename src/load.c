@@ -260,6 +260,7 @@ typedef struct loader {
     const kp_tz *tz;    /* job time zone */
     int cp1252;
     kp_date_order dates;
+    struct date_cache *dc; /* date cells parsed and days formatted before */
 
     int have_header;
     size_t ncols;
@@ -376,6 +377,76 @@ static int has_reject(const loader *L)
     return 0;
 }
 
+static uint64_t hash_text(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211u;
+    return h;
+}
+
+/* ---- dates seen before ----------------------------------------------------------------
+ *
+ * An export has few distinct dates (the 1M-deal bench file: 1,519 close dates and 1,280
+ * created dates), and parsing "6/9/2023" and writing it back as "2023-06-09" was a seventh
+ * of the parsing thread. Two small direct-mapped caches skip both: a date cell's text (up
+ * to DATE_TEXT_MAX bytes; longer ones, datetimes, are parsed each time) with the day it
+ * parsed to, and a day with its ISO text. Only dates that parsed are kept, so a bad one is
+ * parsed and reported every time; a source's zone and date order are fixed, so the same
+ * text always gives the same day. */
+#define DATE_SLOTS 4096 /* a power of two */
+#define DATE_TEXT_MAX 15
+
+typedef struct parsed_date {
+    unsigned char n; /* 0: empty */
+    char text[DATE_TEXT_MAX];
+    kp_date day;
+} parsed_date;
+
+typedef struct iso_date {
+    int used;
+    kp_date day;
+    char iso[KP_DATE_ISO_LEN];
+} iso_date;
+
+struct date_cache {
+    parsed_date parsed[DATE_SLOTS];
+    iso_date iso[DATE_SLOTS];
+};
+
+/* kp_value_parse_date of the trimmed text v (n > 0), through the cache. */
+static int parse_date_cached(loader *L, const char *v, size_t n, kp_date *out)
+{
+    if (n > DATE_TEXT_MAX)
+        return kp_value_parse_date(v, n, L->dates, L->tz, out);
+    parsed_date *slot = &L->dc->parsed[hash_text(v, n) & (DATE_SLOTS - 1)];
+    if (slot->n == n && !memcmp(slot->text, v, n)) {
+        *out = slot->day;
+        return 0;
+    }
+    int r = kp_value_parse_date(v, n, L->dates, L->tz, out);
+    if (r == 0) {
+        slot->n = (unsigned char)n;
+        memcpy(slot->text, v, n);
+        slot->day = *out;
+    }
+    return r;
+}
+
+/* The ISO text of day d (not NUL-terminated), through the cache. */
+static const char *date_iso(loader *L, kp_date d)
+{
+    iso_date *slot = &L->dc->iso[(uint32_t)d & (DATE_SLOTS - 1)];
+    if (!slot->used || slot->day != d) {
+        char buf[KP_DATE_ISO_LEN + 1];
+        kp_date_format_iso(d, buf);
+        memcpy(slot->iso, buf, KP_DATE_ISO_LEN);
+        slot->day = d;
+        slot->used = 1;
+    }
+    return slot->iso;
+}
+
 /* ---- typed cells: each returns 1 with a value, 0 when empty, -1 (issue added) when bad */
 
 static int get_date(loader *L, const kp_csv_record *rec, int col, kp_date *out)
@@ -384,7 +455,7 @@ static int get_date(loader *L, const kp_csv_record *rec, int col, kp_date *out)
     const char *v = cell(rec, col, &n);
     if (!n)
         return 0;
-    if (kp_value_parse_date(v, n, L->dates, L->tz, out) == 0)
+    if (parse_date_cached(L, v, n, out) == 0)
         return 1;
     add_issue(L, "unparseable", 1, col, "%s: '%.*s' is not a date (expected YYYY-MM-DD or %s)",
               col_name(L, col), (int)(n > 64 ? 64 : n), v,
@@ -453,24 +524,14 @@ static void out_cell(loader *L, const kp_csv_record *rec, int col)
 
 static void out_date(loader *L, int have, kp_date d)
 {
-    char buf[KP_DATE_ISO_LEN + 1];
     if (have > 0) {
-        kp_date_format_iso(d, buf);
-        kp_bulk_text(L->bulk, buf, KP_DATE_ISO_LEN);
+        kp_bulk_text(L->bulk, date_iso(L, d), KP_DATE_ISO_LEN);
     } else {
         kp_bulk_null(L->bulk);
     }
 }
 
 /* ---- in-memory lookups ------------------------------------------------------------- */
-
-static uint64_t hash_text(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603u; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211u;
-    return h;
-}
 
 static name_entry *map_find(const name_map *m, const char *k, size_t n)
 {
@@ -1783,6 +1844,7 @@ static void loader_free(loader *L)
     kp_stmt_finalize(L->dup_probe);
     kp_stmt_finalize(L->dup_issue);
     free(L->bloom);
+    free(L->dc);
     for (size_t i = 0; i < L->ncols; i++)
         free(L->header[i]);
     free(L->header);
@@ -2246,6 +2308,10 @@ static kp_err load_source(const kp_job *job, size_t index, kp_store *s, kp_load_
         return kp_error_set(e, KP_ERR_CONFIG, job->path, src->line, 0,
                             "[source %s]: unknown encoding '%s' (use utf-8 or cp1252)",
                             src->name, enc);
+    if (!(L.dc = calloc(1, sizeof *L.dc))) {
+        rc = kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+        goto fail;
+    }
     if (src->kind == KP_SRC_OPPORTUNITIES && (rc = prepare_opportunities(&L, e)))
         goto fail;
     if (src->kind == KP_SRC_QUOTAS && (rc = prepare_quotas(&L, e)))

@@ -1062,6 +1062,81 @@ static void test_duplicate_incremental(void **state)
     }
 }
 
+/* The bulk insert keeps its bindings between statements and binds a NULL only where the
+ * parameter held a value: with an amount empty every third row and a close date every
+ * fifth, each parameter of the 32-row statement (and of the single-row one for the last
+ * rows) goes from NULL to a value and back, and every row must read back as written. */
+static void test_bulk_nulls_between_rows(void **state)
+{
+    (void)state;
+    enum { ROWS = 100 };
+    size_t cap = 64 + ROWS * 48, o = 0, w = 0;
+    char *csv = malloc(cap), want[ROWS * 40];
+    assert_non_null(csv);
+    o += (size_t)snprintf(csv + o, cap - o, OPP_H);
+    for (int i = 0; i < ROWS; i++) {
+        char amount[16] = "", close[16] = "";
+        if (i % 3)
+            snprintf(amount, sizeof amount, "%d", i + 1);
+        if (i % 5)
+            snprintf(close, sizeof close, "2024-01-%02d", 1 + i % 28);
+        o += (size_t)snprintf(csv + o, cap - o, "o%d,r,Lost,%s,%s\n", i, amount, close);
+        /* line i + 2, cents = amount * 100, qs writes NULL for NULL */
+        w += (size_t)snprintf(want + w, sizeof want - w, "%d|%s%s|%s\n", i + 2,
+                              i % 3 ? amount : "NULL", i % 3 ? "00" : "", i % 5 ? close : "NULL");
+    }
+    kp_job *j = new_job(100);
+    add_src(j, "opportunities", GEN, csv);
+    kp_store *s = new_store();
+    kp_load_stats st;
+    kp_error e = {0};
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    assert_int_equal(st.rows_loaded[0], ROWS);
+    assert_string_equal(qs(s, "SELECT source_line, amount_cents, close_date"
+                              " FROM opportunity_snapshots ORDER BY source_line"),
+                        want);
+    assert_int_equal(qi(s, "SELECT count(*) FROM opportunity_snapshots"
+                           " WHERE original_amount_cents IS NOT NULL"
+                           " OR original_currency IS NOT NULL"),
+                     0);
+    kp_store_close(s);
+    kp_job_free(j);
+    free(csv);
+}
+
+/* Dates go through the loader's caches of parsed texts and formatted days: a repeated
+ * text gives the same day, two days 4096 apart (one slot of the day cache) alternate and
+ * each keeps its own text, and a bad date is rejected each time it appears, not once. */
+static void test_date_caches(void **state)
+{
+    (void)state;
+    kp_job *j = new_job(100);
+    add_src(j, "opportunities", GEN,
+            OPP_H "o1,r,Lost,1,6/9/2023\n"
+                  "o2,r,Lost,1,1/1/2000\n"
+                  "o3,r,Lost,1,3/20/2011\n"
+                  "o4,r,Lost,1,6/9/2023\n"
+                  "o5,r,Lost,1,2/30/2024\n"
+                  "o6,r,Lost,1,2000-01-01\n"
+                  "o7,r,Lost,1,2/30/2024\n"
+                  "o8,r,Lost,1,2011-03-20\n"
+                  "o9,r,Lost,1,06/09/2023\n");
+    kp_store *s = new_store();
+    kp_load_stats st;
+    kp_error e = {0};
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    assert_int_equal(st.rows_loaded[0], 7);
+    assert_string_equal(qs(s, "SELECT opp_id, close_date FROM opportunity_snapshots"
+                              " ORDER BY source_line"),
+                        "o1|2023-06-09\no2|2000-01-01\no3|2011-03-20\no4|2023-06-09\n"
+                        "o6|2000-01-01\no8|2011-03-20\no9|2023-06-09\n");
+    assert_string_equal(qs(s, "SELECT line, rule FROM dq_issues WHERE severity = 'reject'"
+                              " ORDER BY line"),
+                        "6|unparseable\n8|unparseable\n");
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
 /* The duplicate filter's size follows the file (64 bits for a row of 128 bytes, the power
  * of two at or below, 64 KiB to 8 MiB), worked by hand: the 22,142,178 bytes of the 100k
  * bench export want 1,383,880 bytes -> 1 MiB; 224 MB want 14 MB -> the 8 MiB cap. */
@@ -1401,6 +1476,8 @@ int main(void)
         cmocka_unit_test(test_optional_sources),
         cmocka_unit_test(test_stage_rules),
         cmocka_unit_test(test_duplicate_incremental),
+        cmocka_unit_test(test_bulk_nulls_between_rows),
+        cmocka_unit_test(test_date_caches),
         cmocka_unit_test(test_duplicate_filter_size),
         cmocka_unit_test(test_duplicate_filter_exact),
         cmocka_unit_test(test_snapshot_catalogue),
