@@ -15,6 +15,7 @@
 #include "kpipress/tz.h"
 #include "kpipress/value.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -297,6 +298,7 @@ typedef struct loader {
     name_map rep_ids, rep_names;
     kp_stage_rule *rules;
     size_t *rule_len; /* trimmed length of each rule's stage: most rules fail on it */
+    const char **rule_text; /* its trimmed stage */
     size_t nrules;
     rate *rates;
     size_t nrates;
@@ -924,9 +926,16 @@ static int parse_status(const char *s, size_t n, int *closed, int *won)
     return 0;
 }
 
+/* The rule whose stage equals stage ignoring case and surrounding blanks. An export
+ * nearly always writes a stage exactly as its rule does, so the bytes are compared first
+ * (a fraction of the cost of the comparison ignoring case); no two rules are equal
+ * ignoring case (see add_rule), so a rule that matches exactly is the only match. */
 static const kp_stage_rule *find_rule(const loader *L, const char *stage, size_t n)
 {
     stage = kp_value_trim(stage, &n);
+    for (size_t i = 0; i < L->nrules; i++)
+        if (L->rule_len[i] == n && !memcmp(stage, L->rule_text[i], n))
+            return &L->rules[i];
     for (size_t i = 0; i < L->nrules; i++)
         if (L->rule_len[i] == n && kp_presets_header_eq(stage, n, L->rules[i].stage))
             return &L->rules[i];
@@ -1857,6 +1866,7 @@ static void loader_free(loader *L)
     map_free(&L->rep_names);
     free(L->rules);
     free(L->rule_len);
+    free(L->rule_text);
     free(L->rates);
     free(L->periods);
     if (L->rej_f)
@@ -1891,8 +1901,12 @@ static kp_err check_grand_total(loader *L, kp_error *e)
 
 static void add_rule(loader *L, const kp_stage_rule *r)
 {
-    L->rule_len[L->nrules] = strlen(r->stage);
-    kp_value_trim(r->stage, &L->rule_len[L->nrules]);
+    size_t i = L->nrules, n = strlen(r->stage);
+    /* The job refuses a stage defined twice (ignoring case), and a preset's rule is added
+     * only when no rule has its name. */
+    assert(!find_rule(L, r->stage, n));
+    L->rule_text[i] = kp_value_trim(r->stage, &n);
+    L->rule_len[i] = n;
     L->rules[L->nrules++] = *r;
 }
 
@@ -1970,7 +1984,8 @@ static kp_err prepare_opportunities(loader *L, kp_error *e)
     const kp_job *job = L->job;
     size_t maxrules = job->nstages + L->preset->nstages + 1;
     if (!(L->rules = calloc(maxrules, sizeof *L->rules)) ||
-        !(L->rule_len = calloc(maxrules, sizeof *L->rule_len)))
+        !(L->rule_len = calloc(maxrules, sizeof *L->rule_len)) ||
+        !(L->rule_text = calloc(maxrules, sizeof *L->rule_text)))
         goto nomem;
     for (size_t i = 0; i < job->nstages; i++) {
         const kp_stage_def *d = &job->stages[i];

@@ -1137,6 +1137,30 @@ static void test_date_caches(void **state)
     kp_job_free(j);
 }
 
+/* A stage is found by its exact bytes first and ignoring case and blanks after: "Lost",
+ * "LOST" and " lost " are the generic preset's closed, lost stage, with no issue; "Lostt"
+ * is no stage of it (the generic preset loads an unknown stage as open, silently). */
+static void test_stage_case(void **state)
+{
+    (void)state;
+    kp_job *j = new_job(100);
+    add_src(j, "opportunities", GEN,
+            OPP_H "o1,r,Lost,1,2024-01-01\no2,r,LOST,1,2024-01-01\no3,r, lost ,1,2024-01-01\n"
+                  "o4,r,Lostt,1,2024-01-01\n");
+    kp_store *s = new_store();
+    kp_load_stats st;
+    kp_error e = {0};
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    assert_string_equal(qs(s, "SELECT opp_id, is_closed, is_won FROM opportunity_snapshots"
+                              " ORDER BY source_line"),
+                        "o1|1|0\no2|1|0\no3|1|0\no4|0|0\n");
+    assert_string_equal(qs(s, "SELECT line, rule FROM dq_issues"
+                              " WHERE rule <> 'owner_not_in_reps' ORDER BY line, rule"),
+                        "");
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
 /* The duplicate filter's size follows the file (64 bits for a row of 128 bytes, the power
  * of two at or below, 64 KiB to 8 MiB), worked by hand: the 22,142,178 bytes of the 100k
  * bench export want 1,383,880 bytes -> 1 MiB; 224 MB want 14 MB -> the 8 MiB cap. */
@@ -1478,6 +1502,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_incremental),
         cmocka_unit_test(test_bulk_nulls_between_rows),
         cmocka_unit_test(test_date_caches),
+        cmocka_unit_test(test_stage_case),
         cmocka_unit_test(test_duplicate_filter_size),
         cmocka_unit_test(test_duplicate_filter_exact),
         cmocka_unit_test(test_snapshot_catalogue),
