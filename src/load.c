@@ -1754,7 +1754,10 @@ static const char *const insert_sql[KP_SRC_KIND_COUNT] = {
 static const int insert_cols[KP_SRC_KIND_COUNT] = {
     [KP_SRC_OPPORTUNITIES] = 20, [KP_SRC_REPS] = 8, [KP_SRC_QUOTAS] = 4};
 
-#define ROWS_PER_INSERT 32 /* 32 x 20 parameters: well under SQLite's limit of 32766 */
+/* Rows per multi-row INSERT: each statement's step and reset cost about 18,000
+ * instructions, so 128 rows (2,560 parameters, well under SQLite's limit of 32,766) made
+ * the insert thread 5% cheaper than 32; 256 saved 1% more. */
+#define ROWS_PER_INSERT 128
 
 /* The insert thread met a unique-key failure: a deal seen earlier in this file. */
 static kp_err on_duplicate(void *user, int kind, long line, const kp_bulk_value *row,

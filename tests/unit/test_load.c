@@ -1064,12 +1064,12 @@ static void test_duplicate_incremental(void **state)
 
 /* The bulk insert keeps its bindings between statements and binds a NULL only where the
  * parameter held a value: with an amount empty every third row and a close date every
- * fifth, each parameter of the 32-row statement (and of the single-row one for the last
- * rows) goes from NULL to a value and back, and every row must read back as written. */
+ * fifth, each parameter of the multi-row statement (and of the single-row one for the
+ * last rows) goes from NULL to a value and back, and every row must read back as written. */
 static void test_bulk_nulls_between_rows(void **state)
 {
     (void)state;
-    enum { ROWS = 100 };
+    enum { ROWS = 300 }; /* two full multi-row statements of 128, then single rows */
     size_t cap = 64 + ROWS * 48, o = 0, w = 0;
     char *csv = malloc(cap), want[ROWS * 40];
     assert_non_null(csv);
