@@ -73,9 +73,19 @@ struct kp_bulk {
 
 /* ---- the inserting side --------------------------------------------------------------- */
 
-static void to_public(const batch *b, size_t first, int ncols, kp_bulk_value *out)
+/* Values a row of kind kd queues (its shared first column is not queued). */
+static int queued(const kp_bulk_kind *kd)
 {
-    for (int c = 0; c < ncols; c++) {
+    return kd->ncols - (kd->shared_first != NULL);
+}
+
+static void to_public(const batch *b, size_t first, const kp_bulk_kind *kd,
+                      kp_bulk_value *out)
+{
+    if (kd->shared_first) {
+        *out++ = (kp_bulk_value){KP_BV_TEXT, 0, 0, kd->shared_first, strlen(kd->shared_first)};
+    }
+    for (int c = 0; c < queued(kd); c++) {
         const val *v = &b->vals[first + (size_t)c];
         int type = b->type[first + (size_t)c];
         out[c].type = type;
@@ -86,10 +96,11 @@ static void to_public(const batch *b, size_t first, int ncols, kp_bulk_value *ou
     }
 }
 
-static void bind_row(insert_stmt *is, int base, const batch *b, size_t first, int ncols)
+/* Bind the queued values of the row at first as parameters base + 1.. of is. */
+static void bind_row(insert_stmt *is, int base, const batch *b, size_t first, int nvals)
 {
     kp_stmt *st = is->st;
-    for (int c = 0; c < ncols; c++) {
+    for (int c = 0; c < nvals; c++) {
         const val *v = &b->vals[first + (size_t)c];
         int idx = base + c + 1, type = b->type[first + (size_t)c];
         if (type == KP_BV_NULL) {
@@ -114,7 +125,7 @@ static kp_err insert_one(kp_bulk *k, const batch *b, size_t row, size_t first, k
     int kind = b->kind[row];
     const kp_bulk_kind *kd = &k->kinds[kind];
     insert_stmt *is = &k->one[kind];
-    bind_row(is, 0, b, first, kd->ncols);
+    bind_row(is, kd->shared_first != NULL, b, first, queued(kd));
     int r = kp_stmt_step(is->st, e);
     kp_stmt_reset_keep(is->st);
     if (r >= 0) {
@@ -124,7 +135,7 @@ static kp_err insert_one(kp_bulk *k, const batch *b, size_t row, size_t first, k
     if (e->code != KP_ERR_DATA || !kd->on_dup)
         return e->code;
     kp_bulk_value vals[KP_BULK_MAX_COLS];
-    to_public(b, first, kd->ncols, vals);
+    to_public(b, first, kd, vals);
     return kd->on_dup(k->user, kind, b->line[row], vals, e);
 }
 
@@ -138,18 +149,19 @@ static kp_err process(kp_bulk *k, batch *b, kp_error *e)
         int kind = b->kind[row];
         const kp_bulk_kind *kd = &k->kinds[kind];
         size_t per = kd->rows_per_stmt, run = 1;
+        int nq = queued(kd), shared = kd->shared_first != NULL;
         while (row + run < b->nrows && b->kind[row + run] == kind && run < per)
             run++;
         if (per > 1 && run == per) {
             insert_stmt *is = &k->multi[kind];
             for (size_t r = 0; r < per; r++)
-                bind_row(is, (int)r * kd->ncols, b, first + r * (size_t)kd->ncols, kd->ncols);
+                bind_row(is, shared + (int)r * nq, b, first + r * (size_t)nq, nq);
             int ok = kp_stmt_step(is->st, e) >= 0;
             kp_stmt_reset_keep(is->st);
             if (ok) {
                 k->inserted[kind] += (long)per;
                 row += per;
-                first += per * (size_t)kd->ncols;
+                first += per * (size_t)nq;
                 continue;
             }
             if (e->code != KP_ERR_DATA || !kd->on_dup)
@@ -161,7 +173,7 @@ static kp_err process(kp_bulk *k, batch *b, kp_error *e)
             if ((rc = insert_one(k, b, row, first, e)))
                 return rc;
             row++;
-            first += (size_t)kd->ncols;
+            first += (size_t)nq;
         }
     }
     return KP_OK;
@@ -231,7 +243,7 @@ static kp_err hand_over(kp_bulk *k, kp_error *e)
 
 static char *multi_sql(const kp_bulk_kind *kd, size_t rows)
 {
-    size_t one = (size_t)kd->ncols * 2 + 3, n = strlen(kd->insert) + 8 + rows * one;
+    size_t one = (size_t)kd->ncols * 2 + 4, n = strlen(kd->insert) + 8 + rows * one;
     char *sql = malloc(n);
     if (!sql)
         return NULL;
@@ -243,6 +255,8 @@ static char *multi_sql(const kp_bulk_kind *kd, size_t rows)
             if (c)
                 sql[o++] = ',';
             sql[o++] = '?';
+            if (!c && kd->shared_first) /* ?1 in every row; a plain ? numbers on after it */
+                sql[o++] = '1';
         }
         sql[o++] = ')';
     }
@@ -250,14 +264,27 @@ static char *multi_sql(const kp_bulk_kind *kd, size_t rows)
     return sql;
 }
 
-/* Prepare sql with nparams parameters, all NULL until bound. */
-static kp_err insert_prepare(kp_store *s, const char *sql, int nparams, insert_stmt *is,
+/* Prepare the INSERT of rows rows of kind kd: its parameters are NULL until bound, but
+ * ?1, bound here for good when the kind has a shared first column. */
+static kp_err insert_prepare(kp_store *s, const kp_bulk_kind *kd, size_t rows, insert_stmt *is,
                              kp_error *e)
 {
-    if (!(is->is_null = malloc((size_t)nparams + 1)))
+    char *sql = multi_sql(kd, rows);
+    size_t nparams = rows * (size_t)queued(kd) + (kd->shared_first != NULL);
+    kp_err rc = KP_ERR_NOMEM;
+    if (!sql || !(is->is_null = malloc(nparams + 1))) {
+        free(sql);
         return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
-    memset(is->is_null, 1, (size_t)nparams + 1);
-    return kp_store_prepare(s, sql, NULL, 0, &is->st, e);
+    }
+    memset(is->is_null, 1, nparams + 1);
+    rc = kp_store_prepare(s, sql, NULL, 0, &is->st, e);
+    free(sql);
+    if (!rc && kd->shared_first) {
+        is->is_null[1] = 0;
+        if (kp_stmt_bind_text(is->st, 1, kd->shared_first, strlen(kd->shared_first)))
+            rc = kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+    }
+    return rc;
 }
 
 static void insert_free(insert_stmt *is)
@@ -279,20 +306,9 @@ kp_err kp_bulk_open(kp_store *s, const kp_bulk_kind *kinds, size_t nkinds, int t
     k->nkinds = nkinds;
     memcpy(k->kinds, kinds, nkinds * sizeof *kinds);
     for (size_t i = 0; i < nkinds; i++) {
-        char *one = multi_sql(&kinds[i], 1);
-        char *multi = kinds[i].rows_per_stmt > 1 ? multi_sql(&kinds[i], kinds[i].rows_per_stmt)
-                                                 : NULL;
-        if (!one || (kinds[i].rows_per_stmt > 1 && !multi)) {
-            free(one);
-            free(multi);
-            goto fail;
-        }
-        rc = insert_prepare(s, one, kinds[i].ncols, &k->one[i], e);
-        if (!rc && multi)
-            rc = insert_prepare(s, multi, kinds[i].ncols * (int)kinds[i].rows_per_stmt,
-                                &k->multi[i], e);
-        free(one);
-        free(multi);
+        rc = insert_prepare(s, &kinds[i], 1, &k->one[i], e);
+        if (!rc && kinds[i].rows_per_stmt > 1)
+            rc = insert_prepare(s, &kinds[i], kinds[i].rows_per_stmt, &k->multi[i], e);
         if (rc)
             goto fail;
     }

@@ -1139,8 +1139,7 @@ static kp_err row_opp(loader *L, const kp_csv_record *rec, kp_error *e)
     if (has_reject(L))
         goto fail;
     kp_bulk *b = L->bulk;
-    kp_bulk_row(b, ROW_DATA, rec->line);
-    kp_bulk_text(b, L->as_of, KP_DATE_ISO_LEN);
+    kp_bulk_row(b, ROW_DATA, rec->line); /* as_of: the kind's shared first column */
     kp_bulk_text(b, key ? key : id ? id : "", keyn);
     out_cell(L, rec, c->name);
     out_cell(L, rec, c->account);
@@ -1828,11 +1827,13 @@ static kp_err prepare_all(loader *L, kp_error *e)
         {opt ? opt : insert_sql[L->src->kind],
          opt ? (int)L->preset->nfields[L->src->kind] + 1 : insert_cols[L->src->kind],
          opps || L->src->kind == KP_SRC_QUOTAS ? ROWS_PER_INSERT : 1,
-         opps && !L->filter_dups ? on_duplicate : NULL},
+         opps && !L->filter_dups ? on_duplicate : NULL,
+         /* every deal of a load has its as-of date: bound once, not per row */
+         opps ? L->as_of : NULL},
         {"INSERT INTO dq_issues(as_of, source, line, column_name, rule, severity, value,"
          " message)",
-         8, 1, NULL},
-        {"INSERT INTO load_dup_candidates(opp_id)", 1, 1, NULL}};
+         8, 1, NULL, NULL},
+        {"INSERT INTO load_dup_candidates(opp_id)", 1, 1, NULL, NULL}};
     if ((rc = kp_store_prepare(L->s, "SELECT rep_id FROM reps WHERE rep_id = ?1 ORDER BY 1",
                                NULL, 0, &L->q_rep_id, e)) ||
         (opps && (rc = kp_store_prepare(L->s,

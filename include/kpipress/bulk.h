@@ -36,6 +36,10 @@ typedef struct kp_bulk_kind {
     int ncols;
     size_t rows_per_stmt; /* rows per multi-row statement (1 = single-row) */
     kp_bulk_dup_fn on_dup; /* NULL: a constraint failure is an error */
+    /* Non-NULL: the first column's value in every row (e.g. a load's as-of date), bound
+     * once as ?1 of every statement; rows then queue only the other ncols - 1 values, and
+     * on_dup still sees all ncols. NUL-terminated; must outlive the kp_bulk. */
+    const char *shared_first;
 } kp_bulk_kind;
 
 /* Prepare the statements of nkinds kinds on s. threaded != 0 starts an inserting
@@ -43,8 +47,8 @@ typedef struct kp_bulk_kind {
 kp_err kp_bulk_open(kp_store *s, const kp_bulk_kind *kinds, size_t nkinds, int threaded,
                     void *user, kp_bulk **out, kp_error *e);
 
-/* Queue one row: kp_bulk_row, then exactly ncols values, then kp_bulk_end. Text is
- * copied. kp_bulk_end returns an error the inserter met (then stop). */
+/* Queue one row: kp_bulk_row, then exactly ncols values (ncols - 1 with shared_first),
+ * then kp_bulk_end. Text is copied. kp_bulk_end returns an error the inserter met (then stop). */
 void kp_bulk_row(kp_bulk *b, int kind, long line);
 void kp_bulk_null(kp_bulk *b);
 void kp_bulk_int(kp_bulk *b, int64_t v);
