@@ -1280,7 +1280,6 @@ typedef struct {
                   * in w */
     int nres;
     struct wres *w; /* the wide rows in C */
-    struct pend_medians *pend; /* median rows read by the C scans (cscan_relation) */
 } ectx;
 
 #define RES_WIDE INT_MAX
@@ -2817,7 +2816,7 @@ static sval sumsrc_value(const sumsrc *u, const sval *vals)
 }
 
 /* Median metrics read on this scan's rows: those of relation r in time mode window on
- * the same time column, the first MAX_MEDIANS as eval_all_medians groups them. */
+ * the same time column, the first MAX_MEDIANS (eval_all_medians does the others). */
 typedef struct pend_medians {
     size_t idx[MAX_MEDIANS], n;
     mrows mr;
@@ -2826,20 +2825,17 @@ typedef struct pend_medians {
     long *memo[ND];                           /* member id + 1 by key id, per dimension */
     size_t nmemo[ND];
     size_t *row_of, nrow_of; /* mrows row + 1 of each scan cell (0: not yet known) */
-    struct pend_medians *next;
 } pend_medians;
 
 static void pend_free(pend_medians *p)
 {
-    while (p) {
-        pend_medians *next = p->next;
-        mrows_free(&p->mr);
-        for (int d = 0; d < ND; d++)
-            free(p->memo[d]);
-        free(p->row_of);
-        free(p);
-        p = next;
-    }
+    if (!p)
+        return;
+    mrows_free(&p->mr);
+    for (int d = 0; d < ND; d++)
+        free(p->memo[d]);
+    free(p->row_of);
+    free(p);
 }
 
 static size_t find_medians(const kp_metric_lib *lib, size_t r, const char *time, size_t *idx)
@@ -3339,8 +3335,8 @@ static int sum_of(cgroups *g, size_t cap, sumsrc u)
 
 /* The grouped scan of relation r in C: one pass over its rows, SQL evaluating each row's
  * where and value expressions, C summing them per (bucket, keys) cell as kp_scan's GROUP
- * BY would (no sort of a million rows), rolling the cells up (crollup) and collecting
- * the rows of the median metrics on the same time column for eval_all_medians. *done = 0
+ * BY would (no sort of a million rows), rolling the cells up (crollup) and ranking
+ * the rows of the median metrics on the same time column (medians_finish). *done = 0
  * (and nothing written) when the scan needs what only SQL does: min or max, values that
  * are text, keys that are not text, an integer overflow. */
 static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
@@ -3681,24 +3677,25 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         }
         kp_stmt_finalize(st);
     }
-    if (!rc)
-        rc = crollup_finish(c, keys, &cr, &fr, by, n, e);
-    if (!rc && with_table)
-        rc = kp_store_exec(c->s, "DROP TABLE kp_scan", e);
+    /* The scan's cells are spent: freed before the medians' sorts and the wide rows
+     * take their room. */
     free(out);
     free(cellmem);
     free(cellslot);
     free(order);
     free(kind);
-    frollup_free(&fr);
-    crollup_free(&cr);
     cgroups_free(&g);
     if (!rc && pm->n) {
-        pm->next = c->pend;
-        c->pend = pm;
-    } else {
-        pend_free(pm);
+        rc = medians_finish(c, pm->idx, pm->n, &pm->mr, e);
+        memset(&pm->mr, 0, sizeof pm->mr);
     }
+    pend_free(pm);
+    if (!rc)
+        rc = crollup_finish(c, keys, &cr, &fr, by, n, e);
+    if (!rc && with_table)
+        rc = kp_store_exec(c->s, "DROP TABLE kp_scan", e);
+    frollup_free(&fr);
+    crollup_free(&cr);
     if (!rc)
         *done = 1;
     return rc;
@@ -4352,6 +4349,8 @@ static kp_err eval_all_medians(ectx *c, kp_error *e)
     const kp_metric_lib *lib = c->lib;
     char *done = calloc(lib->n + 1, 1);
     kp_err rc = done ? KP_OK : nomem(e);
+    for (size_t i = 0; i < lib->n && !rc; i++)
+        done[i] = c->res_of[i] != -1; /* finished by the C scan that read their rows */
     for (size_t i = 0; i < lib->n && !rc; i++) {
         const metric *m = &lib->m[i];
         if (done[i] || m->kind != MK_AGG || !m->ok || m->fn != A_MEDIAN)
@@ -4364,19 +4363,7 @@ static kp_err eval_all_medians(ectx *c, kp_error *e)
                 done[j] = 1;
             }
         }
-        pend_medians **pp = &c->pend;
-        while (*pp && ((*pp)->n != n || memcmp((*pp)->idx, idx, n * sizeof *idx)))
-            pp = &(*pp)->next;
-        if (*pp) { /* read by a C scan */
-            pend_medians *p = *pp;
-            *pp = p->next;
-            p->next = NULL;
-            rc = medians_finish(c, idx, n, &p->mr, e);
-            memset(&p->mr, 0, sizeof p->mr);
-            pend_free(p);
-        } else {
-            rc = eval_medians(c, idx, n, e);
-        }
+        rc = eval_medians(c, idx, n, e);
     }
     free(done);
     return rc;
@@ -4492,7 +4479,6 @@ kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_er
                       NULL);
     }
     restore_cache(s, cache);
-    pend_free(c.pend);
     free(c.ps.p);
     free(c.bk.b);
     free(c.bk.extra);
