@@ -1762,6 +1762,8 @@ typedef struct {
     unsigned *row[MAX_MEDIANS]; /* the row of each value */
     int packed[MAX_MEDIANS];    /* v[j] holds value and row packed (kp_median_pack) */
     size_t nv[MAX_MEDIANS], capv[MAX_MEDIANS];
+    double *median[MAX_MEDIANS]; /* by group, once ranked (medians_rank) */
+    size_t *count[MAX_MEDIANS];  /* values in each group */
 } mrows;
 
 static size_t mrows_groups(void *ctx, size_t row, size_t *out, size_t max)
@@ -1791,6 +1793,8 @@ static void mrows_free(mrows *m)
     for (size_t j = 0; j < m->nm; j++) {
         free(m->v[j]);
         free(m->row[j]);
+        free(m->median[j]);
+        free(m->count[j]);
     }
 }
 
@@ -2101,41 +2105,44 @@ static void medians_setup(ectx *c, const size_t *idx, size_t n, mrows *mr)
             mr->dim[mr->nd++] = d;
 }
 
-/* The medians of the rows in mr, written to a new result table; frees mr. */
-static kp_err medians_finish(ectx *c, const size_t *idx, size_t n, mrows *mr, kp_error *e)
+/* The median and the number of values of every group of mr (mr->median, mr->count);
+ * the values are freed as they are ranked. -1 when out of memory. */
+static int medians_rank(mrows *mr)
 {
-    double *median[MAX_MEDIANS] = {NULL};
-    size_t *count[MAX_MEDIANS] = {NULL};
     size_t ngroups = 0;
-    kp_err rc = KP_OK;
+    int err = 0;
     for (size_t d = 0; d < mr->nd; d++) {
         mr->base[d] = ngroups;
         ngroups += mr->members[d].n * mr->np;
     }
-    for (size_t j = 0; j < n && !rc; j++) {
+    for (size_t j = 0; j < mr->nm && !err; j++) {
         kp_median_groups g = {mrows_groups, mr, mr->nd * mr->np};
-        if (!(median[j] = malloc((ngroups + 1) * sizeof *median[j])) ||
-            !(count[j] = malloc((ngroups + 1) * sizeof *count[j])) ||
-            mrows_counts(mr, j, ngroups, count[j]) ||
-            (mr->packed[j] ? kp_median_grouped_packed(mr->v[j], mr->nv[j], ngroups, &g,
-                                                      median[j], count[j])
-                           : kp_median_grouped_tagged_take(mr->v[j], mr->row[j], mr->nv[j],
-                                                           ngroups, &g, median[j], count[j])))
-            rc = nomem(e);
-        /* its values are spent: freed before the next metric's sort (and the SQL after) */
+        double *median = mr->median[j] = malloc((ngroups + 1) * sizeof *median);
+        size_t *count = mr->count[j] = malloc((ngroups + 1) * sizeof *count);
+        err = !median || !count || mrows_counts(mr, j, ngroups, count) ||
+              (mr->packed[j] ? kp_median_grouped_packed(mr->v[j], mr->nv[j], ngroups, &g,
+                                                        median, count)
+                             : kp_median_grouped_tagged_take(mr->v[j], mr->row[j], mr->nv[j],
+                                                             ngroups, &g, median, count));
+        /* its values are spent: freed before the next metric's sort (and what follows) */
         free(mr->v[j]);
         free(mr->row[j]);
         mr->v[j] = NULL;
         mr->row[j] = NULL;
         mr->nv[j] = mr->capv[j] = 0;
     }
+    return err ? -1 : 0;
+}
+
+/* The medians of the rows in mr (ranked unless `ranked`) written to the wide rows;
+ * frees mr. */
+static kp_err medians_finish(ectx *c, const size_t *idx, mrows *mr, int ranked, kp_error *e)
+{
+    kp_err rc = !ranked && medians_rank(mr) ? nomem(e) : KP_OK;
     if (!rc)
-        rc = mrows_write(c, idx, mr, median, count, e);
-    for (size_t j = 0; j < n; j++) {
-        free(median[j]);
-        free(count[j]);
-    }
+        rc = mrows_write(c, idx, mr, mr->median, mr->count, e);
     mrows_free(mr);
+    memset(mr, 0, sizeof *mr);
     return rc;
 }
 
@@ -2157,7 +2164,7 @@ static kp_err eval_medians(ectx *c, const size_t *idx, size_t n, kp_error *e)
         mrows_free(&mr);
         return rc;
     }
-    return medians_finish(c, idx, n, &mr, e);
+    return medians_finish(c, idx, &mr, 0, e);
 }
 
 /* ---- rollups in C --------------------------------------------------------------------- */
@@ -3566,6 +3573,14 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         cgroups_free(&g);
         return rc;
     }
+    /* The medians ranked first: their values freed before the roll-up's arrays. */
+    if (pm->n && medians_rank(&pm->mr)) {
+        rc = nomem(e);
+        pend_free(pm);
+        free(kind);
+        cgroups_free(&g);
+        return rc;
+    }
     /* The cells in GROUP BY's order, then rolled up as crollup_read would read kp_scan. */
     size_t *order = malloc((g.ncell + 1) * sizeof *order);
     crollup cr;
@@ -3578,8 +3593,10 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
     if (!rc)
         qsort(order, g.ncell, sizeof *order, cmp_cells);
     sval *out = malloc((g.ncol + 1) * sizeof *out);
-    long *cellmem = malloc((g.ncell * cr.nd + 1) * sizeof *cellmem);
-    size_t *cellslot = malloc((g.ncell + 1) * sizeof *cellslot);
+    /* each cell's member ids and bucket slot, for the fractional sums below (32 bits:
+     * member and bucket counts are far below 2^32, and these arrays scale with cells) */
+    uint32_t *cellmem = malloc((g.ncell * cr.nd + 1) * sizeof *cellmem);
+    uint32_t *cellslot = malloc((g.ncell + 1) * sizeof *cellslot);
     int odd_bucket = 0; /* a bucket text no bucket start spells (malformed dates) */
     if (!rc && (!out || !cellmem || !cellslot))
         rc = nomem(e);
@@ -3594,13 +3611,15 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         size_t bk = bucket < 0 ? c->bk.nb + 1 : (size_t)bucket;
         if (bucket < 0 && id[0])
             odd_bucket = 1;
-        cellslot[i] = !id[0] ? 0 : bk == c->bk.nb ? 1 : bk + 2;
+        cellslot[i] = (uint32_t)(!id[0] ? 0 : bk == c->bk.nb ? 1 : bk + 2);
         const char *mem[ND];
-        long *ids = cellmem + i * cr.nd;
+        long ids[ND];
         for (size_t d = 0; d < cr.nd; d++)
             mem[d] = cgroups_member(&g, id, cr.dim[d]);
         if (crollup_row(&cr, mem, bk, ids))
             rc = nomem(e);
+        for (size_t d = 0; d < cr.nd && !rc; d++)
+            cellmem[i * cr.nd + d] = (uint32_t)ids[d];
         for (size_t x = 0; x < cr.nmet && !rc; x++) {
             crollup_value(&cr, &out[cr.col[x]], x, cr.col[x], ids, bk);
             if (lib->m[cr.met[x]].fn == A_AVG)
@@ -3685,10 +3704,8 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
     free(order);
     free(kind);
     cgroups_free(&g);
-    if (!rc && pm->n) {
-        rc = medians_finish(c, pm->idx, pm->n, &pm->mr, e);
-        memset(&pm->mr, 0, sizeof pm->mr);
-    }
+    if (!rc && pm->n)
+        rc = medians_finish(c, pm->idx, &pm->mr, 1, e);
     pend_free(pm);
     if (!rc)
         rc = crollup_finish(c, keys, &cr, &fr, by, n, e);
