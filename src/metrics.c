@@ -3965,10 +3965,12 @@ static int cmp_names(const void *a, const void *b)
 
 /* Write the wide rows as table `name` (a new temp table), in the order of its key
  * (dimension, member, grain, period start), one INSERT per row: the rep rows only with
- * rep_only, the rollup metrics' columns with rollups. A sum or count of an available
+ * rep_only, the rollup metrics' columns with rollups, only the aggregate columns
+ * need[i] given need. A sum or count of an available
  * source is 0 where nothing happened in the dimensions it has; min, max, averages and
  * medians stay NULL. */
-static kp_err wide_write(ectx *c, const char *name, int rep_only, int rollups, kp_error *e)
+static kp_err wide_write(ectx *c, const char *name, int rep_only, int rollups, const char *need,
+                         kp_error *e)
 {
     const kp_metric_lib *lib = c->lib;
     const wres *w = c->w;
@@ -3980,7 +3982,7 @@ static kp_err wide_write(ectx *c, const char *name, int rep_only, int rollups, k
     size_t ncol = 5;
     for (int pass = 0; pass < 1 + rollups; pass++)
         for (size_t i = 0; i < lib->n; i++)
-            if (lib->m[i].kind == (pass ? MK_ROLLUP : MK_AGG)) {
+            if (lib->m[i].kind == (pass ? MK_ROLLUP : MK_AGG) && (pass || !need || need[i])) {
                 sb_add(b, ", m%zu%s", i, wide_real(c, i) ? " REAL" : "");
                 ncol++;
             }
@@ -4042,7 +4044,7 @@ static kp_err wide_write(ectx *c, const char *name, int rep_only, int rollups, k
                 for (int pass = 0; pass < 1 + rollups; pass++)
                     for (size_t i = 0; i < lib->n; i++) {
                         const metric *m = &lib->m[i];
-                        if (m->kind != (pass ? MK_ROLLUP : MK_AGG))
+                        if (m->kind != (pass ? MK_ROLLUP : MK_AGG) || (!pass && need && !need[i]))
                             continue;
                         int zero = !pass && (m->fn == A_SUM || m->fn == A_COUNT ||
                                              m->fn == A_DISTINCT);
@@ -4101,6 +4103,16 @@ static kp_err build_wide(ectx *c, kp_error *e)
     return rc;
 }
 
+/* Mark need[i] for metric i and every metric it is computed from. */
+static void needs(const kp_metric_lib *lib, size_t i, char *need)
+{
+    if (need[i])
+        return;
+    need[i] = 1;
+    for (size_t j = 0; j < lib->m[i].ndeps; j++)
+        needs(lib, lib->m[i].deps[j], need);
+}
+
 /* Rollups over reps (e.g. share of reps at quota): the rep rows (kp_w0), with derived
  * metrics inlined, aggregated to each rep-based dimension in SQL; only reps for which
  * every referenced metric has a value count. Then the wide table kp_w: the wide rows
@@ -4111,10 +4123,18 @@ static kp_err eval_rollups(ectx *c, kp_error *e)
     sb *b = &c->sql;
     kp_err rc = KP_OK;
     int first_roll = c->nres, any = 0;
+    char *need = calloc(lib->n + 1, 1);
+    if (!need)
+        return nomem(e);
     for (size_t i = 0; i < lib->n; i++)
-        any |= lib->m[i].kind == MK_ROLLUP && lib->m[i].ok;
-    if (any)
-        rc = wide_write(c, "kp_w0", 1, 0, e);
+        if (lib->m[i].kind == MK_ROLLUP && lib->m[i].ok) {
+            any = 1;
+            for (size_t j = 0; j < lib->m[i].ndeps; j++)
+                needs(lib, lib->m[i].deps[j], need);
+        }
+    if (any) /* only the columns the rollups read */
+        rc = wide_write(c, "kp_w0", 1, 0, need, e);
+    free(need);
     for (size_t i = 0; i < lib->n && !rc; i++) {
         const metric *m = &lib->m[i];
         if (m->kind != MK_ROLLUP || !m->ok)
@@ -4146,7 +4166,7 @@ static kp_err eval_rollups(ectx *c, kp_error *e)
     if (!rc)
         rc = wide_absorb(c, first_roll, c->nres, 0, e);
     if (!rc)
-        rc = wide_write(c, "kp_w", 0, 1, e);
+        rc = wide_write(c, "kp_w", 0, 1, NULL, e);
     if (!rc)
         rc = exec_sql(c,
                       "CREATE UNIQUE INDEX kp_w_key ON kp_w(dimension, member, grain,"
