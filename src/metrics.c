@@ -5,9 +5,10 @@
  * expressions and its bucket evaluated in C from the raw columns where expr.h can do so
  * exactly, else by SQL; in SQL's GROUP BY when min or max need it), rolls it up to
  * every dimension and period (in C where the sums are exact integers, else in SQL; the
- * rows of median metrics are read once and ranked in C), joins the results into one wide
- * row per member and period, and inlines derived metrics as SQL over that row and its
- * comparison rows (kpi_wide, read through the `kpi` view). See include/kpipress/metrics.h. */
+ * rows of median metrics are read once and ranked in C), holds the results in C as one
+ * wide row per member and period (wres; SQL's results read into it) written with one
+ * INSERT each, and inlines derived metrics as SQL over that row and its comparison rows
+ * (kpi_wide, read through the `kpi` view). See include/kpipress/metrics.h. */
 #include "kpipress/metrics.h"
 
 #include "kpipress/expr.h"
@@ -1445,8 +1446,9 @@ static void join_reps(sb *b, unsigned keys)
         sb_add(b, " LEFT JOIN reps r ON r.rep_id = s.k%d", K_REP);
 }
 
-/* A new result table kp_r<N> for metrics idx[0..n): one row per dimension member and
- * period, one column per metric. Later joined once into the wide table. */
+/* A new result table kp_r<N> for metrics idx[0..n) that SQL computes: one row per
+ * dimension member and period, one column per metric. Later read into the wide rows
+ * (wide_absorb). */
 static kp_err new_result(ectx *c, const size_t *idx, size_t n, kp_error *e)
 {
     sb *b = &c->sql;
@@ -1457,8 +1459,8 @@ static kp_err new_result(ectx *c, const size_t *idx, size_t n, kp_error *e)
         sb_add(b, ", m%zu REAL", idx[i]);
         c->res_of[idx[i]] = c->nres;
     }
-    /* WITHOUT ROWID: the wide table looks every row up by this key, one b-tree seek
-     * instead of an index seek plus a rowid seek; members are never NULL (member_sql). */
+    /* one row per key (members are never NULL: member_sql); REAL columns, whose values
+     * the wide rows keep as they read back */
     sb_add(b, ", PRIMARY KEY(dimension, member, grain, period_start)) WITHOUT ROWID");
     c->nres++;
     return run_sql(c, NULL, e);
@@ -4510,7 +4512,6 @@ kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_er
         kp_store_rollback(s);
         kp_store_exec(s,
                       "DROP TABLE IF EXISTS temp.kp_w; DROP TABLE IF EXISTS temp.kp_w0;"
-                      "DROP TABLE IF EXISTS temp.kp_keys;"
                       "DROP TABLE IF EXISTS temp.kp_bmap; DROP TABLE IF EXISTS temp.kp_bmap_before;"
                       "DROP TABLE IF EXISTS temp.kp_scan",
                       NULL);
