@@ -1743,7 +1743,6 @@ static void wide_claim(ectx *c, const size_t *idx, size_t n)
     }
 }
 
-
 /* The rows of the median metrics read together (same relation, time column and mode):
  * bucket and one member id per dimension per row; each metric's values with their rows. */
 #define MAX_MEDIANS 16
@@ -2083,7 +2082,7 @@ static kp_err mrows_write(ectx *c, const size_t *idx, const mrows *mr, double *c
                 double *row = wres_row(c->w, mr->dim[di], mk, p);
                 for (size_t j = 0; j < mr->nm; j++) {
                     double v = median[j][g];
-                    row[c->w->col[idx[j]]] = !count[j][g]        ? NAN
+                    row[c->w->col[idx[j]]] = !count[j][g]          ? NAN
                                              : lib->m[idx[j]].unit ? v / 100.0
                                                                    : v;
                 }
@@ -2122,10 +2121,10 @@ static int medians_rank(mrows *mr)
         double *median = mr->median[j] = malloc((ngroups + 1) * sizeof *median);
         size_t *count = mr->count[j] = malloc((ngroups + 1) * sizeof *count);
         err = !median || !count || mrows_counts(mr, j, ngroups, count) ||
-              (mr->packed[j] ? kp_median_grouped_packed(mr->v[j], mr->nv[j], ngroups, &g,
-                                                        median, count)
-                             : kp_median_grouped_tagged_take(mr->v[j], mr->row[j], mr->nv[j],
-                                                             ngroups, &g, median, count));
+              (mr->packed[j]
+                   ? kp_median_grouped_packed(mr->v[j], mr->nv[j], ngroups, &g, median, count)
+                   : kp_median_grouped_tagged_take(mr->v[j], mr->row[j], mr->nv[j], ngroups, &g,
+                                                   median, count));
         /* its values are spent: freed before the next metric's sort (and what follows) */
         free(mr->v[j]);
         free(mr->row[j]);
@@ -3978,8 +3977,9 @@ static kp_err wide_write(ectx *c, const char *name, int rep_only, int rollups, c
     const wres *w = c->w;
     sb *b = &c->sql;
     sb_reset(b);
-    sb_add(b, "CREATE TEMP TABLE %s(dimension TEXT, member TEXT, grain TEXT, period_start TEXT,"
-              " pdays",
+    sb_add(b,
+           "CREATE TEMP TABLE %s(dimension TEXT, member TEXT, grain TEXT, period_start TEXT,"
+           " pdays",
            name);
     size_t ncol = 5;
     for (int pass = 0; pass < 1 + rollups; pass++)
@@ -4048,8 +4048,8 @@ static kp_err wide_write(ectx *c, const char *name, int rep_only, int rollups, c
                         const metric *m = &lib->m[i];
                         if (m->kind != (pass ? MK_ROLLUP : MK_AGG) || (!pass && need && !need[i]))
                             continue;
-                        int zero = !pass && (m->fn == A_SUM || m->fn == A_COUNT ||
-                                             m->fn == A_DISTINCT);
+                        int zero =
+                            !pass && (m->fn == A_SUM || m->fn == A_COUNT || m->fn == A_DISTINCT);
                         /* a REAL column reads back -0.0 as 0.0 */
                         double v = m->ok && c->res_of[i] >= 0 ? row[w->col[i]] : NAN;
                         if (!m->ok || c->res_of[i] < 0)

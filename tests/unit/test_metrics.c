@@ -448,9 +448,8 @@ static void test_wide_rows_complete(void **state)
     kp_store *s = fixture_store(job, 1);
     kp_error e = {0};
     int64_t n = -1, periods = 0, members = 0;
-    assert_int_equal(kp_store_query_int64(s, "SELECT count(*) FROM kpi_period", NULL, 0,
-                                          &periods, &e),
-                     KP_OK);
+    assert_int_equal(
+        kp_store_query_int64(s, "SELECT count(*) FROM kpi_period", NULL, 0, &periods, &e), KP_OK);
     /* however many members there are, each has a row for every period */
     assert_int_equal(kp_store_query_int64(s,
                                           "SELECT count(*) FROM (SELECT DISTINCT dimension,"
@@ -470,10 +469,9 @@ static void test_wide_rows_complete(void **state)
     assert_int_equal(n, 0);
     /* the members expected, by dimension: from reps, and from deals alone */
     static const char *const expect[][2] = {
-        {"company", "All"}, {"region", "East"}, {"region", "West"}, {"team", "A"},
-        {"team", "B"},      {"manager", "m1"},  {"manager", "m2"},  {"rep", "r1"},
-        {"rep", "r2"},      {"rep", "r3"},      {"rep", "zz"},      {"product", "P3"},
-        {"region", "(none)"}};
+        {"company", "All"}, {"region", "East"}, {"region", "West"},  {"team", "A"}, {"team", "B"},
+        {"manager", "m1"},  {"manager", "m2"},  {"rep", "r1"},       {"rep", "r2"}, {"rep", "r3"},
+        {"rep", "zz"},      {"product", "P3"},  {"region", "(none)"}};
     for (size_t i = 0; i < sizeof expect / sizeof *expect; i++) /* wide() fails without */
         assert_false(isnan(wide(s, job, "deals_won", expect[i][0], expect[i][1], MAR)));
     EQ(0, wide(s, job, "deals_won", "rep", "r3", MAR));
