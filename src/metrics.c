@@ -5,9 +5,10 @@
  * expressions and its bucket evaluated in C from the raw columns where expr.h can do so
  * exactly, else by SQL; in SQL's GROUP BY when min or max need it), rolls it up to
  * every dimension and period (in C where the sums are exact integers, else in SQL; the
- * rows of median metrics are read once and ranked in C), joins the results into one wide
- * row per member and period, and inlines derived metrics as SQL over that row and its
- * comparison rows (kpi_wide, read through the `kpi` view). See include/kpipress/metrics.h. */
+ * rows of median metrics are read once and ranked in C), holds the results in C as one
+ * wide row per member and period (wres; SQL's results read into it) written with one
+ * INSERT each, and inlines derived metrics as SQL over that row and its comparison rows
+ * (kpi_wide, read through the `kpi` view). See include/kpipress/metrics.h. */
 #include "kpipress/metrics.h"
 
 #include "kpipress/expr.h"
@@ -17,6 +18,8 @@
 
 #include <assert.h>
 #include <ctype.h>
+#include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1274,10 +1277,13 @@ typedef struct {
     periods ps;
     buckets bk;
     sb sql;
-    int *res_of; /* result table kp_r<N> holding each aggregate metric, -1 none */
+    int *res_of; /* result table kp_r<N> holding each aggregate metric, -1 none, RES_WIDE
+                  * in w */
     int nres;
-    struct pend_medians *pend; /* median rows read by the C scans (cscan_relation) */
+    struct wres *w; /* the wide rows in C */
 } ectx;
+
+#define RES_WIDE INT_MAX
 
 /* Run the statement in c->sql (bound from the job's values); error lines point at the
  * metric when one is given. */
@@ -1440,8 +1446,9 @@ static void join_reps(sb *b, unsigned keys)
         sb_add(b, " LEFT JOIN reps r ON r.rep_id = s.k%d", K_REP);
 }
 
-/* A new result table kp_r<N> for metrics idx[0..n): one row per dimension member and
- * period, one column per metric. Later joined once into the wide table. */
+/* A new result table kp_r<N> for metrics idx[0..n) that SQL computes: one row per
+ * dimension member and period, one column per metric. Later read into the wide rows
+ * (wide_absorb). */
 static kp_err new_result(ectx *c, const size_t *idx, size_t n, kp_error *e)
 {
     sb *b = &c->sql;
@@ -1452,8 +1459,8 @@ static kp_err new_result(ectx *c, const size_t *idx, size_t n, kp_error *e)
         sb_add(b, ", m%zu REAL", idx[i]);
         c->res_of[idx[i]] = c->nres;
     }
-    /* WITHOUT ROWID: the wide table looks every row up by this key, one b-tree seek
-     * instead of an index seek plus a rowid seek; members are never NULL (member_sql). */
+    /* one row per key (members are never NULL: member_sql); REAL columns, whose values
+     * the wide rows keep as they read back */
     sb_add(b, ", PRIMARY KEY(dimension, member, grain, period_start)) WITHOUT ROWID");
     c->nres++;
     return run_sql(c, NULL, e);
@@ -1629,12 +1636,111 @@ static long strset_id(strset *t, const char *s)
     return (long)(t->n - 1);
 }
 
+/* The id of s, -1 when absent. */
+static long strset_find(const strset *t, const char *s)
+{
+    if (!t->nslot)
+        return -1;
+    size_t h = str_hash(s) & (t->nslot - 1);
+    for (; t->slot[h]; h = (h + 1) & (t->nslot - 1))
+        if (!strcmp(t->s[t->slot[h] - 1], s))
+            return (long)(t->slot[h] - 1);
+    return -1;
+}
+
 static void strset_free(strset *t)
 {
     for (size_t i = 0; i < t->n; i++)
         free(t->s[i]);
     free(t->s);
     free(t->slot);
+}
+
+/* ---- the wide rows in C ------------------------------------------------------------- */
+
+/* The value of every aggregate and rollup metric per dimension member and period, held
+ * in C from the roll-ups that compute them until build_wide writes the wide table, one
+ * INSERT per row (no result table per roll-up joined in SQL). A value is the double a
+ * REAL column of a result table would read back; NULL is NaN (SQLite stores a NaN as
+ * NULL, so no value can be one). Members are those of a written row, plus build_wide's. */
+typedef struct wres {
+    size_t np, ncol; /* periods; columns: one per available aggregate or rollup metric */
+    long *col;       /* the column of metric i, -1 none */
+    strset members[ND];
+    size_t cap[ND];
+    double *v[ND]; /* [(member * np + period) * ncol + column] */
+} wres;
+
+static void wres_free(wres *w)
+{
+    if (!w)
+        return;
+    for (int d = 0; d < ND; d++) {
+        strset_free(&w->members[d]);
+        free(w->v[d]);
+    }
+    free(w->col);
+    free(w);
+}
+
+static wres *wres_new(const kp_metric_lib *lib, size_t np)
+{
+    wres *w = calloc(1, sizeof *w);
+    if (!w || !(w->col = malloc((lib->n + 1) * sizeof *w->col))) {
+        free(w);
+        return NULL;
+    }
+    w->np = np;
+    for (size_t i = 0; i < lib->n; i++)
+        w->col[i] = lib->m[i].kind != MK_DERIVED && lib->m[i].ok ? (long)w->ncol++ : -1;
+    return w;
+}
+
+/* The id of member `name` of dimension d, its rows (all NULL) added if new; -1 when out
+ * of memory. */
+static long wres_member(wres *w, int d, const char *name)
+{
+    long k = strset_id(&w->members[d], name);
+    if (k < 0 || (size_t)k < w->cap[d])
+        return k;
+    size_t cap = w->cap[d] ? 2 * w->cap[d] : 8, row = w->np * w->ncol;
+    while (cap <= (size_t)k)
+        cap *= 2;
+    double *v = realloc(w->v[d], (cap * row + 1) * sizeof *v);
+    if (!v)
+        return -1;
+    for (size_t x = w->cap[d] * row; x < cap * row; x++)
+        v[x] = NAN;
+    w->v[d] = v;
+    w->cap[d] = cap;
+    return k;
+}
+
+/* The values of member k of dimension d in period p, one per column. */
+static double *wres_row(const wres *w, int d, long k, size_t p)
+{
+    return w->v[d] + ((size_t)k * w->np + p) * w->ncol;
+}
+
+/* Metric i's values are about to be written: a second write replaces the first whole,
+ * as a later result table did. */
+static void wres_claim(wres *w, size_t i)
+{
+    long col = w->col[i];
+    assert(col >= 0);
+    for (int d = 0; d < ND; d++)
+        for (size_t x = (size_t)col; x < w->members[d].n * w->np * w->ncol; x += w->ncol)
+            w->v[d][x] = NAN;
+}
+
+/* Metrics idx[0..n) are about to be written into the wide rows in C. */
+static void wide_claim(ectx *c, const size_t *idx, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        if (c->res_of[idx[j]] != -1)
+            wres_claim(c->w, idx[j]);
+        c->res_of[idx[j]] = RES_WIDE;
+    }
 }
 
 /* The rows of the median metrics read together (same relation, time column and mode):
@@ -1657,6 +1763,8 @@ typedef struct {
     unsigned *row[MAX_MEDIANS]; /* the row of each value */
     int packed[MAX_MEDIANS];    /* v[j] holds value and row packed (kp_median_pack) */
     size_t nv[MAX_MEDIANS], capv[MAX_MEDIANS];
+    double *median[MAX_MEDIANS]; /* by group, once ranked (medians_rank) */
+    size_t *count[MAX_MEDIANS];  /* values in each group */
 } mrows;
 
 static size_t mrows_groups(void *ctx, size_t row, size_t *out, size_t max)
@@ -1686,6 +1794,8 @@ static void mrows_free(mrows *m)
     for (size_t j = 0; j < m->nm; j++) {
         free(m->v[j]);
         free(m->row[j]);
+        free(m->median[j]);
+        free(m->count[j]);
     }
 }
 
@@ -1957,44 +2067,28 @@ static kp_err mrows_write(ectx *c, const size_t *idx, const mrows *mr, double *c
                           size_t *const *count, kp_error *e)
 {
     const kp_metric_lib *lib = c->lib;
-    sb *b = &c->sql;
-    sb_reset(b);
-    sb_add(b, "INSERT INTO kp_r%d VALUES(?1, ?2, ?3, ?4", c->nres - 1);
-    for (size_t j = 0; j < mr->nm; j++)
-        sb_add(b, ", ?%zu", j + 5);
-    sb_add(b, ")");
-    kp_stmt *st = NULL;
-    kp_err rc = b->oom ? nomem(e) : kp_store_prepare(c->s, b->p, NULL, 0, &st, e);
-    char d[KP_DATE_ISO_LEN + 1];
-    for (size_t di = 0; di < mr->nd && !rc; di++) {
-        const char *dn = dim_names[mr->dim[di]];
-        for (size_t k = 0; k < mr->members[di].n && !rc; k++)
-            for (size_t p = 0; p < mr->np && !rc; p++) {
+    wide_claim(c, idx, mr->nm);
+    for (size_t di = 0; di < mr->nd; di++) {
+        long mk = -1;
+        for (size_t k = 0; k < mr->members[di].n; k++, mk = -1)
+            for (size_t p = 0; p < mr->np; p++) {
                 size_t g = mr->base[di] + k * mr->np + p, any = 0;
                 for (size_t j = 0; j < mr->nm; j++)
                     any |= count[j][g];
                 if (!any)
                     continue;
-                const period *per = &c->ps.p[p];
-                const char *mem = mr->members[di].s[k], *gn = grain_names[per->grain];
-                kp_stmt_bind_text(st, 1, dn, strlen(dn));
-                kp_stmt_bind_text(st, 2, mem, strlen(mem));
-                kp_stmt_bind_text(st, 3, gn, strlen(gn));
-                kp_stmt_bind_text(st, 4, kp_date_format_iso(per->start, d), KP_DATE_ISO_LEN);
+                if (mk < 0 && (mk = wres_member(c->w, mr->dim[di], mr->members[di].s[k])) < 0)
+                    return nomem(e);
+                double *row = wres_row(c->w, mr->dim[di], mk, p);
                 for (size_t j = 0; j < mr->nm; j++) {
                     double v = median[j][g];
-                    if (!count[j][g])
-                        kp_stmt_bind_null(st, (int)j + 5);
-                    else
-                        kp_stmt_bind_double(st, (int)j + 5, lib->m[idx[j]].unit ? v / 100.0 : v);
+                    row[c->w->col[idx[j]]] = !count[j][g]          ? NAN
+                                             : lib->m[idx[j]].unit ? v / 100.0
+                                                                   : v;
                 }
-                if (kp_stmt_step(st, e) < 0)
-                    rc = e ? e->code : KP_ERR_IO;
-                kp_stmt_reset(st);
             }
     }
-    kp_stmt_finalize(st);
-    return rc;
+    return KP_OK;
 }
 
 /* An empty row set for median metrics idx[0..n): the dimensions their relation has. */
@@ -2012,43 +2106,44 @@ static void medians_setup(ectx *c, const size_t *idx, size_t n, mrows *mr)
             mr->dim[mr->nd++] = d;
 }
 
-/* The medians of the rows in mr, written to a new result table; frees mr. */
-static kp_err medians_finish(ectx *c, const size_t *idx, size_t n, mrows *mr, kp_error *e)
+/* The median and the number of values of every group of mr (mr->median, mr->count);
+ * the values are freed as they are ranked. -1 when out of memory. */
+static int medians_rank(mrows *mr)
 {
-    double *median[MAX_MEDIANS] = {NULL};
-    size_t *count[MAX_MEDIANS] = {NULL};
     size_t ngroups = 0;
-    kp_err rc = KP_OK;
+    int err = 0;
     for (size_t d = 0; d < mr->nd; d++) {
         mr->base[d] = ngroups;
         ngroups += mr->members[d].n * mr->np;
     }
-    for (size_t j = 0; j < n && !rc; j++) {
+    for (size_t j = 0; j < mr->nm && !err; j++) {
         kp_median_groups g = {mrows_groups, mr, mr->nd * mr->np};
-        if (!(median[j] = malloc((ngroups + 1) * sizeof *median[j])) ||
-            !(count[j] = malloc((ngroups + 1) * sizeof *count[j])) ||
-            mrows_counts(mr, j, ngroups, count[j]) ||
-            (mr->packed[j] ? kp_median_grouped_packed(mr->v[j], mr->nv[j], ngroups, &g,
-                                                      median[j], count[j])
-                           : kp_median_grouped_tagged_take(mr->v[j], mr->row[j], mr->nv[j],
-                                                           ngroups, &g, median[j], count[j])))
-            rc = nomem(e);
-        /* its values are spent: freed before the next metric's sort (and the SQL after) */
+        double *median = mr->median[j] = malloc((ngroups + 1) * sizeof *median);
+        size_t *count = mr->count[j] = malloc((ngroups + 1) * sizeof *count);
+        err = !median || !count || mrows_counts(mr, j, ngroups, count) ||
+              (mr->packed[j]
+                   ? kp_median_grouped_packed(mr->v[j], mr->nv[j], ngroups, &g, median, count)
+                   : kp_median_grouped_tagged_take(mr->v[j], mr->row[j], mr->nv[j], ngroups, &g,
+                                                   median, count));
+        /* its values are spent: freed before the next metric's sort (and what follows) */
         free(mr->v[j]);
         free(mr->row[j]);
         mr->v[j] = NULL;
         mr->row[j] = NULL;
         mr->nv[j] = mr->capv[j] = 0;
     }
+    return err ? -1 : 0;
+}
+
+/* The medians of the rows in mr (ranked unless `ranked`) written to the wide rows;
+ * frees mr. */
+static kp_err medians_finish(ectx *c, const size_t *idx, mrows *mr, int ranked, kp_error *e)
+{
+    kp_err rc = !ranked && medians_rank(mr) ? nomem(e) : KP_OK;
     if (!rc)
-        rc = new_result(c, idx, n, e);
-    if (!rc)
-        rc = mrows_write(c, idx, mr, median, count, e);
-    for (size_t j = 0; j < n; j++) {
-        free(median[j]);
-        free(count[j]);
-    }
+        rc = mrows_write(c, idx, mr, mr->median, mr->count, e);
     mrows_free(mr);
+    memset(mr, 0, sizeof *mr);
     return rc;
 }
 
@@ -2070,7 +2165,7 @@ static kp_err eval_medians(ectx *c, const size_t *idx, size_t n, kp_error *e)
         mrows_free(&mr);
         return rc;
     }
-    return medians_finish(c, idx, n, &mr, e);
+    return medians_finish(c, idx, &mr, 0, e);
 }
 
 /* ---- rollups in C --------------------------------------------------------------------- */
@@ -2249,32 +2344,6 @@ static kp_err crollup_read(ectx *c, unsigned keys, crollup *r, kp_error *e)
     return rc;
 }
 
-/* A new result table for metrics idx[0..n) and its INSERT statement: dimension, member,
- * grain, period start, then one value per metric. */
-static kp_err result_insert(ectx *c, const size_t *idx, size_t n, kp_stmt **st, kp_error *e)
-{
-    kp_err rc = new_result(c, idx, n, e);
-    sb *b = &c->sql;
-    sb_reset(b);
-    sb_add(b, "INSERT INTO kp_r%d VALUES(?1, ?2, ?3, ?4", c->nres - 1);
-    for (size_t j = 0; j < n; j++)
-        sb_add(b, ", ?%zu", j + 5);
-    sb_add(b, ")");
-    if (!rc)
-        rc = b->oom ? nomem(e) : kp_store_prepare(c->s, b->p, NULL, 0, st, e);
-    return rc;
-}
-
-/* The key columns of one result row: dimension, member, grain, period start (ISO). */
-static void bind_row_key(kp_stmt *st, const char *dim, const char *member, const char *grain,
-                         const char *start)
-{
-    kp_stmt_bind_text(st, 1, dim, strlen(dim));
-    kp_stmt_bind_text(st, 2, member, strlen(member));
-    kp_stmt_bind_text(st, 3, grain, strlen(grain));
-    kp_stmt_bind_text(st, 4, start, KP_DATE_ISO_LEN);
-}
-
 /* Write the rollup of metric slots js[0..n) (time mode tm) into a new result table: one
  * row per dimension member and period that a scan row reaches, as the SQL rollup has. */
 static kp_err crollup_write(ectx *c, const crollup *r, const size_t *js, size_t n, tmode tm,
@@ -2284,21 +2353,17 @@ static kp_err crollup_write(ectx *c, const crollup *r, const size_t *js, size_t 
     size_t idx[64];
     for (size_t j = 0; j < n; j++)
         idx[j] = r->met[js[j]];
-    kp_stmt *st = NULL;
-    kp_err rc = result_insert(c, idx, n, &st, e);
+    wide_claim(c, idx, n);
+    kp_err rc = KP_OK;
     acc *tot = calloc(r->ncol + 1, sizeof *tot);
     unsigned char *in = calloc(r->nbk + 1, 1);
     if (!rc && (!tot || !in))
         rc = nomem(e);
-    char d[KP_DATE_ISO_LEN + 1];
     for (size_t p = 0; p < c->ps.n && !rc; p++) {
         const period *per = &c->ps.p[p];
         for (size_t k = 0; k < r->nbk; k++)
             in[k] = (unsigned char)bucket_maps(&c->bk, k, per, tm);
-        const char *gn = grain_names[per->grain];
-        kp_date_format_iso(per->start, d);
         for (size_t di = 0; di < r->nd && !rc; di++) {
-            const char *dn = dim_names[r->dim[di]];
             for (size_t k = 0; k < r->members[di].n && !rc; k++) {
                 int hit = 0;
                 memset(tot, 0, r->ncol * sizeof *tot);
@@ -2316,7 +2381,12 @@ static kp_err crollup_write(ectx *c, const crollup *r, const size_t *js, size_t 
                 }
                 if (!hit)
                     continue;
-                bind_row_key(st, dn, r->members[di].s[k], gn, d);
+                long mk = wres_member(c->w, r->dim[di], r->members[di].s[k]);
+                if (mk < 0) {
+                    rc = nomem(e);
+                    break;
+                }
+                double *row = wres_row(c->w, r->dim[di], mk, p);
                 for (size_t j = 0; j < n; j++) {
                     const metric *m = &lib->m[idx[j]];
                     const acc *s = &tot[r->col[js[j]]];
@@ -2329,20 +2399,13 @@ static kp_err crollup_write(ectx *c, const crollup *r, const size_t *js, size_t 
                     }
                     if (m->unit)
                         v = v / 100.0;
-                    if (null)
-                        kp_stmt_bind_null(st, (int)j + 5);
-                    else
-                        kp_stmt_bind_double(st, (int)j + 5, v);
+                    row[c->w->col[idx[j]]] = null ? NAN : v;
                 }
-                if (kp_stmt_step(st, e) < 0)
-                    rc = e ? e->code : KP_ERR_IO;
-                kp_stmt_reset(st);
             }
         }
     }
     free(tot);
     free(in);
-    kp_stmt_finalize(st);
     return rc;
 }
 
@@ -2454,21 +2517,17 @@ static kp_err frollup_write(ectx *c, const crollup *r, const frollup *f, const s
     size_t idx[64];
     for (size_t j = 0; j < n; j++)
         idx[j] = f->met[js[j]];
-    kp_stmt *st = NULL;
-    kp_err rc = result_insert(c, idx, n, &st, e);
+    wide_claim(c, idx, n);
+    kp_err rc = KP_OK;
     unsigned char *in = calloc(f->nslot + 1, 1);
     ssum tot[64];
-    if (!rc && !in)
+    if (!in)
         rc = nomem(e);
-    char d[KP_DATE_ISO_LEN + 1];
     for (size_t p = 0; p < c->ps.n && !rc; p++) {
         const period *per = &c->ps.p[p];
         for (size_t k = 0; k < f->nslot; k++)
             in[k] = tm == T_STOCK || (k >= 2 && bucket_maps(&c->bk, k - 2, per, T_WINDOW));
-        const char *gn = grain_names[per->grain];
-        kp_date_format_iso(per->start, d);
         for (size_t di = 0; di < r->nd && !rc; di++) {
-            const char *dn = dim_names[r->dim[di]];
             for (size_t k = 0; k < f->nmem[di] && !rc; k++) {
                 int hit = 0;
                 memset(tot, 0, n * sizeof *tot);
@@ -2485,27 +2544,25 @@ static kp_err frollup_write(ectx *c, const crollup *r, const frollup *f, const s
                 }
                 if (!hit)
                     continue;
-                bind_row_key(st, dn, r->members[di].s[k], gn, d);
+                long mk = wres_member(c->w, r->dim[di], r->members[di].s[k]);
+                if (mk < 0) {
+                    rc = nomem(e);
+                    break;
+                }
+                double *row = wres_row(c->w, r->dim[di], mk, p);
                 for (size_t j = 0; j < n; j++) {
-                    sval v = ssum_value(&tot[j]); /* as combine_sql: sum(c) [/ 100.0] */
+                    /* as combine_sql: sum(c) [/ 100.0]; an integer sum reads back from a
+                     * REAL column as its double */
+                    sval v = ssum_value(&tot[j]);
                     double x = v.t == KP_COL_INTEGER ? (double)v.i : v.d;
                     if (lib->m[idx[j]].unit)
                         x = x / 100.0;
-                    if (v.t == KP_COL_NULL)
-                        kp_stmt_bind_null(st, (int)j + 5);
-                    else if (v.t == KP_COL_INTEGER && !lib->m[idx[j]].unit)
-                        kp_stmt_bind_int64(st, (int)j + 5, v.i);
-                    else
-                        kp_stmt_bind_double(st, (int)j + 5, x);
+                    row[c->w->col[idx[j]]] = v.t == KP_COL_NULL ? NAN : x;
                 }
-                if (kp_stmt_step(st, e) < 0)
-                    rc = e ? e->code : KP_ERR_IO;
-                kp_stmt_reset(st);
             }
         }
     }
     free(in);
-    kp_stmt_finalize(st);
     return rc;
 }
 
@@ -2767,7 +2824,7 @@ static sval sumsrc_value(const sumsrc *u, const sval *vals)
 }
 
 /* Median metrics read on this scan's rows: those of relation r in time mode window on
- * the same time column, the first MAX_MEDIANS as eval_all_medians groups them. */
+ * the same time column, the first MAX_MEDIANS (eval_all_medians does the others). */
 typedef struct pend_medians {
     size_t idx[MAX_MEDIANS], n;
     mrows mr;
@@ -2776,20 +2833,17 @@ typedef struct pend_medians {
     long *memo[ND];                           /* member id + 1 by key id, per dimension */
     size_t nmemo[ND];
     size_t *row_of, nrow_of; /* mrows row + 1 of each scan cell (0: not yet known) */
-    struct pend_medians *next;
 } pend_medians;
 
 static void pend_free(pend_medians *p)
 {
-    while (p) {
-        pend_medians *next = p->next;
-        mrows_free(&p->mr);
-        for (int d = 0; d < ND; d++)
-            free(p->memo[d]);
-        free(p->row_of);
-        free(p);
-        p = next;
-    }
+    if (!p)
+        return;
+    mrows_free(&p->mr);
+    for (int d = 0; d < ND; d++)
+        free(p->memo[d]);
+    free(p->row_of);
+    free(p);
 }
 
 static size_t find_medians(const kp_metric_lib *lib, size_t r, const char *time, size_t *idx)
@@ -3289,8 +3343,8 @@ static int sum_of(cgroups *g, size_t cap, sumsrc u)
 
 /* The grouped scan of relation r in C: one pass over its rows, SQL evaluating each row's
  * where and value expressions, C summing them per (bucket, keys) cell as kp_scan's GROUP
- * BY would (no sort of a million rows), rolling the cells up (crollup) and collecting
- * the rows of the median metrics on the same time column for eval_all_medians. *done = 0
+ * BY would (no sort of a million rows), rolling the cells up (crollup) and ranking
+ * the rows of the median metrics on the same time column (medians_finish). *done = 0
  * (and nothing written) when the scan needs what only SQL does: min or max, values that
  * are text, keys that are not text, an integer overflow. */
 static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
@@ -3520,6 +3574,14 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         cgroups_free(&g);
         return rc;
     }
+    /* The medians ranked first: their values freed before the roll-up's arrays. */
+    if (pm->n && medians_rank(&pm->mr)) {
+        rc = nomem(e);
+        pend_free(pm);
+        free(kind);
+        cgroups_free(&g);
+        return rc;
+    }
     /* The cells in GROUP BY's order, then rolled up as crollup_read would read kp_scan. */
     size_t *order = malloc((g.ncell + 1) * sizeof *order);
     crollup cr;
@@ -3532,8 +3594,10 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
     if (!rc)
         qsort(order, g.ncell, sizeof *order, cmp_cells);
     sval *out = malloc((g.ncol + 1) * sizeof *out);
-    long *cellmem = malloc((g.ncell * cr.nd + 1) * sizeof *cellmem);
-    size_t *cellslot = malloc((g.ncell + 1) * sizeof *cellslot);
+    /* each cell's member ids and bucket slot, for the fractional sums below (32 bits:
+     * member and bucket counts are far below 2^32, and these arrays scale with cells) */
+    uint32_t *cellmem = malloc((g.ncell * cr.nd + 1) * sizeof *cellmem);
+    uint32_t *cellslot = malloc((g.ncell + 1) * sizeof *cellslot);
     int odd_bucket = 0; /* a bucket text no bucket start spells (malformed dates) */
     if (!rc && (!out || !cellmem || !cellslot))
         rc = nomem(e);
@@ -3548,13 +3612,15 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         size_t bk = bucket < 0 ? c->bk.nb + 1 : (size_t)bucket;
         if (bucket < 0 && id[0])
             odd_bucket = 1;
-        cellslot[i] = !id[0] ? 0 : bk == c->bk.nb ? 1 : bk + 2;
+        cellslot[i] = (uint32_t)(!id[0] ? 0 : bk == c->bk.nb ? 1 : bk + 2);
         const char *mem[ND];
-        long *ids = cellmem + i * cr.nd;
+        long ids[ND];
         for (size_t d = 0; d < cr.nd; d++)
             mem[d] = cgroups_member(&g, id, cr.dim[d]);
         if (crollup_row(&cr, mem, bk, ids))
             rc = nomem(e);
+        for (size_t d = 0; d < cr.nd && !rc; d++)
+            cellmem[i * cr.nd + d] = (uint32_t)ids[d];
         for (size_t x = 0; x < cr.nmet && !rc; x++) {
             crollup_value(&cr, &out[cr.col[x]], x, cr.col[x], ids, bk);
             if (lib->m[cr.met[x]].fn == A_AVG)
@@ -3631,24 +3697,23 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         }
         kp_stmt_finalize(st);
     }
-    if (!rc)
-        rc = crollup_finish(c, keys, &cr, &fr, by, n, e);
-    if (!rc && with_table)
-        rc = kp_store_exec(c->s, "DROP TABLE kp_scan", e);
+    /* The scan's cells are spent: freed before the medians' sorts and the wide rows
+     * take their room. */
     free(out);
     free(cellmem);
     free(cellslot);
     free(order);
     free(kind);
+    cgroups_free(&g);
+    if (!rc && pm->n)
+        rc = medians_finish(c, pm->idx, &pm->mr, 1, e);
+    pend_free(pm);
+    if (!rc)
+        rc = crollup_finish(c, keys, &cr, &fr, by, n, e);
+    if (!rc && with_table)
+        rc = kp_store_exec(c->s, "DROP TABLE kp_scan", e);
     frollup_free(&fr);
     crollup_free(&cr);
-    cgroups_free(&g);
-    if (!rc && pm->n) {
-        pm->next = c->pend;
-        c->pend = pm;
-    } else {
-        pend_free(pm);
-    }
     if (!rc)
         *done = 1;
     return rc;
@@ -3788,16 +3853,7 @@ static kp_err availability(ectx *c, kp_metric_lib *lib, kp_error *e)
     return KP_OK;
 }
 
-/* LEFT JOIN result tables kp_r<from>..kp_r<to-1> on the key of row alias `k`/`p`. */
-static void join_results(sb *b, int from, int to, const char *member, const char *per)
-{
-    for (int t = from; t < to; t++)
-        sb_add(b, " LEFT JOIN kp_r%d r%d ON r%d.dimension = %s.dimension AND r%d.member ="
-                  " %s.member AND r%d.grain = %s.grain AND r%d.period_start = %s.period_start",
-               t, t, t, member, t, member, t, per, t, per);
-}
-
-/* Drop result tables kp_r<from>..kp_r<to-1>, then run `then` (a table swap). */
+/* Drop result tables kp_r<from>..kp_r<to-1>, then run `then` (when given). */
 static kp_err drop_results(ectx *c, int from, int to, const char *then, kp_error *e)
 {
     kp_err rc = KP_OK;
@@ -3806,108 +3862,281 @@ static kp_err drop_results(ectx *c, int from, int to, const char *then, kp_error
         sb_add(&c->sql, "DROP TABLE kp_r%d", t);
         rc = run_sql(c, NULL, e);
     }
-    return rc ? rc : exec_sql(c, then, e);
+    return rc || !then ? rc : exec_sql(c, then, e);
 }
 
-/* The dimensions that members in kp_keys belong to (*out). A sum over every one of them
- * is 0 where nothing happened without testing the dimension of each row: an IN list
- * costs a b-tree lookup per row and metric. */
-static kp_err keys_dims(ectx *c, unsigned *out, kp_error *e)
+/* The key columns of one wide row: dimension, member, grain, period start (ISO). */
+static void bind_row_key(kp_stmt *st, const char *dim, const char *member, const char *grain,
+                         const char *start)
 {
-    kp_stmt *st = NULL;
-    kp_err rc = kp_store_prepare(c->s, "SELECT DISTINCT dimension FROM kp_keys", NULL, 0, &st, e);
-    int k = 0;
-    *out = 0;
-    while (!rc && (k = kp_stmt_step(st, e)) > 0) {
-        const char *dim = kp_stmt_column_text(st, 0);
-        int d = 0;
-        while (d < ND && !(dim && !strcmp(dim, dim_names[d])))
-            d++;
-        *out |= d < ND ? DIM(d) : ALL_DIMS; /* an unknown one: keep every test */
+    kp_stmt_bind_text(st, 1, dim, strlen(dim));
+    kp_stmt_bind_text(st, 2, member, strlen(member));
+    kp_stmt_bind_text(st, 3, grain, strlen(grain));
+    kp_stmt_bind_text(st, 4, start, KP_DATE_ISO_LEN);
+}
+
+/* The period of kpi_period's row (grain, period_start), -1 none; iso[p] is period p's
+ * start. */
+static long period_of(const ectx *c, char (*iso)[KP_DATE_ISO_LEN + 1], const char *grain,
+                      const char *start)
+{
+    for (size_t p = 0; grain && start && p < c->ps.n; p++)
+        if (!strcmp(grain_names[c->ps.p[p].grain], grain) && !strcmp(iso[p], start))
+            return (long)p;
+    return -1;
+}
+
+/* Read the result tables kp_r<from>..kp_r<to-1> that SQL wrote into the wide rows (each
+ * metric from the table that holds it last), then drop them. A member new to the wide
+ * rows is added only with add_members (else its rows are left out, as a LEFT JOIN on
+ * the wide rows leaves them). */
+static kp_err wide_absorb(ectx *c, int from, int to, int add_members, kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    wres *w = c->w;
+    sb *b = &c->sql;
+    char(*iso)[KP_DATE_ISO_LEN + 1] = malloc((c->ps.n + 1) * sizeof *iso);
+    size_t *cols = malloc((lib->n + 1) * sizeof *cols);
+    kp_err rc = iso && cols ? KP_OK : nomem(e);
+    for (size_t p = 0; p < c->ps.n && !rc; p++)
+        kp_date_format_iso(c->ps.p[p].start, iso[p]);
+    for (int t = from; t < to && !rc; t++) {
+        size_t n = 0;
+        sb_reset(b);
+        sb_add(b, "SELECT dimension, member, grain, period_start");
+        for (size_t i = 0; i < lib->n; i++)
+            if (c->res_of[i] == t) {
+                sb_add(b, ", m%zu", i);
+                cols[n++] = i;
+            }
+        sb_add(b, " FROM kp_r%d", t);
+        kp_stmt *st = NULL;
+        rc = b->oom ? nomem(e) : kp_store_prepare(c->s, b->p, NULL, 0, &st, e);
+        for (size_t j = 0; j < n; j++)
+            wres_claim(w, cols[j]);
+        int step = 0;
+        while (!rc && (step = kp_stmt_step(st, e)) == 1) {
+            const char *dim = kp_stmt_column_text(st, 0);
+            int d = 0;
+            while (d < ND && !(dim && !strcmp(dim, dim_names[d])))
+                d++;
+            const char *mem = kp_stmt_column_text(st, 1);
+            long p = period_of(c, iso, kp_stmt_column_text(st, 2), kp_stmt_column_text(st, 3));
+            if (d == ND || !mem || p < 0)
+                continue; /* no key of the wide rows */
+            long k = add_members ? wres_member(w, d, mem) : strset_find(&w->members[d], mem);
+            if (k == -1 && add_members)
+                rc = nomem(e);
+            if (k < 0)
+                continue;
+            double *row = wres_row(w, d, k, (size_t)p);
+            for (size_t j = 0; j < n; j++)
+                row[w->col[cols[j]]] = kp_stmt_column_type(st, (int)j + 4) == KP_COL_NULL
+                                           ? NAN
+                                           : kp_stmt_column_double(st, (int)j + 4);
+        }
+        if (!rc && step < 0)
+            rc = e && e->code ? e->code : KP_ERR_IO;
+        kp_stmt_finalize(st);
+        for (size_t j = 0; j < n; j++)
+            c->res_of[cols[j]] = RES_WIDE;
     }
-    if (!rc && k < 0)
-        rc = e && e->code ? e->code : KP_ERR_IO;
+    free(iso);
+    free(cols);
+    return rc ? rc : drop_results(c, from, to, NULL, e);
+}
+
+/* Whether wide column i reads as a result table's REAL column would (a plain value), or
+ * else as an expression over it (a sum or count that is 0 where nothing happened, or no
+ * value at all): the wide table's declared type, which kpi_wide's columns inherit. */
+static int wide_real(const ectx *c, size_t i)
+{
+    const metric *m = &c->lib->m[i];
+    if (!m->ok || c->res_of[i] < 0)
+        return 0;
+    return m->kind == MK_ROLLUP || (m->fn != A_SUM && m->fn != A_COUNT && m->fn != A_DISTINCT);
+}
+
+static const char *const *sort_wide_names;
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(sort_wide_names[*(const size_t *)a], sort_wide_names[*(const size_t *)b]);
+}
+
+/* Write the wide rows as table `name` (a new temp table), in the order of its key
+ * (dimension, member, grain, period start), one INSERT per row: the rep rows only with
+ * rep_only, the rollup metrics' columns with rollups, only the aggregate columns
+ * need[i] given need. A sum or count of an available
+ * source is 0 where nothing happened in the dimensions it has; min, max, averages and
+ * medians stay NULL. */
+static kp_err wide_write(ectx *c, const char *name, int rep_only, int rollups, const char *need,
+                         kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    const wres *w = c->w;
+    sb *b = &c->sql;
+    sb_reset(b);
+    sb_add(b,
+           "CREATE TEMP TABLE %s(dimension TEXT, member TEXT, grain TEXT, period_start TEXT,"
+           " pdays",
+           name);
+    size_t ncol = 5;
+    for (int pass = 0; pass < 1 + rollups; pass++)
+        for (size_t i = 0; i < lib->n; i++)
+            if (lib->m[i].kind == (pass ? MK_ROLLUP : MK_AGG) && (pass || !need || need[i])) {
+                sb_add(b, ", m%zu%s", i, wide_real(c, i) ? " REAL" : "");
+                ncol++;
+            }
+    sb_add(b, ")");
+    kp_err rc = run_sql(c, NULL, e);
+    sb_reset(b);
+    sb_add(b, "INSERT INTO %s VALUES(?1", name);
+    for (size_t x = 1; x < ncol; x++)
+        sb_add(b, ", ?%zu", x + 1);
+    sb_add(b, ")");
+    kp_stmt *st = NULL;
+    if (!rc)
+        rc = b->oom ? nomem(e) : kp_store_prepare(c->s, b->p, NULL, 0, &st, e);
+    /* rows in key order: dimensions, members and grains by name, then period start */
+    size_t dord[ND], *pord = malloc((c->ps.n + 1) * sizeof *pord), *mord = NULL;
+    char(*iso)[KP_DATE_ISO_LEN + 1] = malloc((c->ps.n + 1) * sizeof *iso);
+    const char **gkey = malloc((c->ps.n + 1) * sizeof *gkey);
+    char(*key)[48] = malloc((c->ps.n + 1) * sizeof *key);
+    if (!rc && (!pord || !iso || !gkey || !key))
+        rc = nomem(e);
+    for (size_t p = 0; p < c->ps.n && !rc; p++) {
+        kp_date_format_iso(c->ps.p[p].start, iso[p]);
+        snprintf(key[p], sizeof key[p], "%s%c%s", grain_names[c->ps.p[p].grain], 1, iso[p]);
+        gkey[p] = key[p];
+        pord[p] = p;
+    }
+    for (int d = 0; d < ND; d++)
+        dord[d] = (size_t)d;
+    sort_wide_names = dim_names;
+    qsort(dord, ND, sizeof *dord, cmp_names);
+    if (!rc) {
+        sort_wide_names = gkey;
+        qsort(pord, c->ps.n, sizeof *pord, cmp_names);
+    }
+    for (size_t x = 0; x < ND && !rc; x++) {
+        int d = (int)dord[x];
+        const strset *ms = &w->members[d];
+        if (rep_only && d != D_REP)
+            continue;
+        free(mord);
+        if (!(mord = malloc((ms->n + 1) * sizeof *mord))) {
+            rc = nomem(e);
+            break;
+        }
+        for (size_t k = 0; k < ms->n; k++)
+            mord[k] = k;
+        sort_wide_names = (const char *const *)ms->s;
+        qsort(mord, ms->n, sizeof *mord, cmp_names);
+        for (size_t y = 0; y < ms->n && !rc; y++)
+            for (size_t q = 0; q < c->ps.n && !rc; q++) {
+                size_t p = pord[q];
+                const period *per = &c->ps.p[p];
+                const double *row = wres_row(w, d, (long)mord[y], p);
+                const char *gn = grain_names[per->grain];
+                bind_row_key(st, dim_names[d], ms->s[mord[y]], gn, iso[p]);
+                /* julianday(end) - julianday(start) + 1: whole days, exact in a double */
+                kp_stmt_bind_double(st, 5, (double)(per->end - per->start) + 1.0);
+                int at = 6;
+                for (int pass = 0; pass < 1 + rollups; pass++)
+                    for (size_t i = 0; i < lib->n; i++) {
+                        const metric *m = &lib->m[i];
+                        if (m->kind != (pass ? MK_ROLLUP : MK_AGG) || (!pass && need && !need[i]))
+                            continue;
+                        int zero =
+                            !pass && (m->fn == A_SUM || m->fn == A_COUNT || m->fn == A_DISTINCT);
+                        /* a REAL column reads back -0.0 as 0.0 */
+                        double v = m->ok && c->res_of[i] >= 0 ? row[w->col[i]] : NAN;
+                        if (!m->ok || c->res_of[i] < 0)
+                            kp_stmt_bind_null(st, at);
+                        else if (!isnan(v))
+                            kp_stmt_bind_double(st, at, v == 0 ? 0.0 : v);
+                        else if (zero && (m->dims & lib->dims & DIM(d)))
+                            kp_stmt_bind_int64(st, at, 0);
+                        else
+                            kp_stmt_bind_null(st, at);
+                        at++;
+                    }
+                if (kp_stmt_step(st, e) < 0)
+                    rc = e && e->code ? e->code : KP_ERR_IO;
+                kp_stmt_reset(st);
+            }
+    }
+    free(mord);
+    free(pord);
+    free(iso);
+    free(gkey);
+    free(key);
     kp_stmt_finalize(st);
     return rc;
 }
 
-/* The wide table kp_w: every member of every dimension (every rep, team, region and
- * manager, deals or not) for every period, with one column per aggregate and rollup
- * metric. Sums and counts of available sources are 0 where nothing happened; min, max,
- * averages and medians stay NULL. */
+/* The wide rows: every member of every dimension (every rep, team, region and manager,
+ * deals or not, and every member a result has) for every period, with one column per
+ * aggregate metric; the results SQL computed are read into them first. */
 static kp_err build_wide(ectx *c, kp_error *e)
 {
     const kp_metric_lib *lib = c->lib;
-    sb *b = &c->sql;
-    kp_err rc = exec_sql(c, "CREATE TEMP TABLE kp_keys(dimension TEXT, member TEXT,"
-                            " PRIMARY KEY(dimension, member))",
-                         e);
-    static const char *const rep_members[] = {"rep_id", "coalesce(region, '(none)')",
-                                              "coalesce(team, '(none)')",
-                                              "coalesce(manager_id, '(none)')"};
+    kp_err rc = wide_absorb(c, 0, c->nres, 1, e);
     static const int rep_dims[] = {D_REP, D_REGION, D_TEAM, D_MANAGER};
-    for (int k = 0; k < 4 && !rc; k++) {
-        if (!(lib->dims & DIM(rep_dims[k])))
-            continue;
-        sb_reset(b);
-        sb_add(b, "INSERT OR IGNORE INTO kp_keys SELECT '%s', %s FROM reps",
-               dim_names[rep_dims[k]], rep_members[k]);
-        rc = run_sql(c, NULL, e);
-    }
-    if (!rc && (lib->dims & DIM(D_COMPANY)))
-        rc = exec_sql(c, "INSERT OR IGNORE INTO kp_keys VALUES('company', 'All')", e);
-    for (int t = 0; t < c->nres && !rc; t++) {
-        sb_reset(b);
-        sb_add(b, "INSERT OR IGNORE INTO kp_keys SELECT DISTINCT dimension, member FROM kp_r%d",
-               t);
-        rc = run_sql(c, NULL, e);
-    }
-    unsigned present = ALL_DIMS;
+    kp_stmt *st = NULL;
     if (!rc)
-        rc = keys_dims(c, &present, e);
-    sb_reset(b);
-    sb_add(b, "CREATE TEMP TABLE kp_w0 AS SELECT k.dimension, k.member, p.grain,"
-              " p.period_start, julianday(p.period_end) - julianday(p.period_start) + 1"
-              " AS pdays");
-    for (size_t i = 0; i < lib->n; i++) {
-        const metric *m = &lib->m[i];
-        if (m->kind != MK_AGG)
-            continue;
-        if (!m->ok || c->res_of[i] < 0) {
-            sb_add(b, ", NULL AS m%zu", i);
-        } else if ((m->fn == A_SUM || m->fn == A_COUNT || m->fn == A_DISTINCT) &&
-                   !(present & ~(m->dims & lib->dims))) {
-            sb_add(b, ", coalesce(r%d.m%zu, 0) AS m%zu", c->res_of[i], i, i);
-        } else if (m->fn == A_SUM || m->fn == A_COUNT || m->fn == A_DISTINCT) {
-            sb_add(b, ", CASE WHEN k.dimension IN ");
-            dims_in(b, m->dims & lib->dims);
-            sb_add(b, " THEN coalesce(r%d.m%zu, 0) END AS m%zu", c->res_of[i], i, i);
-        } else {
-            sb_add(b, ", r%d.m%zu AS m%zu", c->res_of[i], i, i);
+        rc = kp_store_prepare(c->s,
+                              "SELECT rep_id, coalesce(region, '(none)'), coalesce(team,"
+                              " '(none)'), coalesce(manager_id, '(none)') FROM reps",
+                              NULL, 0, &st, e);
+    int step = 0;
+    while (!rc && (step = kp_stmt_step(st, e)) == 1)
+        for (int k = 0; k < 4 && !rc; k++) {
+            const char *mem = kp_stmt_column_text(st, k);
+            if ((lib->dims & DIM(rep_dims[k])) && mem && wres_member(c->w, rep_dims[k], mem) < 0)
+                rc = nomem(e);
         }
-    }
-    sb_add(b, " FROM kp_keys k CROSS JOIN kpi_period p");
-    join_results(b, 0, c->nres, "k", "p");
-    sb_add(b, " ORDER BY 1, 2, 3, 4");
-    if (!rc)
-        rc = run_sql(c, NULL, e);
-    if (!rc)
-        rc = drop_results(c, 0, c->nres,
-                          "DROP TABLE kp_keys; CREATE UNIQUE INDEX kp_w0_key ON kp_w0(dimension,"
-                          " member, grain, period_start)",
-                          e);
+    if (!rc && step < 0)
+        rc = e && e->code ? e->code : KP_ERR_IO;
+    kp_stmt_finalize(st);
+    if (!rc && (lib->dims & DIM(D_COMPANY)) && wres_member(c->w, D_COMPANY, "All") < 0)
+        rc = nomem(e);
     return rc;
 }
 
-/* Rollups over reps (e.g. share of reps at quota): the rep rows of kp_w0, with derived
- * metrics inlined, aggregated to each rep-based dimension; only reps for which every
- * referenced metric has a value count. kp_w = kp_w0 plus one column per rollup. */
+/* Mark need[i] for metric i and every metric it is computed from. */
+static void needs(const kp_metric_lib *lib, size_t i, char *need)
+{
+    if (need[i])
+        return;
+    need[i] = 1;
+    for (size_t j = 0; j < lib->m[i].ndeps; j++)
+        needs(lib, lib->m[i].deps[j], need);
+}
+
+/* Rollups over reps (e.g. share of reps at quota): the rep rows (kp_w0), with derived
+ * metrics inlined, aggregated to each rep-based dimension in SQL; only reps for which
+ * every referenced metric has a value count. Then the wide table kp_w: the wide rows
+ * plus one column per rollup. */
 static kp_err eval_rollups(ectx *c, kp_error *e)
 {
     const kp_metric_lib *lib = c->lib;
     sb *b = &c->sql;
     kp_err rc = KP_OK;
-    int first_roll = c->nres;
+    int first_roll = c->nres, any = 0;
+    char *need = calloc(lib->n + 1, 1);
+    if (!need)
+        return nomem(e);
+    for (size_t i = 0; i < lib->n; i++)
+        if (lib->m[i].kind == MK_ROLLUP && lib->m[i].ok) {
+            any = 1;
+            for (size_t j = 0; j < lib->m[i].ndeps; j++)
+                needs(lib, lib->m[i].deps[j], need);
+        }
+    if (any) /* only the columns the rollups read */
+        rc = wide_write(c, "kp_w0", 1, 0, need, e);
+    free(need);
     for (size_t i = 0; i < lib->n && !rc; i++) {
         const metric *m = &lib->m[i];
         if (m->kind != MK_ROLLUP || !m->ok)
@@ -3934,23 +4163,17 @@ static kp_err eval_rollups(ectx *c, kp_error *e)
                 rc = run_sql(c, m, e);
         }
     }
-    sb_reset(b);
-    sb_add(b, "CREATE TEMP TABLE kp_w AS SELECT w.*");
-    for (size_t i = 0; i < lib->n; i++)
-        if (lib->m[i].kind == MK_ROLLUP && c->res_of[i] >= 0)
-            sb_add(b, ", r%d.m%zu AS m%zu", c->res_of[i], i, i);
-        else if (lib->m[i].kind == MK_ROLLUP)
-            sb_add(b, ", NULL AS m%zu", i);
-    sb_add(b, " FROM kp_w0 w");
-    join_results(b, first_roll, c->nres, "w", "w");
-    sb_add(b, " ORDER BY 1, 2, 3, 4");
+    if (!rc && any)
+        rc = exec_sql(c, "DROP TABLE kp_w0", e);
     if (!rc)
-        rc = run_sql(c, NULL, e);
+        rc = wide_absorb(c, first_roll, c->nres, 0, e);
     if (!rc)
-        rc = drop_results(c, first_roll, c->nres,
-                          "DROP TABLE kp_w0; CREATE UNIQUE INDEX kp_w_key ON kp_w(dimension,"
-                          " member, grain, period_start)",
-                          e);
+        rc = wide_write(c, "kp_w", 0, 1, NULL, e);
+    if (!rc)
+        rc = exec_sql(c,
+                      "CREATE UNIQUE INDEX kp_w_key ON kp_w(dimension, member, grain,"
+                      " period_start)",
+                      e);
     return rc;
 }
 
@@ -4165,6 +4388,8 @@ static kp_err eval_all_medians(ectx *c, kp_error *e)
     const kp_metric_lib *lib = c->lib;
     char *done = calloc(lib->n + 1, 1);
     kp_err rc = done ? KP_OK : nomem(e);
+    for (size_t i = 0; i < lib->n && !rc; i++)
+        done[i] = c->res_of[i] != -1; /* finished by the C scan that read their rows */
     for (size_t i = 0; i < lib->n && !rc; i++) {
         const metric *m = &lib->m[i];
         if (done[i] || m->kind != MK_AGG || !m->ok || m->fn != A_MEDIAN)
@@ -4177,19 +4402,7 @@ static kp_err eval_all_medians(ectx *c, kp_error *e)
                 done[j] = 1;
             }
         }
-        pend_medians **pp = &c->pend;
-        while (*pp && ((*pp)->n != n || memcmp((*pp)->idx, idx, n * sizeof *idx)))
-            pp = &(*pp)->next;
-        if (*pp) { /* read by a C scan */
-            pend_medians *p = *pp;
-            *pp = p->next;
-            p->next = NULL;
-            rc = medians_finish(c, idx, n, &p->mr, e);
-            memset(&p->mr, 0, sizeof p->mr);
-            pend_free(p);
-        } else {
-            rc = eval_medians(c, idx, n, e);
-        }
+        rc = eval_medians(c, idx, n, e);
     }
     free(done);
     return rc;
@@ -4247,6 +4460,8 @@ kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_er
         rc = nomem(e);
     for (size_t i = 0; !rc && i < lib->n; i++)
         c.res_of[i] = -1;
+    if (!rc && !(c.w = wres_new(lib, c.ps.n)))
+        rc = nomem(e);
     /* one scan per (relation, time column); stock metrics join the first */
     for (size_t r = 0; r < lib->nr && !rc; r++) {
         int stock_done = 0;
@@ -4278,6 +4493,8 @@ kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_er
         rc = build_wide(&c, e);
     if (!rc)
         rc = eval_rollups(&c, e);
+    wres_free(c.w); /* written: the rest is SQL over kp_w */
+    c.w = NULL;
     if (!rc)
         rc = write_kpi(&c, e);
     if (!rc)
@@ -4295,18 +4512,17 @@ kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_er
         kp_store_rollback(s);
         kp_store_exec(s,
                       "DROP TABLE IF EXISTS temp.kp_w; DROP TABLE IF EXISTS temp.kp_w0;"
-                      "DROP TABLE IF EXISTS temp.kp_keys;"
                       "DROP TABLE IF EXISTS temp.kp_bmap; DROP TABLE IF EXISTS temp.kp_bmap_before;"
                       "DROP TABLE IF EXISTS temp.kp_scan",
                       NULL);
     }
     restore_cache(s, cache);
-    pend_free(c.pend);
     free(c.ps.p);
     free(c.bk.b);
     free(c.bk.extra);
     free(c.sql.p);
     free(c.res_of);
+    wres_free(c.w);
     kp_vars_clear(&c.vars);
     return rc;
 }

@@ -427,6 +427,78 @@ static void test_wide_zero_or_null(void **state)
     cleanup();
 }
 
+/* The wide rows put together in C: every member of every dimension has a row in every
+ * period (reps without deals, a manager whose only rep has none, a product and an owner
+ * known only from one deal); results that SQL computes (min() makes the close-date scan
+ * SQL's GROUP BY, a distinct count is counted in SQL) land in the same rows as C's.
+ * March 2024 by hand: won deals closing in March are o1 (r1, P1, 30000.00), o2 (r1, P2,
+ * 20000.50), o9 (zz, P3, 5000.00) and o10 (r2, P2, 50000.00); won at all (a distinct
+ * count is a stock): r1 P1 P2, r2 P1 P2 (o4 o5 o8 o10), zz P3. */
+static const char wide_fallback_metrics[] =
+    "\n[metric min_won]\nlabel = M\nformat = currency\ndefinition = d\n"
+    "from = opportunities\nwhere = is_won\ntime = close_date\n"
+    "value = min(amount_cents)\nunit = cents\n"
+    "[metric won_products]\nlabel = M\nformat = count\ndefinition = d\n"
+    "from = opportunities\nwhere = is_won\nvalue = count(DISTINCT product)\n";
+
+static void test_wide_rows_complete(void **state)
+{
+    (void)state;
+    kp_job *job = make_job(wide_fallback_metrics);
+    kp_store *s = fixture_store(job, 1);
+    kp_error e = {0};
+    int64_t n = -1, periods = 0, members = 0;
+    assert_int_equal(
+        kp_store_query_int64(s, "SELECT count(*) FROM kpi_period", NULL, 0, &periods, &e), KP_OK);
+    /* however many members there are, each has a row for every period */
+    assert_int_equal(kp_store_query_int64(s,
+                                          "SELECT count(*) FROM (SELECT DISTINCT dimension,"
+                                          " member FROM kpi_wide)",
+                                          NULL, 0, &members, &e),
+                     KP_OK);
+    assert_int_equal(kp_store_query_int64(s, "SELECT count(*) FROM kpi_wide", NULL, 0, &n, &e),
+                     KP_OK);
+    assert_int_equal(n, members * periods);
+    assert_int_equal(kp_store_query_int64(s,
+                                          "SELECT count(*) FROM (SELECT dimension, member FROM"
+                                          " kpi_wide GROUP BY 1, 2 HAVING count(DISTINCT grain"
+                                          " || period_start) <> (SELECT count(*) FROM"
+                                          " kpi_period))",
+                                          NULL, 0, &n, &e),
+                     KP_OK);
+    assert_int_equal(n, 0);
+    /* the members expected, by dimension: from reps, and from deals alone */
+    static const char *const expect[][2] = {
+        {"company", "All"}, {"region", "East"}, {"region", "West"},  {"team", "A"}, {"team", "B"},
+        {"manager", "m1"},  {"manager", "m2"},  {"rep", "r1"},       {"rep", "r2"}, {"rep", "r3"},
+        {"rep", "zz"},      {"product", "P3"},  {"region", "(none)"}};
+    for (size_t i = 0; i < sizeof expect / sizeof *expect; i++) /* wide() fails without */
+        assert_false(isnan(wide(s, job, "deals_won", expect[i][0], expect[i][1], MAR)));
+    EQ(0, wide(s, job, "deals_won", "rep", "r3", MAR));
+    EQ(2, wide(s, job, "deals_won", "rep", "r1", MAR));
+    /* C's sums: 0 where nothing happened */
+    EQ(0, wide(s, job, "bookings", "manager", "m2", MAR));
+    EQ(5000, wide(s, job, "bookings", "product", "P3", MAR));
+    EQ(5000, wide(s, job, "bookings", "rep", "zz", MAR));
+    /* SQL's min(): NULL where nothing happened */
+    EQ(20000.5, wide(s, job, "min_won", "rep", "r1", MAR));
+    EQ(5000, wide(s, job, "min_won", "company", "All", MAR));
+    EQ(20000.5, wide(s, job, "min_won", "product", "P2", MAR));
+    assert_true(isnan(wide(s, job, "min_won", "rep", "r3", MAR)));
+    assert_true(isnan(wide(s, job, "min_won", "manager", "m2", MAR)));
+    /* SQL's distinct count: 0 where nothing happened */
+    EQ(2, wide(s, job, "won_products", "rep", "r1", MAR));
+    EQ(3, wide(s, job, "won_products", "company", "All", MAR));
+    EQ(2, wide(s, job, "won_products", "region", "East", MAR));
+    EQ(0, wide(s, job, "won_products", "rep", "r3", MAR));
+    /* and C's medians beside them: r1's two won deals */
+    EQ(25000.25, wide(s, job, "median_deal_size", "rep", "r1", MAR));
+    assert_true(isnan(wide(s, job, "median_deal_size", "rep", "r3", MAR)));
+    kp_store_close(s);
+    kp_job_free(job);
+    cleanup();
+}
+
 /* LTV needs the job's gross margin: without it, unavailable, with the reason. */
 static void test_ltv_needs_margin(void **state)
 {
@@ -921,6 +993,7 @@ int main(void)
         cmocka_unit_test(test_optional_sources),
         cmocka_unit_test(test_unavailable_not_zero),
         cmocka_unit_test(test_wide_zero_or_null),
+        cmocka_unit_test(test_wide_rows_complete),
         cmocka_unit_test(test_bad_definitions),
         cmocka_unit_test(test_job_override),
         cmocka_unit_test(test_ltv_needs_margin),
