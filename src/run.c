@@ -286,6 +286,20 @@ static kp_err temp_to_file(kp_store *s, const kp_job *job, kp_error *e)
     return rc ? rc : scope_to_as_of(s, job, e);
 }
 
+/* After the KPI stage, a small page cache for the rest of the run (the store opens with
+ * 8 MB, the KPI stage gives it back). The forecast reads the deals in table order, each
+ * page once, and a single document reads the small KPI tables and a few rows per block:
+ * neither re-reads enough pages for a larger cache to save time (measured: the same CPU
+ * time at 1M deals), while every page it held stayed resident to the end of the run (a
+ * board pack at 100k deals: forecast peak 23 -> 18 MB, render 18 -> 12 MB). Lowering the
+ * size frees the pages above it at once. Burst workers open their own connection. */
+#define LATE_CACHE_KIB "512"
+
+static kp_err shrink_cache(kp_store *s, kp_error *e)
+{
+    return kp_store_exec(s, "PRAGMA cache_size=-" LATE_CACHE_KIB, e);
+}
+
 /* ---- planning the outputs ----------------------------------------------------------- */
 
 /* Expand one message field; errors point at the report's section. */
@@ -966,6 +980,8 @@ static kp_err run_stages(run_ctx *c, int load_only, kp_error *e)
         if (!rc) {
             enter_stage(c, STAGE_FORECAST, &t);
             rc = temp_to_file(s, c->job, e);
+            if (!rc)
+                rc = shrink_cache(s, e);
             trim_heap();
         }
         if (!rc)
