@@ -7,6 +7,7 @@
 
 #include "kpipress/date.h"
 #include "kpipress/forecast.h"
+#include "kpipress/heap.h"
 #include "kpipress/log.h"
 
 #include <assert.h>
@@ -799,10 +800,15 @@ kp_err kp_forecast_pipeline_run(const kp_job *job, kp_store *s, kp_error *e)
         rc = find_snapshot(&c, e);
     if (!rc)
         rc = learn_rates(&c, e);
+    /* The rates and the deals each go through an SQLite sort, whose buffers (2 MB and
+     * more, freed when the statement ends) would otherwise stay resident and add up
+     * with the simulation's, as the simulation's would with the pages of the rows */
+    kp_heap_trim();
     if (!rc)
         rc = load_leaves(&c, e);
     if (!rc)
         rc = load_deals(&c, &missing, e);
+    kp_heap_trim();
     if (!rc && missing)
         rc = warn_missing(&c, e);
     if (!rc)
@@ -812,6 +818,7 @@ kp_err kp_forecast_pipeline_run(const kp_job *job, kp_store *s, kp_error *e)
                     (size_t)job->forecast.runs);
         rc = simulate(&c, &cells, &sim, &nrows, e);
     }
+    kp_heap_trim(); /* the simulation's buffers: the rows' pages are written next */
     if (!rc) {
         const char *args[] = {c.as_of};
         rc = exec_bound(&c, "DELETE FROM main.forecast_pipeline WHERE as_of = ?1", args, 1, e);
