@@ -201,10 +201,10 @@ static void bind_range(const fctx *c, kp_stmt *st, int lo)
    else 0 with a warning ('none'). Only history up to A is read, so re-running an old
    as-of date after later loads gives the same rates. */
 
-#define WAS_IN_HISTORY                                                                    \
-    " UNION"                                                                               \
-    " SELECT h.stage, h.opp_id FROM main.stage_history h WHERE h.entered_date <= ?1"       \
-    "  AND NOT EXISTS (SELECT 1 FROM main.stage_rules r"                                   \
+#define WAS_IN_HISTORY                                                                             \
+    " UNION"                                                                                       \
+    " SELECT h.stage, h.opp_id FROM main.stage_history h WHERE h.entered_date <= ?1"               \
+    "  AND NOT EXISTS (SELECT 1 FROM main.stage_rules r"                                           \
     "   WHERE r.stage = h.stage COLLATE NOCASE AND r.is_closed = 1)"
 
 /* The earlier snapshots' open deals: with the catalogue, each earlier snapshot's rowid

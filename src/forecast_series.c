@@ -66,7 +66,8 @@ typedef struct owner {
     int hire, first_data; /* month numbers, -1 when unknown */
     int start;            /* first month of their series, -1 = no series */
     int64_t *cents;       /* bookings per month from the company's first month */
-    char *min_created, *min_closed; /* while reading the deals: earliest before the cutoff */
+    /* while the deals are read: the earliest dates before the cutoff */
+    char *min_created, *min_closed;
 } owner;
 
 /* One series to forecast. */
