@@ -184,27 +184,42 @@ static void test_percentiles_select(void **state)
         }
 }
 
-static kp_store *fixture(void)
+/* A database in memory with the load's tables and the rows of sql. */
+static kp_store *store_with(const char *sql)
 {
     kp_store *s = NULL;
     kp_error e;
     assert_int_equal(kp_store_open(":memory:", KP_STORE_CREATE, &s, &e), KP_OK);
     assert_int_equal(kp_load_schema(s, &e), KP_OK);
+    assert_int_equal(kp_store_exec(s, sql, &e), KP_OK);
+    return s;
+}
+
+static kp_store *fixture(void)
+{
     /* one rep, one open deal of 1000.00 in a stage configured at 30%, due this month; a
      * March quota of 1000.00 that only this deal can reach */
-    assert_int_equal(
-        kp_store_exec(
-            s,
-            "INSERT INTO reps(rep_id, name, team, region) VALUES('r1', 'Ann', 'T', 'EU');"
-            "INSERT INTO stage_rules VALUES('Open', 1, 0.3, 0, 0, 'Commit');"
-            "INSERT INTO stage_rules VALUES('Won', 2, 1.0, 1, 1, 'Closed');"
-            "INSERT INTO quotas VALUES('r1', '2026-03-01', '2026-03-31', 100000);"
-            "INSERT INTO opportunity_snapshots(as_of, opp_id, owner_id, stage, amount_cents,"
-            " forecast_category, close_date, is_closed, is_won, source_line)"
-            " VALUES('2026-03-10', 'd1', 'r1', 'Open', 100000, 'Commit', '2026-03-20', 0, 0, 2)",
-            &e),
-        KP_OK);
-    return s;
+    return store_with(
+        "INSERT INTO reps(rep_id, name, team, region) VALUES('r1', 'Ann', 'T', 'EU');"
+        "INSERT INTO stage_rules VALUES('Open', 1, 0.3, 0, 0, 'Commit');"
+        "INSERT INTO stage_rules VALUES('Won', 2, 1.0, 1, 1, 'Closed');"
+        "INSERT INTO quotas VALUES('r1', '2026-03-01', '2026-03-31', 100000);"
+        "INSERT INTO opportunity_snapshots(as_of, opp_id, owner_id, stage, amount_cents,"
+        " forecast_category, close_date, is_closed, is_won, source_line)"
+        " VALUES('2026-03-10', 'd1', 'r1', 'Open', 100000, 'Commit', '2026-03-20', 0, 0, 2)");
+}
+
+/* The job of the stage tests: as of 2026-03-15, calendar fiscal year, seed 5. */
+static kp_job stage_job(long runs, long min_sample)
+{
+    kp_job job;
+    memset(&job, 0, sizeof job);
+    job.as_of = kp_date_from_ymd(2026, 3, 15);
+    job.fiscal_year_start = 1;
+    job.forecast.runs = runs;
+    job.forecast.seed = 5;
+    job.forecast.min_sample = min_sample;
+    return job;
 }
 
 static int64_t one_int(kp_store *s, const char *sql)
@@ -220,13 +235,7 @@ static void test_stage(void **state)
     (void)state;
     kp_log_set_level(2);
     kp_store *s = fixture();
-    kp_job job;
-    memset(&job, 0, sizeof job);
-    job.as_of = kp_date_from_ymd(2026, 3, 15);
-    job.fiscal_year_start = 1;
-    job.forecast.runs = 20000;
-    job.forecast.seed = 5;
-    job.forecast.min_sample = 20;
+    kp_job job = stage_job(20000, 20);
     kp_error e;
     assert_int_equal(kp_forecast_pipeline_run(&job, s, &e), KP_OK);
     /* p_quota: reached exactly when the deal wins, p = 0.3; binomial standard error
@@ -402,35 +411,22 @@ static void test_catalogue(void **state)
 {
     (void)state;
     kp_log_set_level(2);
-    kp_store *s = NULL;
+    kp_store *s = store_with(
+        "INSERT INTO reps(rep_id, name, team, region) VALUES('r1', 'Ann', 'T', 'EU');"
+        "INSERT INTO stage_rules VALUES('Open', 1, 0.3, 0, 0, 'Commit');"
+        "INSERT INTO stage_rules VALUES('Won', 2, 1.0, 1, 1, 'Closed');"
+        "INSERT INTO stage_rules VALUES('Lost', 3, 0.0, 1, 0, 'Omitted');"
+        "INSERT INTO opportunity_snapshots(as_of, opp_id, owner_id, stage, amount_cents,"
+        " close_date, is_closed, is_won, source_line) VALUES"
+        " ('2026-02-01', 'd1', 'r1', 'Open', 100000, '2026-03-05', 0, 0, 2),"
+        " ('2026-02-01', 'd2', 'r1', 'Open', 50000, '2026-03-06', 0, 0, 3),"
+        " ('2026-03-10', 'd1', 'r1', 'Won', 100000, '2026-03-05', 1, 1, 2),"
+        " ('2026-03-10', 'd2', 'r1', 'Lost', 50000, '2026-03-06', 1, 0, 3),"
+        " ('2026-03-10', 'd3', 'r1', 'Open', 70000, '2026-03-20', 0, 0, 4),"
+        " ('2026-04-01', 'd3', 'r1', 'Won', 70000, '2026-03-20', 1, 1, 2),"
+        " ('2026-04-01', 'd4', 'r2', 'Open', 90000, '2026-03-25', 0, 0, 3)");
     kp_error e;
-    assert_int_equal(kp_store_open(":memory:", KP_STORE_CREATE, &s, &e), KP_OK);
-    assert_int_equal(kp_load_schema(s, &e), KP_OK);
-    assert_int_equal(
-        kp_store_exec(
-            s,
-            "INSERT INTO reps(rep_id, name, team, region) VALUES('r1', 'Ann', 'T', 'EU');"
-            "INSERT INTO stage_rules VALUES('Open', 1, 0.3, 0, 0, 'Commit');"
-            "INSERT INTO stage_rules VALUES('Won', 2, 1.0, 1, 1, 'Closed');"
-            "INSERT INTO stage_rules VALUES('Lost', 3, 0.0, 1, 0, 'Omitted');"
-            "INSERT INTO opportunity_snapshots(as_of, opp_id, owner_id, stage, amount_cents,"
-            " close_date, is_closed, is_won, source_line) VALUES"
-            " ('2026-02-01', 'd1', 'r1', 'Open', 100000, '2026-03-05', 0, 0, 2),"
-            " ('2026-02-01', 'd2', 'r1', 'Open', 50000, '2026-03-06', 0, 0, 3),"
-            " ('2026-03-10', 'd1', 'r1', 'Won', 100000, '2026-03-05', 1, 1, 2),"
-            " ('2026-03-10', 'd2', 'r1', 'Lost', 50000, '2026-03-06', 1, 0, 3),"
-            " ('2026-03-10', 'd3', 'r1', 'Open', 70000, '2026-03-20', 0, 0, 4),"
-            " ('2026-04-01', 'd3', 'r1', 'Won', 70000, '2026-03-20', 1, 1, 2),"
-            " ('2026-04-01', 'd4', 'r2', 'Open', 90000, '2026-03-25', 0, 0, 3)",
-            &e),
-        KP_OK);
-    kp_job job;
-    memset(&job, 0, sizeof job);
-    job.as_of = kp_date_from_ymd(2026, 3, 15);
-    job.fiscal_year_start = 1;
-    job.forecast.runs = 2000;
-    job.forecast.seed = 5;
-    job.forecast.min_sample = 2;
+    kp_job job = stage_job(2000, 2);
     assert_int_equal(kp_forecast_pipeline_run(&job, s, &e), KP_OK);
     char *scan = dump_tables(s);
     assert_int_equal(one_int(s, "SELECT won * 10 + closed_sample FROM stage_win_rates WHERE"
