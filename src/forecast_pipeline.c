@@ -7,6 +7,7 @@
 
 #include "kpipress/date.h"
 #include "kpipress/forecast.h"
+#include "kpipress/heap.h"
 #include "kpipress/log.h"
 
 #include <assert.h>
@@ -50,6 +51,10 @@ typedef struct fctx {
     kp_store *s;
     char as_of[KP_DATE_ISO_LEN + 1];
     char snap[KP_DATE_ISO_LEN + 1]; /* snapshot the run reads; "" when none */
+    /* Its rows: a rowid range from the load's catalogue (in_catalogue), else every rowid
+     * (the as_of test alone finds them) */
+    int64_t first_rowid, last_rowid;
+    int in_catalogue;
     char start[NGRAIN][KP_DATE_ISO_LEN + 1], end[NGRAIN][KP_DATE_ISO_LEN + 1];
     leaf *leaves;
     size_t nleaves;
@@ -136,26 +141,46 @@ static void resolve_periods(fctx *c)
 
 /* The snapshot the run reports on: the latest at or before the as-of date (as the
  * opportunities view of run.c), read here directly so the stage does not depend on it.
- * The load's catalogue knows it without a scan; the table is read only when the
- * catalogue has none (a database filled other than by the load). */
+ * The load's catalogue knows it and its rowid range without a scan, so the queries below
+ * read its rows only, in table order, however many snapshots the database holds; the
+ * table is read whole only when the catalogue has none (a database filled other than by
+ * the load), as src/metrics.c does. */
 static kp_err find_snapshot(fctx *c, kp_error *e)
 {
-    kp_stmt *st = NULL;
-    kp_err rc = kp_store_prepare(
-        c->s,
-        "SELECT coalesce((SELECT max(as_of) FROM main.snapshots WHERE as_of <= ?1),"
-        " (SELECT max(as_of) FROM main.opportunity_snapshots WHERE as_of <= ?1))",
-        NULL, 0, &st, e);
-    if (rc)
-        return rc;
-    kp_stmt_bind_text(st, 1, c->as_of, strlen(c->as_of));
-    int step = kp_stmt_step(st, e);
-    if (step < 0)
-        rc = e ? e->code : KP_ERR_IO;
-    else if (step > 0 && kp_stmt_column_text(st, 0))
-        snprintf(c->snap, sizeof c->snap, "%s", kp_stmt_column_text(st, 0));
-    kp_stmt_finalize(st);
+    static const char *const sql[2] = {
+        "SELECT as_of, first_rowid, last_rowid FROM main.snapshots WHERE as_of <= ?1"
+        " ORDER BY as_of DESC LIMIT 1",
+        "SELECT max(as_of), NULL, NULL FROM main.opportunity_snapshots WHERE as_of <= ?1"};
+    c->first_rowid = INT64_MIN;
+    c->last_rowid = INT64_MAX;
+    c->in_catalogue = 0;
+    kp_err rc = KP_OK;
+    for (int k = 0; k < 2 && !rc && !c->snap[0]; k++) {
+        kp_stmt *st = NULL;
+        if ((rc = kp_store_prepare(c->s, sql[k], NULL, 0, &st, e)))
+            break;
+        kp_stmt_bind_text(st, 1, c->as_of, strlen(c->as_of));
+        int step = kp_stmt_step(st, e);
+        if (step < 0) {
+            rc = e ? e->code : KP_ERR_IO;
+        } else if (step > 0 && kp_stmt_column_text(st, 0)) {
+            snprintf(c->snap, sizeof c->snap, "%s", kp_stmt_column_text(st, 0));
+            if (k == 0) {
+                c->in_catalogue = 1;
+                c->first_rowid = kp_stmt_column_int64(st, 1);
+                c->last_rowid = kp_stmt_column_int64(st, 2);
+            }
+        }
+        kp_stmt_finalize(st);
+    }
     return rc;
+}
+
+/* Bind the snapshot's rowid range to parameters lo and lo + 1. */
+static void bind_range(const fctx *c, kp_stmt *st, int lo)
+{
+    kp_stmt_bind_int64(st, lo, c->first_rowid);
+    kp_stmt_bind_int64(st, lo + 1, c->last_rowid);
 }
 
 /* ---- learned stage win probabilities --------------------------------------------------
@@ -176,14 +201,24 @@ static kp_err find_snapshot(fctx *c, kp_error *e)
    else 0 with a warning ('none'). Only history up to A is read, so re-running an old
    as-of date after later loads gives the same rates. */
 
-static const char was_in_sql[] =
+#define WAS_IN_HISTORY                                                                             \
+    " UNION"                                                                                       \
+    " SELECT h.stage, h.opp_id FROM main.stage_history h WHERE h.entered_date <= ?1"               \
+    "  AND NOT EXISTS (SELECT 1 FROM main.stage_rules r"                                           \
+    "   WHERE r.stage = h.stage COLLATE NOCASE AND r.is_closed = 1)"
+
+/* The earlier snapshots' open deals: with the catalogue, each earlier snapshot's rowid
+ * range (nothing at all to read when the run's snapshot is the first: the common case of
+ * one monthly load, a scan of a million rows before); without it, the table's rows by
+ * date. */
+static const char *const was_in_sql[2] = {
     "INSERT INTO temp.fc_was"
     " SELECT stage, opp_id FROM main.opportunity_snapshots"
-    "  WHERE as_of < ?2 AND is_closed = 0 AND stage IS NOT NULL"
-    " UNION"
-    " SELECT h.stage, h.opp_id FROM main.stage_history h WHERE h.entered_date <= ?1"
-    "  AND NOT EXISTS (SELECT 1 FROM main.stage_rules r"
-    "   WHERE r.stage = h.stage COLLATE NOCASE AND r.is_closed = 1)";
+    "  WHERE as_of < ?2 AND is_closed = 0 AND stage IS NOT NULL" WAS_IN_HISTORY,
+    "INSERT INTO temp.fc_was"
+    " SELECT o.stage, o.opp_id FROM main.snapshots s CROSS JOIN main.opportunity_snapshots o"
+    "  WHERE s.as_of < ?2 AND o.rowid BETWEEN s.first_rowid AND s.last_rowid"
+    "  AND o.as_of = s.as_of AND o.is_closed = 0 AND o.stage IS NOT NULL" WAS_IN_HISTORY};
 
 /* Snapshot outcomes first (as_of is unique per deal, so max() picks one row); then deals
  * known only from the stage history, by their last stage (ties: the later export line). */
@@ -206,7 +241,8 @@ static const char rates_sql[] =
     " open_deals, source)"
     /* cur: one scan of the snapshot's open deals, also the source of its stages */
     " WITH cur AS (SELECT stage, count(*) AS n, avg(probability) AS p"
-    "  FROM main.opportunity_snapshots WHERE as_of = ?2 AND is_closed = 0 GROUP BY stage),"
+    "  FROM main.opportunity_snapshots WHERE as_of = ?2 AND rowid BETWEEN ?4 AND ?5"
+    "  AND is_closed = 0 GROUP BY stage),"
     " stages AS (SELECT stage FROM main.stage_rules WHERE is_closed = 0"
     "  UNION SELECT stage FROM cur WHERE stage IS NOT NULL),"
     " learned AS (SELECT w.stage, count(*) AS n, sum(o.is_won) AS won"
@@ -233,10 +269,16 @@ static kp_err learn_rates(fctx *c, kp_error *e)
                               " is_closed INTEGER, is_won INTEGER)",
                               e);
     if (!rc)
-        rc = exec_bound(c, was_in_sql, args, 2, e);
+        rc = exec_bound(c, was_in_sql[c->in_catalogue], args, 2, e);
+    /* No deal was in an open stage before: no outcome to look up (each query would scan
+     * the snapshots for the deals of an empty list). */
+    int64_t any = 0;
     if (!rc)
+        rc = kp_store_query_int64(c->s, "SELECT count(*) FROM (SELECT 1 FROM temp.fc_was LIMIT 1)",
+                                  NULL, 0, &any, e);
+    if (!rc && any)
         rc = exec_bound(c, outcome_sql, args, 2, e);
-    if (!rc)
+    if (!rc && any)
         rc = exec_bound(c, outcome_history_sql, args, 2, e);
     if (!rc)
         rc = exec_bound(c, "DELETE FROM main.stage_win_rates WHERE as_of = ?1", args, 1, e);
@@ -247,6 +289,7 @@ static kp_err learn_rates(fctx *c, kp_error *e)
             kp_stmt_bind_text(st, 1, c->as_of, strlen(c->as_of));
             kp_stmt_bind_text(st, 2, c->snap, strlen(c->snap));
             kp_stmt_bind_int64(st, 3, c->job->forecast.min_sample); /* a number */
+            bind_range(c, st, 4);
             if (kp_stmt_step(st, e) < 0)
                 rc = e ? e->code : KP_ERR_IO;
         }
@@ -265,7 +308,7 @@ static const char leaf_sql[] =
     "  coalesce(team, '(none)') AS team, coalesce(manager_id, '(none)') AS manager"
     "  FROM main.reps"
     " UNION SELECT coalesce(owner_id, '(none)'), '(none)', '(none)', '(none)'"
-    "  FROM main.opportunity_snapshots WHERE as_of = ?1"
+    "  FROM main.opportunity_snapshots WHERE as_of = ?1 AND rowid BETWEEN ?4 AND ?5"
     "  AND coalesce(owner_id, '(none)') NOT IN (SELECT rep_id FROM main.reps)"
     " UNION SELECT rep_id, '(none)', '(none)', '(none)' FROM main.quotas"
     "  WHERE period_start BETWEEN ?2 AND ?3 AND rep_id NOT IN (SELECT rep_id FROM main.reps))"
@@ -327,6 +370,7 @@ static kp_err load_leaves(fctx *c, kp_error *e)
     kp_stmt_bind_text(st, 1, c->snap, strlen(c->snap));
     kp_stmt_bind_text(st, 2, c->start[G_QUARTER], KP_DATE_ISO_LEN);
     kp_stmt_bind_text(st, 3, c->end[G_NEXT], KP_DATE_ISO_LEN);
+    bind_range(c, st, 4);
     int step = 0;
     while (!rc && (step = kp_stmt_step(st, e)) > 0) {
         if (c->nleaves == cap) {
@@ -395,7 +439,8 @@ static const char deals_sql[] =
     " FROM main.opportunity_snapshots o"
     " JOIN temp.fc_leaf l ON l.rep = coalesce(o.owner_id, '(none)')"
     " LEFT JOIN main.stage_win_rates w ON w.as_of = ?6 AND w.stage = o.stage"
-    " WHERE o.as_of = ?1 AND o.close_date IS NOT NULL AND ((o.is_closed = 0"
+    " WHERE o.as_of = ?1 AND o.rowid BETWEEN ?8 AND ?9 AND o.close_date IS NOT NULL"
+    " AND ((o.is_closed = 0"
     "  AND o.close_date <= ?5) OR (o.is_won = 1 AND o.close_date BETWEEN ?7 AND ?5))"
     " ORDER BY o.opp_id";
 
@@ -458,6 +503,8 @@ static kp_err load_deals(fctx *c, long *missing, kp_error *e)
     kp_err rc = kp_store_prepare(c->s, deals_sql, NULL, 0, &st, e);
     for (int i = 0; !rc && i < 7; i++)
         kp_stmt_bind_text(st, i + 1, args[i], strlen(args[i]));
+    if (!rc)
+        bind_range(c, st, 8);
     int step = 0;
     while (!rc && (step = kp_stmt_step(st, e)) > 0) {
         size_t li = (size_t)kp_stmt_column_int64(st, 0);
@@ -512,7 +559,8 @@ static kp_err warn_missing(fctx *c, kp_error *e)
         c->s,
         "SELECT coalesce(o.stage, '(none)'), count(*) FROM main.opportunity_snapshots o"
         " LEFT JOIN main.stage_win_rates w ON w.as_of = ?2 AND w.stage = o.stage"
-        " WHERE o.as_of = ?1 AND o.is_closed = 0 AND o.close_date <= ?3"
+        " WHERE o.as_of = ?1 AND o.rowid BETWEEN ?4 AND ?5 AND o.is_closed = 0"
+        " AND o.close_date <= ?3"
         " AND (CASE w.source WHEN 'crm' THEN o.probability WHEN 'none' THEN NULL"
         " ELSE w.probability END) IS NULL"
         " GROUP BY 1 ORDER BY 1",
@@ -522,6 +570,7 @@ static kp_err warn_missing(fctx *c, kp_error *e)
     kp_stmt_bind_text(st, 1, c->snap, strlen(c->snap));
     kp_stmt_bind_text(st, 2, c->as_of, strlen(c->as_of));
     kp_stmt_bind_text(st, 3, c->end[G_NEXT], KP_DATE_ISO_LEN);
+    bind_range(c, st, 4);
     int step = 0;
     while ((step = kp_stmt_step(st, e)) > 0)
         kp_log_warn("forecast: %lld open deals in stage '%s' have no win probability (none "
@@ -751,10 +800,15 @@ kp_err kp_forecast_pipeline_run(const kp_job *job, kp_store *s, kp_error *e)
         rc = find_snapshot(&c, e);
     if (!rc)
         rc = learn_rates(&c, e);
+    /* The rates and the deals each go through an SQLite sort, whose buffers (2 MB and
+     * more, freed when the statement ends) would otherwise stay resident and add up
+     * with the simulation's, as the simulation's would with the pages of the rows */
+    kp_heap_trim();
     if (!rc)
         rc = load_leaves(&c, e);
     if (!rc)
         rc = load_deals(&c, &missing, e);
+    kp_heap_trim();
     if (!rc && missing)
         rc = warn_missing(&c, e);
     if (!rc)
@@ -764,6 +818,7 @@ kp_err kp_forecast_pipeline_run(const kp_job *job, kp_store *s, kp_error *e)
                     (size_t)job->forecast.runs);
         rc = simulate(&c, &cells, &sim, &nrows, e);
     }
+    kp_heap_trim(); /* the simulation's buffers: the rows' pages are written next */
     if (!rc) {
         const char *args[] = {c.as_of};
         rc = exec_bound(&c, "DELETE FROM main.forecast_pipeline WHERE as_of = ?1", args, 1, e);

@@ -66,6 +66,8 @@ typedef struct owner {
     int hire, first_data; /* month numbers, -1 when unknown */
     int start;            /* first month of their series, -1 = no series */
     int64_t *cents;       /* bookings per month from the company's first month */
+    /* while the deals are read: the earliest dates before the cutoff */
+    char *min_created, *min_closed;
 } owner;
 
 /* One series to forecast. */
@@ -98,6 +100,8 @@ static void ctx_free(ctx *c)
         free(c->o[i].team);
         free(c->o[i].region);
         free(c->o[i].cents);
+        free(c->o[i].min_created);
+        free(c->o[i].min_closed);
     }
     for (size_t i = 0; i < c->nsr; i++)
         if (c->sr[i].owns)
@@ -109,13 +113,6 @@ static void ctx_free(ctx *c)
 static int cmp_owner(const void *a, const void *b)
 {
     return strcmp(((const owner *)a)->key, ((const owner *)b)->key);
-}
-
-/* The owner called key among the first n (sorted by key), or NULL. */
-static owner *owner_find(const ctx *c, size_t n, const char *key)
-{
-    owner k = {.key = (char *)key};
-    return n ? bsearch(&k, c->o, n, sizeof *c->o, cmp_owner) : NULL;
 }
 
 /* A new owner at the end (the array is sorted again once all are in). */
@@ -180,43 +177,6 @@ static kp_err read_reps(ctx *c, kp_error *e)
     return rc;
 }
 
-/* Owners of deals not in reps: the distinct owners of the run's deals (read from the
- * owner index, without touching the rows) join the reps, and the list is sorted. */
-static kp_err read_owners(ctx *c, kp_error *e)
-{
-    kp_stmt *st = NULL;
-    if (c->no) /* qsort(NULL, 0) is undefined */
-        qsort(c->o, c->no, sizeof *c->o, cmp_owner);
-    size_t sorted = c->no;
-    kp_err rc =
-        kp_store_prepare(c->s, "SELECT DISTINCT owner_id FROM opportunities", NULL, 0, &st, e);
-    int r = 0;
-    while (!rc && (r = kp_stmt_step(st, e)) > 0) {
-        const char *v = kp_stmt_column_text(st, 0), *key = v ? v : NONE;
-        if (!owner_find(c, sorted, key) && !owner_add(c, key))
-            rc = nomem(e);
-    }
-    if (!rc && r < 0)
-        rc = KP_ERR_IO;
-    kp_stmt_finalize(st);
-    if (c->no)
-        qsort(c->o, c->no, sizeof *c->o, cmp_owner);
-    /* NULL and a literal '(none)' are one owner, as coalesce() made them: both may have
-     * been added (fresh, identical entries); keep one */
-    size_t k = 0;
-    for (size_t i = 0; i < c->no; i++) {
-        if (k && !strcmp(c->o[k - 1].key, c->o[i].key)) {
-            free(c->o[i].key);
-            free(c->o[i].team);
-            free(c->o[i].region);
-            continue;
-        }
-        c->o[k++] = c->o[i];
-    }
-    c->no = k;
-    return rc;
-}
-
 /* The text value v if it is before the cutoff and below *min (NULL = none yet), kept as
  * the new minimum: min() of a TEXT column compares bytes, as strcmp does. */
 static kp_err keep_min(char **min, const char *v, const char *cutoff, kp_error *e)
@@ -231,93 +191,151 @@ static kp_err keep_min(char **min, const char *v, const char *cutoff, kp_error *
     return KP_OK;
 }
 
-/* Won deals' amounts by owner and close month, before the as-of month. */
-typedef struct booking {
-    size_t owner;
-    int month;
-    int64_t cents;
-} booking;
+/* Owners by key while the deals are read: ord[0..n) are indices into c->o in key order,
+ * so that owners met in the deals (not in reps) can join as they come, at the end of c->o,
+ * without moving anyone's index. */
+typedef struct owner_index {
+    size_t *ord, n, cap;
+} owner_index;
 
-static kp_err add_booking(booking **b, size_t *nb, size_t *cap, booking x, kp_error *e)
+/* Position in ord of the first owner whose key is not below key. */
+static size_t index_lower(const ctx *c, const owner_index *x, const char *key, int *found)
 {
-    if (*nb == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 1024;
-        booking *n = realloc(*b, ncap * sizeof *n);
-        if (!n)
-            return nomem(e);
-        *b = n;
-        *cap = ncap;
+    size_t lo = 0, hi = x->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(c->o[x->ord[mid]].key, key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    (*b)[(*nb)++] = x;
+    *found = lo < x->n && !strcmp(c->o[x->ord[lo]].key, key);
+    return lo;
+}
+
+/* The index in c->o of the owner called key, added (with the months read so far) when
+ * new; SIZE_MAX when out of memory. */
+static size_t owner_of(ctx *c, owner_index *x, const char *key)
+{
+    int found;
+    size_t at = index_lower(c, x, key, &found);
+    if (found)
+        return x->ord[at];
+    if (x->n == x->cap) {
+        size_t cap = x->cap ? 2 * x->cap : 64;
+        size_t *n = realloc(x->ord, cap * sizeof *n);
+        if (!n)
+            return SIZE_MAX;
+        x->ord = n;
+        x->cap = cap;
+    }
+    size_t span = c->first <= c->last ? (size_t)(c->last - c->first + 1) : 0;
+    owner *o = owner_add(c, key);
+    if (!o)
+        return SIZE_MAX;
+    if (span && !(o->cents = calloc(span, sizeof *o->cents)))
+        return SIZE_MAX; /* freed with the owner */
+    memmove(x->ord + at + 1, x->ord + at, (x->n - at) * sizeof *x->ord);
+    x->ord[at] = c->no - 1;
+    x->n++;
+    return c->no - 1;
+}
+
+/* The company's history now starts at month m (before c->first): every owner's months
+ * move up to make room for the earlier ones, which start at 0. */
+static kp_err extend_history(ctx *c, int m, kp_error *e)
+{
+    assert(m < c->first && m <= c->last);
+    size_t old = c->first <= c->last ? (size_t)(c->last - c->first + 1) : 0;
+    size_t span = (size_t)(c->last - m + 1), shift = span - old;
+    for (size_t i = 0; i < c->no; i++) {
+        int64_t *t = realloc(c->o[i].cents, span * sizeof *t);
+        if (!t)
+            return nomem(e);
+        if (old)
+            memmove(t + shift, t, old * sizeof *t);
+        memset(t, 0, shift * sizeof *t);
+        c->o[i].cents = t;
+    }
+    c->first = m;
     return KP_OK;
 }
 
-/* One pass over the run's deals (two grouped queries sorted a million rows each): each
- * owner's first month with a deal (created or closed) before the as-of month, where a
- * rep's series starts (with hiring), and the won deals' amounts by close month into each
- * owner's month array. The company's history starts at its first month with a won deal:
- * earlier months are outside the export, not months without bookings. */
+/* Add one won deal's cents to its owner's month m. */
+static kp_err add_booking(ctx *c, size_t i, int m, int64_t cents, kp_error *e)
+{
+    kp_err rc = m < c->first ? extend_history(c, m, e) : KP_OK;
+    if (rc)
+        return rc;
+    int64_t *t = &c->o[i].cents[m - c->first];
+    if ((cents > 0 && *t > INT64_MAX - cents) || (cents < 0 && *t < INT64_MIN - cents))
+        return kp_error_set(e, KP_ERR_DATA, NULL, 0, 0,
+                            "forecast: the bookings of %s in one month overflow", c->o[i].key);
+    *t += cents;
+    return KP_OK;
+}
+
+/* One pass over the run's deals: every owner (reps, and owners of deals who are not in
+ * reps, who join as met), each owner's first month with a deal (created or closed)
+ * before the as-of month, where a rep's series starts (with hiring), and the won deals'
+ * amounts added into each owner's months as they come. The company's history starts at
+ * its first month with a won deal: earlier months are outside the export, not months
+ * without bookings. The months grow backwards when an earlier booking turns up, so
+ * nothing per deal is kept (a list of the won deals was 12 MB at 1M deals, resident for
+ * the rest of the stage), and the owners need no scan of their own. */
 static kp_err read_deals(ctx *c, const char *cutoff, kp_error *e)
 {
     kp_stmt *st = NULL;
-    booking *b = NULL;
-    size_t nb = 0, cap = 0;
-    char **mins = calloc(2 * c->no + 1, sizeof *mins); /* created, closed per owner */
-    if (!mins)
+    owner_index x = {0};
+    kp_err rc = KP_OK;
+    if (c->no) /* qsort(NULL, 0) is undefined */
+        qsort(c->o, c->no, sizeof *c->o, cmp_owner);
+    if (!(x.ord = malloc((c->no + 1) * sizeof *x.ord)))
         return nomem(e);
-    kp_err rc = kp_store_prepare(c->s,
-                                 "SELECT owner_id, created_date, close_date, is_won, amount_cents"
-                                 " FROM opportunities",
-                                 NULL, 0, &st, e);
+    for (size_t i = 0; i < c->no; i++) /* the reps, sorted */
+        x.ord[i] = i;
+    x.n = c->no;
+    x.cap = c->no + 1;
+    rc = kp_store_prepare(c->s,
+                          "SELECT owner_id, created_date, close_date, is_won, amount_cents"
+                          " FROM opportunities",
+                          NULL, 0, &st, e);
     int r = 0;
     while (!rc && (r = kp_stmt_step(st, e)) > 0) {
         const char *key = kp_stmt_column_text(st, 0);
-        owner *o = owner_find(c, c->no, key ? key : NONE);
-        assert(o); /* read_owners met every owner */
-        if (!o)
-            continue;
-        size_t i = (size_t)(o - c->o);
+        /* NULL and a literal '(none)' are one owner, as coalesce() makes them */
+        size_t i = owner_of(c, &x, key ? key : NONE);
+        if (i == SIZE_MAX) {
+            rc = nomem(e);
+            break;
+        }
         const char *close = kp_stmt_column_text(st, 2);
-        rc = keep_min(&mins[2 * i], kp_stmt_column_text(st, 1), cutoff, e);
+        rc = keep_min(&c->o[i].min_created, kp_stmt_column_text(st, 1), cutoff, e);
         if (!rc)
-            rc = keep_min(&mins[2 * i + 1], close, cutoff, e);
+            rc = keep_min(&c->o[i].min_closed, close, cutoff, e);
         if (rc || !kp_stmt_column_int64(st, 3) || !close || strcmp(close, cutoff) >= 0 ||
             kp_stmt_column_type(st, 4) == KP_COL_NULL)
             continue;
         char ym[8];
         snprintf(ym, sizeof ym, "%.7s", close); /* by month: substr(close_date, 1, 7) */
         int m = month_of_text(ym);
-        if (m < 0)
-            continue;
-        rc = add_booking(&b, &nb, &cap, (booking){i, m, kp_stmt_column_int64(st, 4)}, e);
-        if (m < c->first)
-            c->first = m;
+        if (m >= 0)
+            rc = add_booking(c, i, m, kp_stmt_column_int64(st, 4), e);
     }
     if (!rc && r < 0)
         rc = KP_ERR_IO;
     kp_stmt_finalize(st);
+    free(x.ord);
     for (size_t i = 0; i < c->no; i++) {
-        int a = month_of_text(mins[2 * i]), d = month_of_text(mins[2 * i + 1]);
-        c->o[i].first_data = a < 0 ? d : d < 0 ? a : a < d ? a : d;
-        free(mins[2 * i]);
-        free(mins[2 * i + 1]);
+        owner *o = &c->o[i];
+        int a = month_of_text(o->min_created), d = month_of_text(o->min_closed);
+        o->first_data = a < 0 ? d : d < 0 ? a : a < d ? a : d;
+        free(o->min_created);
+        free(o->min_closed);
+        o->min_created = o->min_closed = NULL;
     }
-    free(mins);
-    size_t span = (size_t)(c->last - c->first + 1);
-    for (size_t i = 0; !rc && i < c->no && span; i++)
-        if (!(c->o[i].cents = calloc(span, sizeof *c->o[i].cents)))
-            rc = nomem(e);
-    for (size_t i = 0; !rc && i < nb; i++) {
-        int64_t *t = &c->o[b[i].owner].cents[b[i].month - c->first];
-        if ((b[i].cents > 0 && *t > INT64_MAX - b[i].cents) ||
-            (b[i].cents < 0 && *t < INT64_MIN - b[i].cents))
-            rc = kp_error_set(e, KP_ERR_DATA, NULL, 0, 0,
-                              "forecast: the bookings of %s in one month overflow",
-                              c->o[b[i].owner].key);
-        else
-            *t += b[i].cents;
-    }
-    free(b);
+    if (c->no) /* owners met in the deals were added at the end */
+        qsort(c->o, c->no, sizeof *c->o, cmp_owner);
     return rc;
 }
 
@@ -594,8 +612,6 @@ kp_err kp_forecast_series_run(const kp_job *job, kp_store *s, kp_error *e)
     c.last = month_of(job->as_of) - 1;
     c.first = c.last + 1;
     kp_err rc = read_reps(&c, e);
-    if (!rc)
-        rc = read_owners(&c, e);
     if (!rc)
         rc = read_deals(&c, cutoff, e);
     if (!rc) {

@@ -184,27 +184,42 @@ static void test_percentiles_select(void **state)
         }
 }
 
-static kp_store *fixture(void)
+/* A database in memory with the load's tables and the rows of sql. */
+static kp_store *store_with(const char *sql)
 {
     kp_store *s = NULL;
     kp_error e;
     assert_int_equal(kp_store_open(":memory:", KP_STORE_CREATE, &s, &e), KP_OK);
     assert_int_equal(kp_load_schema(s, &e), KP_OK);
+    assert_int_equal(kp_store_exec(s, sql, &e), KP_OK);
+    return s;
+}
+
+static kp_store *fixture(void)
+{
     /* one rep, one open deal of 1000.00 in a stage configured at 30%, due this month; a
      * March quota of 1000.00 that only this deal can reach */
-    assert_int_equal(
-        kp_store_exec(
-            s,
-            "INSERT INTO reps(rep_id, name, team, region) VALUES('r1', 'Ann', 'T', 'EU');"
-            "INSERT INTO stage_rules VALUES('Open', 1, 0.3, 0, 0, 'Commit');"
-            "INSERT INTO stage_rules VALUES('Won', 2, 1.0, 1, 1, 'Closed');"
-            "INSERT INTO quotas VALUES('r1', '2026-03-01', '2026-03-31', 100000);"
-            "INSERT INTO opportunity_snapshots(as_of, opp_id, owner_id, stage, amount_cents,"
-            " forecast_category, close_date, is_closed, is_won, source_line)"
-            " VALUES('2026-03-10', 'd1', 'r1', 'Open', 100000, 'Commit', '2026-03-20', 0, 0, 2)",
-            &e),
-        KP_OK);
-    return s;
+    return store_with(
+        "INSERT INTO reps(rep_id, name, team, region) VALUES('r1', 'Ann', 'T', 'EU');"
+        "INSERT INTO stage_rules VALUES('Open', 1, 0.3, 0, 0, 'Commit');"
+        "INSERT INTO stage_rules VALUES('Won', 2, 1.0, 1, 1, 'Closed');"
+        "INSERT INTO quotas VALUES('r1', '2026-03-01', '2026-03-31', 100000);"
+        "INSERT INTO opportunity_snapshots(as_of, opp_id, owner_id, stage, amount_cents,"
+        " forecast_category, close_date, is_closed, is_won, source_line)"
+        " VALUES('2026-03-10', 'd1', 'r1', 'Open', 100000, 'Commit', '2026-03-20', 0, 0, 2)");
+}
+
+/* The job of the stage tests: as of 2026-03-15, calendar fiscal year, seed 5. */
+static kp_job stage_job(long runs, long min_sample)
+{
+    kp_job job;
+    memset(&job, 0, sizeof job);
+    job.as_of = kp_date_from_ymd(2026, 3, 15);
+    job.fiscal_year_start = 1;
+    job.forecast.runs = runs;
+    job.forecast.seed = 5;
+    job.forecast.min_sample = min_sample;
+    return job;
 }
 
 static int64_t one_int(kp_store *s, const char *sql)
@@ -220,13 +235,7 @@ static void test_stage(void **state)
     (void)state;
     kp_log_set_level(2);
     kp_store *s = fixture();
-    kp_job job;
-    memset(&job, 0, sizeof job);
-    job.as_of = kp_date_from_ymd(2026, 3, 15);
-    job.fiscal_year_start = 1;
-    job.forecast.runs = 20000;
-    job.forecast.seed = 5;
-    job.forecast.min_sample = 20;
+    kp_job job = stage_job(20000, 20);
     kp_error e;
     assert_int_equal(kp_forecast_pipeline_run(&job, s, &e), KP_OK);
     /* p_quota: reached exactly when the deal wins, p = 0.3; binomial standard error
@@ -368,6 +377,76 @@ static void test_rollup(void **state)
     assert_true(out[1].q[0] == 0.0 && out[1].q[3] == 250000.0);
 }
 
+/* The stage's tables of one database, as text. */
+static char *dump_tables(kp_store *s)
+{
+    kp_stmt *st = NULL;
+    kp_error e;
+    assert_int_equal(
+        kp_store_prepare(s,
+                         "SELECT group_concat(r, char(10)) FROM (SELECT 'w|' || stage || '|' ||"
+                         " probability || '|' || closed_sample || '|' || won || '|' ||"
+                         " open_deals || '|' || source AS r FROM stage_win_rates"
+                         " UNION ALL SELECT 'p|' || dimension || '|' || member || '|' || grain"
+                         " || '|' || closed_cents || '|' || commit_cents || '|' ||"
+                         " pipeline_cents || '|' || open_deals || '|' || expected_cents || '|'"
+                         " || p10_cents || '|' || p50_cents || '|' || p90_cents || '|' ||"
+                         " coalesce(p_quota, '-') FROM forecast_pipeline ORDER BY 1)",
+                         NULL, 0, &st, &e),
+        KP_OK);
+    assert_int_equal(kp_stmt_step(st, &e), 1);
+    char *out = strdup(kp_stmt_column_text(st, 0) ? kp_stmt_column_text(st, 0) : "");
+    kp_stmt_finalize(st);
+    assert_non_null(out);
+    return out;
+}
+
+/* The load's catalogue (the snapshots' rowid ranges) and the scan by date give the same
+ * rates and forecast: snapshots as of 2026-02-01 (the earlier one, where d1 and d2 were
+ * open in 'Open'), 2026-03-10 (the run's: d1 won, d2 lost, d3 open) and 2026-04-01 (after
+ * the as-of date, its rows must not count: d3 won, d4 open). Learned: 'Open' 1 won of 2,
+ * which only the earlier snapshot tells. The catalogue is written as the load writes it,
+ * after a first run without it. */
+static void test_catalogue(void **state)
+{
+    (void)state;
+    kp_log_set_level(2);
+    kp_store *s = store_with(
+        "INSERT INTO reps(rep_id, name, team, region) VALUES('r1', 'Ann', 'T', 'EU');"
+        "INSERT INTO stage_rules VALUES('Open', 1, 0.3, 0, 0, 'Commit');"
+        "INSERT INTO stage_rules VALUES('Won', 2, 1.0, 1, 1, 'Closed');"
+        "INSERT INTO stage_rules VALUES('Lost', 3, 0.0, 1, 0, 'Omitted');"
+        "INSERT INTO opportunity_snapshots(as_of, opp_id, owner_id, stage, amount_cents,"
+        " close_date, is_closed, is_won, source_line) VALUES"
+        " ('2026-02-01', 'd1', 'r1', 'Open', 100000, '2026-03-05', 0, 0, 2),"
+        " ('2026-02-01', 'd2', 'r1', 'Open', 50000, '2026-03-06', 0, 0, 3),"
+        " ('2026-03-10', 'd1', 'r1', 'Won', 100000, '2026-03-05', 1, 1, 2),"
+        " ('2026-03-10', 'd2', 'r1', 'Lost', 50000, '2026-03-06', 1, 0, 3),"
+        " ('2026-03-10', 'd3', 'r1', 'Open', 70000, '2026-03-20', 0, 0, 4),"
+        " ('2026-04-01', 'd3', 'r1', 'Won', 70000, '2026-03-20', 1, 1, 2),"
+        " ('2026-04-01', 'd4', 'r2', 'Open', 90000, '2026-03-25', 0, 0, 3)");
+    kp_error e;
+    kp_job job = stage_job(2000, 2);
+    assert_int_equal(kp_forecast_pipeline_run(&job, s, &e), KP_OK);
+    char *scan = dump_tables(s);
+    assert_int_equal(one_int(s, "SELECT won * 10 + closed_sample FROM stage_win_rates WHERE"
+                                " stage = 'Open' AND source = 'learned'"),
+                     12);
+    assert_int_equal(one_int(s, "SELECT count(*) FROM forecast_pipeline WHERE member = 'r2'"), 0);
+    assert_int_equal(kp_store_exec(s,
+                                   "INSERT INTO snapshots SELECT as_of, min(rowid), max(rowid),"
+                                   " count(*) FROM opportunity_snapshots GROUP BY as_of",
+                                   &e),
+                     KP_OK);
+    assert_int_equal(kp_forecast_pipeline_run(&job, s, &e), KP_OK);
+    char *cat = dump_tables(s);
+    assert_string_equal(cat, scan);
+    print_message("%s\n", cat);
+    free(scan);
+    free(cat);
+    kp_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -378,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_percentiles_select),
         cmocka_unit_test(test_rollup),
         cmocka_unit_test(test_stage),
+        cmocka_unit_test(test_catalogue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
