@@ -2310,6 +2310,46 @@ static int crollup_row(crollup *r, const char *const *mem, size_t bk, long *ids)
     return 0;
 }
 
+/* Member ids of a scan's cells in the rollup r, memoised by the cell's key id of each
+ * dimension (a dimension's member is a function of one key: rep, product...), so that a
+ * cell's ids are looked up, not kept per cell (at 100k deals ~1.5 MB at the stage's peak)
+ * nor its member strings hashed again. */
+typedef struct {
+    size_t kpos[ND]; /* key position of each dimension's member (0: company) */
+    long *id[ND];    /* member id + 1 by key id (0: not yet looked up) */
+    size_t n[ND];
+} cmemo;
+
+static void cmemo_free(cmemo *m)
+{
+    for (int d = 0; d < ND; d++)
+        free(m->id[d]);
+}
+
+/* The member id of dimension di (< r->nd) of the cell with key ids id, added to r if new
+ * (mem(di) its member string); -1 when out of memory. */
+static long cmemo_member(cmemo *m, crollup *r, size_t di, const unsigned *id,
+                         const char *(*mem)(const void *, const unsigned *, int), const void *g)
+{
+    unsigned kid = m->kpos[di] ? id[m->kpos[di]] : 0;
+    if (kid >= m->n[di]) {
+        size_t n = 2 * (size_t)kid + 16;
+        long *ids = realloc(m->id[di], n * sizeof *ids);
+        if (!ids)
+            return -1;
+        memset(ids + m->n[di], 0, (n - m->n[di]) * sizeof *ids);
+        m->id[di] = ids;
+        m->n[di] = n;
+    }
+    if (!m->id[di][kid]) {
+        long k = strset_id(&r->members[di], mem(g, id, r->dim[di]));
+        if (k < 0 || crollup_grow(r, di, (size_t)k))
+            return -1;
+        m->id[di][kid] = k + 1;
+    }
+    return m->id[di][kid] - 1;
+}
+
 /* Read kp_scan once, with each row's member of every dimension (joined to reps as the
  * SQL rollup does), into per member and bucket sums. */
 static kp_err crollup_read(ectx *c, unsigned keys, crollup *r, kp_error *e)
@@ -2819,6 +2859,33 @@ static const char *cgroups_member(const cgroups *g, const unsigned *id, int d)
     }
     int j = d == D_REGION ? 0 : d == D_TEAM ? 1 : 2;
     return r < 0 ? "(none)" : g->reps.of[3 * r + j];
+}
+
+/* Key position of the member of dimension d in g's cells (0: company, no key). */
+static size_t cgroups_keypos(const cgroups *g, int d)
+{
+    int key = d == D_PRODUCT ? K_PRODUCT : d == D_FC ? K_FC : d == D_STAGE ? K_STAGE : K_REP;
+    size_t pos = 0;
+    for (size_t k = 1; k < g->nkey && d != D_COMPANY; k++)
+        if (g->keyof[k] == key)
+            pos = k;
+    return pos;
+}
+
+static const char *cgroups_member_of(const void *g, const unsigned *id, int d)
+{
+    return cgroups_member(g, id, d);
+}
+
+/* The frollup bucket slot of the cell with key ids id (0: NULL bucket, 1: '0000-00-00',
+ * k + 2: bucket k; nb + 3: no bucket of the map), -1 for a bucket text no bucket start
+ * spells, -2 when out of memory. */
+static long cgroups_slot(cgroups *g, const buckets *bk, const unsigned *id)
+{
+    if (!id[0])
+        return 0;
+    long b = cgroups_bucket(g, bk, id[0]);
+    return b < -1 ? -2 : b < 0 ? -1 : (size_t)b == bk->nb ? 1 : b + 2;
 }
 
 /* What one summed kp_scan column adds per row, from a flag column (a where as 1 or 0; -1:
@@ -3470,16 +3537,8 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         medians_setup(c, pm->idx, pm->n, &pm->mr);
         if (mrows_periods(&pm->mr, c, T_WINDOW))
             rc = nomem(e);
-        for (size_t d = 0; d < pm->mr.nd; d++) {
-            int dim = pm->mr.dim[d];
-            int key = dim == D_PRODUCT ? K_PRODUCT
-                      : dim == D_FC    ? K_FC
-                      : dim == D_STAGE ? K_STAGE
-                                       : K_REP;
-            for (size_t k = 1; k < g.nkey && dim != D_COMPANY; k++)
-                if (g.keyof[k] == key)
-                    pm->kpos[d] = k;
-        }
+        for (size_t d = 0; d < pm->mr.nd; d++)
+            pm->kpos[d] = cgroups_keypos(&g, pm->mr.dim[d]);
     }
     if (!rc && ((keys >> K_REP) & 1))
         rc = repmap_read(c, &g.reps, e);
@@ -3627,31 +3686,30 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
     sval *out = malloc((g.ncol + 1) * sizeof *out);
     /* each cell's member ids and bucket slot, for the fractional sums below (32 bits:
      * member and bucket counts are far below 2^32, and these arrays scale with cells) */
-    uint32_t *cellmem = malloc((g.ncell * cr.nd + 1) * sizeof *cellmem);
-    uint32_t *cellslot = malloc((g.ncell + 1) * sizeof *cellslot);
+    cmemo cm;
+    memset(&cm, 0, sizeof cm);
+    for (size_t d = 0; d < cr.nd; d++)
+        cm.kpos[d] = cgroups_keypos(&g, cr.dim[d]);
     int odd_bucket = 0; /* a bucket text no bucket start spells (malformed dates) */
-    if (!rc && (!out || !cellmem || !cellslot))
+    if (!rc && !out)
         rc = nomem(e);
     for (size_t i = 0; i < g.ncell && !rc; i++) {
         const unsigned *id = g.ck + order[i] * g.nkey;
         cscan_columns(&g, kind, order[i], out);
-        long bucket = id[0] ? cgroups_bucket(&g, &c->bk, id[0]) : -1;
-        if (bucket == -2) {
+        long ids[ND], slot = cgroups_slot(&g, &c->bk, id);
+        if (slot == -2) {
             rc = nomem(e);
             break;
         }
-        size_t bk = bucket < 0 ? c->bk.nb + 1 : (size_t)bucket;
-        if (bucket < 0 && id[0])
-            odd_bucket = 1;
-        cellslot[i] = (uint32_t)(!id[0] ? 0 : bk == c->bk.nb ? 1 : bk + 2);
-        const char *mem[ND];
-        long ids[ND];
-        for (size_t d = 0; d < cr.nd; d++)
-            mem[d] = cgroups_member(&g, id, cr.dim[d]);
-        if (crollup_row(&cr, mem, bk, ids))
-            rc = nomem(e);
-        for (size_t d = 0; d < cr.nd && !rc; d++)
-            cellmem[i * cr.nd + d] = (uint32_t)ids[d];
+        odd_bucket |= slot < 0;
+        size_t bk = slot < 0 || slot == 0 ? c->bk.nb + 1 : slot == 1 ? c->bk.nb : (size_t)slot - 2;
+        for (size_t d = 0; d < cr.nd && !rc; d++) {
+            ids[d] = cmemo_member(&cm, &cr, d, id, cgroups_member_of, &g);
+            if (ids[d] < 0)
+                rc = nomem(e);
+            else
+                cr.hit[d][(size_t)ids[d] * cr.nbk + bk] = 1;
+        }
         for (size_t x = 0; x < cr.nmet && !rc; x++) {
             crollup_value(&cr, &out[cr.col[x]], x, cr.col[x], ids, bk);
             if (lib->m[cr.met[x]].fn == A_AVG)
@@ -3680,9 +3738,12 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
             rc = nomem(e);
     }
     for (size_t i = 0; i < g.ncell && !rc && fr.n; i++) {
+        const unsigned *id = g.ck + order[i] * g.nkey;
         cscan_columns(&g, kind, order[i], out);
+        size_t slot = (size_t)cgroups_slot(&g, &c->bk, id); /* known: no odd bucket */
         for (size_t d = 0; d < cr.nd; d++) {
-            size_t at = (size_t)cellmem[i * cr.nd + d] * fr.nslot + cellslot[i];
+            size_t at = (size_t)cmemo_member(&cm, &cr, d, id, cgroups_member_of, &g) * fr.nslot +
+                        slot;
             fr.hit[d][at] = 1;
             for (size_t f = 0; f < fr.n; f++)
                 if (out[fr.col[f]].t != KP_COL_NULL)
@@ -3731,8 +3792,7 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
     /* The scan's cells are spent: freed before the medians' sorts and the wide rows
      * take their room. */
     free(out);
-    free(cellmem);
-    free(cellslot);
+    cmemo_free(&cm);
     free(order);
     free(kind);
     cgroups_free(&g);
