@@ -3785,8 +3785,8 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         cscan_columns(&g, kind, order[i], out);
         size_t slot = (size_t)cgroups_slot(&g, &c->bk, id); /* known: no odd bucket */
         for (size_t d = 0; d < cr.nd; d++) {
-            size_t at = (size_t)cmemo_member(&cm, &cr, d, id, cgroups_member_of, &g) * fr.nslot +
-                        slot;
+            size_t at =
+                (size_t)cmemo_member(&cm, &cr, d, id, cgroups_member_of, &g) * fr.nslot + slot;
             fr.hit[d][at] = 1;
             for (size_t f = 0; f < fr.n; f++)
                 if (out[fr.col[f]].t != KP_COL_NULL)
