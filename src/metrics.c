@@ -1756,7 +1756,8 @@ typedef struct {
     size_t *per, *per_off;  /* periods of bucket k: per[per_off[k] .. per_off[k + 1]) */
     unsigned *bucket, *mem; /* mem: nd ids per row */
     size_t n, cap;          /* rows: distinct (bucket, members), each in the same groups */
-    size_t *slot, nslot;    /* open addressing: row + 1, 0 = empty */
+    uint32_t *slot;         /* open addressing: row + 1, 0 = empty (32 bits: scale with rows) */
+    size_t nslot;
     size_t cur;             /* the row of the values being added */
     size_t nm;              /* metrics */
     double *v[MAX_MEDIANS];
@@ -1892,7 +1893,7 @@ static int mrows_add(mrows *m, long bucket, const long *ids)
         key[d + 1] = (unsigned)ids[d];
     if (2 * (m->n + 1) > m->nslot) {
         size_t nslot = m->nslot ? 2 * m->nslot : 1024;
-        size_t *slot = calloc(nslot, sizeof *slot);
+        uint32_t *slot = m->n < UINT32_MAX - 1 ? calloc(nslot, sizeof *slot) : NULL;
         if (!slot)
             return -1;
         for (size_t r = 0; r < m->n; r++) {
@@ -1902,7 +1903,7 @@ static int mrows_add(mrows *m, long bucket, const long *ids)
             size_t h = mrows_hash(m, k) & (nslot - 1);
             while (slot[h])
                 h = (h + 1) & (nslot - 1);
-            slot[h] = r + 1;
+            slot[h] = (uint32_t)(r + 1);
         }
         free(m->slot);
         m->slot = slot;
@@ -1929,7 +1930,7 @@ static int mrows_add(mrows *m, long bucket, const long *ids)
     }
     m->bucket[m->n] = key[0];
     memcpy(m->mem + m->n * m->nd, key + 1, m->nd * sizeof *key);
-    m->slot[h] = m->n + 1;
+    m->slot[h] = (uint32_t)(m->n + 1);
     m->cur = m->n++;
     return 0;
 }
@@ -2768,7 +2769,8 @@ typedef struct {
     unsigned char *cb;
     size_t nvs, ncnt, cellsz, pos[64];
     size_t ncell, capcell, ncol, nsum;
-    size_t *slot, nslot; /* open addressing: cell + 1, 0 = empty */
+    uint32_t *slot;      /* open addressing: cell + 1, 0 = empty (32 bits: scale with cells) */
+    size_t nslot;
     int *src;            /* per kp_scan column: its sum (sums[]), -1 for count(*) */
     int nsrc;            /* result columns after the keys: flags and values */
     struct sumsrc *sums; /* what each summed column adds per row */
@@ -2803,14 +2805,14 @@ static long cgroups_cell(cgroups *g, const unsigned *id)
 {
     if (2 * (g->ncell + 1) > g->nslot) {
         size_t nslot = g->nslot ? 2 * g->nslot : 1024;
-        size_t *slot = calloc(nslot, sizeof *slot);
+        uint32_t *slot = g->ncell < UINT32_MAX - 1 ? calloc(nslot, sizeof *slot) : NULL;
         if (!slot)
             return -1;
         for (size_t i = 0; i < g->ncell; i++) {
             size_t h = ids_hash(g->ck + i * g->nkey, g->nkey) & (nslot - 1);
             while (slot[h])
                 h = (h + 1) & (nslot - 1);
-            slot[h] = i + 1;
+            slot[h] = (uint32_t)(i + 1);
         }
         free(g->slot);
         g->slot = slot;
@@ -2833,7 +2835,7 @@ static long cgroups_cell(cgroups *g, const unsigned *id)
     }
     memcpy(g->ck + g->ncell * g->nkey, id, g->nkey * sizeof *id);
     memset(g->cb + g->ncell * g->cellsz, 0, g->cellsz);
-    g->slot[h] = ++g->ncell;
+    g->slot[h] = (uint32_t)++g->ncell;
     return (long)(g->ncell - 1);
 }
 
@@ -2960,7 +2962,8 @@ typedef struct pend_medians {
     size_t kpos[ND];                          /* key position of each dimension's member */
     long *memo[ND];                           /* member id + 1 by key id, per dimension */
     size_t nmemo[ND];
-    size_t *row_of, nrow_of; /* mrows row + 1 of each scan cell (0: not yet known) */
+    uint32_t *row_of;        /* mrows row + 1 of each scan cell (0: not yet known) */
+    size_t nrow_of;
 } pend_medians;
 
 static void pend_free(pend_medians *p)
@@ -3003,7 +3006,7 @@ static int pend_row(pend_medians *p, const cgroups *g, const sval *vals, const u
         return 0;
     if (cell >= p->nrow_of) {
         size_t n = 2 * cell + 1024;
-        size_t *row_of = realloc(p->row_of, n * sizeof *row_of);
+        uint32_t *row_of = realloc(p->row_of, n * sizeof *row_of);
         if (!row_of)
             return -1;
         memset(row_of + p->nrow_of, 0, (n - p->nrow_of) * sizeof *row_of);
@@ -3015,7 +3018,7 @@ static int pend_row(pend_medians *p, const cgroups *g, const sval *vals, const u
     } else if (pend_members(p, g, id, bucket)) {
         return -1;
     } else {
-        p->row_of[cell] = mr->cur + 1;
+        p->row_of[cell] = (uint32_t)(mr->cur + 1); /* rows < 2^32 - 1 (mrows_add) */
     }
     for (size_t j = 0; j < p->n; j++)
         if (in[j] && mrows_value(mr, j,
