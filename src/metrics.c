@@ -1746,9 +1746,17 @@ static void wide_claim(ectx *c, const size_t *idx, size_t n)
 /* The rows of the median metrics read together (same relation, time column and mode):
  * bucket and one member id per dimension per row; each metric's values with their rows. */
 #define MAX_MEDIANS 16
+struct pend_medians;
+static void pend_cell(const struct pend_medians *p, size_t cell, unsigned *bucket,
+                      unsigned *mem);
+
 typedef struct {
     size_t nd;              /* dimensions evaluated */
     int dim[ND];            /* which */
+    /* A C scan's medians: rows are the scan's cells (pend_cell), not rows of their own
+     * (bucket, mem, slot unused): a cell lies in one bucket and one member of each
+     * dimension, and at 100k deals the rows were ~2 MB at the stage's peak. */
+    const struct pend_medians *pend;
     strset members[ND];     /* member ids of each */
     size_t base[ND];        /* first group id of each: groups are (member, period) */
     size_t np;              /* periods */
@@ -1768,13 +1776,26 @@ typedef struct {
     size_t *count[MAX_MEDIANS];  /* values in each group */
 } mrows;
 
+/* The bucket and the member ids (mem[0..nd)) of row. */
+static void mrows_key(const mrows *m, size_t row, unsigned *bucket, unsigned *mem)
+{
+    if (m->pend) {
+        pend_cell(m->pend, row, bucket, mem);
+        return;
+    }
+    *bucket = m->bucket[row];
+    memcpy(mem, m->mem + row * m->nd, m->nd * sizeof *mem);
+}
+
 static size_t mrows_groups(void *ctx, size_t row, size_t *out, size_t max)
 {
     const mrows *m = ctx;
-    const size_t *per = m->per + m->per_off[m->bucket[row]];
-    size_t nper = m->per_off[m->bucket[row] + 1] - m->per_off[m->bucket[row]], k = 0;
+    unsigned b, mem[ND];
+    mrows_key(m, row, &b, mem);
+    const size_t *per = m->per + m->per_off[b];
+    size_t nper = m->per_off[b + 1] - m->per_off[b], k = 0;
     for (size_t d = 0; d < m->nd; d++) {
-        size_t base = m->base[d] + m->mem[row * m->nd + d] * m->np;
+        size_t base = m->base[d] + mem[d] * m->np;
         for (size_t j = 0; j < nper; j++)
             out[k++] = base + per[j];
     }
@@ -1837,8 +1858,10 @@ static int mrows_counts(const mrows *m, size_t j, size_t ngroups, size_t *count)
         return -1;
     for (size_t i = 0; i < m->nv[j]; i++) {
         size_t row = m->packed[j] ? kp_median_packed_tag(m->v[j], i) : m->row[j][i];
+        unsigned b, mem[ND];
+        mrows_key(m, row, &b, mem);
         for (size_t d = 0; d < m->nd; d++)
-            hist[hb[d] + m->mem[row * m->nd + d] * m->nbk + m->bucket[row]]++;
+            hist[hb[d] + mem[d] * m->nbk + b]++;
     }
     memset(count, 0, ngroups * sizeof *count);
     for (size_t d = 0; d < m->nd; d++)
@@ -2962,8 +2985,7 @@ typedef struct pend_medians {
     size_t kpos[ND];                          /* key position of each dimension's member */
     long *memo[ND];                           /* member id + 1 by key id, per dimension */
     size_t nmemo[ND];
-    uint32_t *row_of;        /* mrows row + 1 of each scan cell (0: not yet known) */
-    size_t nrow_of;
+    const cgroups *g; /* the scan's cells: the rows of mr */
 } pend_medians;
 
 static void pend_free(pend_medians *p)
@@ -2973,7 +2995,6 @@ static void pend_free(pend_medians *p)
     mrows_free(&p->mr);
     for (int d = 0; d < ND; d++)
         free(p->memo[d]);
-    free(p->row_of);
     free(p);
 }
 
@@ -2989,12 +3010,11 @@ static size_t find_medians(const kp_metric_lib *lib, size_t r, const char *time,
     return n;
 }
 
-static int pend_members(pend_medians *p, const cgroups *g, const unsigned *id, long bucket);
+static int pend_members(pend_medians *p, const unsigned *id);
 
-/* Add this row's values to the pending medians (what mrows_read does per row). The row
- * of the scan's cell `cell` (its bucket and keys, so its members) is looked up once. */
-static int pend_row(pend_medians *p, const cgroups *g, const sval *vals, const unsigned *id,
-                    long bucket, size_t cell)
+/* Add this row's values to the pending medians (what mrows_read does per row), tagged
+ * with the row's scan cell `cell` (its bucket and keys, so its members: pend_cell). */
+static int pend_row(pend_medians *p, const sval *vals, const unsigned *id, size_t cell)
 {
     mrows *mr = &p->mr;
     int in[MAX_MEDIANS], any = 0;
@@ -3004,22 +3024,9 @@ static int pend_row(pend_medians *p, const cgroups *g, const sval *vals, const u
     }
     if (!any)
         return 0;
-    if (cell >= p->nrow_of) {
-        size_t n = 2 * cell + 1024;
-        uint32_t *row_of = realloc(p->row_of, n * sizeof *row_of);
-        if (!row_of)
-            return -1;
-        memset(row_of + p->nrow_of, 0, (n - p->nrow_of) * sizeof *row_of);
-        p->row_of = row_of;
-        p->nrow_of = n;
-    }
-    if (p->row_of[cell]) {
-        mr->cur = p->row_of[cell] - 1;
-    } else if (pend_members(p, g, id, bucket)) {
+    if (pend_members(p, id))
         return -1;
-    } else {
-        p->row_of[cell] = (uint32_t)(mr->cur + 1); /* rows < 2^32 - 1 (mrows_add) */
-    }
+    mr->cur = cell;
     for (size_t j = 0; j < p->n; j++)
         if (in[j] && mrows_value(mr, j,
                                  vals[p->vcol[j]].t == KP_COL_INTEGER ? (double)vals[p->vcol[j]].i
@@ -3028,11 +3035,10 @@ static int pend_row(pend_medians *p, const cgroups *g, const sval *vals, const u
     return 0;
 }
 
-/* Make the row of bucket and key ids id the current one of p's rows. */
-static int pend_members(pend_medians *p, const cgroups *g, const unsigned *id, long bucket)
+/* Intern the members of the cell with key ids id (memoised by key id). */
+static int pend_members(pend_medians *p, const unsigned *id)
 {
     mrows *mr = &p->mr;
-    long ids[ND];
     for (size_t d = 0; d < mr->nd; d++) {
         unsigned kid = p->kpos[d] ? id[p->kpos[d]] : 0;
         if (kid >= p->nmemo[d]) {
@@ -3045,14 +3051,24 @@ static int pend_members(pend_medians *p, const cgroups *g, const unsigned *id, l
             p->nmemo[d] = nm;
         }
         if (!p->memo[d][kid]) {
-            long m = strset_id(&mr->members[d], cgroups_member(g, id, mr->dim[d]));
+            long m = strset_id(&mr->members[d], cgroups_member(p->g, id, mr->dim[d]));
             if (m < 0)
                 return -1;
             p->memo[d][kid] = m + 1;
         }
-        ids[d] = p->memo[d][kid] - 1;
     }
-    return mrows_add(mr, bucket, ids);
+    return 0;
+}
+
+/* The bucket and member ids of scan cell `cell`, a row of p's medians (pend_row looked
+ * them up: its bucket is known, its members interned). */
+static void pend_cell(const pend_medians *p, size_t cell, unsigned *bucket, unsigned *mem)
+{
+    const cgroups *g = p->g;
+    const unsigned *id = g->ck + cell * g->nkey;
+    *bucket = (unsigned)(g->bix[id[0]] - 2);
+    for (size_t d = 0; d < p->mr.nd; d++)
+        mem[d] = (unsigned)(p->memo[d][p->kpos[d] ? id[p->kpos[d]] : 0] - 1);
 }
 
 /* SQL of the old-style scan into kp_scan (GROUP BY in SQL) of the metrics by[]. */
@@ -3581,6 +3597,8 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
     kp_err rc = err || b->oom ? nomem(e) : KP_OK;
     if (!rc && pm->n) {
         medians_setup(c, pm->idx, pm->n, &pm->mr);
+        pm->mr.pend = pm; /* its rows are g's cells */
+        pm->g = &g;
         if (mrows_periods(&pm->mr, c, T_WINDOW))
             rc = nomem(e);
         for (size_t d = 0; d < pm->mr.nd; d++)
@@ -3667,23 +3685,13 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
             long bucket = cgroups_bucket(&g, &c->bk, id[0]);
             if (bucket == -2)
                 rc = nomem(e);
-            else if (bucket >= 0 && (size_t)bucket != c->bk.nb && pend_row(pm, &g, vals, id, bucket, (size_t)cell))
+            else if (bucket >= 0 && (size_t)bucket != c->bk.nb && pend_row(pm, vals, id, (size_t)cell))
                 rc = nomem(e);
         }
     }
     if (!rc && !unsupported && step < 0)
         rc = e && e->code ? e->code : KP_ERR_IO;
     kp_stmt_finalize(st);
-    for (int d = 0; d < ND && pm; d++) { /* the scan's memos for the medians: spent */
-        free(pm->memo[d]);
-        pm->memo[d] = NULL;
-        pm->nmemo[d] = 0;
-    }
-    if (pm) {
-        free(pm->row_of);
-        pm->row_of = NULL;
-        pm->nrow_of = 0;
-    }
     free(g.slot); /* no cell is added from here on */
     g.slot = NULL;
     g.nslot = 0;
