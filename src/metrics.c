@@ -2230,6 +2230,7 @@ typedef struct {
     int dim[ND];
     strset members[ND];
     size_t cap[ND];
+    size_t hint[ND]; /* members expected (0: unknown), the first capacity */
     acc *cells[ND];
     unsigned char *hit[ND];
     size_t nmet;
@@ -2253,7 +2254,7 @@ static int crollup_grow(crollup *r, size_t d, size_t k)
 {
     if (k < r->cap[d])
         return 0;
-    size_t cap = r->cap[d] ? 2 * r->cap[d] : 8; /* most dimensions have a few members */
+    size_t cap = r->cap[d] ? 2 * r->cap[d] : r->hint[d] ? r->hint[d] : 8; /* most have a few */
     while (cap <= k)
         cap *= 2;
     acc *cells = realloc(r->cells[d], cap * r->nbk * r->ncol * sizeof *cells);
@@ -3742,8 +3743,14 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
      * member and bucket counts are far below 2^32, and these arrays scale with cells) */
     cmemo cm;
     memset(&cm, 0, sizeof cm);
-    for (size_t d = 0; d < cr.nd; d++)
+    for (size_t d = 0; d < cr.nd; d++) {
         cm.kpos[d] = cgroups_keypos(&g, cr.dim[d]);
+        /* a dimension whose member is a key has at most its values and "(none)": room
+         * for exactly those, not the next power of two (200 reps: 201, not 256) */
+        int keyed = cr.dim[d] == D_REP || cr.dim[d] == D_PRODUCT || cr.dim[d] == D_FC ||
+                    cr.dim[d] == D_STAGE;
+        cr.hint[d] = cr.dim[d] == D_COMPANY ? 1 : keyed ? g.kv[cm.kpos[d]].n + 1 : 0;
+    }
     int odd_bucket = 0; /* a bucket text no bucket start spells (malformed dates) */
     if (!rc && !out)
         rc = nomem(e);
