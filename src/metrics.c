@@ -1746,9 +1746,17 @@ static void wide_claim(ectx *c, const size_t *idx, size_t n)
 /* The rows of the median metrics read together (same relation, time column and mode):
  * bucket and one member id per dimension per row; each metric's values with their rows. */
 #define MAX_MEDIANS 16
+struct pend_medians;
+static void pend_cell(const struct pend_medians *p, size_t cell, unsigned *bucket,
+                      unsigned *mem);
+
 typedef struct {
     size_t nd;              /* dimensions evaluated */
     int dim[ND];            /* which */
+    /* A C scan's medians: rows are the scan's cells (pend_cell), not rows of their own
+     * (bucket, mem, slot unused): a cell lies in one bucket and one member of each
+     * dimension, and at 100k deals the rows were ~2 MB at the stage's peak. */
+    const struct pend_medians *pend;
     strset members[ND];     /* member ids of each */
     size_t base[ND];        /* first group id of each: groups are (member, period) */
     size_t np;              /* periods */
@@ -1756,7 +1764,8 @@ typedef struct {
     size_t *per, *per_off;  /* periods of bucket k: per[per_off[k] .. per_off[k + 1]) */
     unsigned *bucket, *mem; /* mem: nd ids per row */
     size_t n, cap;          /* rows: distinct (bucket, members), each in the same groups */
-    size_t *slot, nslot;    /* open addressing: row + 1, 0 = empty */
+    uint32_t *slot;         /* open addressing: row + 1, 0 = empty (32 bits: scale with rows) */
+    size_t nslot;
     size_t cur;             /* the row of the values being added */
     size_t nm;              /* metrics */
     double *v[MAX_MEDIANS];
@@ -1767,13 +1776,26 @@ typedef struct {
     size_t *count[MAX_MEDIANS];  /* values in each group */
 } mrows;
 
+/* The bucket and the member ids (mem[0..nd)) of row. */
+static void mrows_key(const mrows *m, size_t row, unsigned *bucket, unsigned *mem)
+{
+    if (m->pend) {
+        pend_cell(m->pend, row, bucket, mem);
+        return;
+    }
+    *bucket = m->bucket[row];
+    memcpy(mem, m->mem + row * m->nd, m->nd * sizeof *mem);
+}
+
 static size_t mrows_groups(void *ctx, size_t row, size_t *out, size_t max)
 {
     const mrows *m = ctx;
-    const size_t *per = m->per + m->per_off[m->bucket[row]];
-    size_t nper = m->per_off[m->bucket[row] + 1] - m->per_off[m->bucket[row]], k = 0;
+    unsigned b, mem[ND];
+    mrows_key(m, row, &b, mem);
+    const size_t *per = m->per + m->per_off[b];
+    size_t nper = m->per_off[b + 1] - m->per_off[b], k = 0;
     for (size_t d = 0; d < m->nd; d++) {
-        size_t base = m->base[d] + m->mem[row * m->nd + d] * m->np;
+        size_t base = m->base[d] + mem[d] * m->np;
         for (size_t j = 0; j < nper; j++)
             out[k++] = base + per[j];
     }
@@ -1836,8 +1858,10 @@ static int mrows_counts(const mrows *m, size_t j, size_t ngroups, size_t *count)
         return -1;
     for (size_t i = 0; i < m->nv[j]; i++) {
         size_t row = m->packed[j] ? kp_median_packed_tag(m->v[j], i) : m->row[j][i];
+        unsigned b, mem[ND];
+        mrows_key(m, row, &b, mem);
         for (size_t d = 0; d < m->nd; d++)
-            hist[hb[d] + m->mem[row * m->nd + d] * m->nbk + m->bucket[row]]++;
+            hist[hb[d] + mem[d] * m->nbk + b]++;
     }
     memset(count, 0, ngroups * sizeof *count);
     for (size_t d = 0; d < m->nd; d++)
@@ -1892,7 +1916,7 @@ static int mrows_add(mrows *m, long bucket, const long *ids)
         key[d + 1] = (unsigned)ids[d];
     if (2 * (m->n + 1) > m->nslot) {
         size_t nslot = m->nslot ? 2 * m->nslot : 1024;
-        size_t *slot = calloc(nslot, sizeof *slot);
+        uint32_t *slot = m->n < UINT32_MAX - 1 ? calloc(nslot, sizeof *slot) : NULL;
         if (!slot)
             return -1;
         for (size_t r = 0; r < m->n; r++) {
@@ -1902,7 +1926,7 @@ static int mrows_add(mrows *m, long bucket, const long *ids)
             size_t h = mrows_hash(m, k) & (nslot - 1);
             while (slot[h])
                 h = (h + 1) & (nslot - 1);
-            slot[h] = r + 1;
+            slot[h] = (uint32_t)(r + 1);
         }
         free(m->slot);
         m->slot = slot;
@@ -1929,7 +1953,7 @@ static int mrows_add(mrows *m, long bucket, const long *ids)
     }
     m->bucket[m->n] = key[0];
     memcpy(m->mem + m->n * m->nd, key + 1, m->nd * sizeof *key);
-    m->slot[h] = m->n + 1;
+    m->slot[h] = (uint32_t)(m->n + 1);
     m->cur = m->n++;
     return 0;
 }
@@ -2112,6 +2136,9 @@ static int medians_rank(mrows *mr)
 {
     size_t ngroups = 0;
     int err = 0;
+    free(mr->slot); /* no row is added from here on */
+    mr->slot = NULL;
+    mr->nslot = 0;
     for (size_t d = 0; d < mr->nd; d++) {
         mr->base[d] = ngroups;
         ngroups += mr->members[d].n * mr->np;
@@ -2132,6 +2159,15 @@ static int medians_rank(mrows *mr)
         mr->row[j] = NULL;
         mr->nv[j] = mr->capv[j] = 0;
     }
+    /* The rows are spent too: only members, medians and counts are written (at 100k
+     * deals the rows are ~3 MB at the stage's peak, the roll-up after the scan). */
+    free(mr->bucket);
+    free(mr->mem);
+    free(mr->per);
+    free(mr->per_off);
+    mr->bucket = mr->mem = NULL;
+    mr->per = mr->per_off = NULL;
+    mr->n = mr->cap = 0;
     return err ? -1 : 0;
 }
 
@@ -2175,10 +2211,16 @@ static kp_err eval_medians(ectx *c, const size_t *idx, size_t n, kp_error *e)
  * rollup's sum, in whatever order SQLite adds, is this exact integer too. */
 #define EXACT_LIMIT 9007199254740992.0 /* 2^53 */
 
-typedef struct {
-    int64_t sum;
-    int any; /* a non-NULL addend */
-} acc;
+/* A C rollup's sum: ACC_NONE while it has no (non-NULL) addend. 8 bytes, not a sum and a
+ * flag in 16: at 100k deals the rollup's arrays are ~4 MB at the stage's peak. An exact
+ * sum stays below 2^53 in magnitude, so it never spells ACC_NONE. */
+typedef int64_t acc;
+#define ACC_NONE INT64_MIN
+
+static void acc_add(acc *a, int64_t v)
+{
+    *a = (*a == ACC_NONE ? 0 : *a) + v;
+}
 
 /* The compact scan kp_scan summed per dimension member and bucket: cells[d] holds, for
  * member k and bucket b, hit (a scan row) and one acc per column. Buckets: 0..nb-1 the
@@ -2188,6 +2230,7 @@ typedef struct {
     int dim[ND];
     strset members[ND];
     size_t cap[ND];
+    size_t hint[ND]; /* members expected (0: unknown), the first capacity */
     acc *cells[ND];
     unsigned char *hit[ND];
     size_t nmet;
@@ -2211,7 +2254,7 @@ static int crollup_grow(crollup *r, size_t d, size_t k)
 {
     if (k < r->cap[d])
         return 0;
-    size_t cap = r->cap[d] ? 2 * r->cap[d] : 8; /* most dimensions have a few members */
+    size_t cap = r->cap[d] ? 2 * r->cap[d] : r->hint[d] ? r->hint[d] : 8; /* most have a few */
     while (cap <= k)
         cap *= 2;
     acc *cells = realloc(r->cells[d], cap * r->nbk * r->ncol * sizeof *cells);
@@ -2223,7 +2266,8 @@ static int crollup_grow(crollup *r, size_t d, size_t k)
         return -1;
     r->hit[d] = hit;
     size_t old = r->cap[d];
-    memset(cells + old * r->nbk * r->ncol, 0, (cap - old) * r->nbk * r->ncol * sizeof *cells);
+    for (size_t i = old * r->nbk * r->ncol; i < cap * r->nbk * r->ncol; i++)
+        cells[i] = ACC_NONE;
     memset(hit + old * r->nbk, 0, (cap - old) * r->nbk);
     r->cap[d] = cap;
     return 0;
@@ -2274,9 +2318,7 @@ static void crollup_value(crollup *r, const sval *x, size_t j, size_t col, const
     if (!r->exact[j]) /* SQL rolls it up; stop before the sums could overflow */
         return;
     for (size_t d = 0; d < r->nd; d++) {
-        acc *a = &r->cells[d][((size_t)ids[d] * r->nbk + bucket) * r->ncol + col];
-        a->sum += v;
-        a->any = 1;
+        acc_add(&r->cells[d][((size_t)ids[d] * r->nbk + bucket) * r->ncol + col], v);
     }
 }
 
@@ -2291,6 +2333,46 @@ static int crollup_row(crollup *r, const char *const *mem, size_t bk, long *ids)
         r->hit[d][(size_t)ids[d] * r->nbk + bk] = 1;
     }
     return 0;
+}
+
+/* Member ids of a scan's cells in the rollup r, memoised by the cell's key id of each
+ * dimension (a dimension's member is a function of one key: rep, product...), so that a
+ * cell's ids are looked up, not kept per cell (at 100k deals ~1.5 MB at the stage's peak)
+ * nor its member strings hashed again. */
+typedef struct {
+    size_t kpos[ND]; /* key position of each dimension's member (0: company) */
+    long *id[ND];    /* member id + 1 by key id (0: not yet looked up) */
+    size_t n[ND];
+} cmemo;
+
+static void cmemo_free(cmemo *m)
+{
+    for (int d = 0; d < ND; d++)
+        free(m->id[d]);
+}
+
+/* The member id of dimension di (< r->nd) of the cell with key ids id, added to r if new
+ * (mem(di) its member string); -1 when out of memory. */
+static long cmemo_member(cmemo *m, crollup *r, size_t di, const unsigned *id,
+                         const char *(*mem)(const void *, const unsigned *, int), const void *g)
+{
+    unsigned kid = m->kpos[di] ? id[m->kpos[di]] : 0;
+    if (kid >= m->n[di]) {
+        size_t n = 2 * (size_t)kid + 16;
+        long *ids = realloc(m->id[di], n * sizeof *ids);
+        if (!ids)
+            return -1;
+        memset(ids + m->n[di], 0, (n - m->n[di]) * sizeof *ids);
+        m->id[di] = ids;
+        m->n[di] = n;
+    }
+    if (!m->id[di][kid]) {
+        long k = strset_id(&r->members[di], mem(g, id, r->dim[di]));
+        if (k < 0 || crollup_grow(r, di, (size_t)k))
+            return -1;
+        m->id[di][kid] = k + 1;
+    }
+    return m->id[di][kid] - 1;
 }
 
 /* Read kp_scan once, with each row's member of every dimension (joined to reps as the
@@ -2355,7 +2437,7 @@ static kp_err crollup_write(ectx *c, const crollup *r, const size_t *js, size_t 
         idx[j] = r->met[js[j]];
     wide_claim(c, idx, n);
     kp_err rc = KP_OK;
-    acc *tot = calloc(r->ncol + 1, sizeof *tot);
+    acc *tot = malloc((r->ncol + 1) * sizeof *tot);
     unsigned char *in = calloc(r->nbk + 1, 1);
     if (!rc && (!tot || !in))
         rc = nomem(e);
@@ -2366,7 +2448,8 @@ static kp_err crollup_write(ectx *c, const crollup *r, const size_t *js, size_t 
         for (size_t di = 0; di < r->nd && !rc; di++) {
             for (size_t k = 0; k < r->members[di].n && !rc; k++) {
                 int hit = 0;
-                memset(tot, 0, r->ncol * sizeof *tot);
+                for (size_t x = 0; x < r->ncol; x++)
+                    tot[x] = ACC_NONE;
                 for (size_t bk = 0; bk < r->nbk; bk++) {
                     if (!in[bk] || !r->hit[di][k * r->nbk + bk])
                         continue;
@@ -2375,8 +2458,8 @@ static kp_err crollup_write(ectx *c, const crollup *r, const size_t *js, size_t 
                     for (size_t j = 0; j < n; j++)
                         for (size_t x = r->col[js[j]];
                              x < r->col[js[j]] + (lib->m[idx[j]].fn == A_AVG ? 2u : 1u); x++) {
-                            tot[x].sum += cell[x].sum;
-                            tot[x].any |= cell[x].any;
+                            if (cell[x] != ACC_NONE)
+                                acc_add(&tot[x], cell[x]);
                         }
                 }
                 if (!hit)
@@ -2391,11 +2474,11 @@ static kp_err crollup_write(ectx *c, const crollup *r, const size_t *js, size_t 
                     const metric *m = &lib->m[idx[j]];
                     const acc *s = &tot[r->col[js[j]]];
                     /* as combine_sql: sum(c) [* 1.0 / sum(n)] [/ 100.0]; x / 0 is NULL */
-                    double v = (double)s->sum;
-                    int null = !s->any;
+                    int null = *s == ACC_NONE;
+                    double v = null ? 0 : (double)*s;
                     if (m->fn == A_AVG) {
-                        null = null || !s[1].any || s[1].sum == 0;
-                        v = null ? 0 : v * 1.0 / (double)s[1].sum;
+                        null = null || s[1] == ACC_NONE || s[1] == 0;
+                        v = null ? 0 : v * 1.0 / (double)s[1];
                     }
                     if (m->unit)
                         v = v / 100.0;
@@ -2477,6 +2560,49 @@ static sval ssum_value(const ssum *s)
         x = (sval){KP_COL_REAL, 0, s->r};
     else if (s->cnt)
         x = (sval){KP_COL_INTEGER, s->i, 0};
+    return x;
+}
+
+/* A scan cell's sum(): ssum in 16 bytes, not 24 (at 100k deals the cells are most of
+ * the stage's peak). It holds the integer total or, once a real addend came, the double
+ * one: ssum's double total of integer addends equals their integer total while every
+ * addend and partial sum is at most 2^53 in magnitude (each double addition exact), so
+ * it is taken from the integer total at the first real addend. An integer total beyond
+ * 2^53 is marked overflow: the scan is then done in SQL (cscan_relation). */
+typedef struct {
+    union {
+        int64_t i;
+        double r;
+    } v;
+    uint32_t cnt; /* non-NULL addends; a cell of 2^32 rows is refused (cscan_relation) */
+    unsigned char real, overflow;
+} csum;
+
+static void csum_add(csum *s, const sval *x)
+{
+    if (s->real) {
+        s->v.r += x->t == KP_COL_INTEGER ? (double)x->i : x->d;
+    } else if (x->t == KP_COL_INTEGER) {
+        int64_t lim = (int64_t)1 << 53;
+        if (x->i > lim || x->i < -lim || s->v.i + x->i > lim || s->v.i + x->i < -lim)
+            s->overflow = 1;
+        else
+            s->v.i += x->i;
+    } else {
+        s->v.r = (double)s->v.i + x->d;
+        s->real = 1;
+    }
+    s->cnt++;
+}
+
+/* The value sum() returns (ssum_value's). */
+static sval csum_value(const csum *s)
+{
+    sval x = {KP_COL_NULL, 0, 0};
+    if (s->cnt && s->real)
+        x = (sval){KP_COL_REAL, 0, s->v.r};
+    else if (s->cnt)
+        x = (sval){KP_COL_INTEGER, s->v.i, 0};
     return x;
 }
 
@@ -2661,13 +2787,14 @@ typedef struct {
     int keyof[NK + 1]; /* key index of each position after the bucket */
     strset kv[NK + 1]; /* the strings of each position */
     unsigned *ck;      /* ncell * nkey ids */
-    /* Per cell, cellsz bytes: a sum of each summed value (nvs of them), then a count of
+    /* Per cell, cellsz bytes: a csum of each summed value (nvs of them), then a count of
      * each sum of flags (a count of rows where it holds: such a sum is always that
      * integer) and of the rows (ncnt + 1). A cell's sum x is at pos[x] of its kind. */
     unsigned char *cb;
     size_t nvs, ncnt, cellsz, pos[64];
     size_t ncell, capcell, ncol, nsum;
-    size_t *slot, nslot; /* open addressing: cell + 1, 0 = empty */
+    uint32_t *slot;      /* open addressing: cell + 1, 0 = empty (32 bits: scale with cells) */
+    size_t nslot;
     int *src;            /* per kp_scan column: its sum (sums[]), -1 for count(*) */
     int nsrc;            /* result columns after the keys: flags and values */
     struct sumsrc *sums; /* what each summed column adds per row */
@@ -2702,14 +2829,14 @@ static long cgroups_cell(cgroups *g, const unsigned *id)
 {
     if (2 * (g->ncell + 1) > g->nslot) {
         size_t nslot = g->nslot ? 2 * g->nslot : 1024;
-        size_t *slot = calloc(nslot, sizeof *slot);
+        uint32_t *slot = g->ncell < UINT32_MAX - 1 ? calloc(nslot, sizeof *slot) : NULL;
         if (!slot)
             return -1;
         for (size_t i = 0; i < g->ncell; i++) {
             size_t h = ids_hash(g->ck + i * g->nkey, g->nkey) & (nslot - 1);
             while (slot[h])
                 h = (h + 1) & (nslot - 1);
-            slot[h] = i + 1;
+            slot[h] = (uint32_t)(i + 1);
         }
         free(g->slot);
         g->slot = slot;
@@ -2732,7 +2859,7 @@ static long cgroups_cell(cgroups *g, const unsigned *id)
     }
     memcpy(g->ck + g->ncell * g->nkey, id, g->nkey * sizeof *id);
     memset(g->cb + g->ncell * g->cellsz, 0, g->cellsz);
-    g->slot[h] = ++g->ncell;
+    g->slot[h] = (uint32_t)++g->ncell;
     return (long)(g->ncell - 1);
 }
 
@@ -2803,6 +2930,33 @@ static const char *cgroups_member(const cgroups *g, const unsigned *id, int d)
     return r < 0 ? "(none)" : g->reps.of[3 * r + j];
 }
 
+/* Key position of the member of dimension d in g's cells (0: company, no key). */
+static size_t cgroups_keypos(const cgroups *g, int d)
+{
+    int key = d == D_PRODUCT ? K_PRODUCT : d == D_FC ? K_FC : d == D_STAGE ? K_STAGE : K_REP;
+    size_t pos = 0;
+    for (size_t k = 1; k < g->nkey && d != D_COMPANY; k++)
+        if (g->keyof[k] == key)
+            pos = k;
+    return pos;
+}
+
+static const char *cgroups_member_of(const void *g, const unsigned *id, int d)
+{
+    return cgroups_member(g, id, d);
+}
+
+/* The frollup bucket slot of the cell with key ids id (0: NULL bucket, 1: '0000-00-00',
+ * k + 2: bucket k; nb + 3: no bucket of the map), -1 for a bucket text no bucket start
+ * spells, -2 when out of memory. */
+static long cgroups_slot(cgroups *g, const buckets *bk, const unsigned *id)
+{
+    if (!id[0])
+        return 0;
+    long b = cgroups_bucket(g, bk, id[0]);
+    return b < -1 ? -2 : b < 0 ? -1 : (size_t)b == bk->nb ? 1 : b + 2;
+}
+
 /* What one summed kp_scan column adds per row, from a flag column (a where as 1 or 0; -1:
  * no where) and a value column (-1: none): the value where the flag holds, else NULL; or
  * 1 where the flag holds, else 0; or 1 where the flag holds and the value is not NULL,
@@ -2832,7 +2986,7 @@ typedef struct pend_medians {
     size_t kpos[ND];                          /* key position of each dimension's member */
     long *memo[ND];                           /* member id + 1 by key id, per dimension */
     size_t nmemo[ND];
-    size_t *row_of, nrow_of; /* mrows row + 1 of each scan cell (0: not yet known) */
+    const cgroups *g; /* the scan's cells: the rows of mr */
 } pend_medians;
 
 static void pend_free(pend_medians *p)
@@ -2842,7 +2996,6 @@ static void pend_free(pend_medians *p)
     mrows_free(&p->mr);
     for (int d = 0; d < ND; d++)
         free(p->memo[d]);
-    free(p->row_of);
     free(p);
 }
 
@@ -2858,12 +3011,11 @@ static size_t find_medians(const kp_metric_lib *lib, size_t r, const char *time,
     return n;
 }
 
-static int pend_members(pend_medians *p, const cgroups *g, const unsigned *id, long bucket);
+static int pend_members(pend_medians *p, const unsigned *id);
 
-/* Add this row's values to the pending medians (what mrows_read does per row). The row
- * of the scan's cell `cell` (its bucket and keys, so its members) is looked up once. */
-static int pend_row(pend_medians *p, const cgroups *g, const sval *vals, const unsigned *id,
-                    long bucket, size_t cell)
+/* Add this row's values to the pending medians (what mrows_read does per row), tagged
+ * with the row's scan cell `cell` (its bucket and keys, so its members: pend_cell). */
+static int pend_row(pend_medians *p, const sval *vals, const unsigned *id, size_t cell)
 {
     mrows *mr = &p->mr;
     int in[MAX_MEDIANS], any = 0;
@@ -2873,22 +3025,9 @@ static int pend_row(pend_medians *p, const cgroups *g, const sval *vals, const u
     }
     if (!any)
         return 0;
-    if (cell >= p->nrow_of) {
-        size_t n = 2 * cell + 1024;
-        size_t *row_of = realloc(p->row_of, n * sizeof *row_of);
-        if (!row_of)
-            return -1;
-        memset(row_of + p->nrow_of, 0, (n - p->nrow_of) * sizeof *row_of);
-        p->row_of = row_of;
-        p->nrow_of = n;
-    }
-    if (p->row_of[cell]) {
-        mr->cur = p->row_of[cell] - 1;
-    } else if (pend_members(p, g, id, bucket)) {
+    if (pend_members(p, id))
         return -1;
-    } else {
-        p->row_of[cell] = mr->cur + 1;
-    }
+    mr->cur = cell;
     for (size_t j = 0; j < p->n; j++)
         if (in[j] && mrows_value(mr, j,
                                  vals[p->vcol[j]].t == KP_COL_INTEGER ? (double)vals[p->vcol[j]].i
@@ -2897,11 +3036,10 @@ static int pend_row(pend_medians *p, const cgroups *g, const sval *vals, const u
     return 0;
 }
 
-/* Make the row of bucket and key ids id the current one of p's rows. */
-static int pend_members(pend_medians *p, const cgroups *g, const unsigned *id, long bucket)
+/* Intern the members of the cell with key ids id (memoised by key id). */
+static int pend_members(pend_medians *p, const unsigned *id)
 {
     mrows *mr = &p->mr;
-    long ids[ND];
     for (size_t d = 0; d < mr->nd; d++) {
         unsigned kid = p->kpos[d] ? id[p->kpos[d]] : 0;
         if (kid >= p->nmemo[d]) {
@@ -2914,14 +3052,24 @@ static int pend_members(pend_medians *p, const cgroups *g, const unsigned *id, l
             p->nmemo[d] = nm;
         }
         if (!p->memo[d][kid]) {
-            long m = strset_id(&mr->members[d], cgroups_member(g, id, mr->dim[d]));
+            long m = strset_id(&mr->members[d], cgroups_member(p->g, id, mr->dim[d]));
             if (m < 0)
                 return -1;
             p->memo[d][kid] = m + 1;
         }
-        ids[d] = p->memo[d][kid] - 1;
     }
-    return mrows_add(mr, bucket, ids);
+    return 0;
+}
+
+/* The bucket and member ids of scan cell `cell`, a row of p's medians (pend_row looked
+ * them up: its bucket is known, its members interned). */
+static void pend_cell(const pend_medians *p, size_t cell, unsigned *bucket, unsigned *mem)
+{
+    const cgroups *g = p->g;
+    const unsigned *id = g->ck + cell * g->nkey;
+    *bucket = (unsigned)(g->bix[id[0]] - 2);
+    for (size_t d = 0; d < p->mr.nd; d++)
+        mem[d] = (unsigned)(p->memo[d][p->kpos[d] ? id[p->kpos[d]] : 0] - 1);
 }
 
 /* SQL of the old-style scan into kp_scan (GROUP BY in SQL) of the metrics by[]. */
@@ -2952,19 +3100,19 @@ enum { CS_VALUE, CS_ONE, CS_NCOUNT }; /* a kp_scan column: sum of a value, count
 
 /* The kp_scan columns of cell i: sum() of a value, count(*), or an average's count of
  * rows where its value is not NULL (its value column's non-NULL addends). */
-static ssum *cell_sums(const cgroups *g, size_t i)
+static csum *cell_sums(const cgroups *g, size_t i)
 {
-    return (ssum *)(void *)(g->cb + i * g->cellsz);
+    return (csum *)(void *)(g->cb + i * g->cellsz);
 }
 
 static uint32_t *cell_counts(const cgroups *g, size_t i)
 {
-    return (uint32_t *)(void *)(g->cb + i * g->cellsz + g->nvs * sizeof(ssum));
+    return (uint32_t *)(void *)(g->cb + i * g->cellsz + g->nvs * sizeof(csum));
 }
 
 static void cscan_columns(const cgroups *g, const int *kind, size_t i, sval *out)
 {
-    const ssum *vs = cell_sums(g, i);
+    const csum *vs = cell_sums(g, i);
     const uint32_t *cn = cell_counts(g, i);
     for (size_t x = 0; x < g->ncol; x++)
         if (kind[x] == CS_ONE)
@@ -2974,7 +3122,7 @@ static void cscan_columns(const cgroups *g, const int *kind, size_t i, sval *out
         else if (g->sums[g->src[x]].mode != SM_VALUE)
             out[x] = (sval){KP_COL_INTEGER, cn[g->pos[g->src[x]]], 0};
         else
-            out[x] = ssum_value(&vs[g->pos[g->src[x]]]);
+            out[x] = csum_value(&vs[g->pos[g->src[x]]]);
 }
 
 /* The cell layout of g's sums (see cgroups). */
@@ -2983,7 +3131,7 @@ static void cgroups_layout(cgroups *g)
     g->nvs = g->ncnt = 0;
     for (size_t x = 0; x < g->nsum; x++)
         g->pos[x] = g->sums[x].mode == SM_VALUE ? g->nvs++ : g->ncnt++;
-    size_t sz = g->nvs * sizeof(ssum) + (g->ncnt + 1) * sizeof(uint32_t);
+    size_t sz = g->nvs * sizeof(csum) + (g->ncnt + 1) * sizeof(uint32_t);
     g->cellsz = (sz + 7) / 8 * 8;
 }
 
@@ -3450,18 +3598,12 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
     kp_err rc = err || b->oom ? nomem(e) : KP_OK;
     if (!rc && pm->n) {
         medians_setup(c, pm->idx, pm->n, &pm->mr);
+        pm->mr.pend = pm; /* its rows are g's cells */
+        pm->g = &g;
         if (mrows_periods(&pm->mr, c, T_WINDOW))
             rc = nomem(e);
-        for (size_t d = 0; d < pm->mr.nd; d++) {
-            int dim = pm->mr.dim[d];
-            int key = dim == D_PRODUCT ? K_PRODUCT
-                      : dim == D_FC    ? K_FC
-                      : dim == D_STAGE ? K_STAGE
-                                       : K_REP;
-            for (size_t k = 1; k < g.nkey && dim != D_COMPANY; k++)
-                if (g.keyof[k] == key)
-                    pm->kpos[d] = k;
-        }
+        for (size_t d = 0; d < pm->mr.nd; d++)
+            pm->kpos[d] = cgroups_keypos(&g, pm->mr.dim[d]);
     }
     if (!rc && ((keys >> K_REP) & 1))
         rc = repmap_read(c, &g.reps, e);
@@ -3529,14 +3671,14 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
             }
         if (unsupported)
             break;
-        ssum *vs = cell_sums(&g, (size_t)cell);
+        csum *vs = cell_sums(&g, (size_t)cell);
         uint32_t *cn = cell_counts(&g, (size_t)cell);
         for (size_t x = 0; x < g.nsum; x++) {
             sval v = sumsrc_value(&g.sums[x], vals);
             if (g.sums[x].mode != SM_VALUE)
                 cn[g.pos[x]] += (uint32_t)v.i; /* 0 or 1: at most the row count */
             else if (v.t != KP_COL_NULL)
-                ssum_add(&vs[g.pos[x]], &v);
+                csum_add(&vs[g.pos[x]], &v);
         }
         if (++cn[g.ncnt] == UINT32_MAX)
             unsupported = 1;
@@ -3544,13 +3686,16 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
             long bucket = cgroups_bucket(&g, &c->bk, id[0]);
             if (bucket == -2)
                 rc = nomem(e);
-            else if (bucket >= 0 && (size_t)bucket != c->bk.nb && pend_row(pm, &g, vals, id, bucket, (size_t)cell))
+            else if (bucket >= 0 && (size_t)bucket != c->bk.nb && pend_row(pm, vals, id, (size_t)cell))
                 rc = nomem(e);
         }
     }
     if (!rc && !unsupported && step < 0)
         rc = e && e->code ? e->code : KP_ERR_IO;
     kp_stmt_finalize(st);
+    free(g.slot); /* no cell is added from here on */
+    g.slot = NULL;
+    g.nslot = 0;
     free(vals);
     free(colat);
     free(bit);
@@ -3596,31 +3741,36 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
     sval *out = malloc((g.ncol + 1) * sizeof *out);
     /* each cell's member ids and bucket slot, for the fractional sums below (32 bits:
      * member and bucket counts are far below 2^32, and these arrays scale with cells) */
-    uint32_t *cellmem = malloc((g.ncell * cr.nd + 1) * sizeof *cellmem);
-    uint32_t *cellslot = malloc((g.ncell + 1) * sizeof *cellslot);
+    cmemo cm;
+    memset(&cm, 0, sizeof cm);
+    for (size_t d = 0; d < cr.nd; d++) {
+        cm.kpos[d] = cgroups_keypos(&g, cr.dim[d]);
+        /* a dimension whose member is a key has at most its values and "(none)": room
+         * for exactly those, not the next power of two (200 reps: 201, not 256) */
+        int keyed = cr.dim[d] == D_REP || cr.dim[d] == D_PRODUCT || cr.dim[d] == D_FC ||
+                    cr.dim[d] == D_STAGE;
+        cr.hint[d] = cr.dim[d] == D_COMPANY ? 1 : keyed ? g.kv[cm.kpos[d]].n + 1 : 0;
+    }
     int odd_bucket = 0; /* a bucket text no bucket start spells (malformed dates) */
-    if (!rc && (!out || !cellmem || !cellslot))
+    if (!rc && !out)
         rc = nomem(e);
     for (size_t i = 0; i < g.ncell && !rc; i++) {
         const unsigned *id = g.ck + order[i] * g.nkey;
         cscan_columns(&g, kind, order[i], out);
-        long bucket = id[0] ? cgroups_bucket(&g, &c->bk, id[0]) : -1;
-        if (bucket == -2) {
+        long ids[ND], slot = cgroups_slot(&g, &c->bk, id);
+        if (slot == -2) {
             rc = nomem(e);
             break;
         }
-        size_t bk = bucket < 0 ? c->bk.nb + 1 : (size_t)bucket;
-        if (bucket < 0 && id[0])
-            odd_bucket = 1;
-        cellslot[i] = (uint32_t)(!id[0] ? 0 : bk == c->bk.nb ? 1 : bk + 2);
-        const char *mem[ND];
-        long ids[ND];
-        for (size_t d = 0; d < cr.nd; d++)
-            mem[d] = cgroups_member(&g, id, cr.dim[d]);
-        if (crollup_row(&cr, mem, bk, ids))
-            rc = nomem(e);
-        for (size_t d = 0; d < cr.nd && !rc; d++)
-            cellmem[i * cr.nd + d] = (uint32_t)ids[d];
+        odd_bucket |= slot < 0;
+        size_t bk = slot < 0 || slot == 0 ? c->bk.nb + 1 : slot == 1 ? c->bk.nb : (size_t)slot - 2;
+        for (size_t d = 0; d < cr.nd && !rc; d++) {
+            ids[d] = cmemo_member(&cm, &cr, d, id, cgroups_member_of, &g);
+            if (ids[d] < 0)
+                rc = nomem(e);
+            else
+                cr.hit[d][(size_t)ids[d] * cr.nbk + bk] = 1;
+        }
         for (size_t x = 0; x < cr.nmet && !rc; x++) {
             crollup_value(&cr, &out[cr.col[x]], x, cr.col[x], ids, bk);
             if (lib->m[cr.met[x]].fn == A_AVG)
@@ -3649,9 +3799,12 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
             rc = nomem(e);
     }
     for (size_t i = 0; i < g.ncell && !rc && fr.n; i++) {
+        const unsigned *id = g.ck + order[i] * g.nkey;
         cscan_columns(&g, kind, order[i], out);
+        size_t slot = (size_t)cgroups_slot(&g, &c->bk, id); /* known: no odd bucket */
         for (size_t d = 0; d < cr.nd; d++) {
-            size_t at = (size_t)cellmem[i * cr.nd + d] * fr.nslot + cellslot[i];
+            size_t at =
+                (size_t)cmemo_member(&cm, &cr, d, id, cgroups_member_of, &g) * fr.nslot + slot;
             fr.hit[d][at] = 1;
             for (size_t f = 0; f < fr.n; f++)
                 if (out[fr.col[f]].t != KP_COL_NULL)
@@ -3700,8 +3853,7 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
     /* The scan's cells are spent: freed before the medians' sorts and the wide rows
      * take their room. */
     free(out);
-    free(cellmem);
-    free(cellslot);
+    cmemo_free(&cm);
     free(order);
     free(kind);
     cgroups_free(&g);
@@ -3988,7 +4140,9 @@ static kp_err wide_write(ectx *c, const char *name, int rep_only, int rollups, c
                 sb_add(b, ", m%zu%s", i, wide_real(c, i) ? " REAL" : "");
                 ncol++;
             }
-    sb_add(b, ")");
+    /* Keyed by the key itself (the rows come in its order): no index beside the rows,
+     * which at 100k deals was ~2 MB of the stage's peak (temp tables live in memory). */
+    sb_add(b, ", PRIMARY KEY(dimension, member, grain, period_start)) WITHOUT ROWID");
     kp_err rc = run_sql(c, NULL, e);
     sb_reset(b);
     sb_add(b, "INSERT INTO %s VALUES(?1", name);
@@ -4169,11 +4323,6 @@ static kp_err eval_rollups(ectx *c, kp_error *e)
         rc = wide_absorb(c, first_roll, c->nres, 0, e);
     if (!rc)
         rc = wide_write(c, "kp_w", 0, 1, NULL, e);
-    if (!rc)
-        rc = exec_sql(c,
-                      "CREATE UNIQUE INDEX kp_w_key ON kp_w(dimension, member, grain,"
-                      " period_start)",
-                      e);
     return rc;
 }
 

@@ -748,7 +748,20 @@ static void test_medians_match_ranking(void **state)
 /* Sums, counts and averages are rolled up in C when exact, fractional sums and min/max in
  * SQL: both checked against one direct SQL aggregate per dimension member and period over
  * the random deals (fractional sums to 1e-12 relative: SQL adds in its own order). */
+/* mixed_won: cells whose sum has real addends after integer ones; big_won: an integer
+ * beyond 2^53, whose scan C hands to SQL (csum). min_created: that scan in SQL too. */
 static const char rollup_metrics[] =
+    "[metric mixed_won]\nlabel = M\nformat = currency\ndefinition = d\n"
+    "from = opportunities\nwhere = is_won\ntime = close_date\n"
+    "value = sum(CASE WHEN amount_cents % 25000 = 50 THEN amount_cents / 3.0 ELSE amount_cents"
+    " END)\nunit = cents\n"
+    "[metric big_won]\nlabel = M\nformat = currency\ndefinition = d\n"
+    "from = opportunities\nwhere = is_won\ntime = created_date\n"
+    "value = sum(CASE WHEN amount_cents % 25000 = 50 THEN 9007199254740993 ELSE amount_cents"
+    " END)\nunit = cents\n"
+    "[metric min_created]\nlabel = M\nformat = currency\ndefinition = d\n"
+    "from = opportunities\nwhere = is_won\ntime = created_date\n"
+    "value = min(amount_cents)\nunit = cents\n"
     "\n[metric won_before]\nlabel = M\nformat = currency\ndefinition = d\n"
     "from = opportunities\nwhere = is_won\ntime = close_date\naccumulate = before\n"
     "value = sum(amount_cents)\nunit = cents\n"
@@ -761,6 +774,14 @@ static const char rollup_metrics[] =
 
 /* The same without min(): the opportunities scan then runs in C (cscan_relation). */
 static const char rollup_metrics_c[] =
+    "[metric mixed_won]\nlabel = M\nformat = currency\ndefinition = d\n"
+    "from = opportunities\nwhere = is_won\ntime = close_date\n"
+    "value = sum(CASE WHEN amount_cents % 25000 = 50 THEN amount_cents / 3.0 ELSE amount_cents"
+    " END)\nunit = cents\n"
+    "[metric big_won]\nlabel = M\nformat = currency\ndefinition = d\n"
+    "from = opportunities\nwhere = is_won\ntime = created_date\n"
+    "value = sum(CASE WHEN amount_cents % 25000 = 50 THEN 9007199254740993 ELSE amount_cents"
+    " END)\nunit = cents\n"
     "\n[metric won_before]\nlabel = M\nformat = currency\ndefinition = d\n"
     "from = opportunities\nwhere = is_won\ntime = close_date\naccumulate = before\n"
     "value = sum(amount_cents)\nunit = cents\n"
@@ -819,6 +840,12 @@ static void check_rollups(const char *lib, int with_min)
         {"won_before", "is_won", "close_date < p.period_start", "amount_cents", "sum(v) / 100.0",
          exact},
         {"frac_won", "is_won", window, "amount_cents / 7.0", "sum(v) / 100.0", near},
+        {"mixed_won", "is_won", window,
+         "CASE WHEN amount_cents % 25000 = 50 THEN amount_cents / 3.0 ELSE amount_cents END",
+         "sum(v) / 100.0", near},
+        {"big_won", "is_won", "created_date BETWEEN p.period_start AND p.period_end",
+         "CASE WHEN amount_cents % 25000 = 50 THEN 9007199254740993 ELSE amount_cents END",
+         "sum(v) / 100.0", exact},
         {"min_won", "is_won", window, "amount_cents", "min(v) / 100.0", exact},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases - (with_min ? 0 : 1); i++) {
@@ -891,6 +918,48 @@ static void test_c_scan_equals_sql_scan(void **state)
     if (n < 10000 || same != n || frac < 100)
         fail_msg("%lld of %lld values equal (%lld fractional)", (long long)same, (long long)n,
                  (long long)frac);
+    kp_store_close(s);
+}
+
+/* One scan cell whose integer addends pass 2^53 before a real one comes: SQL's sum()
+ * adds them as doubles in row order (9007199254740993 reads as ...992; + 1 + 1 + 0.5
+ * rounds back to ...992 each time), which a cell's integer total (...995) cannot give;
+ * the C scan must hand such a scan to SQL. */
+static void test_cell_sum_beyond_2_53(void **state)
+{
+    (void)state;
+    static const char lib[] =
+        "\n[metric odd_sum]\nlabel = M\nformat = currency\ndefinition = d\n"
+        "from = opportunities\ntime = close_date\n"
+        "value = sum(CASE WHEN amount_cents = 2 THEN 0.5 ELSE amount_cents END)\n";
+    kp_store *s = NULL;
+    kp_error e = {0};
+    assert_int_equal(kp_store_open(":memory:", KP_STORE_MEMORY, &s, &e), KP_OK);
+    assert_int_equal(kp_load_schema(s, &e), KP_OK);
+    assert_int_equal(kp_metrics_schema(s, &e), KP_OK);
+    static const long long amounts[] = {9007199254740993LL, 1, 1, 2};
+    for (int i = 0; i < 4; i++) {
+        char sql[512];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO opportunity_snapshots(as_of, opp_id, owner_id, stage, amount_cents,"
+                 " is_closed, is_won, close_date, source_line) VALUES ('2024-04-01', 'o%d', 'r1',"
+                 " 'S', %lld, 1, 1, '2024-03-10', %d)",
+                 i, amounts[i], i + 2);
+        assert_int_equal(kp_store_exec(s, sql, &e), KP_OK);
+    }
+    kp_job *job = make_job(lib);
+    if (kp_metrics_run(job, s, &e))
+        fail_msg("%s:%ld: %s", e.file, e.line, e.msg);
+    int64_t same = -1;
+    assert_int_equal(kp_store_query_int64(s,
+                                          "SELECT value = 9007199254740992.0 FROM kpi WHERE"
+                                          " metric = 'odd_sum' AND dimension = 'company' AND"
+                                          " grain = 'period' AND period_start = '2024-03-01'",
+                                          NULL, -1, &same, &e),
+                     KP_OK);
+    assert_int_equal(same, 1); /* by hand, above */
+    kp_job_free(job);
+    cleanup();
     kp_store_close(s);
 }
 
@@ -1000,6 +1069,7 @@ int main(void)
         cmocka_unit_test(test_medians_match_ranking),
         cmocka_unit_test(test_rollups_match_direct_sql),
         cmocka_unit_test(test_c_scan_equals_sql_scan),
+        cmocka_unit_test(test_cell_sum_beyond_2_53),
         cmocka_unit_test(test_c_expressions_equal_sql),
         cmocka_unit_test(test_snapshot_without_index),
     };
