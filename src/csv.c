@@ -110,12 +110,13 @@ static void on_field(void *data, size_t len, void *ctx)
     r->nfields++;
 }
 
-/* Hand the record whose fields start at base + offs[i] over to the callback. */
-static void emit(reader *r, char *base)
+/* Hand the record whose fields start at base + offs[i], all within base[0..n), over to
+ * the callback. */
+static void emit(reader *r, char *base, size_t n)
 {
     for (size_t i = 0; i < r->nfields; i++)
         r->fields[i] = base + r->offs[i];
-    kp_csv_record rec = {r->nfields, r->fields, r->lens, r->rec_line, r->line};
+    kp_csv_record rec = {r->nfields, r->fields, r->lens, r->rec_line, r->line, base, n};
     kp_err rc = r->fn(r->user, &rec, r->e);
     if (rc)
         r->err = rc;
@@ -126,7 +127,7 @@ static void on_record(int term, void *ctx)
     reader *r = ctx;
     (void)term;
     if (!r->err)
-        emit(r, r->buf);
+        emit(r, r->buf, r->buf_len);
     r->nfields = 0;
     r->buf_len = 0;
 }
@@ -174,7 +175,7 @@ static int split_plain(reader *r, char *s, size_t len, char d)
     for (size_t i = 0; i < n; i++)
         s[r->offs[i] + r->lens[i]] = '\0';
     r->nfields = n;
-    emit(r, s);
+    emit(r, s, end);
     r->nfields = 0;
     return 1;
 }

@@ -1504,6 +1504,8 @@ static kp_err convert_cp1252(loader *L, const kp_csv_record *in, kp_csv_record *
     *out = *in;
     out->fields = L->cfields;
     out->lens = L->clens;
+    out->bytes = NULL;
+    out->nbytes = 0;
     return KP_OK;
 }
 
@@ -1523,8 +1525,27 @@ static size_t ascii_prefix(const char *s, size_t n)
     return i;
 }
 
+/* 1 when s[0..n) is all ASCII: the bytes ORed together, which compilers vectorise. */
+static int all_ascii(const char *s, size_t n)
+{
+    uint64_t acc = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++)
+        acc |= (unsigned char)s[i];
+    return !(acc & 0x8080808080808080u);
+}
+
 static kp_err check_utf8(loader *L, const kp_csv_record *rec, kp_error *e)
 {
+    /* Most records are ASCII: one pass over the record's bytes instead of one per field
+     * (the per-field loops were a tenth of the parsing thread). */
+    if (rec->bytes && all_ascii(rec->bytes, rec->nbytes))
+        return KP_OK;
     for (size_t i = 0; i < rec->nfields; i++) {
         size_t a = ascii_prefix(rec->fields[i], rec->lens[i]);
         /* The ASCII prefix ends on a character boundary: validate the rest alone. */
@@ -1657,7 +1678,7 @@ static kp_err flush_footers(loader *L, kp_error *e)
             /* A footer line followed by more data is not a footer: report, do not skip. */
             const char *raw[1] = {f->text};
             size_t len = strlen(f->text);
-            kp_csv_record rec = {1, raw, &len, f->line, f->line};
+            kp_csv_record rec = {1, raw, &len, f->line, f->line, NULL, 0};
             L->stats->rows_read[L->index]++;
             L->nissues = 0;
             add_issue(L, "misplaced_footer", 1, 0,

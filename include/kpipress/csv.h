@@ -14,6 +14,11 @@ typedef struct kp_csv_record {
     const size_t *lens;
     long line;                 /* physical line where the record starts */
     long end_line;             /* physical line where it ends (multi-line quoted fields) */
+    /* Every field lies within bytes[0..nbytes), with only ASCII bytes between them
+     * (delimiters, quotes, NULs): one pass over it tells whether the whole record is
+     * ASCII. NULL when unknown. */
+    const char *bytes;
+    size_t nbytes;
 } kp_csv_record;
 
 typedef struct kp_csv_options {

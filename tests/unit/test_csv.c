@@ -21,6 +21,19 @@ static kp_err collect(void *user, const kp_csv_record *rec, kp_error *e)
 {
     (void)user;
     (void)e;
+    /* Every field lies in the record's bytes, and they are all ASCII exactly when the
+     * fields are (the loader's one-pass UTF-8 check relies on it). */
+    assert_non_null(rec->bytes);
+    int fields_ascii = 1, bytes_ascii = 1;
+    for (size_t i = 0; i < rec->nfields; i++) {
+        assert_true(rec->fields[i] >= rec->bytes &&
+                    rec->fields[i] + rec->lens[i] <= rec->bytes + rec->nbytes);
+        for (size_t k = 0; k < rec->lens[i]; k++)
+            fields_ascii &= !((unsigned char)rec->fields[i][k] & 0x80);
+    }
+    for (size_t k = 0; k < rec->nbytes; k++)
+        bytes_ascii &= !((unsigned char)rec->bytes[k] & 0x80);
+    assert_int_equal(bytes_ascii, fields_ascii);
     size_t n = strlen(out);
     n += (size_t)snprintf(out + n, sizeof out - n, "%ld-%ld:", rec->line, rec->end_line);
     for (size_t i = 0; i < rec->nfields; i++) {
