@@ -1161,6 +1161,27 @@ static void test_stage_case(void **state)
     kp_job_free(j);
 }
 
+/* Blanks and tabs around a value are not part of it, at either end or both, in every
+ * field: the values below load as if written without them (o4 has none: the control). */
+static void test_cells_trimmed(void **state)
+{
+    (void)state;
+    kp_job *j = new_job(100);
+    add_src(j, "opportunities", GEN,
+            OPP_H " o1,r ,Won, 12.50,2024-01-01 \no2\t,\tr,\tWon\t,7 ,\t2024-01-02\n"
+                  "o3 , r\t, Won , 1 , 2024-01-03 \no4,r,Won,3,2024-01-04\n");
+    kp_store *s = new_store();
+    kp_load_stats st;
+    kp_error e = {0};
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    assert_string_equal(qs(s, "SELECT opp_id, owner_id, is_won, amount_cents, close_date"
+                              " FROM opportunity_snapshots ORDER BY source_line"),
+                        "o1|r|1|1250|2024-01-01\no2|r|1|700|2024-01-02\n"
+                        "o3|r|1|100|2024-01-03\no4|r|1|300|2024-01-04\n");
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
 /* The duplicate filter's size follows the file (64 bits for a row of 128 bytes, the power
  * of two at or below, 64 KiB to 8 MiB), worked by hand: the 22,142,178 bytes of the 100k
  * bench export want 1,383,880 bytes -> 1 MiB; 224 MB want 14 MB -> the 8 MiB cap. */
@@ -1503,6 +1524,7 @@ int main(void)
         cmocka_unit_test(test_bulk_nulls_between_rows),
         cmocka_unit_test(test_date_caches),
         cmocka_unit_test(test_stage_case),
+        cmocka_unit_test(test_cells_trimmed),
         cmocka_unit_test(test_duplicate_filter_size),
         cmocka_unit_test(test_duplicate_filter_exact),
         cmocka_unit_test(test_snapshot_catalogue),
