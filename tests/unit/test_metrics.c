@@ -750,44 +750,34 @@ static void test_medians_match_ranking(void **state)
  * the random deals (fractional sums to 1e-12 relative: SQL adds in its own order). */
 /* mixed_won: cells whose sum has real addends after integer ones; big_won: an integer
  * beyond 2^53, whose scan C hands to SQL (csum). min_created: that scan in SQL too. */
-static const char rollup_metrics[] =
-    "[metric mixed_won]\nlabel = M\nformat = currency\ndefinition = d\n"
-    "from = opportunities\nwhere = is_won\ntime = close_date\n"
-    "value = sum(CASE WHEN amount_cents % 25000 = 50 THEN amount_cents / 3.0 ELSE amount_cents"
+#define M_HEAD(name) "[metric " name "]\nlabel = M\nformat = currency\ndefinition = d\n"
+#define M_MIXED_WON                                                                                \
+    M_HEAD("mixed_won")                                                                            \
+    "from = opportunities\nwhere = is_won\ntime = close_date\n"                                    \
+    "value = sum(CASE WHEN amount_cents % 25000 = 50 THEN amount_cents / 3.0 ELSE amount_cents"    \
     " END)\nunit = cents\n"
-    "[metric big_won]\nlabel = M\nformat = currency\ndefinition = d\n"
-    "from = opportunities\nwhere = is_won\ntime = created_date\n"
-    "value = sum(CASE WHEN amount_cents % 25000 = 50 THEN 9007199254740993 ELSE amount_cents"
+#define M_BIG_WON                                                                                  \
+    M_HEAD("big_won")                                                                              \
+    "from = opportunities\nwhere = is_won\ntime = created_date\n"                                  \
+    "value = sum(CASE WHEN amount_cents % 25000 = 50 THEN 9007199254740993 ELSE amount_cents"      \
     " END)\nunit = cents\n"
-    "[metric min_created]\nlabel = M\nformat = currency\ndefinition = d\n"
-    "from = opportunities\nwhere = is_won\ntime = created_date\n"
-    "value = min(amount_cents)\nunit = cents\n"
-    "\n[metric won_before]\nlabel = M\nformat = currency\ndefinition = d\n"
-    "from = opportunities\nwhere = is_won\ntime = close_date\naccumulate = before\n"
+#define M_WON_BEFORE                                                                               \
+    M_HEAD("won_before")                                                                           \
+    "from = opportunities\nwhere = is_won\ntime = close_date\naccumulate = before\n"                \
     "value = sum(amount_cents)\nunit = cents\n"
-    "[metric min_won]\nlabel = M\nformat = currency\ndefinition = d\n"
-    "from = opportunities\nwhere = is_won\ntime = close_date\n"
-    "value = min(amount_cents)\nunit = cents\n"
-    "[metric frac_won]\nlabel = M\nformat = currency\ndefinition = d\n"
-    "from = opportunities\nwhere = is_won\ntime = close_date\n"
-    "value = sum(amount_cents / 7.0)\nunit = cents\n";
+#define M_FRAC_WON                                                                                 \
+    M_HEAD("frac_won")                                                                             \
+    "from = opportunities\nwhere = is_won\ntime = close_date\n"                                    \
+    "value = sum(amount_cents / 7.0)\nunit = cents\n"
+#define M_MIN(name, time)                                                                          \
+    M_HEAD(name) "from = opportunities\nwhere = is_won\ntime = " time "\n"                         \
+                 "value = min(amount_cents)\nunit = cents\n"
+
+static const char rollup_metrics[] = M_MIXED_WON M_BIG_WON M_MIN("min_created", "created_date")
+    M_WON_BEFORE M_MIN("min_won", "close_date") M_FRAC_WON;
 
 /* The same without min(): the opportunities scan then runs in C (cscan_relation). */
-static const char rollup_metrics_c[] =
-    "[metric mixed_won]\nlabel = M\nformat = currency\ndefinition = d\n"
-    "from = opportunities\nwhere = is_won\ntime = close_date\n"
-    "value = sum(CASE WHEN amount_cents % 25000 = 50 THEN amount_cents / 3.0 ELSE amount_cents"
-    " END)\nunit = cents\n"
-    "[metric big_won]\nlabel = M\nformat = currency\ndefinition = d\n"
-    "from = opportunities\nwhere = is_won\ntime = created_date\n"
-    "value = sum(CASE WHEN amount_cents % 25000 = 50 THEN 9007199254740993 ELSE amount_cents"
-    " END)\nunit = cents\n"
-    "\n[metric won_before]\nlabel = M\nformat = currency\ndefinition = d\n"
-    "from = opportunities\nwhere = is_won\ntime = close_date\naccumulate = before\n"
-    "value = sum(amount_cents)\nunit = cents\n"
-    "[metric frac_won]\nlabel = M\nformat = currency\ndefinition = d\n"
-    "from = opportunities\nwhere = is_won\ntime = close_date\n"
-    "value = sum(amount_cents / 7.0)\nunit = cents\n";
+static const char rollup_metrics_c[] = M_MIXED_WON M_BIG_WON M_WON_BEFORE M_FRAC_WON;
 
 static void direct_rollup(kp_store *s, const char *metric, const char *where, const char *in,
                           const char *value, const char *agg, const char *same, int64_t *total,
