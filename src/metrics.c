@@ -2335,46 +2335,6 @@ static int crollup_row(crollup *r, const char *const *mem, size_t bk, long *ids)
     return 0;
 }
 
-/* Member ids of a scan's cells in the rollup r, memoised by the cell's key id of each
- * dimension (a dimension's member is a function of one key: rep, product...), so that a
- * cell's ids are looked up, not kept per cell (at 100k deals ~1.5 MB at the stage's peak)
- * nor its member strings hashed again. */
-typedef struct {
-    size_t kpos[ND]; /* key position of each dimension's member (0: company) */
-    long *id[ND];    /* member id + 1 by key id (0: not yet looked up) */
-    size_t n[ND];
-} cmemo;
-
-static void cmemo_free(cmemo *m)
-{
-    for (int d = 0; d < ND; d++)
-        free(m->id[d]);
-}
-
-/* The member id of dimension di (< r->nd) of the cell with key ids id, added to r if new
- * (mem(di) its member string); -1 when out of memory. */
-static long cmemo_member(cmemo *m, crollup *r, size_t di, const unsigned *id,
-                         const char *(*mem)(const void *, const unsigned *, int), const void *g)
-{
-    unsigned kid = m->kpos[di] ? id[m->kpos[di]] : 0;
-    if (kid >= m->n[di]) {
-        size_t n = 2 * (size_t)kid + 16;
-        long *ids = realloc(m->id[di], n * sizeof *ids);
-        if (!ids)
-            return -1;
-        memset(ids + m->n[di], 0, (n - m->n[di]) * sizeof *ids);
-        m->id[di] = ids;
-        m->n[di] = n;
-    }
-    if (!m->id[di][kid]) {
-        long k = strset_id(&r->members[di], mem(g, id, r->dim[di]));
-        if (k < 0 || crollup_grow(r, di, (size_t)k))
-            return -1;
-        m->id[di][kid] = k + 1;
-    }
-    return m->id[di][kid] - 1;
-}
-
 /* Read kp_scan once, with each row's member of every dimension (joined to reps as the
  * SQL rollup does), into per member and bucket sums. */
 static kp_err crollup_read(ectx *c, unsigned keys, crollup *r, kp_error *e)
@@ -2941,9 +2901,58 @@ static size_t cgroups_keypos(const cgroups *g, int d)
     return pos;
 }
 
-static const char *cgroups_member_of(const void *g, const unsigned *id, int d)
+/* Member ids of a scan's cells, memoised by the cell's key id of each dimension (a
+ * dimension's member is a function of one key: rep, product...; the company has none),
+ * so that a cell's ids are looked up, not kept per cell (at 100k deals ~1.5 MB at the
+ * stage's peak), nor its member strings hashed again. The roll-up of the cells and the
+ * medians read on the same scan each keep one. */
+typedef struct {
+    size_t kpos[ND]; /* key position of each dimension's member (0: company) */
+    long *id[ND];    /* member id + 1 by key id (0: not yet looked up) */
+    size_t n[ND];
+} cmemo;
+
+static void cmemo_init(cmemo *m, const cgroups *g, const int *dim, size_t nd)
 {
-    return cgroups_member(g, id, d);
+    memset(m, 0, sizeof *m);
+    for (size_t d = 0; d < nd; d++)
+        m->kpos[d] = cgroups_keypos(g, dim[d]);
+}
+
+static void cmemo_free(cmemo *m)
+{
+    for (int d = 0; d < ND; d++)
+        free(m->id[d]);
+}
+
+/* The id in `members` of the member of dimension dim (the memo's di-th) of the cell with
+ * key ids id, interned if new; -1 when out of memory. */
+static long cmemo_member(cmemo *m, size_t di, int dim, const cgroups *g, const unsigned *id,
+                         strset *members)
+{
+    unsigned kid = m->kpos[di] ? id[m->kpos[di]] : 0;
+    if (kid >= m->n[di]) {
+        size_t n = 2 * (size_t)kid + 16;
+        long *ids = realloc(m->id[di], n * sizeof *ids);
+        if (!ids)
+            return -1;
+        memset(ids + m->n[di], 0, (n - m->n[di]) * sizeof *ids);
+        m->id[di] = ids;
+        m->n[di] = n;
+    }
+    if (!m->id[di][kid]) {
+        long k = strset_id(members, cgroups_member(g, id, dim));
+        if (k < 0)
+            return -1;
+        m->id[di][kid] = k + 1;
+    }
+    return m->id[di][kid] - 1;
+}
+
+/* The id cmemo_member gave the cell with key ids id. */
+static long cmemo_known(const cmemo *m, size_t di, const unsigned *id)
+{
+    return m->id[di][m->kpos[di] ? id[m->kpos[di]] : 0] - 1;
 }
 
 /* The frollup bucket slot of the cell with key ids id (0: NULL bucket, 1: '0000-00-00',
@@ -2983,9 +2992,7 @@ typedef struct pend_medians {
     size_t idx[MAX_MEDIANS], n;
     mrows mr;
     int fcol[MAX_MEDIANS], vcol[MAX_MEDIANS]; /* their flag (-1: none) and value columns */
-    size_t kpos[ND];                          /* key position of each dimension's member */
-    long *memo[ND];                           /* member id + 1 by key id, per dimension */
-    size_t nmemo[ND];
+    cmemo memo;                               /* the members of the cells' keys */
     const cgroups *g; /* the scan's cells: the rows of mr */
 } pend_medians;
 
@@ -2994,8 +3001,7 @@ static void pend_free(pend_medians *p)
     if (!p)
         return;
     mrows_free(&p->mr);
-    for (int d = 0; d < ND; d++)
-        free(p->memo[d]);
+    cmemo_free(&p->memo);
     free(p);
 }
 
@@ -3040,24 +3046,9 @@ static int pend_row(pend_medians *p, const sval *vals, const unsigned *id, size_
 static int pend_members(pend_medians *p, const unsigned *id)
 {
     mrows *mr = &p->mr;
-    for (size_t d = 0; d < mr->nd; d++) {
-        unsigned kid = p->kpos[d] ? id[p->kpos[d]] : 0;
-        if (kid >= p->nmemo[d]) {
-            size_t nm = 2 * (size_t)kid + 16;
-            long *memo = realloc(p->memo[d], nm * sizeof *memo);
-            if (!memo)
-                return -1;
-            memset(memo + p->nmemo[d], 0, (nm - p->nmemo[d]) * sizeof *memo);
-            p->memo[d] = memo;
-            p->nmemo[d] = nm;
-        }
-        if (!p->memo[d][kid]) {
-            long m = strset_id(&mr->members[d], cgroups_member(p->g, id, mr->dim[d]));
-            if (m < 0)
-                return -1;
-            p->memo[d][kid] = m + 1;
-        }
-    }
+    for (size_t d = 0; d < mr->nd; d++)
+        if (cmemo_member(&p->memo, d, mr->dim[d], p->g, id, &mr->members[d]) < 0)
+            return -1;
     return 0;
 }
 
@@ -3069,7 +3060,7 @@ static void pend_cell(const pend_medians *p, size_t cell, unsigned *bucket, unsi
     const unsigned *id = g->ck + cell * g->nkey;
     *bucket = (unsigned)(g->bix[id[0]] - 2);
     for (size_t d = 0; d < p->mr.nd; d++)
-        mem[d] = (unsigned)(p->memo[d][p->kpos[d] ? id[p->kpos[d]] : 0] - 1);
+        mem[d] = (unsigned)cmemo_known(&p->memo, d, id);
 }
 
 /* SQL of the old-style scan into kp_scan (GROUP BY in SQL) of the metrics by[]. */
@@ -3602,8 +3593,7 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         pm->g = &g;
         if (mrows_periods(&pm->mr, c, T_WINDOW))
             rc = nomem(e);
-        for (size_t d = 0; d < pm->mr.nd; d++)
-            pm->kpos[d] = cgroups_keypos(&g, pm->mr.dim[d]);
+        cmemo_init(&pm->memo, &g, pm->mr.dim, pm->mr.nd);
     }
     if (!rc && ((keys >> K_REP) & 1))
         rc = repmap_read(c, &g.reps, e);
@@ -3739,12 +3729,10 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
     if (!rc)
         qsort(order, g.ncell, sizeof *order, cmp_cells);
     sval *out = malloc((g.ncol + 1) * sizeof *out);
-    /* each cell's member ids and bucket slot, for the fractional sums below (32 bits:
-     * member and bucket counts are far below 2^32, and these arrays scale with cells) */
+    /* each cell's member ids, looked up again for the fractional sums below */
     cmemo cm;
-    memset(&cm, 0, sizeof cm);
+    cmemo_init(&cm, &g, cr.dim, cr.nd);
     for (size_t d = 0; d < cr.nd; d++) {
-        cm.kpos[d] = cgroups_keypos(&g, cr.dim[d]);
         /* a dimension whose member is a key has at most its values and "(none)": room
          * for exactly those, not the next power of two (200 reps: 201, not 256) */
         int keyed = cr.dim[d] == D_REP || cr.dim[d] == D_PRODUCT || cr.dim[d] == D_FC ||
@@ -3765,8 +3753,8 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         odd_bucket |= slot < 0;
         size_t bk = slot < 0 || slot == 0 ? c->bk.nb + 1 : slot == 1 ? c->bk.nb : (size_t)slot - 2;
         for (size_t d = 0; d < cr.nd && !rc; d++) {
-            ids[d] = cmemo_member(&cm, &cr, d, id, cgroups_member_of, &g);
-            if (ids[d] < 0)
+            ids[d] = cmemo_member(&cm, d, cr.dim[d], &g, id, &cr.members[d]);
+            if (ids[d] < 0 || crollup_grow(&cr, d, (size_t)ids[d]))
                 rc = nomem(e);
             else
                 cr.hit[d][(size_t)ids[d] * cr.nbk + bk] = 1;
@@ -3803,8 +3791,7 @@ static kp_err cscan_relation(ectx *c, size_t r, const char *time, unsigned keys,
         cscan_columns(&g, kind, order[i], out);
         size_t slot = (size_t)cgroups_slot(&g, &c->bk, id); /* known: no odd bucket */
         for (size_t d = 0; d < cr.nd; d++) {
-            size_t at =
-                (size_t)cmemo_member(&cm, &cr, d, id, cgroups_member_of, &g) * fr.nslot + slot;
+            size_t at = (size_t)cmemo_known(&cm, d, id) * fr.nslot + slot;
             fr.hit[d][at] = 1;
             for (size_t f = 0; f < fr.n; f++)
                 if (out[fr.col[f]].t != KP_COL_NULL)
