@@ -38,13 +38,14 @@
  * them and kp_load_ensure_indexes builds each one when a query needs it (a sort, far
  * cheaper than keeping an index current row by row): the key (as_of, opp_id) for the
  * history joins on opp_id when there are two or more snapshots (queries find a snapshot
- * and its rows through the catalogue table `snapshots`, see below); the owner index for the per-rep queries of burst reports (owner_id = ? AND
- * as_of = ?). Its owner comes first because SQLite's sorter compares the first column on
- * a fast path and the full record only on a tie: with as_of first every comparison tied,
- * and the index took twice as long to build (1.2 against 0.6 CPU s at 1M rows). Metric
- * queries read a whole snapshot, so close_date gets no index: on 1M rows it cost a second
- * and a half to build and saved nothing. Duplicate deals are found without the unique
- * index (see the Bloom filter below). */
+ * and its rows through the catalogue table `snapshots`, see below); the owner index for
+ * the per-rep queries of burst reports (owner_id = ? AND as_of = ?). Its owner comes
+ * first because SQLite's sorter compares the first column on a fast path and the full
+ * record only on a tie: with as_of first every comparison tied, and the index took twice
+ * as long to build (1.2 against 0.6 CPU s at 1M rows). Metric queries read a whole
+ * snapshot, so close_date gets no index: on 1M rows it cost a second and a half to build
+ * and saved nothing. Duplicate deals are found without the unique index (see the Bloom
+ * filter below). */
 static const char key_index_sql[] =
     "CREATE UNIQUE INDEX IF NOT EXISTS opp_snap_key ON opportunity_snapshots(as_of, opp_id)";
 static const char owner_index_sql[] =
@@ -1940,29 +1941,39 @@ static void add_rule(loader *L, const kp_stage_rule *r)
     L->rules[L->nrules++] = *r;
 }
 
-/* What a quota row is checked against, in memory: the reps. The quotas table starts empty
- * (kp_load_run empties it; a job has one quotas source), so the periods accepted so far
- * are the periods of this file: each row needs no query, and rows go through multi-row
- * inserts. */
-static kp_err prepare_quotas(loader *L, kp_error *e)
+/* The reps already in the store (loaded before this source in the same transaction, or
+ * by an earlier load) by id, and with by_name also by name (the rep id as the value). */
+static kp_err read_reps(loader *L, int by_name, kp_error *e)
 {
     kp_err rc;
     int64_t nreps = 0;
     kp_stmt *st = NULL;
     if ((rc = kp_store_query_int64(L->s, "SELECT count(*) FROM reps", NULL, 0, &nreps, e)))
         return rc;
-    if (map_init(&L->rep_ids, (size_t)nreps))
+    if (map_init(&L->rep_ids, (size_t)nreps) ||
+        (by_name && map_init(&L->rep_names, (size_t)nreps)))
         return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
-    if ((rc = kp_store_prepare(L->s, "SELECT rep_id FROM reps ORDER BY rep_id", NULL, 0, &st,
-                               e)))
+    if ((rc = kp_store_prepare(L->s, "SELECT rep_id, name FROM reps ORDER BY rep_id", NULL, 0,
+                               &st, e)))
         return rc;
     int r, bad = 0;
     while (!bad && (r = kp_stmt_step(st, e)) == 1)
-        bad = map_add(&L->rep_ids, kp_stmt_column_text(st, 0), "");
+        bad = map_add(&L->rep_ids, kp_stmt_column_text(st, 0), "") ||
+              (by_name &&
+               map_add(&L->rep_names, kp_stmt_column_text(st, 1), kp_stmt_column_text(st, 0)));
     kp_stmt_finalize(st);
     if (bad)
         return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
     return r < 0 ? e->code : KP_OK;
+}
+
+/* What a quota row is checked against, in memory: the reps. The quotas table starts empty
+ * (kp_load_run empties it; a job has one quotas source), so the periods accepted so far
+ * are the periods of this file: each row needs no query, and rows go through multi-row
+ * inserts. */
+static kp_err prepare_quotas(loader *L, kp_error *e)
+{
+    return read_reps(L, 0, e);
 }
 
 /* Everything a row is checked against, read into memory before the insert thread owns the
@@ -1973,29 +1984,14 @@ static kp_err prepare_opportunities(loader *L, kp_error *e)
 {
     kp_err rc;
     kp_stmt *st = NULL;
-    int64_t nreps = 0, nrates = 0, others = 0;
-    if ((rc = kp_store_query_int64(L->s, "SELECT count(*) FROM reps", NULL, 0, &nreps, e)) ||
+    int64_t nrates = 0, others = 0;
+    if ((rc = read_reps(L, 1, e)) ||
         (rc = kp_store_query_int64(L->s, "SELECT count(*) FROM rates", NULL, 0, &nrates, e)) ||
         (rc = kp_store_query_int64(L->s,
                                    "SELECT count(*) FROM (SELECT 1 FROM"
                                    " opportunity_snapshots LIMIT 1)",
                                    NULL, 0, &others, e)))
         return rc;
-    if (map_init(&L->rep_ids, (size_t)nreps) || map_init(&L->rep_names, (size_t)nreps))
-        goto nomem;
-    if ((rc = kp_store_prepare(L->s, "SELECT rep_id, name FROM reps ORDER BY rep_id", NULL, 0,
-                               &st, e)))
-        return rc;
-    int r;
-    while ((r = kp_stmt_step(st, e)) == 1)
-        if (map_add(&L->rep_ids, kp_stmt_column_text(st, 0), "") ||
-            map_add(&L->rep_names, kp_stmt_column_text(st, 1), kp_stmt_column_text(st, 0)))
-            goto nomem;
-    kp_stmt_finalize(st);
-    st = NULL;
-    if (r < 0)
-        return e->code;
-
     if (nrates && !(L->rates = calloc((size_t)nrates, sizeof *L->rates)))
         goto nomem;
     if ((rc = kp_store_prepare(L->s, "SELECT currency, month, rate FROM rates ORDER BY 1, 2",

@@ -24,6 +24,11 @@ kp_err kp_load_schema(kp_store *s, kp_error *e);
  * Rejects over job->max_reject_pct: KP_ERR_DATA, nothing loaded. */
 kp_err kp_load_run(const kp_job *job, kp_store *s, kp_load_stats *stats, kp_error *e);
 
+/* The bytes of the duplicate-deal filter for an opportunities file of file_bytes bytes
+ * (-1 when its size is unknown, e.g. a pipe): a power of two from 64 KiB to 8 MiB, about
+ * 64 bits a row for rows of 128 bytes or more. Public for its test. */
+size_t kp_load_bloom_bytes(long long file_bytes);
+
 /* The snapshot indexes, built here when missing (a load leaves them out: each costs a
  * sort of the table, about half a second at 1M deals, and only queries need them):
  * KP_LOAD_INDEX_KEY (as_of, opp_id) for the history joins of a database with two or more
@@ -31,11 +36,6 @@ kp_err kp_load_run(const kp_job *job, kp_store *s, kp_load_stats *stats, kp_erro
  * catalogue table `snapshots`); KP_LOAD_INDEX_OWNER (owner_id, as_of) for the
  * per-rep queries of burst reports. Changes temp_store while it builds, which drops TEMP
  * objects: call it before creating any. */
-/* The bytes of the duplicate-deal filter for an opportunities file of file_bytes bytes
- * (-1 when its size is unknown, e.g. a pipe): a power of two from 64 KiB to 8 MiB, about
- * 64 bits a row for rows of 128 bytes or more. Public for its test. */
-size_t kp_load_bloom_bytes(long long file_bytes);
-
 enum { KP_LOAD_INDEX_KEY = 1, KP_LOAD_INDEX_OWNER = 2 };
 kp_err kp_load_ensure_indexes(kp_store *s, unsigned which, kp_error *e);
 
