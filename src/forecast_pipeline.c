@@ -8,6 +8,7 @@
 #include "kpipress/date.h"
 #include "kpipress/forecast.h"
 #include "kpipress/heap.h"
+#include "kpipress/load.h"
 #include "kpipress/log.h"
 
 #include <assert.h>
@@ -141,38 +142,36 @@ static void resolve_periods(fctx *c)
 
 /* The snapshot the run reports on: the latest at or before the as-of date (as the
  * opportunities view of run.c), read here directly so the stage does not depend on it.
- * The load's catalogue knows it and its rowid range without a scan, so the queries below
- * read its rows only, in table order, however many snapshots the database holds; the
- * table is read whole only when the catalogue has none (a database filled other than by
- * the load), as src/metrics.c does. */
+ * The load's catalogue knows it and its rowid range without a scan (kp_load_find_snapshot,
+ * as run.c's opportunities view), so the queries below read its rows only, in table
+ * order, however many snapshots the database holds; the table is read whole only when
+ * there is no catalogue (a database filled other than by the load). */
 static kp_err find_snapshot(fctx *c, kp_error *e)
 {
-    static const char *const sql[2] = {
-        "SELECT as_of, first_rowid, last_rowid FROM main.snapshots WHERE as_of <= ?1"
-        " ORDER BY as_of DESC LIMIT 1",
-        "SELECT max(as_of), NULL, NULL FROM main.opportunity_snapshots WHERE as_of <= ?1"};
-    c->first_rowid = INT64_MIN;
-    c->last_rowid = INT64_MAX;
-    c->in_catalogue = 0;
-    kp_err rc = KP_OK;
-    for (int k = 0; k < 2 && !rc && !c->snap[0]; k++) {
-        kp_stmt *st = NULL;
-        if ((rc = kp_store_prepare(c->s, sql[k], NULL, 0, &st, e)))
-            break;
-        kp_stmt_bind_text(st, 1, c->as_of, strlen(c->as_of));
-        int step = kp_stmt_step(st, e);
-        if (step < 0) {
-            rc = e ? e->code : KP_ERR_IO;
-        } else if (step > 0 && kp_stmt_column_text(st, 0)) {
-            snprintf(c->snap, sizeof c->snap, "%s", kp_stmt_column_text(st, 0));
-            if (k == 0) {
-                c->in_catalogue = 1;
-                c->first_rowid = kp_stmt_column_int64(st, 1);
-                c->last_rowid = kp_stmt_column_int64(st, 2);
-            }
-        }
-        kp_stmt_finalize(st);
+    kp_snapshot snap;
+    kp_err rc = kp_load_find_snapshot(c->s, c->as_of, &snap, e);
+    c->in_catalogue = snap.in_catalogue;
+    if (rc || snap.in_catalogue) {
+        snprintf(c->snap, sizeof c->snap, "%s", snap.as_of);
+        c->first_rowid = snap.first_rowid;
+        c->last_rowid = snap.last_rowid;
+        return rc;
     }
+    c->first_rowid = INT64_MIN; /* every rowid: the as_of test alone finds the rows */
+    c->last_rowid = INT64_MAX;
+    kp_stmt *st = NULL;
+    if ((rc = kp_store_prepare(c->s,
+                               "SELECT max(as_of) FROM main.opportunity_snapshots"
+                               " WHERE as_of <= ?1",
+                               NULL, 0, &st, e)))
+        return rc;
+    kp_stmt_bind_text(st, 1, c->as_of, strlen(c->as_of));
+    int step = kp_stmt_step(st, e);
+    if (step < 0)
+        rc = e ? e->code : KP_ERR_IO;
+    else if (step > 0 && kp_stmt_column_text(st, 0))
+        snprintf(c->snap, sizeof c->snap, "%s", kp_stmt_column_text(st, 0));
+    kp_stmt_finalize(st);
     return rc;
 }
 

@@ -2431,6 +2431,45 @@ static kp_err exec_as_of(kp_store *s, const char *sql, const char *as_of, kp_err
     return rc;
 }
 
+kp_err kp_load_find_snapshot(kp_store *s, const char *as_of, kp_snapshot *out, kp_error *e)
+{
+    memset(out, 0, sizeof *out);
+    out->last_rowid = -1;
+    int64_t cat = 0;
+    kp_err rc = kp_store_query_int64(s,
+                                     "SELECT count(*) FROM main.sqlite_master WHERE"
+                                     " type = 'table' AND name = 'snapshots'",
+                                     NULL, 0, &cat, e);
+    if (!rc && cat) /* an empty catalogue: no snapshots, or rows not put there by a load */
+        rc = kp_store_query_int64(s, "SELECT count(*) FROM (SELECT 1 FROM main.snapshots"
+                                     " LIMIT 1)",
+                                  NULL, 0, &cat, e);
+    if (rc || !cat)
+        return rc;
+    out->in_catalogue = 1;
+    kp_stmt *st = NULL;
+    if ((rc = kp_store_prepare(s,
+                               "SELECT as_of, first_rowid, last_rowid FROM main.snapshots"
+                               " WHERE as_of <= ?1 ORDER BY as_of DESC LIMIT 1",
+                               NULL, 0, &st, e)))
+        return rc;
+    kp_stmt_bind_text(st, 1, as_of, strlen(as_of));
+    int r = kp_stmt_step(st, e);
+    const char *a = r == 1 ? kp_stmt_column_text(st, 0) : NULL;
+    kp_date d;
+    if (r < 0) {
+        rc = e && e->code ? e->code : KP_ERR_IO;
+    } else if (a && strlen(a) == KP_DATE_ISO_LEN &&
+               kp_date_parse_iso(a, KP_DATE_ISO_LEN, &d) == KP_OK) {
+        /* a valid ISO date (callers splice it into SQL) */
+        kp_date_format_iso(d, out->as_of);
+        out->first_rowid = kp_stmt_column_int64(st, 1);
+        out->last_rowid = kp_stmt_column_int64(st, 2);
+    }
+    kp_stmt_finalize(st);
+    return rc;
+}
+
 /* The snapshot just loaded into the catalogue: its rows are those above the largest
  * rowid before the load (base), the rows loaded of its sources (duplicates removed). Both
  * ends are found through the rowid b-tree, no scan. */

@@ -207,42 +207,13 @@ static kp_err open_store(run_ctx *c, kp_store **s, kp_error *e)
  * integers, so splicing them is safe. */
 static kp_err scope_to_as_of(kp_store *s, const kp_job *job, kp_error *e)
 {
-    char iso[KP_DATE_ISO_LEN + 1], snap[KP_DATE_ISO_LEN + 1] = "", sql[640];
-    int64_t first = 0, last = -1, cat = 0;
+    char iso[KP_DATE_ISO_LEN + 1], sql[640];
+    kp_snapshot snap;
     kp_date_format_iso(job->as_of, iso);
-    kp_err rc = kp_store_query_int64(s,
-                                     "SELECT count(*) FROM main.sqlite_master WHERE"
-                                     " type = 'table' AND name = 'snapshots'",
-                                     NULL, 0, &cat, e);
-    if (!rc && cat) /* an empty catalogue: no snapshots, or rows not put there by a load */
-        rc = kp_store_query_int64(s, "SELECT count(*) FROM (SELECT 1 FROM main.snapshots"
-                                     " LIMIT 1)",
-                                  NULL, 0, &cat, e);
-    if (!rc && cat) {
-        kp_stmt *st = NULL;
-        rc = kp_store_prepare(s,
-                              "SELECT as_of, first_rowid, last_rowid FROM main.snapshots"
-                              " WHERE as_of <= ?1 ORDER BY as_of DESC LIMIT 1",
-                              NULL, 0, &st, e);
-        if (!rc) {
-            kp_stmt_bind_text(st, 1, iso, KP_DATE_ISO_LEN);
-            int r = kp_stmt_step(st, e);
-            kp_date d;
-            const char *a = r == 1 ? kp_stmt_column_text(st, 0) : NULL;
-            if (r < 0)
-                rc = e->code;
-            else if (a && strlen(a) == KP_DATE_ISO_LEN &&
-                     kp_date_parse_iso(a, KP_DATE_ISO_LEN, &d) == KP_OK) {
-                kp_date_format_iso(d, snap);
-                first = kp_stmt_column_int64(st, 1);
-                last = kp_stmt_column_int64(st, 2);
-            }
-            kp_stmt_finalize(st);
-        }
-    }
+    kp_err rc = kp_load_find_snapshot(s, iso, &snap, e);
     if (rc)
         return rc;
-    if (!cat)
+    if (!snap.in_catalogue)
         snprintf(sql, sizeof sql,
                  "DROP VIEW IF EXISTS temp.opportunities;"
                  "CREATE TEMP VIEW opportunities AS SELECT o.*, o.amount_cents / 100.0 AS"
@@ -255,7 +226,7 @@ static kp_err scope_to_as_of(kp_store *s, const kp_job *job, kp_error *e)
                  "CREATE TEMP VIEW opportunities AS SELECT o.*, o.amount_cents / 100.0 AS"
                  " amount FROM main.opportunity_snapshots o WHERE o.rowid BETWEEN %" PRId64
                  " AND %" PRId64 " AND o.as_of = '%s';",
-                 first, last, snap);
+                 snap.first_rowid, snap.last_rowid, snap.as_of);
     return kp_store_exec(s, sql, e);
 }
 

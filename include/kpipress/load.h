@@ -4,9 +4,12 @@
 #ifndef KPIPRESS_LOAD_H
 #define KPIPRESS_LOAD_H
 
+#include "kpipress/date.h"
 #include "kpipress/err.h"
 #include "kpipress/job.h"
 #include "kpipress/store.h"
+
+#include <stdint.h>
 
 typedef struct kp_load_stats {
     long rows_read[KP_MAX_SOURCES];
@@ -23,6 +26,20 @@ kp_err kp_load_schema(kp_store *s, kp_error *e);
 /* Load all sources of a resolved job. One transaction: on any error nothing is changed.
  * Rejects over job->max_reject_pct: KP_ERR_DATA, nothing loaded. */
 kp_err kp_load_run(const kp_job *job, kp_store *s, kp_load_stats *stats, kp_error *e);
+
+/* The snapshot a run as of a date reads, the latest at or before it, as the load's
+ * catalogue table `snapshots` has it: its as-of date and rowid range, so that queries
+ * read its rows only, in table order, without an index. */
+typedef struct kp_snapshot {
+    int in_catalogue;                  /* 0: no catalogue, or an empty one (see below) */
+    char as_of[KP_DATE_ISO_LEN + 1];   /* "" when none is at or before the date */
+    int64_t first_rowid, last_rowid;   /* first > last when none */
+} kp_snapshot;
+
+/* Fill *out for as_of (ISO). A database without a catalogue, or with an empty one (opened
+ * before any load by this version, or filled other than by the load), gives
+ * in_catalogue = 0: the caller then finds the snapshot by max(as_of) over the table. */
+kp_err kp_load_find_snapshot(kp_store *s, const char *as_of, kp_snapshot *out, kp_error *e);
 
 /* The bytes of the duplicate-deal filter for an opportunities file of file_bytes bytes
  * (-1 when its size is unknown, e.g. a pipe): a power of two from 64 KiB to 8 MiB, about

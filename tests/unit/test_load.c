@@ -1292,10 +1292,27 @@ static void test_snapshot_catalogue(void **state)
      * delete the largest rowid is 4 again, so the new rows take 5-7) */
     assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
     assert_string_equal(qs(s, cat), "2026-10-31|5|7|3\n2026-11-30|3|4|2\n");
+    /* the snapshot a date reads: the latest at or before it, with its range; none before
+     * the first (an empty range, no fallback to the table); no catalogue at all, or an
+     * empty one: left to the caller */
+    kp_snapshot sn;
+    assert_int_equal(kp_load_find_snapshot(s, "2026-11-15", &sn, &e), KP_OK);
+    assert_true(sn.in_catalogue && !strcmp(sn.as_of, "2026-10-31") && sn.first_rowid == 5 &&
+                sn.last_rowid == 7);
+    assert_int_equal(kp_load_find_snapshot(s, "2027-01-01", &sn, &e), KP_OK);
+    assert_true(sn.in_catalogue && !strcmp(sn.as_of, "2026-11-30") && sn.first_rowid == 3 &&
+                sn.last_rowid == 4);
+    assert_int_equal(kp_load_find_snapshot(s, "2026-10-30", &sn, &e), KP_OK);
+    assert_true(sn.in_catalogue && !sn.as_of[0] && sn.first_rowid > sn.last_rowid);
     /* a database made before the catalogue */
     assert_int_equal(kp_store_exec(s, "DROP TABLE snapshots", &e), KP_OK);
+    assert_int_equal(kp_load_find_snapshot(s, "2026-11-15", &sn, &e), KP_OK);
+    assert_false(sn.in_catalogue);
     assert_int_equal(kp_load_schema(s, &e), KP_OK);
     assert_string_equal(qs(s, cat), "2026-10-31|5|7|3\n2026-11-30|3|4|2\n");
+    assert_int_equal(kp_store_exec(s, "DELETE FROM snapshots", &e), KP_OK);
+    assert_int_equal(kp_load_find_snapshot(s, "2026-11-15", &sn, &e), KP_OK);
+    assert_false(sn.in_catalogue);
     kp_store_close(s);
     kp_job_free(j);
 }
