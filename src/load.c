@@ -2209,14 +2209,6 @@ static kp_err rewrite_rejects(loader *L, kp_error *e)
 #define LOAD_CACHE_SIZE (-2048)
 #define SORT_CACHE_SIZE (-2048)
 
-static kp_err set_cache_size(kp_store *s, int64_t pages, kp_error *e)
-{
-    char sql[64];
-    kp_error ignore;
-    snprintf(sql, sizeof sql, "PRAGMA cache_size = %" PRId64, pages);
-    return kp_store_exec(s, sql, e ? e : &ignore);
-}
-
 static kp_err index_exists(kp_store *s, const char *name, int *yes, kp_error *e)
 {
     int64_t n = 0;
@@ -2259,13 +2251,12 @@ kp_err kp_load_ensure_indexes(kp_store *s, unsigned which, kp_error *e)
      * rows. The spilled runs are sorted and merged by two helper threads. Changing
      * temp_store drops TEMP objects: call this before creating any. */
     int64_t cache = 0, temp = 0, threads = 0;
-    if ((rc = kp_store_query_int64(s, "PRAGMA cache_size", NULL, 0, &cache, e)) ||
-        (rc = kp_store_query_int64(s, "PRAGMA temp_store", NULL, 0, &temp, e)) ||
+    if ((rc = kp_store_query_int64(s, "PRAGMA temp_store", NULL, 0, &temp, e)) ||
         (rc = kp_store_query_int64(s, "PRAGMA threads", NULL, 0, &threads, e)))
         return rc;
     rc = kp_store_exec(s, "PRAGMA temp_store = FILE; PRAGMA threads = 2;", e);
     if (!rc)
-        rc = set_cache_size(s, SORT_CACHE_SIZE, e);
+        rc = kp_store_cache_size(s, SORT_CACHE_SIZE, &cache, e);
     for (size_t i = 0; i < 2 && !rc; i++)
         if (missing[i])
             rc = kp_store_exec(s, idx[i].sql, e);
@@ -2274,7 +2265,7 @@ kp_err kp_load_ensure_indexes(kp_store *s, unsigned which, kp_error *e)
     snprintf(sql, sizeof sql, "PRAGMA temp_store = %" PRId64 "; PRAGMA threads = %" PRId64,
              temp, threads);
     kp_store_exec(s, sql, &ignore);
-    set_cache_size(s, cache, NULL);
+    kp_store_cache_restore(s, cache);
     return rc;
 }
 
@@ -2523,13 +2514,12 @@ kp_err kp_load_run(const kp_job *job, kp_store *s, kp_load_stats *stats, kp_erro
      * the cache (which the index sorter's memory follows) would otherwise fill up with the
      * rows of a big file and make the peak memory grow with the row count up to it. */
     int64_t cache = 0;
-    if ((rc = kp_store_query_int64(s, "PRAGMA cache_size", NULL, 0, &cache, e)) ||
-        (rc = set_cache_size(s, LOAD_CACHE_SIZE, e))) {
+    if ((rc = kp_store_cache_size(s, LOAD_CACHE_SIZE, &cache, e))) {
         kp_tz_free(tz);
         return rc;
     }
     if ((rc = kp_store_begin(s, e))) {
-        set_cache_size(s, cache, NULL);
+        kp_store_cache_restore(s, cache);
         kp_tz_free(tz);
         return rc;
     }
@@ -2568,10 +2558,10 @@ kp_err kp_load_run(const kp_job *job, kp_store *s, kp_load_stats *stats, kp_erro
     if ((rc = kp_store_commit(s, e)))
         goto fail;
     kp_tz_free(tz);
-    return set_cache_size(s, cache, e);
+    return kp_store_cache_size(s, cache, NULL, e);
 fail:
     kp_store_rollback(s);
-    set_cache_size(s, cache, NULL);
+    kp_store_cache_restore(s, cache);
     kp_tz_free(tz);
     return rc;
 }

@@ -4544,15 +4544,7 @@ static kp_err eval_all_medians(ectx *c, kp_error *e)
     return rc;
 }
 
-#define MODEL_CACHE_KIB "2048"
-
-static void restore_cache(kp_store *s, int64_t cache)
-{
-    char pragma[64];
-    snprintf(pragma, sizeof pragma, "PRAGMA cache_size=%lld", (long long)cache);
-    if (cache)
-        kp_store_exec(s, pragma, NULL);
-}
+#define MODEL_CACHE_SIZE (-2048) /* KiB */
 
 kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_error *e)
 {
@@ -4570,9 +4562,7 @@ kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_er
      * run). A small one while it runs; the store's own size back afterwards. */
     int64_t cache = 0;
     if (!rc)
-        rc = kp_store_query_int64(s, "PRAGMA cache_size", NULL, 0, &cache, e);
-    if (!rc)
-        rc = kp_store_exec(s, "PRAGMA cache_size=-" MODEL_CACHE_KIB, e);
+        rc = kp_store_cache_size(s, MODEL_CACHE_SIZE, &cache, e);
     if (!rc)
         rc = kp_store_begin(s, e);
     /* Fresh planner statistics (inside the model's transaction, so a killed run leaves
@@ -4581,7 +4571,7 @@ kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_er
         rc = kp_store_exec(s, "PRAGMA analysis_limit=1000; ANALYZE", e);
     if (rc) {
         kp_store_rollback(s);
-        restore_cache(s, cache);
+        kp_store_cache_restore(s, cache);
         kp_vars_clear(&c.vars);
         return rc;
     }
@@ -4652,7 +4642,7 @@ kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_er
                       "DROP TABLE IF EXISTS temp.kp_scan",
                       NULL);
     }
-    restore_cache(s, cache);
+    kp_store_cache_restore(s, cache);
     free(c.ps.p);
     free(c.bk.b);
     free(c.bk.extra);

@@ -251,12 +251,7 @@ static kp_err temp_to_file(kp_store *s, const kp_job *job, kp_error *e)
  * time at 1M deals), while every page it held stayed resident to the end of the run (a
  * board pack at 100k deals: forecast peak 23 -> 18 MB, render 18 -> 12 MB). Lowering the
  * size frees the pages above it at once. Burst workers open their own connection. */
-#define LATE_CACHE_KIB "512"
-
-static kp_err shrink_cache(kp_store *s, kp_error *e)
-{
-    return kp_store_exec(s, "PRAGMA cache_size=-" LATE_CACHE_KIB, e);
-}
+#define LATE_CACHE_SIZE (-512) /* KiB */
 
 /* ---- planning the outputs ----------------------------------------------------------- */
 
@@ -945,7 +940,7 @@ static kp_err run_stages(run_ctx *c, int load_only, kp_error *e)
             enter_stage(c, STAGE_FORECAST, &t);
             rc = temp_to_file(s, c->job, e);
             if (!rc)
-                rc = shrink_cache(s, e);
+                rc = kp_store_cache_size(s, LATE_CACHE_SIZE, NULL, e);
             /* what the KPI stage freed (20 MB at 100k deals) would stay resident */
             kp_heap_trim();
         }

@@ -4,6 +4,7 @@
 #include "kpipress/store.h"
 
 #include <assert.h>
+#include <inttypes.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,6 +257,20 @@ kp_err kp_store_exec(kp_store *s, const char *sql, kp_error *e)
         return KP_ERR_IO;
     }
     return KP_OK;
+}
+
+kp_err kp_store_cache_size(kp_store *s, int64_t size, int64_t *old, kp_error *e)
+{
+    char sql[64];
+    kp_err rc = old ? kp_store_query_int64(s, "PRAGMA cache_size", NULL, 0, old, e) : KP_OK;
+    snprintf(sql, sizeof sql, "PRAGMA cache_size = %" PRId64, size);
+    return rc ? rc : kp_store_exec(s, sql, e);
+}
+
+void kp_store_cache_restore(kp_store *s, int64_t old)
+{
+    if (old)
+        kp_store_cache_size(s, old, NULL, NULL);
 }
 
 kp_err kp_store_begin(kp_store *s, kp_error *e)

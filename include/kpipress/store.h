@@ -25,6 +25,13 @@ void kp_store_close(kp_store *s); /* NULL-safe; finalize your statements first *
 /* Run one or more ';'-separated statements that return no rows. */
 kp_err kp_store_exec(kp_store *s, const char *sql, kp_error *e);
 
+/* The page cache set to size, in SQLite's units (pages; KiB when negative), *old (when
+ * given) getting the size it had: a stage that wants another cache sets its own and gives
+ * the old one back with kp_store_cache_restore. */
+kp_err kp_store_cache_size(kp_store *s, int64_t size, int64_t *old, kp_error *e);
+/* The size kp_store_cache_size gave as old; 0 (it was never read) does nothing. */
+void kp_store_cache_restore(kp_store *s, int64_t old);
+
 kp_err kp_store_begin(kp_store *s, kp_error *e);
 kp_err kp_store_commit(kp_store *s, kp_error *e);
 void kp_store_rollback(kp_store *s); /* safe when no transaction is open */

@@ -324,6 +324,27 @@ static void test_map_reads(void **state)
     kp_store_close(s);
 }
 
+/* A stage's own page cache and the old one back: the store opens with 8 MB (-8192 KiB),
+ * a stage sets 2 MB and restores; a size never read (0) restores nothing. */
+static void test_cache_size(void **state)
+{
+    (void)state;
+    kp_store *s = open_mem();
+    kp_error e = {0};
+    int64_t old = 0, now = 0;
+    assert_int_equal(kp_store_cache_size(s, -2048, &old, &e), KP_OK);
+    assert_int_equal(old, -8192);
+    assert_int_equal(kp_store_query_int64(s, "PRAGMA cache_size", NULL, 0, &now, &e), KP_OK);
+    assert_int_equal(now, -2048);
+    kp_store_cache_restore(s, 0);
+    assert_int_equal(kp_store_query_int64(s, "PRAGMA cache_size", NULL, 0, &now, &e), KP_OK);
+    assert_int_equal(now, -2048);
+    kp_store_cache_restore(s, old);
+    assert_int_equal(kp_store_query_int64(s, "PRAGMA cache_size", NULL, 0, &now, &e), KP_OK);
+    assert_int_equal(now, -8192);
+    kp_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -334,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_prepare_cached),
         cmocka_unit_test(test_prepare_cached_no_bloom_filter),
         cmocka_unit_test(test_map_reads),
+        cmocka_unit_test(test_cache_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
