@@ -136,6 +136,19 @@ static int picker_open(picker *p, const kp_median_groups *g, size_t ngroups, dou
     return 0;
 }
 
+/* The pass in value order over the sorted order keys and their tags t: value i is in
+ * the groups of t[i], read back from key[i], or with key NULL read from v[t[i]]. */
+static void pick_sorted(picker *p, const kp_median_groups *g, const unsigned *t,
+                        const uint64_t *key, const double *v, size_t n, const size_t *count,
+                        double *median)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t k = g->groups(g->ctx, t[i], p->ids, g->max);
+        assert(k <= g->max);
+        pick(p->ids, k, key ? key_value(key[i]) : v[t[i]], count, p->seen, median);
+    }
+}
+
 /* The medians of the values in one pass in value order: with tag NULL, value i is in the
  * groups of i and read from v; else in those of tag[i] and read back from its sort key
  * (v then holds no -0.0, which its key reads as 0.0). */
@@ -148,11 +161,8 @@ static int grouped(const double *v, const unsigned *tag, size_t n, size_t ngroup
     if (picker_open(&p, g, ngroups, median))
         return -1;
     int rc = sort_tagged(v, tag, n, &key, &t);
-    for (size_t i = 0; i < n && !rc; i++) {
-        size_t k = g->groups(g->ctx, t[i], p.ids, g->max);
-        assert(k <= g->max);
-        pick(p.ids, k, tag ? key_value(key[i]) : v[t[i]], count, p.seen, median);
-    }
+    if (!rc)
+        pick_sorted(&p, g, t, tag ? key : NULL, v, n, count, median);
     free(key);
     free(t);
     picker_close(&p);
@@ -218,7 +228,6 @@ static double packed_value(uint64_t w)
     return (double)(int32_t)((uint32_t)(w >> 32) ^ UINT32_C(0x80000000));
 }
 
-
 /* Sorts words by their upper 32 bits, in place: an MSD radix sort of a byte per level
  * from bit `shift` down to bit 32, each bucket's words moved home by cycles (no scratch);
  * small ranges by insertion. The order of words with equal upper halves is unspecified. */
@@ -254,17 +263,6 @@ static void msd_sort(uint64_t *a, size_t n, int shift)
     for (int b = 0; b < 256 && shift > 32; b++)
         if (cnt[b] > 1)
             msd_sort(a + end[b] - cnt[b], cnt[b], shift - 8);
-}
-
-/* The pass in value order over sorted order keys and their tags. */
-static void pick_sorted(const unsigned *t, size_t n, const kp_median_groups *g, size_t *ids,
-                        size_t *seen, const size_t *count, double *median, const uint64_t *key)
-{
-    for (size_t i = 0; i < n; i++) {
-        size_t k = g->groups(g->ctx, t[i], ids, g->max);
-        assert(k <= g->max);
-        pick(ids, k, key_value(key[i]), count, seen, median);
-    }
 }
 
 int kp_median_pack(double *v, const unsigned *tag, size_t n)
@@ -346,7 +344,7 @@ int kp_median_grouped_tagged_take(double *v, unsigned *tag, size_t n, size_t ngr
             memcpy(key + i, &k, sizeof k);
         }
         radix_sort(&key, &t, &key2, &t2, n);
-        pick_sorted(t, n, g, p.ids, p.seen, count, median, key);
+        pick_sorted(&p, g, t, key, NULL, n, count, median);
     }
     /* free whichever of the pair is not the caller's (the sort swaps them) */
     free(t2 == tag ? (void *)t : (void *)t2);
