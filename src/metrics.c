@@ -1722,6 +1722,14 @@ static double *wres_row(const wres *w, int d, long k, size_t p)
     return w->v[d] + ((size_t)k * w->np + p) * w->ncol;
 }
 
+/* The row of member `name` of dimension d in period p, the member added if new; NULL
+ * when out of memory. */
+static double *wres_row_of(wres *w, int d, const char *name, size_t p)
+{
+    long k = wres_member(w, d, name);
+    return k < 0 ? NULL : wres_row(w, d, k, p);
+}
+
 /* Metric i's values are about to be written: a second write replaces the first whole,
  * as a later result table did. */
 static void wres_claim(wres *w, size_t i)
@@ -2424,12 +2432,11 @@ static kp_err crollup_write(ectx *c, const crollup *r, const size_t *js, size_t 
                 }
                 if (!hit)
                     continue;
-                long mk = wres_member(c->w, r->dim[di], r->members[di].s[k]);
-                if (mk < 0) {
+                double *row = wres_row_of(c->w, r->dim[di], r->members[di].s[k], p);
+                if (!row) {
                     rc = nomem(e);
                     break;
                 }
-                double *row = wres_row(c->w, r->dim[di], mk, p);
                 for (size_t j = 0; j < n; j++) {
                     const metric *m = &lib->m[idx[j]];
                     const acc *s = &tot[r->col[js[j]]];
@@ -2630,12 +2637,11 @@ static kp_err frollup_write(ectx *c, const crollup *r, const frollup *f, const s
                 }
                 if (!hit)
                     continue;
-                long mk = wres_member(c->w, r->dim[di], r->members[di].s[k]);
-                if (mk < 0) {
+                double *row = wres_row_of(c->w, r->dim[di], r->members[di].s[k], p);
+                if (!row) {
                     rc = nomem(e);
                     break;
                 }
-                double *row = wres_row(c->w, r->dim[di], mk, p);
                 for (size_t j = 0; j < n; j++) {
                     /* as combine_sql: sum(c) [/ 100.0]; an integer sum reads back from a
                      * REAL column as its double */
