@@ -1,7 +1,9 @@
-/* Forecast math: Holt (damped) and Holt-Winters against statsmodels with the same fixed
- * parameters and states (tests/unit/check_forecast.py), a recursion small enough to do by
- * hand, the fallbacks and their labels, the automatic choice against seasonal naive and
- * drift on held-out months, the error messages, and the Monte Carlo's sampling error. */
+/* Forecast math: Holt (plain and damped) and Holt-Winters (additive and multiplicative)
+ * against statsmodels with the same fixed parameters and states, and the prediction
+ * intervals against its ETSModel (tests/unit/check_forecast.py); recursions and interval
+ * widths small enough to do by hand; the fallbacks and their labels; the automatic choice
+ * against seasonal naive and drift on held-out months; the backtest and MASE recomputed;
+ * the error messages; and the Monte Carlo's sampling error. */
 #include "test.h"
 
 #include "kpipress/forecast.h"
@@ -447,6 +449,86 @@ static void test_auto_beats_baselines(void **state)
     }
 }
 
+/* The rolling-origin backtest recomputed here: each candidate refitted on y[0..o) for the
+ * origins o = n - 12, n - 9, n - 6, n - 3 that leave enough months (24 with the seasonal
+ * candidates, from 27 months; else 4), forecasting min(h, n - o) months; WAPE = sum
+ * |error| / sum |actual| over all origins; MASE = mean |error| / mean |y_t - y_{t-12}|
+ * (lag 1 for a series of 12 months or fewer). The chosen method has the lowest WAPE, and
+ * its WAPE and MASE are the ones reported. */
+static double backtest_by_hand(kp_fc_method m, const double *y, size_t n, size_t h,
+                               size_t min_train, double *mase)
+{
+    double err = 0, act = 0, fc[12];
+    size_t cnt = 0;
+    kp_error e;
+    for (size_t back = 12; back >= 3; back -= 3) {
+        if (back >= n || n - back < min_train)
+            continue;
+        size_t o = n - back, hh = h < back ? h : back;
+        assert_int_equal(kp_forecast_method(m, y, o, hh, fc, NULL, NULL, NULL, &e), KP_OK);
+        for (size_t k = 0; k < hh; k++, cnt++) {
+            err += fabs(y[o + k] - fc[k]);
+            act += fabs(y[o + k]);
+        }
+    }
+    size_t lag = n > 12 ? 12 : 1;
+    double scale = 0;
+    for (size_t t = lag; t < n; t++)
+        scale += fabs(y[t] - y[t - lag]);
+    *mase = err / (double)cnt / (scale / (double)(n - lag));
+    return err / act;
+}
+
+static void test_backtest(void **state)
+{
+    (void)state;
+    const struct {
+        size_t n, h;
+        uint64_t seed;
+        double trend, noise;
+    } cases[] = {{40, 6, 21, 6, 50}, {30, 3, 22, -4, 80}, {20, 6, 23, 10, 60}, {12, 4, 24, 3, 90}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        double y[40], v[6], mase, best = HUGE_VAL;
+        size_t n = cases[c].n, h = cases[c].h;
+        gen_series(y, n, cases[c].seed, cases[c].trend, cases[c].noise);
+        kp_fc_result r;
+        kp_error e;
+        assert_int_equal(kp_forecast_auto(y, n, h, v, NULL, NULL, &r, &e), KP_OK);
+        int seasonal = n >= 27;
+        kp_fc_method cand[7];
+        size_t nc = 0;
+        if (seasonal)
+            cand[nc++] = KP_FC_SNAIVE;
+        cand[nc++] = KP_FC_DRIFT;
+        cand[nc++] = KP_FC_SES;
+        cand[nc++] = KP_FC_HOLT;
+        cand[nc++] = KP_FC_HOLT_DAMPED;
+        if (seasonal) {
+            cand[nc++] = KP_FC_HW_ADD;
+            cand[nc++] = KP_FC_HW_MUL; /* the generated series are positive */
+        }
+        double chosen = -1, chosen_mase = -1;
+        for (size_t i = 0; i < nc; i++) {
+            double w = backtest_by_hand(cand[i], y, n, h, seasonal ? 24 : 4, &mase);
+            if (w < best)
+                best = w;
+            if (cand[i] == r.method) {
+                chosen = w;
+                chosen_mase = mase;
+            }
+        }
+        print_message("n %zu h %zu: %s WAPE %.6f MASE %.4f, lowest by hand %.6f (%s)\n", n, h,
+                      kp_forecast_method_name(r.method), r.wape, r.mase, best, r.because);
+        assert_true(chosen >= 0);
+        assert_true(fabs(r.wape - chosen) <= 1e-12 * chosen);
+        assert_true(fabs(r.mase - chosen_mase) <= 1e-12 * chosen_mase);
+        assert_true(chosen <= best * (1 + 1e-6)); /* closer than that is a tie */
+        char want[64];
+        snprintf(want, sizeof want, "lowest backtest WAPE %.4f of %zu methods", best, nc);
+        assert_true(strncmp(r.because, want, strlen(want)) == 0);
+    }
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -542,6 +624,7 @@ int main(void)
         cmocka_unit_test(test_fallbacks),
         cmocka_unit_test(test_intervals_by_hand),
         cmocka_unit_test(test_auto_beats_baselines),
+        cmocka_unit_test(test_backtest),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_monte_carlo),
     };
