@@ -514,15 +514,59 @@ static int point_forecast(kp_fc_method m, const double *y, size_t n, size_t h, d
     return isfinite(*sigma) ? 0 : -1;
 }
 
-static void intervals(const double *y, size_t n, size_t h, const double *value, double sigma,
-                      double *lower, double *upper)
+/* Hyndman et al. (2008, table 6.1, class 1): ETS(A,N,N), (A,A,N), (A,Ad,N), (A,A,A) and
+ * (A,Ad,A) have v_h = sigma^2 (1 + sum_{j=1}^{h-1} c_j^2) with c_j = alpha + beta_e phi_j
+ * + gamma [j a multiple of m], phi_j = phi + ... + phi^j (j without damping). Their beta is
+ * the error's weight in the trend, alpha x our beta (statsmodels' ExponentialSmoothing
+ * convention: b_t = beta (l_t - l_{t-1}) + ...); gamma is ours (the seasonal update is
+ * against l_{t-1} + phi b_{t-1}). Holt-Winters multiplicative has no closed form: the
+ * additive formula on its own parameters stands in for it, an approximation that holds
+ * while the seasonal factors stay near 1. */
+static double smoothing_variance(kp_fc_method m, const kp_fc_params *p, size_t h)
+{
+    const int trend = has_trend(m), seas = m == KP_FC_HW_ADD || m == KP_FC_HW_MUL;
+    const double phi = m == KP_FC_HOLT_DAMPED ? p->phi : 1.0, beta = p->alpha * p->beta;
+    double v = 1.0, phi_j = 0.0, pk = 1.0;
+    for (size_t j = 1; j < h; j++) {
+        pk *= phi;
+        phi_j += pk;
+        double c = p->alpha + (trend ? beta * phi_j : 0.0) + (seas && j % M == 0 ? p->gamma : 0.0);
+        v += c * c;
+    }
+    return v;
+}
+
+double kp_forecast_variance(kp_fc_method m, const kp_fc_params *p, size_t n, size_t h)
+{
+    assert(h >= 1 && (p || !is_smoothing(m)));
+    const double k = (double)h, t = n > 0 ? (double)n : 1.0;
+    switch (m) {
+    case KP_FC_ZERO: return 1.0;                         /* sigma is 0: no spread to widen */
+    case KP_FC_MEAN: return 1.0 + 1.0 / t;               /* FPP3 table 5.2: mean */
+    case KP_FC_NAIVE: return k;                          /* random walk */
+    case KP_FC_SNAIVE: return (double)((h - 1) / M + 1); /* whole seasons ahead */
+    case KP_FC_DRIFT: return k * (1.0 + k / t);          /* the slope's own error too */
+    default: return smoothing_variance(m, p, h);
+    }
+}
+
+/* value +- z sigma sqrt(v_k), v_k the method's k-step variance in units of sigma^2 (T the
+ * months with a value, for the mean and drift); lower clamped at 0 for a series without
+ * a negative month. */
+static void intervals(const double *y, size_t n, size_t h, const double *value,
+                      const kp_fc_result *r, double *lower, double *upper)
 {
     int nonneg = 1;
+    size_t finite = 0;
     for (size_t t = 0; t < n; t++)
-        if (isfinite(y[t]) && y[t] < 0.0)
-            nonneg = 0;
+        if (isfinite(y[t])) {
+            finite++;
+            if (y[t] < 0.0)
+                nonneg = 0;
+        }
     for (size_t k = 0; k < h; k++) {
-        double w = Z80 * sigma * sqrt((double)(k + 1));
+        double w =
+            Z80 * r->sigma * sqrt(kp_forecast_variance(r->method, &r->params, finite, k + 1));
         if (lower)
             lower[k] = nonneg && value[k] - w < 0.0 ? 0.0 : value[k] - w;
         if (upper)
@@ -557,7 +601,7 @@ kp_err kp_forecast_method(kp_fc_method m, const double *y, size_t n, size_t h, d
     if (point_forecast(m, y, n, h, value, &tmp.sigma, &tmp.params) != 0)
         return kp_error_set(e, KP_ERR_DATA, NULL, 0, 0, "forecast: %s found no valid fit",
                             kp_forecast_method_name(m));
-    intervals(y, n, h, value, tmp.sigma, lower, upper);
+    intervals(y, n, h, value, &tmp, lower, upper);
     snprintf(tmp.because, sizeof tmp.because, "requested");
     if (r)
         *r = tmp;
@@ -611,7 +655,7 @@ static kp_err fallback(const double *y, size_t n, size_t h, kp_fc_method m, cons
     result_init(&tmp, m);
     tmp.fallback = 1;
     point_forecast(m, y, n, h, value, &tmp.sigma, NULL);
-    intervals(y, n, h, value, tmp.sigma, lower, upper);
+    intervals(y, n, h, value, &tmp, lower, upper);
     snprintf(tmp.because, sizeof tmp.because, "fallback: %s", why);
     if (r)
         *r = tmp;
@@ -692,7 +736,7 @@ kp_err kp_forecast_auto(const double *y, size_t n, size_t h, double *value, doub
     if (point_forecast(best, y, n, h, value, &tmp.sigma, &tmp.params) != 0)
         return fallback(y, n, h, KP_FC_NAIVE, "chosen method failed on the full series", value,
                         lower, upper, r);
-    intervals(y, n, h, value, tmp.sigma, lower, upper);
+    intervals(y, n, h, value, &tmp, lower, upper);
     tmp.wape = best_wape;
     tmp.mase = best_mase;
     snprintf(tmp.because, sizeof tmp.because,

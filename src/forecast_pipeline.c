@@ -515,6 +515,11 @@ static kp_err load_deals(fctx *c, long *missing, kp_error *e)
             k->closed += cents;
             continue;
         }
+        /* Salesforce leaves Omitted deals out of the forecast: not in the roll-up, the
+         * expectation, the simulation or the count of open deals */
+        fc_cat cat = category(kp_stmt_column_text(st, 5));
+        if (cat == FC_OMITTED)
+            continue;
         const char *opp = kp_stmt_column_text(st, 1), *stage = kp_stmt_column_text(st, 2);
         if (cents < 0) {
             rc = kp_error_set(e, KP_ERR_DATA, NULL, 0, 0,
@@ -533,7 +538,7 @@ static kp_err load_deals(fctx *c, long *missing, kp_error *e)
                               opp, stage ? stage : "", p);
             break;
         }
-        switch (category((const char *)kp_stmt_column_text(st, 5))) {
+        switch (cat) {
         case FC_COMMIT: k->commit += cents; break;
         case FC_BEST_CASE: k->best_case += cents; break;
         case FC_PIPELINE: k->pipeline += cents; break;
@@ -549,21 +554,32 @@ static kp_err load_deals(fctx *c, long *missing, kp_error *e)
     return rc;
 }
 
+static void warn_stage(const char *stage, int64_t n)
+{
+    if (n > 0)
+        kp_log_warn("forecast: %lld open deals in stage '%s' have no win probability (none "
+                    "learned, configured or in the export): counted with probability 0",
+                    (long long)n, stage);
+}
+
 /* Open deals without any probability (stage 'none', or a 'crm' stage's deal without its
- * own): the forecast treats them as lost (p = 0) and says so, by stage. */
+ * own): the forecast treats them as lost (p = 0) and says so, by stage. Omitted deals are
+ * not in the forecast (load_deals), so not counted here: the rows come by stage and
+ * category, and category() tells which to leave out. */
 static kp_err warn_missing(fctx *c, kp_error *e)
 {
     kp_stmt *st = NULL;
-    kp_err rc = kp_store_prepare(
-        c->s,
-        "SELECT coalesce(o.stage, '(none)'), count(*) FROM main.opportunity_snapshots o"
-        " LEFT JOIN main.stage_win_rates w ON w.as_of = ?2 AND w.stage = o.stage"
-        " WHERE o.as_of = ?1 AND o.rowid BETWEEN ?4 AND ?5 AND o.is_closed = 0"
-        " AND o.close_date <= ?3"
-        " AND (CASE w.source WHEN 'crm' THEN o.probability WHEN 'none' THEN NULL"
-        " ELSE w.probability END) IS NULL"
-        " GROUP BY 1 ORDER BY 1",
-        NULL, 0, &st, e);
+    kp_err rc =
+        kp_store_prepare(c->s,
+                         "SELECT coalesce(o.stage, '(none)'), o.forecast_category, count(*)"
+                         " FROM main.opportunity_snapshots o"
+                         " LEFT JOIN main.stage_win_rates w ON w.as_of = ?2 AND w.stage = o.stage"
+                         " WHERE o.as_of = ?1 AND o.rowid BETWEEN ?4 AND ?5 AND o.is_closed = 0"
+                         " AND o.close_date <= ?3"
+                         " AND (CASE w.source WHEN 'crm' THEN o.probability WHEN 'none' THEN NULL"
+                         " ELSE w.probability END) IS NULL"
+                         " GROUP BY 1, 2 ORDER BY 1, 2",
+                         NULL, 0, &st, e);
     if (rc)
         return rc;
     kp_stmt_bind_text(st, 1, c->snap, strlen(c->snap));
@@ -571,12 +587,26 @@ static kp_err warn_missing(fctx *c, kp_error *e)
     kp_stmt_bind_text(st, 3, c->end[G_NEXT], KP_DATE_ISO_LEN);
     bind_range(c, st, 4);
     int step = 0;
-    while ((step = kp_stmt_step(st, e)) > 0)
-        kp_log_warn("forecast: %lld open deals in stage '%s' have no win probability (none "
-                    "learned, configured or in the export): counted with probability 0",
-                    (long long)kp_stmt_column_int64(st, 1), kp_stmt_column_text(st, 0));
-    if (step < 0)
+    char *stage = NULL; /* the stage whose rows are being added up */
+    int64_t n = 0;
+    while (!rc && (step = kp_stmt_step(st, e)) > 0) {
+        const char *s = kp_stmt_column_text(st, 0);
+        if (!stage || strcmp(s, stage)) {
+            if (stage)
+                warn_stage(stage, n);
+            free(stage);
+            if (!(stage = strdup(s)))
+                rc = nomem(e);
+            n = 0;
+        }
+        if (category(kp_stmt_column_text(st, 1)) != FC_OMITTED)
+            n += kp_stmt_column_int64(st, 2);
+    }
+    if (!rc && stage)
+        warn_stage(stage, n);
+    if (!rc && step < 0)
         rc = e ? e->code : KP_ERR_IO;
+    free(stage);
     kp_stmt_finalize(st);
     return rc;
 }

@@ -63,10 +63,20 @@ kp_err kp_forecast_smooth(kp_fc_method m, const double *y, size_t n, const kp_fc
 kp_err kp_forecast_fit(kp_fc_method m, const double *y, size_t n, kp_fc_params *out,
                        double *sse, kp_error *e);
 
+/* The k-step forecast variance of method m in units of the one-step variance sigma^2,
+ * for k = h >= 1, p its parameters (smoothing methods only; may be NULL otherwise) and n
+ * the months it was estimated on: naive h; seasonal naive floor((h-1)/12) + 1; drift
+ * h (1 + h/n); mean 1 + 1/n (Hyndman & Athanasopoulos, FPP3 table 5.2); SES, Holt, damped
+ * Holt and Holt-Winters additive the ETS(A,N,N) / (A,A,N) / (A,Ad,N) / (A,A,A) variance
+ * 1 + sum_{j<h} c_j^2 (Hyndman et al. 2008, class 1); Holt-Winters multiplicative the
+ * additive formula on its own parameters, an approximation (no closed form exists). */
+double kp_forecast_variance(kp_fc_method m, const kp_fc_params *p, size_t n, size_t h);
+
 /* Forecast y[0..n) h steps ahead with one named method (fitting it if it smooths):
  * value/lower/upper (h values each; lower/upper may be NULL) get the point forecast and an
- * 80% interval (value +- 1.2816 sigma sqrt(k), sigma from one-step residuals; clamped at 0
- * when the series has no negative value). r (may be NULL) gets the method and sigma. */
+ * 80% interval (value +- 1.2816 sigma sqrt(kp_forecast_variance(k)), sigma from one-step
+ * residuals; clamped at 0 when the series has no negative value). r (may be NULL) gets
+ * the method, sigma and fitted parameters. */
 kp_err kp_forecast_method(kp_fc_method m, const double *y, size_t n, size_t h, double *value,
                           double *lower, double *upper, kp_fc_result *r, kp_error *e);
 

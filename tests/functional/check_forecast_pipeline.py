@@ -153,7 +153,8 @@ for dim in ('company', 'region', 'team', 'manager', 'rep'):
         for g, (s, e) in G.items():
             ds = [x for x in cur if x['owner'] in reps_in and in_grain(x, g)]
             won = [x for x in ds if x['closed']]
-            opn = [x for x in ds if not x['closed']]
+            # Omitted deals are not forecast (Salesforce leaves them out of forecasts)
+            opn = [x for x in ds if not x['closed'] and cat(x['cat']) != 'omit']
             closed = sum(x['cents'] for x in won)
             by = {k: sum(x['cents'] for x in opn if cat(x['cat']) == k)
                   for k in ('commit', 'best', 'pipe')}

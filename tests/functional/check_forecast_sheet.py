@@ -6,9 +6,11 @@ company rows of forecast_pipeline (month, fiscal quarter, next fiscal quarter) t
 the region table the fiscal-quarter rows; the trend the stored monthly forecasts with their
 interval after the last actual month. Also the roll-up's own order: closed <= commit <=
 best case, P10 <= P50 <= P90. With a PDF board pack as third argument, pdftotext must find
-its Forecast section with the quarter's P50. Prints each failed check; exits non-zero on
+its Forecast section: the quarter's P50 tile, the landing table (this month, this quarter,
+next quarter: closed, commit, best case, P10, P50, P90 to the cent) and each forecast
+month's forecast, low and high in the monthly trend. Prints each failed check; exits non-zero on
 any failure. Usage: check_forecast_sheet.py BOARD.xlsx RUN.db [BOARD.pdf]"""
-import sqlite3, subprocess, sys
+import datetime, re, sqlite3, subprocess, sys
 import openpyxl
 
 xlsx, db = sys.argv[1:3]
@@ -81,6 +83,34 @@ if len(sys.argv) > 3:
             " AND grain = 'fiscal_quarter'", as_of)[0][0]
     check('Quarter landing (P50)' in text, 'PDF: Forecast section tiles')
     check('${:,.2f}'.format(p50 / 100) in text, 'PDF: quarter P50 %s' % '${:,.2f}'.format(p50 / 100))
+
+    def pdf_row(label):
+        """The amounts ($1,234.56 -> 1234.56, n/a -> None) of the PDF line starting with label."""
+        for line in text.splitlines():
+            if line.strip().startswith(label + ' '):
+                return [None if t == 'n/a' else float(t.replace('$', '').replace(',', ''))
+                        for t in re.findall(r'-?\$[\d,]+\.\d\d|n/a', line)]
+        fails.append('PDF: no line starting with %r' % label)
+        return []
+
+    # the landing table: this month, this quarter and next quarter, closed .. P90 to the cent
+    want = q("SELECT grain, closed_cents, commit_cents, best_case_cents, p10_cents, p50_cents,"
+             " p90_cents FROM forecast_pipeline WHERE as_of = ? AND dimension = 'company'", as_of)
+    labels = {'month': 'This month', 'fiscal_quarter': 'This quarter',
+              'next_fiscal_quarter': 'Next quarter'}
+    for w in want:
+        got = pdf_row(labels[w[0]])[:6]
+        check([cents(v) for v in got] == list(w[1:]),
+              'PDF landing %s: %r vs %r cents' % (w[0], got, w[1:]))
+    # the monthly trend: each forecast month's forecast, low and high (80%)
+    want = q("SELECT period_start, value, lower, upper FROM forecast WHERE as_of = ? AND"
+             " series = 'bookings' AND dimension = 'company' ORDER BY period_start", as_of)
+    for w in want:
+        label = datetime.date.fromisoformat(w[0]).strftime('%b %Y')
+        got = pdf_row(label)
+        check(len(got) >= 4 and got[0] is None and
+              all(abs(g - v) < 0.0051 for g, v in zip(got[1:4], w[1:4])),
+              'PDF trend %s: %r vs forecast, low, high %r' % (label, got, w[1:4]))
 
 for f in fails:
     print('# ' + f)

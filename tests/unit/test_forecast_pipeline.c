@@ -2,7 +2,8 @@
  * group; groups add up to the ungrouped total run by run; each group's mean within four
  * standard errors of sum(amount x p)), the percentile rule, and the stage on a hand-made
  * in-memory database: a quota reached by one deal of p = 0.3, and a bad probability that
- * fails the stage with a message naming the deal while the previous rows stay. The
+ * fails the stage with a message naming the deal while the previous rows stay; Omitted
+ * deals left out of the forecast. The
  * functional test (tests/functional/test_forecast_pipeline.sh) covers the roll-up. */
 #include "test.h"
 
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The test's own generator (not the module's): a 64-bit LCG, top bits as uniform [0,1). */
 static double unif(uint64_t *s)
@@ -285,6 +287,74 @@ static void test_stage(void **state)
     kp_store_close(s);
 }
 
+/* Omitted deals are left out of the forecast, as Salesforce leaves them out of its
+ * forecasts: by hand, one rep as of 2026-03-15 with, due in March, d1 1000.00 Commit in
+ * 'Open' (30%), d2 5000.00 'Omitted' in 'Open', d3 700.00 'omit' (HubSpot's word) in a
+ * stage without any probability, d4 300.00 Pipeline in that stage. Forecast: open deals
+ * d1 and d4 (2); expected 0.3 x 1000.00 + 0 = 300.00; commit 1000.00, pipeline 300.00;
+ * the simulated total is 1000.00 (p .3) or 0: P10 0, P90 1000.00 (with d2 it would reach
+ * 6000.00); only d4 is warned about (d3 is not in the forecast). */
+static void test_omitted(void **state)
+{
+    (void)state;
+    kp_log_set_level(2);
+    kp_store *s =
+        store_with("INSERT INTO reps(rep_id, name, team, region) VALUES('r1', 'Ann', 'T', 'EU');"
+                   "INSERT INTO stage_rules VALUES('Open', 1, 0.3, 0, 0, 'Commit');"
+                   "INSERT INTO opportunity_snapshots(as_of, opp_id, owner_id, stage, amount_cents,"
+                   " forecast_category, close_date, is_closed, is_won, source_line) VALUES"
+                   " ('2026-03-10', 'd1', 'r1', 'Open', 100000, 'Commit', '2026-03-20', 0, 0, 2),"
+                   " ('2026-03-10', 'd2', 'r1', 'Open', 500000, 'Omitted', '2026-03-21', 0, 0, 3),"
+                   " ('2026-03-10', 'd3', 'r1', 'Nowhere', 70000, 'omit', '2026-03-22', 0, 0, 4)");
+    kp_job job = stage_job(10000, 20);
+    kp_error e;
+    long warned = kp_log_warnings();
+    assert_int_equal(kp_forecast_pipeline_run(&job, s, &e), KP_OK);
+    assert_int_equal(kp_log_warnings(), warned); /* d3, the one without a probability, is omitted */
+    const char *row = "SELECT printf('%d|%d|%d|%d|%d|%d|%d|%d', open_deals, expected_cents,"
+                      " commit_cents, best_case_cents, pipeline_cents, p10_cents, p50_cents,"
+                      " p90_cents) FROM forecast_pipeline WHERE dimension = 'rep' AND"
+                      " grain = 'month'";
+    kp_stmt *st = NULL;
+    assert_int_equal(kp_store_prepare(s, row, NULL, 0, &st, &e), KP_OK);
+    assert_int_equal(kp_stmt_step(st, &e), 1);
+    assert_string_equal(kp_stmt_column_text(st, 0), "1|30000|100000|100000|0|0|0|100000");
+    kp_stmt_finalize(st);
+
+    assert_int_equal(kp_store_exec(s,
+                                   "INSERT INTO opportunity_snapshots(as_of, opp_id, owner_id,"
+                                   " stage, amount_cents, forecast_category, close_date,"
+                                   " is_closed, is_won, source_line) VALUES('2026-03-10', 'd4',"
+                                   " 'r1', 'Nowhere', 30000, 'Pipeline', '2026-03-23', 0, 0, 5)",
+                                   &e),
+                     KP_OK);
+    /* the warning, read from stderr, counts d4 alone */
+    char path[] = "/tmp/kp_fc_warn_XXXXXX", text[512] = "";
+    int fd = mkstemp(path), saved = dup(2);
+    assert_true(fd >= 0 && saved >= 0);
+    kp_log_set_level(1);
+    fflush(stderr);
+    dup2(fd, 2);
+    kp_err rc = kp_forecast_pipeline_run(&job, s, &e);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    kp_log_set_level(2);
+    ssize_t got = pread(fd, text, sizeof text - 1, 0);
+    close(fd);
+    unlink(path);
+    assert_int_equal(rc, KP_OK);
+    assert_true(got > 0);
+    assert_non_null(strstr(text, "forecast: 1 open deals in stage 'Nowhere' have no win"));
+    assert_int_equal(kp_log_warnings(), warned + 1); /* d4's stage */
+    st = NULL;
+    assert_int_equal(kp_store_prepare(s, row, NULL, 0, &st, &e), KP_OK);
+    assert_int_equal(kp_stmt_step(st, &e), 1);
+    assert_string_equal(kp_stmt_column_text(st, 0), "2|30000|100000|100000|30000|0|0|100000");
+    kp_stmt_finalize(st);
+    kp_store_close(s);
+}
+
 /* kp_forecast_simulate_rollup against the runs kept in full: for sums of a continuous
  * group (400 deals), atoms (one deal of p = 0.5; p = 1, 0 and 0.3), 64 equally likely
  * totals (six deals of p = 0.5: more distinct values than counted in pass 1, each in many
@@ -457,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_percentiles_select),
         cmocka_unit_test(test_rollup),
         cmocka_unit_test(test_stage),
+        cmocka_unit_test(test_omitted),
         cmocka_unit_test(test_catalogue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
