@@ -485,11 +485,13 @@ def bookings_series(opps, reps, as_of, only_reps=None):
 
 
 def point_forecast(method, y, h):
-    """Point forecasts and the one-step residual sigma of a method fitted to y, or None when
+    """Point forecasts, the one-step residual sigma and the fitted smoothing parameters
+    (statsmodels' dict; None for the simple methods) of a method fitted to y, or None when
     the fit fails. Smoothing methods are fitted by statsmodels (parameters and initial
     states estimated by minimising squared one-step errors); the simple ones by hand."""
     from statsmodels.tsa.holtwinters import ExponentialSmoothing, Holt, SimpleExpSmoothing
     n = len(y)
+    params = None
     if method in SMOOTHING:
         try:
             if method == "ses":
@@ -503,6 +505,7 @@ def point_forecast(method, y, h):
                     seasonal_periods=SEASON, initialization_method="estimated")
             res = model.fit()
             fc, sigma = np.asarray(res.forecast(h), dtype=float), np.sqrt(res.sse / n)
+            params = res.params
         except Exception:  # a fit statsmodels cannot do: the method fails here
             return None
     elif method == "seasonal_naive":
@@ -518,7 +521,45 @@ def point_forecast(method, y, h):
         sigma = np.sqrt(np.mean((y - level) ** 2)) if n else 0.0
     if not (np.isfinite(fc).all() and np.isfinite(sigma)):
         return None
-    return fc, sigma
+    return fc, sigma, params
+
+
+def variance_factors(method, params, n, h):
+    """Each method's k-step forecast variance in units of the one-step sigma^2, k = 1..h
+    (README "Forecasts"): the mean 1 + 1/T, naive k, seasonal naive whole seasons ahead,
+    drift k(1 + k/T) (Hyndman & Athanasopoulos, FPP3 table 5.2; T the months); the
+    smoothing methods 1 + sum of c_j^2 over j < k, c_j = alpha + alpha beta (phi + ... +
+    phi^j) + gamma when j is a whole number of seasons (Hyndman et al. 2008, class 1, in
+    statsmodels' Holt-Winters parameters; for the multiplicative model an approximation)."""
+    k = np.arange(1, h + 1, dtype=float)
+    t = float(max(n, 1))
+    if method == "zero":
+        return np.ones(h)
+    if method == "mean":
+        return np.full(h, 1.0 + 1.0 / t)
+    if method == "naive":
+        return k
+    if method == "seasonal_naive":
+        return np.floor((k - 1) / SEASON) + 1
+    if method == "drift":
+        return k * (1.0 + k / t)
+
+    def par(name, default):
+        v = params.get(name) if params is not None else None
+        return default if v is None or not np.isfinite(v) else float(v)
+
+    alpha = par("smoothing_level", 0.0)
+    beta = alpha * par("smoothing_trend", 0.0) if method != "ses" else 0.0
+    gamma = par("smoothing_seasonal", 0.0) if method.startswith("holt_winters") else 0.0
+    phi = par("damping_trend", 1.0) if method == "holt_damped" else 1.0
+    out, v, phi_j, pk = [1.0], 1.0, 0.0, 1.0
+    for j in range(1, h):
+        pk *= phi
+        phi_j += pk
+        c = alpha + beta * phi_j + (gamma if j % SEASON == 0 else 0.0)
+        v += c * c
+        out.append(v)
+    return np.asarray(out)
 
 
 SMOOTHING = ("ses", "holt", "holt_damped", "holt_winters_additive", "holt_winters_multiplicative")
@@ -553,8 +594,8 @@ def forecast_auto(y, h):
     n = len(y)
 
     def result(method, because, wape=None, mase=None, fallback=1):
-        fc, sigma = point_forecast(method, y, h)
-        w = Z80 * sigma * np.sqrt(np.arange(1, h + 1))
+        fc, sigma, params = point_forecast(method, y, h)
+        w = Z80 * sigma * np.sqrt(variance_factors(method, params, n, h))
         lower = fc - w
         if n == 0 or (y >= 0).all():
             lower = np.maximum(lower, 0.0)
@@ -706,10 +747,13 @@ def pipeline_forecast(opps, reps, quotas, as_of, st, earlier=()):
     leaf_no = pd.Series(np.arange(len(leaves)), index=leaves.index)
 
     # the deals counting in the three grains, by opp_id: open ones due by the end of the
-    # next quarter (overdue ones in the as-of month), won ones closing from the quarter on
+    # next quarter (overdue ones in the as-of month) unless Omitted (Salesforce leaves them
+    # out of the forecast), won ones closing from the quarter on
     cd = opps["close_date"]
     is_open = ~opps["is_closed"]
-    sel = cd.notna() & ((is_open & (cd <= ne)) | (opps["is_won"] & cd.between(qs, ne)))
+    omitted = pd.Series(category_kind(opps["forecast_category"]) == "omitted", index=opps.index)
+    sel = cd.notna() & ((is_open & ~omitted & (cd <= ne)) |
+                        (opps["is_won"] & cd.between(qs, ne)))
     d = opps[sel].sort_values("opp_id")
     cd, is_open = d["close_date"], ~d["is_closed"]
     bucket = np.where(cd <= qe, 1, 2)
