@@ -1137,6 +1137,49 @@ static void test_date_caches(void **state)
     kp_job_free(j);
 }
 
+/* Owners are looked up by rep id, then by name, through a hash that reads eight bytes a
+ * step and the last one to eight bytes in overlapping pieces: ids and names of every
+ * length from 1 to 19 bytes, pairs that differ in one middle or end byte only, a name
+ * that is a prefix of another, and an id equal to another rep's name (the id wins). */
+static void test_owner_lookup(void **state)
+{
+    (void)state;
+    kp_job *j = new_job(100);
+    add_src(j, "reps", KP_SRC_REPS, "generic",
+            "rep_id,name\n"
+            "a,Al\nab,Bo\nba,Cy\nabc,Dee Dee\nabd,Dee Dea\nabcde,Eve Ann Lee\n"
+            "abXde,Eve Ann Lea\nabcdefg,Eve Ann\nabcdefgh,Fay Oaks-Smith\n"
+            "abcdefghi,Fay Oaks-Smitt\nabcdefghijklmnopqrs,Gil\nZed,abc\n");
+    add_src(j, "opportunities", GEN,
+            OPP_H "o1,a,Lost,1,2024-01-01\no2,ab,Lost,1,2024-01-01\no3,ba,Lost,1,2024-01-01\n"
+                  "o4,abc,Lost,1,2024-01-01\no5,abd,Lost,1,2024-01-01\n"
+                  "o6,abcde,Lost,1,2024-01-01\no7,abXde,Lost,1,2024-01-01\n"
+                  "o8,abcdefg,Lost,1,2024-01-01\no9,abcdefgh,Lost,1,2024-01-01\n"
+                  "o10,abcdefghi,Lost,1,2024-01-01\no11,abcdefghijklmnopqrs,Lost,1,2024-01-01\n"
+                  "o12,Al,Lost,1,2024-01-01\no13,Cy,Lost,1,2024-01-01\n"
+                  "o14,Dee Dea,Lost,1,2024-01-01\no15,Eve Ann Lea,Lost,1,2024-01-01\n"
+                  "o16,Eve Ann,Lost,1,2024-01-01\no17,Fay Oaks-Smitt,Lost,1,2024-01-01\n"
+                  "o18,Fay Oaks-Smith,Lost,1,2024-01-01\no19,Gil,Lost,1,2024-01-01\n"
+                  "o20,Eve,Lost,1,2024-01-01\no21,abcdefghijklmnopqr,Lost,1,2024-01-01\n"
+                  "o22,Zed,Lost,1,2024-01-01\n");
+    kp_store *s = new_store();
+    kp_load_stats st;
+    kp_error e = {0};
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    assert_string_equal(qs(s, "SELECT opp_id, owner_id FROM opportunity_snapshots"
+                              " ORDER BY source_line"),
+                        "o1|a\no2|ab\no3|ba\no4|abc\no5|abd\no6|abcde\no7|abXde\n"
+                        "o8|abcdefg\no9|abcdefgh\no10|abcdefghi\no11|abcdefghijklmnopqrs\n"
+                        "o12|a\no13|ba\no14|abd\no15|abXde\no16|abcdefg\no17|abcdefghi\n"
+                        "o18|abcdefgh\no19|abcdefghijklmnopqrs\no20|Eve\n"
+                        "o21|abcdefghijklmnopqr\no22|Zed\n");
+    assert_string_equal(qs(s, "SELECT line, value FROM dq_issues"
+                              " WHERE rule = 'owner_not_in_reps' ORDER BY line"),
+                        "21|Eve\n22|abcdefghijklmnopqr\n");
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
 /* A stage is found by its exact bytes first and ignoring case and blanks after: "Lost",
  * "LOST" and " lost " are the generic preset's closed, lost stage, with no issue; "Lostt"
  * is no stage of it (the generic preset loads an unknown stage as open, silently). */
@@ -1540,6 +1583,7 @@ int main(void)
         cmocka_unit_test(test_duplicate_incremental),
         cmocka_unit_test(test_bulk_nulls_between_rows),
         cmocka_unit_test(test_date_caches),
+        cmocka_unit_test(test_owner_lookup),
         cmocka_unit_test(test_stage_case),
         cmocka_unit_test(test_cells_trimmed),
         cmocka_unit_test(test_duplicate_filter_size),
