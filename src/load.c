@@ -263,7 +263,7 @@ typedef struct loader {
     const kp_tz *tz;    /* job time zone */
     int cp1252;
     kp_date_order dates;
-    struct date_cache *dc; /* date cells parsed and days formatted before */
+    struct cell_cache *dc; /* date cells parsed, days formatted, texts interned */
 
     int have_header;
     size_t ncols;
@@ -444,9 +444,29 @@ typedef struct iso_date {
     char iso[KP_DATE_ISO_LEN];
 } iso_date;
 
-struct date_cache {
+/* ---- interned texts ---------------------------------------------------------------
+ *
+ * Stages, forecast categories, types, lead sources, products and the currency take a few
+ * values each, and a multi-row INSERT's parameter often holds the same one as in the
+ * previous statement (in over half the rows of the bench export for stage, category and
+ * type): queued as kp_bulk handles, such a parameter is not bound again. A table from
+ * text to handle, indexed by the length and three bytes (a hash of the whole text cost
+ * more than queueing it as plain text), a text in one of two slots; a text whose slots
+ * hold others is queued as plain text, as are long texts and all texts once kp_bulk's
+ * table is full. */
+#define REF_SLOTS 1024 /* a power of two */
+#define REF_TEXT_MAX 48
+
+typedef struct ref_slot {
+    int handle;     /* a kp_bulk handle + 1; 0: empty */
+    unsigned n;
+    const char *text; /* kp_bulk's copy */
+} ref_slot;
+
+struct cell_cache {
     parsed_date parsed[DATE_SLOTS];
     iso_date iso[DATE_SLOTS];
+    ref_slot ref[REF_SLOTS];
 };
 
 /* kp_value_parse_date of the trimmed text v (n > 0), through the cache. */
@@ -555,6 +575,74 @@ static void out_cell(loader *L, const kp_csv_record *rec, int col)
     size_t n;
     const char *v = cell(rec, col, &n);
     out_text(L, v, n);
+}
+
+/* Intern v[0..n) into the empty slot; 0 when kp_bulk's table is full (the slot stays
+ * empty). Apart from out_ref, which runs for every cell, as it runs once a text. */
+static int ref_add(loader *L, ref_slot *slot, const char *v, size_t n)
+{
+    int h = kp_bulk_intern(L->bulk, v, n);
+    if (h < 0)
+        return 0;
+    size_t rn;
+    slot->text = kp_bulk_interned(L->bulk, h, &rn);
+    slot->n = (unsigned)rn;
+    slot->handle = h + 1;
+    return 1;
+}
+
+/* a[0..n) == b[0..n) for 0 < n: up to 16 bytes by two loads each, overlapping when
+ * fewer (a memcmp call was a third of out_ref). */
+static int same_text(const char *a, const char *b, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&a1, a + n - 8, 8);
+        memcpy(&b1, b + n - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (n >= 4 && n < 8) {
+        uint32_t a0, a1, b0, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&a1, a + n - 4, 4);
+        memcpy(&b1, b + n - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    return !memcmp(a, b, n);
+}
+
+/* Text v[0..n) (n > 0) as an interned text when it can be (see the top of the section). */
+static void out_ref(loader *L, const char *v, size_t n)
+{
+    if (n <= REF_TEXT_MAX) {
+        const unsigned char *u = (const unsigned char *)v;
+        uint32_t k = (uint32_t)n | (uint32_t)u[0] << 8 | (uint32_t)u[n / 2] << 16 |
+                     (uint32_t)u[n - 1] << 24;
+        size_t i = (k * 0x9e3779b1u) >> 22; /* the top 10 bits: REF_SLOTS */
+        for (int probe = 0; probe < 2; probe++, i = (i + 1) & (REF_SLOTS - 1)) {
+            ref_slot *slot = &L->dc->ref[i];
+            if ((slot->handle && slot->n == n && same_text(slot->text, v, n)) ||
+                (!slot->handle && ref_add(L, slot, v, n))) {
+                kp_bulk_ref(L->bulk, slot->handle - 1);
+                return;
+            }
+        }
+    }
+    kp_bulk_text(L->bulk, v, n);
+}
+
+/* Trimmed text of col as an interned text, NULL when absent or empty. */
+static void out_cell_ref(loader *L, const kp_csv_record *rec, int col)
+{
+    size_t n;
+    const char *v = cell(rec, col, &n);
+    if (n)
+        out_ref(L, v, n);
+    else
+        kp_bulk_null(L->bulk);
 }
 
 static void out_date(loader *L, int have, kp_date d)
@@ -1189,29 +1277,38 @@ static kp_err row_opp(loader *L, const kp_csv_record *rec, kp_error *e)
         kp_bulk_text(b, owner_id, strlen(owner_id));
     else
         out_cell(L, rec, c->owner);
-    out_cell(L, rec, c->stage);
+    if (stagen)
+        out_ref(L, stage, stagen);
+    else
+        kp_bulk_null(b);
     if (ha > 0)
         kp_bulk_int(b, cents);
     else
         kp_bulk_null(b);
-    if (converted || !deal_cur[0])
-        out_text(L, L->job->currency, L->job->currency ? strlen(L->job->currency) : 0);
-    else
-        kp_bulk_text(b, deal_cur, 3);
+    const char *jc = L->job->currency;
+    if (converted || !deal_cur[0]) {
+        if (jc && *jc)
+            out_ref(L, jc, strlen(jc));
+        else
+            kp_bulk_null(b);
+    } else {
+        out_ref(L, deal_cur, 3);
+    }
     if (hp > 0)
         kp_bulk_real(b, prob);
     else
         kp_bulk_null(b);
     size_t fcn;
     const char *fc = cell(rec, c->forecast_category, &fcn);
+    if (!fcn && rule && rule->forecast_category)
+        fcn = strlen(fc = rule->forecast_category);
     if (fcn)
-        kp_bulk_text(b, fc, fcn);
+        out_ref(L, fc, fcn);
     else
-        out_text(L, rule ? rule->forecast_category : NULL,
-                 rule && rule->forecast_category ? strlen(rule->forecast_category) : 0);
-    out_cell(L, rec, c->type);
-    out_cell(L, rec, c->lead_source);
-    out_cell(L, rec, c->product);
+        kp_bulk_null(b);
+    out_cell_ref(L, rec, c->type);
+    out_cell_ref(L, rec, c->lead_source);
+    out_cell_ref(L, rec, c->product);
     out_date(L, hc, created);
     out_date(L, hd, closed_on);
     kp_bulk_int(b, is_closed);

@@ -1104,6 +1104,76 @@ static void test_bulk_nulls_between_rows(void **state)
     free(csv);
 }
 
+/* Parameters of the multi-row INSERT keep their values between statements, and one that
+ * holds the same NULL, number or interned text (stage, category, type, lead source,
+ * product, currency) is not bound again: over 1,500 rows each such column goes between
+ * repeated values, new values, NULL and, for lead source, texts too long to intern; the
+ * first 1,100 products are all different, so the table of interned texts fills up and
+ * later texts go as plain text. Every row must read back as written. */
+static void test_bulk_kept_values(void **state)
+{
+    (void)state;
+    enum { ROWS = 1500 };
+    size_t cap = 128 + ROWS * 160, o = 0, w = 0, wcap = ROWS * 160, at[ROWS + 1];
+    char *csv = malloc(cap), *want = malloc(wcap);
+    assert_non_null(csv);
+    assert_non_null(want);
+    o += (size_t)snprintf(csv + o, cap - o,
+                          "opp_id,owner,stage,amount,close_date,probability,forecast_category,"
+                          "type,lead_source,product,currency\n");
+    for (int i = 0; i < ROWS; i++) {
+        int won = i / 128 % 2, open = i % 7 == 0;
+        const char *stage = open ? "Prospecting" : won ? "Won" : "Lost";
+        char prob[8] = "", lead[80] = "Web", product[16];
+        if (i % 5)
+            snprintf(prob, sizeof prob, "%d", i % 2 ? 10 : 20);
+        if (i % 4 == 0)
+            snprintf(lead, sizeof lead, "a lead source longer than forty-eight bytes: %d", i);
+        snprintf(product, sizeof product, i < 1100 ? "P%d" : "Q%d", i < 1100 ? i : i % 7);
+        const char *fc = i % 3 ? "Pipeline" : "";
+        const char *type = i % 3 == 0 ? "" : i % 3 == 1 ? "New Business" : "Renewal";
+        o += (size_t)snprintf(csv + o, cap - o, "o%d,r,%s,%d,2024-01-01,%s,%s,%s,%s,%s,%s\n", i,
+                              stage, i + 1, prob, fc, type, lead, product, i % 6 ? "" : "usd");
+        /* Empty probability and category: the generic preset's stage rule (Won: 100%,
+         * Closed; Lost: 0%, Omitted), none for an unknown stage. */
+        const char *want_prob = i % 5 ? (i % 2 ? "0.1" : "0.2")
+                                : open ? "NULL"
+                                : won  ? "1.0"
+                                       : "0.0";
+        const char *want_fc = *fc ? fc : open ? "NULL" : won ? "Closed" : "Omitted";
+        at[i] = w;
+        w += (size_t)snprintf(want + w, wcap - w, "%d|%s|%s|%s|%s|%s|%s|USD\n", i + 2, stage,
+                              want_prob, want_fc, *type ? type : "NULL", lead, product);
+    }
+    kp_job *j = new_job(100);
+    add_src(j, "opportunities", GEN, csv);
+    kp_store *s = new_store();
+    kp_load_stats st;
+    kp_error e = {0};
+    if (kp_load_run(j, s, &st, &e) != KP_OK) {
+        print_error("%s:%ld:%ld: %s\n", e.file, e.line, e.column, e.msg);
+        fail();
+    }
+    assert_int_equal(st.rows_loaded[0], ROWS);
+    at[ROWS] = w;
+    for (int i = 0; i < ROWS; i += 50) { /* qs's buffer holds 50 rows */
+        char sql[300];
+        snprintf(sql, sizeof sql,
+                 "SELECT source_line, stage, probability, forecast_category, type, lead_source,"
+                 " product, currency FROM opportunity_snapshots WHERE source_line BETWEEN %d"
+                 " AND %d ORDER BY source_line",
+                 i + 2, i + 51);
+        char next = want[at[i + 50]]; /* ROWS is a multiple of 50 */
+        want[at[i + 50]] = '\0';
+        assert_string_equal(qs(s, sql), want + at[i]);
+        want[at[i + 50]] = next;
+    }
+    kp_store_close(s);
+    kp_job_free(j);
+    free(csv);
+    free(want);
+}
+
 /* Dates go through the loader's caches of parsed texts and formatted days: a repeated
  * text gives the same day, two days 4096 apart (one slot of the day cache) alternate and
  * each keeps its own text, and a bad date is rejected each time it appears, not once. */
@@ -1582,6 +1652,7 @@ int main(void)
         cmocka_unit_test(test_stage_rules),
         cmocka_unit_test(test_duplicate_incremental),
         cmocka_unit_test(test_bulk_nulls_between_rows),
+        cmocka_unit_test(test_bulk_kept_values),
         cmocka_unit_test(test_date_caches),
         cmocka_unit_test(test_owner_lookup),
         cmocka_unit_test(test_stage_case),
