@@ -458,7 +458,7 @@ typedef struct iso_date {
 #define REF_TEXT_MAX 48
 
 typedef struct ref_slot {
-    int handle;     /* a kp_bulk handle + 1; 0: empty */
+    int handle; /* a kp_bulk handle + 1; 0: empty */
     unsigned n;
     const char *text; /* kp_bulk's copy */
 } ref_slot;
@@ -619,8 +619,8 @@ static void out_ref(loader *L, const char *v, size_t n)
 {
     if (n <= REF_TEXT_MAX) {
         const unsigned char *u = (const unsigned char *)v;
-        uint32_t k = (uint32_t)n | (uint32_t)u[0] << 8 | (uint32_t)u[n / 2] << 16 |
-                     (uint32_t)u[n - 1] << 24;
+        uint32_t k =
+            (uint32_t)n | (uint32_t)u[0] << 8 | (uint32_t)u[n / 2] << 16 | (uint32_t)u[n - 1] << 24;
         size_t i = (k * 0x9e3779b1u) >> 22; /* the top 10 bits: REF_SLOTS */
         for (int probe = 0; probe < 2; probe++, i = (i + 1) & (REF_SLOTS - 1)) {
             ref_slot *slot = &L->dc->ref[i];

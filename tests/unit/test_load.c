@@ -1136,7 +1136,7 @@ static void test_bulk_kept_values(void **state)
                               stage, i + 1, prob, fc, type, lead, product, i % 6 ? "" : "usd");
         /* Empty probability and category: the generic preset's stage rule (Won: 100%,
          * Closed; Lost: 0%, Omitted), none for an unknown stage. */
-        const char *want_prob = i % 5 ? (i % 2 ? "0.1" : "0.2")
+        const char *want_prob = i % 5  ? (i % 2 ? "0.1" : "0.2")
                                 : open ? "NULL"
                                 : won  ? "1.0"
                                        : "0.0";
