@@ -1,8 +1,10 @@
 /* Bulk insert for the load stage. SQLite spends most of a naive load executing one
- * INSERT per row; binding 32 rows into one multi-row INSERT cuts that overhead by more
- * than half, and a second thread that runs the inserts while the caller parses the next
- * batch hides most of what remains. Three fixed-size batches circulate between the two
- * threads, so memory does not grow with the number of rows. */
+ * INSERT per row; binding many rows into one multi-row INSERT (the caller says how many)
+ * cuts that overhead by more than half, binding only the parameters whose value changed
+ * since the previous statement cuts the binding, and a second thread that runs the
+ * inserts while the caller parses the next batch hides most of what remains. Three
+ * fixed-size batches circulate between the two threads, so memory does not grow with
+ * the number of rows. */
 #include "kpipress/bulk.h"
 
 #include <assert.h>
