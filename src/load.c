@@ -217,6 +217,7 @@ enum { ROW_DATA = 0, ROW_ISSUE = 1, ROW_CANDIDATE = 2 };
  * several reps share a name). Sized by the reps, not by the opportunities. */
 typedef struct name_entry {
     char *key, *value;
+    size_t keylen;
     int count;
     size_t quotas; /* quotas source: its rep's last accepted period in loader.periods, + 1 */
 } name_entry;
@@ -262,7 +263,7 @@ typedef struct loader {
     const kp_tz *tz;    /* job time zone */
     int cp1252;
     kp_date_order dates;
-    struct date_cache *dc; /* date cells parsed and days formatted before */
+    struct cell_cache *dc; /* date cells parsed, days formatted, texts interned */
 
     int have_header;
     size_t ncols;
@@ -393,6 +394,32 @@ static uint64_t hash_text(const char *s, size_t n)
     return h;
 }
 
+/* The hash of the loader's lookup tables (reps by id and name, the date caches), which
+ * run several times a row: eight bytes a step, where FNV-1a's byte loop was a fifteenth
+ * of the parsing thread. The low bits index the tables, so the high ones are folded in. */
+static uint64_t lookup_hash(const char *s, size_t n)
+{
+    const uint64_t m = 0x9e3779b97f4a7c15u;
+    uint64_t h = n * m, w;
+    for (; n > 8; s += 8, n -= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * m;
+        h ^= h >> 32;
+    }
+    if (n >= 4) { /* two loads cover the last 4..8 bytes, overlapping when fewer than 8 */
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        w = (uint64_t)a << 32 | b;
+    } else { /* 0..3 bytes: first, middle and last cover them all */
+        w = n ? (uint64_t)(unsigned char)s[0] << 16 | (uint64_t)(unsigned char)s[n / 2] << 8 |
+                    (unsigned char)s[n - 1]
+              : 0;
+    }
+    h = (h ^ w) * m;
+    return h ^ (h >> 32);
+}
+
 /* ---- dates seen before ----------------------------------------------------------------
  *
  * An export has few distinct dates (the 1M-deal bench file: 1,519 close dates and 1,280
@@ -417,9 +444,29 @@ typedef struct iso_date {
     char iso[KP_DATE_ISO_LEN];
 } iso_date;
 
-struct date_cache {
+/* ---- interned texts ---------------------------------------------------------------
+ *
+ * Stages, forecast categories, types, lead sources, products and the currency take a few
+ * values each, and a multi-row INSERT's parameter often holds the same one as in the
+ * previous statement (in over half the rows of the bench export for stage, category and
+ * type): queued as kp_bulk handles, such a parameter is not bound again. A table from
+ * text to handle, indexed by the length and three bytes (a hash of the whole text cost
+ * more than queueing it as plain text), a text in one of two slots; a text whose slots
+ * hold others is queued as plain text, as are long texts and all texts once kp_bulk's
+ * table is full. */
+#define REF_SLOTS 1024 /* a power of two */
+#define REF_TEXT_MAX 48
+
+typedef struct ref_slot {
+    int handle; /* a kp_bulk handle + 1; 0: empty */
+    unsigned n;
+    const char *text; /* kp_bulk's copy */
+} ref_slot;
+
+struct cell_cache {
     parsed_date parsed[DATE_SLOTS];
     iso_date iso[DATE_SLOTS];
+    ref_slot ref[REF_SLOTS];
 };
 
 /* kp_value_parse_date of the trimmed text v (n > 0), through the cache. */
@@ -427,7 +474,7 @@ static int parse_date_cached(loader *L, const char *v, size_t n, kp_date *out)
 {
     if (n > DATE_TEXT_MAX)
         return kp_value_parse_date(v, n, L->dates, L->tz, out);
-    parsed_date *slot = &L->dc->parsed[hash_text(v, n) & (DATE_SLOTS - 1)];
+    parsed_date *slot = &L->dc->parsed[lookup_hash(v, n) & (DATE_SLOTS - 1)];
     if (slot->n == n && !memcmp(slot->text, v, n)) {
         *out = slot->day;
         return 0;
@@ -530,6 +577,74 @@ static void out_cell(loader *L, const kp_csv_record *rec, int col)
     out_text(L, v, n);
 }
 
+/* Intern v[0..n) into the empty slot; 0 when kp_bulk's table is full (the slot stays
+ * empty). Apart from out_ref, which runs for every cell, as it runs once a text. */
+static int ref_add(loader *L, ref_slot *slot, const char *v, size_t n)
+{
+    int h = kp_bulk_intern(L->bulk, v, n);
+    if (h < 0)
+        return 0;
+    size_t rn;
+    slot->text = kp_bulk_interned(L->bulk, h, &rn);
+    slot->n = (unsigned)rn;
+    slot->handle = h + 1;
+    return 1;
+}
+
+/* a[0..n) == b[0..n) for 0 < n: up to 16 bytes by two loads each, overlapping when
+ * fewer (a memcmp call was a third of out_ref). */
+static int same_text(const char *a, const char *b, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&a1, a + n - 8, 8);
+        memcpy(&b1, b + n - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (n >= 4 && n < 8) {
+        uint32_t a0, a1, b0, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&a1, a + n - 4, 4);
+        memcpy(&b1, b + n - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    return !memcmp(a, b, n);
+}
+
+/* Text v[0..n) (n > 0) as an interned text when it can be (see the top of the section). */
+static void out_ref(loader *L, const char *v, size_t n)
+{
+    if (n <= REF_TEXT_MAX) {
+        const unsigned char *u = (const unsigned char *)v;
+        uint32_t k =
+            (uint32_t)n | (uint32_t)u[0] << 8 | (uint32_t)u[n / 2] << 16 | (uint32_t)u[n - 1] << 24;
+        size_t i = (k * 0x9e3779b1u) >> 22; /* the top 10 bits: REF_SLOTS */
+        for (int probe = 0; probe < 2; probe++, i = (i + 1) & (REF_SLOTS - 1)) {
+            ref_slot *slot = &L->dc->ref[i];
+            if ((slot->handle && slot->n == n && same_text(slot->text, v, n)) ||
+                (!slot->handle && ref_add(L, slot, v, n))) {
+                kp_bulk_ref(L->bulk, slot->handle - 1);
+                return;
+            }
+        }
+    }
+    kp_bulk_text(L->bulk, v, n);
+}
+
+/* Trimmed text of col as an interned text, NULL when absent or empty. */
+static void out_cell_ref(loader *L, const kp_csv_record *rec, int col)
+{
+    size_t n;
+    const char *v = cell(rec, col, &n);
+    if (n)
+        out_ref(L, v, n);
+    else
+        kp_bulk_null(L->bulk);
+}
+
 static void out_date(loader *L, int have, kp_date d)
 {
     if (have > 0) {
@@ -541,15 +656,22 @@ static void out_date(loader *L, int have, kp_date d)
 
 /* ---- in-memory lookups ------------------------------------------------------------- */
 
-static name_entry *map_find(const name_map *m, const char *k, size_t n)
+/* The slot of key k (n bytes, hash h = lookup_hash(k, n)): its entry, or the empty slot
+ * where it would go. h is passed in so that one hash serves the lookups by id and by name. */
+static name_entry *map_find_hashed(const name_map *m, const char *k, size_t n, uint64_t h)
 {
     if (!m->cap)
         return NULL;
-    for (size_t i = hash_text(k, n) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+    for (size_t i = h & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
         name_entry *s = &m->slots[i];
-        if (!s->key || (strlen(s->key) == n && !memcmp(s->key, k, n)))
+        if (!s->key || (s->keylen == n && !memcmp(s->key, k, n)))
             return s;
     }
+}
+
+static name_entry *map_find(const name_map *m, const char *k, size_t n)
+{
+    return map_find_hashed(m, k, n, lookup_hash(k, n));
 }
 
 static int map_init(name_map *m, size_t n)
@@ -565,6 +687,7 @@ static int map_add(name_map *m, const char *k, const char *v)
     name_entry *s = map_find(m, k, strlen(k));
     if (!s->key) {
         s->key = strdup(k);
+        s->keylen = strlen(k);
         s->value = strdup(v);
         if (!s->key || !s->value)
             return -1;
@@ -1124,10 +1247,11 @@ static kp_err row_opp(loader *L, const kp_csv_record *rec, kp_error *e)
 
     /* Owner: a rep_id, else exactly one rep of that name, else kept as written. */
     if (ownern) {
-        const name_entry *ent = map_find(&L->rep_ids, owner, ownern);
+        uint64_t h = lookup_hash(owner, ownern);
+        const name_entry *ent = map_find_hashed(&L->rep_ids, owner, ownern, h);
         int n = ent && ent->key ? 1 : 0;
         if (!n) {
-            ent = map_find(&L->rep_names, owner, ownern);
+            ent = map_find_hashed(&L->rep_names, owner, ownern, h);
             n = ent && ent->key ? ent->count : 0;
             if (n == 1)
                 owner_id = ent->value;
@@ -1153,29 +1277,38 @@ static kp_err row_opp(loader *L, const kp_csv_record *rec, kp_error *e)
         kp_bulk_text(b, owner_id, strlen(owner_id));
     else
         out_cell(L, rec, c->owner);
-    out_cell(L, rec, c->stage);
+    if (stagen)
+        out_ref(L, stage, stagen);
+    else
+        kp_bulk_null(b);
     if (ha > 0)
         kp_bulk_int(b, cents);
     else
         kp_bulk_null(b);
-    if (converted || !deal_cur[0])
-        out_text(L, L->job->currency, L->job->currency ? strlen(L->job->currency) : 0);
-    else
-        kp_bulk_text(b, deal_cur, 3);
+    const char *jc = L->job->currency;
+    if (converted || !deal_cur[0]) {
+        if (jc && *jc)
+            out_ref(L, jc, strlen(jc));
+        else
+            kp_bulk_null(b);
+    } else {
+        out_ref(L, deal_cur, 3);
+    }
     if (hp > 0)
         kp_bulk_real(b, prob);
     else
         kp_bulk_null(b);
     size_t fcn;
     const char *fc = cell(rec, c->forecast_category, &fcn);
+    if (!fcn && rule && rule->forecast_category)
+        fcn = strlen(fc = rule->forecast_category);
     if (fcn)
-        kp_bulk_text(b, fc, fcn);
+        out_ref(L, fc, fcn);
     else
-        out_text(L, rule ? rule->forecast_category : NULL,
-                 rule && rule->forecast_category ? strlen(rule->forecast_category) : 0);
-    out_cell(L, rec, c->type);
-    out_cell(L, rec, c->lead_source);
-    out_cell(L, rec, c->product);
+        kp_bulk_null(b);
+    out_cell_ref(L, rec, c->type);
+    out_cell_ref(L, rec, c->lead_source);
+    out_cell_ref(L, rec, c->product);
     out_date(L, hc, created);
     out_date(L, hd, closed_on);
     kp_bulk_int(b, is_closed);

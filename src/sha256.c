@@ -79,6 +79,9 @@ __attribute__((target("sha,sse4.1"))) static void compress_ni(uint32_t h[8], con
     s1 = _mm_blend_epi16(s1, t, 0xF0);                                             /* CDGH */
     for (; nblocks; nblocks--, p += 64) {
         __m128i save0 = s0, save1 = s1, w[4];
+        /* Unrolled, so that w[] lives in registers and the indices are constants: the
+         * rolled loop kept the schedule on the stack and ran at two thirds the speed. */
+#pragma GCC unroll 16
         for (int i = 0; i < 16; i++) {
             __m128i m;
             if (i < 4) {

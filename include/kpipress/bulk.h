@@ -15,6 +15,7 @@ typedef struct kp_bulk kp_bulk;
 
 #define KP_BULK_MAX_KINDS 4
 #define KP_BULK_MAX_COLS 24
+#define KP_BULK_MAX_REFS 1024 /* interned texts of one kp_bulk */
 
 /* A value of a queued row, as the consumer sees it (text is NUL-terminated). */
 typedef struct kp_bulk_value {
@@ -55,6 +56,17 @@ void kp_bulk_int(kp_bulk *b, int64_t v);
 void kp_bulk_real(kp_bulk *b, double v);
 void kp_bulk_text(kp_bulk *b, const char *s, size_t n);
 kp_err kp_bulk_end(kp_bulk *b, kp_error *e);
+
+/* Text that recurs in many rows (a stage, a category, the currency) can be interned once
+ * and queued by handle: a statement's parameter that holds the same handle as in the
+ * previous statement is not bound again. kp_bulk_intern copies s[0..n) for the life of
+ * b and returns its handle, or -1 when KP_BULK_MAX_REFS texts are interned already or
+ * memory ran out (queue the text with kp_bulk_text then). Interning does not look for an
+ * equal text: the caller keeps its handles. kp_bulk_interned gives a handle's text
+ * (NUL-terminated) and length; kp_bulk_ref queues it as the row's next value. */
+int kp_bulk_intern(kp_bulk *b, const char *s, size_t n);
+const char *kp_bulk_interned(const kp_bulk *b, int handle, size_t *n);
+void kp_bulk_ref(kp_bulk *b, int handle);
 
 /* Insert what is queued now (unthreaded use: before the caller queries the store). */
 kp_err kp_bulk_flush(kp_bulk *b, kp_error *e);

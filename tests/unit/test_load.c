@@ -1104,6 +1104,76 @@ static void test_bulk_nulls_between_rows(void **state)
     free(csv);
 }
 
+/* Parameters of the multi-row INSERT keep their values between statements, and one that
+ * holds the same NULL, number or interned text (stage, category, type, lead source,
+ * product, currency) is not bound again: over 1,500 rows each such column goes between
+ * repeated values, new values, NULL and, for lead source, texts too long to intern; the
+ * first 1,100 products are all different, so the table of interned texts fills up and
+ * later texts go as plain text. Every row must read back as written. */
+static void test_bulk_kept_values(void **state)
+{
+    (void)state;
+    enum { ROWS = 1500 };
+    size_t cap = 128 + ROWS * 160, o = 0, w = 0, wcap = ROWS * 160, at[ROWS + 1];
+    char *csv = malloc(cap), *want = malloc(wcap);
+    assert_non_null(csv);
+    assert_non_null(want);
+    o += (size_t)snprintf(csv + o, cap - o,
+                          "opp_id,owner,stage,amount,close_date,probability,forecast_category,"
+                          "type,lead_source,product,currency\n");
+    for (int i = 0; i < ROWS; i++) {
+        int won = i / 128 % 2, open = i % 7 == 0;
+        const char *stage = open ? "Prospecting" : won ? "Won" : "Lost";
+        char prob[8] = "", lead[80] = "Web", product[16];
+        if (i % 5)
+            snprintf(prob, sizeof prob, "%d", i % 2 ? 10 : 20);
+        if (i % 4 == 0)
+            snprintf(lead, sizeof lead, "a lead source longer than forty-eight bytes: %d", i);
+        snprintf(product, sizeof product, i < 1100 ? "P%d" : "Q%d", i < 1100 ? i : i % 7);
+        const char *fc = i % 3 ? "Pipeline" : "";
+        const char *type = i % 3 == 0 ? "" : i % 3 == 1 ? "New Business" : "Renewal";
+        o += (size_t)snprintf(csv + o, cap - o, "o%d,r,%s,%d,2024-01-01,%s,%s,%s,%s,%s,%s\n", i,
+                              stage, i + 1, prob, fc, type, lead, product, i % 6 ? "" : "usd");
+        /* Empty probability and category: the generic preset's stage rule (Won: 100%,
+         * Closed; Lost: 0%, Omitted), none for an unknown stage. */
+        const char *want_prob = i % 5  ? (i % 2 ? "0.1" : "0.2")
+                                : open ? "NULL"
+                                : won  ? "1.0"
+                                       : "0.0";
+        const char *want_fc = *fc ? fc : open ? "NULL" : won ? "Closed" : "Omitted";
+        at[i] = w;
+        w += (size_t)snprintf(want + w, wcap - w, "%d|%s|%s|%s|%s|%s|%s|USD\n", i + 2, stage,
+                              want_prob, want_fc, *type ? type : "NULL", lead, product);
+    }
+    kp_job *j = new_job(100);
+    add_src(j, "opportunities", GEN, csv);
+    kp_store *s = new_store();
+    kp_load_stats st;
+    kp_error e = {0};
+    if (kp_load_run(j, s, &st, &e) != KP_OK) {
+        print_error("%s:%ld:%ld: %s\n", e.file, e.line, e.column, e.msg);
+        fail();
+    }
+    assert_int_equal(st.rows_loaded[0], ROWS);
+    at[ROWS] = w;
+    for (int i = 0; i < ROWS; i += 50) { /* qs's buffer holds 50 rows */
+        char sql[300];
+        snprintf(sql, sizeof sql,
+                 "SELECT source_line, stage, probability, forecast_category, type, lead_source,"
+                 " product, currency FROM opportunity_snapshots WHERE source_line BETWEEN %d"
+                 " AND %d ORDER BY source_line",
+                 i + 2, i + 51);
+        char next = want[at[i + 50]]; /* ROWS is a multiple of 50 */
+        want[at[i + 50]] = '\0';
+        assert_string_equal(qs(s, sql), want + at[i]);
+        want[at[i + 50]] = next;
+    }
+    kp_store_close(s);
+    kp_job_free(j);
+    free(csv);
+    free(want);
+}
+
 /* Dates go through the loader's caches of parsed texts and formatted days: a repeated
  * text gives the same day, two days 4096 apart (one slot of the day cache) alternate and
  * each keeps its own text, and a bad date is rejected each time it appears, not once. */
@@ -1133,6 +1203,49 @@ static void test_date_caches(void **state)
     assert_string_equal(qs(s, "SELECT line, rule FROM dq_issues WHERE severity = 'reject'"
                               " ORDER BY line"),
                         "6|unparseable\n8|unparseable\n");
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
+/* Owners are looked up by rep id, then by name, through a hash that reads eight bytes a
+ * step and the last one to eight bytes in overlapping pieces: ids and names of every
+ * length from 1 to 19 bytes, pairs that differ in one middle or end byte only, a name
+ * that is a prefix of another, and an id equal to another rep's name (the id wins). */
+static void test_owner_lookup(void **state)
+{
+    (void)state;
+    kp_job *j = new_job(100);
+    add_src(j, "reps", KP_SRC_REPS, "generic",
+            "rep_id,name\n"
+            "a,Al\nab,Bo\nba,Cy\nabc,Dee Dee\nabd,Dee Dea\nabcde,Eve Ann Lee\n"
+            "abXde,Eve Ann Lea\nabcdefg,Eve Ann\nabcdefgh,Fay Oaks-Smith\n"
+            "abcdefghi,Fay Oaks-Smitt\nabcdefghijklmnopqrs,Gil\nZed,abc\n");
+    add_src(j, "opportunities", GEN,
+            OPP_H "o1,a,Lost,1,2024-01-01\no2,ab,Lost,1,2024-01-01\no3,ba,Lost,1,2024-01-01\n"
+                  "o4,abc,Lost,1,2024-01-01\no5,abd,Lost,1,2024-01-01\n"
+                  "o6,abcde,Lost,1,2024-01-01\no7,abXde,Lost,1,2024-01-01\n"
+                  "o8,abcdefg,Lost,1,2024-01-01\no9,abcdefgh,Lost,1,2024-01-01\n"
+                  "o10,abcdefghi,Lost,1,2024-01-01\no11,abcdefghijklmnopqrs,Lost,1,2024-01-01\n"
+                  "o12,Al,Lost,1,2024-01-01\no13,Cy,Lost,1,2024-01-01\n"
+                  "o14,Dee Dea,Lost,1,2024-01-01\no15,Eve Ann Lea,Lost,1,2024-01-01\n"
+                  "o16,Eve Ann,Lost,1,2024-01-01\no17,Fay Oaks-Smitt,Lost,1,2024-01-01\n"
+                  "o18,Fay Oaks-Smith,Lost,1,2024-01-01\no19,Gil,Lost,1,2024-01-01\n"
+                  "o20,Eve,Lost,1,2024-01-01\no21,abcdefghijklmnopqr,Lost,1,2024-01-01\n"
+                  "o22,Zed,Lost,1,2024-01-01\n");
+    kp_store *s = new_store();
+    kp_load_stats st;
+    kp_error e = {0};
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    assert_string_equal(qs(s, "SELECT opp_id, owner_id FROM opportunity_snapshots"
+                              " ORDER BY source_line"),
+                        "o1|a\no2|ab\no3|ba\no4|abc\no5|abd\no6|abcde\no7|abXde\n"
+                        "o8|abcdefg\no9|abcdefgh\no10|abcdefghi\no11|abcdefghijklmnopqrs\n"
+                        "o12|a\no13|ba\no14|abd\no15|abXde\no16|abcdefg\no17|abcdefghi\n"
+                        "o18|abcdefgh\no19|abcdefghijklmnopqrs\no20|Eve\n"
+                        "o21|abcdefghijklmnopqr\no22|Zed\n");
+    assert_string_equal(qs(s, "SELECT line, value FROM dq_issues"
+                              " WHERE rule = 'owner_not_in_reps' ORDER BY line"),
+                        "21|Eve\n22|abcdefghijklmnopqr\n");
     kp_store_close(s);
     kp_job_free(j);
 }
@@ -1539,7 +1652,9 @@ int main(void)
         cmocka_unit_test(test_stage_rules),
         cmocka_unit_test(test_duplicate_incremental),
         cmocka_unit_test(test_bulk_nulls_between_rows),
+        cmocka_unit_test(test_bulk_kept_values),
         cmocka_unit_test(test_date_caches),
+        cmocka_unit_test(test_owner_lookup),
         cmocka_unit_test(test_stage_case),
         cmocka_unit_test(test_cells_trimmed),
         cmocka_unit_test(test_duplicate_filter_size),
