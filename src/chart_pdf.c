@@ -310,16 +310,20 @@ static void draw_keys(kp_pdf *p, const legend_key *keys, size_t n, float x, floa
     }
 }
 
-/* The keys of a chart: one box per series, or the roles of a forecast or bullet chart. */
-static size_t legend_keys(const chart_data *cd, legend_key *keys)
+/* The keys of a chart: one box per series, or the roles of a forecast or bullet chart.
+ * band gets the forecast band's label: the band spans both bounds, so it is named by
+ * both columns ("Low (80%) to High (80%)"), not by the lower bound's alone. */
+static size_t legend_keys(const chart_data *cd, legend_key *keys, char *band, size_t bandsize)
 {
     size_t n = 0;
     switch ((int)cd->c->type) { /* int: see KP_CHART_STACKED in doc.h */
     case KP_CHART_FORECAST:
         keys[n++] = (legend_key){series_label(cd, 0), series_colour(0), KEY_LINE};
         keys[n++] = (legend_key){series_label(cd, 1), series_colour(0), KEY_DASH};
-        if (cd->nser >= 4)
-            keys[n++] = (legend_key){series_label(cd, 2), BAND_FILL, KEY_BAND};
+        if (cd->nser >= 4) {
+            snprintf(band, bandsize, "%s to %s", series_label(cd, 2), series_label(cd, 3));
+            keys[n++] = (legend_key){band, BAND_FILL, KEY_BAND};
+        }
         for (size_t s = 4; s < cd->nser && n < LEGEND_MAX; s++)
             keys[n++] = (legend_key){series_label(cd, s), series_colour(s - 2), KEY_MARK};
         return n;
@@ -994,7 +998,8 @@ void kp_chart_pdf_draw(kp_pdf *p, const kp_chart *c, float x, float top, float w
     }
     if (has_legend(c)) {
         legend_key keys[LEGEND_MAX];
-        draw_keys(p, keys, legend_keys(&cd, keys), x, y - 8, w);
+        char band[128];
+        draw_keys(p, keys, legend_keys(&cd, keys, band, sizeof band), x, y - 8, w);
         y -= LEGEND_H;
     }
     float bh = h - (top - y);

@@ -797,7 +797,7 @@ static void test_new_charts(void **state)
     assert_contains(text, "Stacked bookings");
     assert_contains(text, "$105,000.00"); /* stacked total of Oct: 80,000 + 25,000 */
     assert_contains(text, "Bookings forecast");
-    assert_contains(text, "Low");     /* the band's legend key */
+    assert_contains(text, "Low to High"); /* the band's legend key: both bounds */
     assert_contains(text, "$80,000.00"); /* sparkline: last New value (Oct) */
     assert_contains(text, "+14.3%");  /* ... its change from Sep: 80/70 - 1 */
     assert_contains(text, "40.0%");   /* win rate last value */
