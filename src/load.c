@@ -616,16 +616,16 @@ static void map_free(name_map *m)
  * rows of a key go to dq_issues and out of the table, as the unique index did.
  * Blocked: the k bits of a key lie in one 64-byte cache line, one cache miss per key.
  * Sized from the file: 64 bits a row at a guessed BLOOM_ROW_BYTES a row (real exports
- * have longer rows, so more bits a key), rounded down to a power of two, from 64 KiB to
- * 2 MiB for files up to BLOOM_FLAT_FILE, so that the load's peak memory is the same for
- * 100k and 1M deals (1 MiB for the 22 MB of the 100k-deal bench export, 2 MiB for the
+ * have longer rows, so more bits a key), rounded down to a power of two, from 64 KiB up
+ * to 2 MiB, where files up to 256 MiB stay, so that the load's peak memory is the same
+ * for 100k and 1M deals (1 MiB for the 22 MB of the 100k-deal bench export, 2 MiB for the
  * 224 MB of the 1M one: 16 bits a deal, 93 false candidates; 8 MiB there made the peak
- * 21 MB against 14 MB at 100k). A bigger file (millions of deals) gets up to 8 MiB: at
- * 5M deals a 2 MiB filter made 646k false candidates, over CANDIDATE_LIMIT, and the SQL
- * pass cost 4 s; 4 MiB made 57k; 8 MiB 1.8k. A pipe (size unknown) gets the largest. */
+ * 21 MB against 14 MB at 100k). Bigger files (millions of deals) get 8 bits a row, up to
+ * 8 MiB at 1 GiB: at 5M deals (1.1 GB) a 2 MiB filter made 646k false candidates, over
+ * CANDIDATE_LIMIT, and the SQL pass cost 4 s; 4 MiB made 57k; 8 MiB 1.8k. A pipe (size
+ * unknown) gets the largest. */
 #define BLOOM_MIN_BYTES ((size_t)64 << 10)
 #define BLOOM_FLAT_BYTES ((size_t)2 << 20)
-#define BLOOM_FLAT_FILE (256LL << 20) /* 1M rows of 256 bytes, 2M of 128 */
 #define BLOOM_MAX_BYTES ((size_t)8 << 20)
 #define BLOOM_ROW_BYTES 128 /* few exports have shorter rows: the ids and dates alone ~60 */
 #define BLOOM_K 8 /* bits a key, one in each 64-bit word of its block */
@@ -675,16 +675,19 @@ static int bloom_add(uint64_t *bloom, size_t blocks, uint64_t h)
 }
 
 /* The filter's bytes for a file of file_bytes (-1: size unknown): 8 bytes (64 bits) for
- * each row the file could hold at BLOOM_ROW_BYTES a row, rounded down to a power of two
- * (a mask, not a division, then picks a key's block), within the limits above. */
+ * each row the file could hold at BLOOM_ROW_BYTES a row up to BLOOM_FLAT_BYTES, one byte
+ * a row past it, rounded down to a power of two (a mask, not a division, then picks a
+ * key's block), within the limits above. */
 size_t kp_load_bloom_bytes(long long file_bytes)
 {
     if (file_bytes < 0)
         return BLOOM_MAX_BYTES;
-    unsigned long long want = (unsigned long long)file_bytes / BLOOM_ROW_BYTES * 8;
-    size_t bytes = BLOOM_MIN_BYTES,
-           max = file_bytes <= BLOOM_FLAT_FILE ? BLOOM_FLAT_BYTES : BLOOM_MAX_BYTES;
-    while (bytes < max && bytes * 2 <= want)
+    unsigned long long rows = (unsigned long long)file_bytes / BLOOM_ROW_BYTES,
+                       want = rows * 8;
+    if (want > BLOOM_FLAT_BYTES) /* past the flat part: 8 bits a row, from 2 MiB at 256 MiB */
+        want = rows > BLOOM_FLAT_BYTES ? rows : BLOOM_FLAT_BYTES;
+    size_t bytes = BLOOM_MIN_BYTES;
+    while (bytes < BLOOM_MAX_BYTES && bytes * 2 <= want)
         bytes *= 2;
     return bytes;
 }

@@ -1182,10 +1182,11 @@ static void test_cells_trimmed(void **state)
     kp_job_free(j);
 }
 
-/* The duplicate filter's size follows the file (64 bits for a row of 128 bytes, the power
- * of two at or below, 64 KiB to 2 MiB up to files of 256 MiB, to 8 MiB above), worked by
- * hand: the 22,142,178 bytes of the 100k bench export want 1,383,880 bytes -> 1 MiB; the
- * 224 MB of the 1M one want 14 MB -> 2 MiB (the flat cap); 1.1 GB want 70 MB -> 8 MiB. */
+/* The duplicate filter's size follows the file (64 bits for a row of 128 bytes up to
+ * 2 MiB, which files up to 256 MiB stay at, then 8 bits a row, the power of two at or
+ * below, 64 KiB to 8 MiB), worked by hand: the 22,142,178 bytes of the 100k bench export
+ * want 1,383,880 bytes -> 1 MiB; the 224 MB of the 1M one want 14 MB -> 2 MiB (the flat
+ * part); 512 MiB: 4 Mi rows -> 4 MiB; the 1.1 GB of 5M deals: 8.8 Mi rows -> 8 MiB. */
 static void test_duplicate_filter_size(void **state)
 {
     (void)state;
@@ -1198,9 +1199,11 @@ static void test_duplicate_filter_size(void **state)
     assert_int_equal(kp_load_bloom_bytes(2097152), 128 << 10);
     assert_int_equal(kp_load_bloom_bytes(33554432), 2 << 20);      /* wants exactly 2 MiB */
     assert_int_equal(kp_load_bloom_bytes(33554432 - 128), 1 << 20);
-    assert_int_equal(kp_load_bloom_bytes(268435456), 2 << 20);     /* 256 MiB: still flat */
-    assert_int_equal(kp_load_bloom_bytes(268435456 + 1), 8 << 20); /* wants 16 MiB */
+    assert_int_equal(kp_load_bloom_bytes(268435456), 2 << 20);     /* 256 MiB: still 2 MiB */
+    assert_int_equal(kp_load_bloom_bytes(536870912 - 128), 2 << 20); /* a row short of 4 MiB */
+    assert_int_equal(kp_load_bloom_bytes(536870912), 4 << 20);
     assert_int_equal(kp_load_bloom_bytes(1132629405), 8 << 20);    /* 5M deals */
+    assert_int_equal(kp_load_bloom_bytes(1LL << 40), 8 << 20);     /* the cap */
 }
 
 /* Load the 3,000 deals of dup_csv (o7 four times, o2998 twice) with the filter shrunk to
