@@ -710,7 +710,10 @@ static size_t bloom_blocks(const char *path)
 }
 
 #define SPILL_BUF 8192        /* hashes: 64 KiB writes and reads */
-#define CANDIDATE_LIMIT 65536 /* candidates' hashes kept: 1 MiB of set at most */
+/* Candidates' hashes kept: 2 MiB of set at most. 10M deals (2.3 GB, an 8 MiB filter) made
+ * 114k: checked by the spill, 21.8 CPU s and 26.4 MB peak against 24.1 s and 26.1 MB for
+ * the SQL pass. */
+#define CANDIDATE_LIMIT 131072
 
 /* Start the spill: an unlinked file in TMPDIR (nothing left behind however the run ends),
  * and the table's largest rowid before the rows. Without a file the SQL pass does the
@@ -2530,8 +2533,10 @@ static kp_err finish_opportunities(loader *L, kp_error *e)
     int64_t dups = 0;
     if (L->filter_dups) {
         if (L->candidates) {
-            /* A file of 10M deals makes hundreds of thousands of false candidates: the
-             * pass's candidate list and sorts then spill to a file, not to memory. */
+            /* The rows the spill finds, else (too many candidates, or no usable spill)
+             * the SQL pass: with the hundreds of thousands of candidates of a file of
+             * tens of millions of deals, its candidate list and sorts then spill to a
+             * file, not to memory. */
             kp_error ignore;
             int done = 0;
             rc = kp_store_exec(L->s, "PRAGMA temp_store = FILE", e);
