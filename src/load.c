@@ -244,6 +244,23 @@ typedef struct footer_row {
     char *text;
 } footer_row;
 
+/* The duplicate filter's record of the keys (see "duplicate deals without the unique
+ * index"): each queued deal's key hash, in insertion order, in an unlinked temporary
+ * file, and the hashes the filter flagged, in memory. */
+typedef struct key_spill {
+    int fd;           /* the file, -1 when none */
+    uint64_t *buf;    /* SPILL_BUF hashes: the write buffer, then the read buffer */
+    size_t n;         /* hashes in buf, not yet written */
+    int64_t rows;     /* hashes recorded: the rows queued */
+    int64_t base;     /* the table's largest rowid before the rows (0: empty) */
+    uint64_t *set;    /* the candidates' hashes: open addressing, 0 an empty slot */
+    size_t cap, used; /* slots (a power of two), hashes in them */
+    size_t limit;     /* most hashes kept, then the SQL pass */
+    uint64_t mask;    /* of the hashes: all bits, fewer to force collisions in tests */
+    int zero;         /* the hash 0 is a candidate (it cannot be stored in set) */
+    int off;          /* not usable (no file, a write failed, over the limit): SQL pass */
+} key_spill;
+
 /* The database file synced by a helper thread while loading (see flusher_start). */
 typedef struct flusher {
     int fd, kicks, stop, started;
@@ -292,6 +309,7 @@ typedef struct loader {
     uint64_t *bloom;                /* opportunity keys seen (filter_dups) */
     size_t bloom_blocks;            /* its size in 64-byte blocks */
     long candidates;                /* keys the filter may have seen before */
+    key_spill spill;                /* the keys' hashes in row order, the candidates' */
     kp_stmt *dup_probe, *dup_issue; /* used by the insert thread only */
     flusher flush;                  /* opportunities: the file synced while loading */
 
@@ -707,19 +725,30 @@ static void map_free(name_map *m)
 
 /* ---- duplicate deals without the unique index ------------------------------------------
  *
- * Each loaded deal's key goes into a Bloom filter of fixed size (memory independent of
- * the row count). A key the filter may have seen before is a candidate, queued into the
- * table load_dup_candidates; after the rows, one SQL pass over the snapshot finds which
- * candidates really occur twice (exact, however many false candidates a big file makes)
- * and those rows go to dq_issues and out of the table, as the unique index did. Blocked:
- * the k bits of a key lie in one 64-byte cache line, one cache miss per key. Sized from
- * the file: 64 bits a row at a guessed BLOOM_ROW_BYTES a row (real exports have longer
- * rows, so more bits a key), rounded down to a power of two, between 64 KiB and 8 MiB:
- * 1 MiB for the 22 MB of a 100k-deal export, which a fixed 8 MiB filter quadrupled the
- * load's memory for. At 8 MiB and 1M deals (67 bits a key) a false candidate is about a
- * one-in-ten-million event, so the SQL pass almost never runs; at 10M it runs over a few
- * thousand candidates. A file that is not a regular file (a pipe) gets the largest. */
+ * Each loaded deal's key goes into a Bloom filter of bounded size. A key the filter may
+ * have seen before is a candidate. Every queued deal's 64-bit key hash also goes to a
+ * spill file (8 bytes a row: the page cache's, not the process's memory), in insertion
+ * order, so the i-th hash is the row of rowid base + 1 + i (the table appends; checked
+ * after the rows). The candidates' hashes are kept in memory. After the rows, one
+ * sequential read of the spill finds every row whose hash is a candidate's, among them
+ * all the rows of every key that occurs twice, and SQL compares only those rows' real keys
+ * (looked up by rowid): exact, without a scan of the snapshot. The candidates are also
+ * queued into the table load_dup_candidates: when there are too many to keep (a file of
+ * millions of deals for the filter's size) or the spill cannot be used, one SQL pass over
+ * the snapshot finds which of them really occur twice, as before. Either way the later
+ * rows of a key go to dq_issues and out of the table, as the unique index did.
+ * Blocked: the k bits of a key lie in one 64-byte cache line, one cache miss per key.
+ * Sized from the file: 64 bits a row at a guessed BLOOM_ROW_BYTES a row (real exports
+ * have longer rows, so more bits a key), rounded down to a power of two, from 64 KiB up
+ * to 2 MiB, where files up to 256 MiB stay, so that the load's peak memory is the same
+ * for 100k and 1M deals (1 MiB for the 22 MB of the 100k-deal bench export, 2 MiB for the
+ * 224 MB of the 1M one: 16 bits a deal, 93 false candidates; 8 MiB there made the peak
+ * 21 MB against 14 MB at 100k). Bigger files (millions of deals) get 8 bits a row, up to
+ * 8 MiB at 1 GiB: at 5M deals (1.1 GB) a 2 MiB filter made 646k false candidates, over
+ * CANDIDATE_LIMIT, and the SQL pass cost 4 s; 4 MiB made 57k; 8 MiB 1.8k. A pipe (size
+ * unknown) gets the largest. */
 #define BLOOM_MIN_BYTES ((size_t)64 << 10)
+#define BLOOM_FLAT_BYTES ((size_t)2 << 20)
 #define BLOOM_MAX_BYTES ((size_t)8 << 20)
 #define BLOOM_ROW_BYTES 128 /* few exports have shorter rows: the ids and dates alone ~60 */
 #define BLOOM_K 8 /* bits a key, one in each 64-bit word of its block */
@@ -769,13 +798,17 @@ static int bloom_add(uint64_t *bloom, size_t blocks, uint64_t h)
 }
 
 /* The filter's bytes for a file of file_bytes (-1: size unknown): 8 bytes (64 bits) for
- * each row the file could hold at BLOOM_ROW_BYTES a row, rounded down to a power of two
- * (a mask, not a division, then picks a key's block), within the limits above. */
+ * each row the file could hold at BLOOM_ROW_BYTES a row up to BLOOM_FLAT_BYTES, one byte
+ * a row past it, rounded down to a power of two (a mask, not a division, then picks a
+ * key's block), within the limits above. */
 size_t kp_load_bloom_bytes(long long file_bytes)
 {
     if (file_bytes < 0)
         return BLOOM_MAX_BYTES;
-    unsigned long long want = (unsigned long long)file_bytes / BLOOM_ROW_BYTES * 8;
+    unsigned long long rows = (unsigned long long)file_bytes / BLOOM_ROW_BYTES,
+                       want = rows * 8;
+    if (want > BLOOM_FLAT_BYTES) /* past the flat part: 8 bits a row, from 2 MiB at 256 MiB */
+        want = rows > BLOOM_FLAT_BYTES ? rows : BLOOM_FLAT_BYTES;
     size_t bytes = BLOOM_MIN_BYTES;
     while (bytes < BLOOM_MAX_BYTES && bytes * 2 <= want)
         bytes *= 2;
@@ -797,6 +830,142 @@ static size_t bloom_blocks(const char *path)
     while (blocks * 2 <= bytes / 64)
         blocks *= 2;
     return blocks;
+}
+
+#define SPILL_BUF 8192        /* hashes: 64 KiB writes and reads */
+/* Candidates' hashes kept: 2 MiB of set at most. 10M deals (2.3 GB, an 8 MiB filter) made
+ * 114k: checked by the spill, 21.8 CPU s and 26.4 MB peak against 24.1 s and 26.1 MB for
+ * the SQL pass. */
+#define CANDIDATE_LIMIT 131072
+
+/* Start the spill: an unlinked file in TMPDIR (nothing left behind however the run ends),
+ * and the table's largest rowid before the rows. Without a file the SQL pass does the
+ * work (off); only a failing query is an error. For tests, KPIPRESS_TEST_CANDIDATE_LIMIT
+ * sets the limit (0: always the SQL pass) and KPIPRESS_TEST_HASH_BITS keeps that many
+ * bits of each hash, so that different keys share one. */
+static kp_err spill_open(key_spill *k, kp_store *s, kp_error *e)
+{
+    const char *t = getenv("KPIPRESS_TEST_CANDIDATE_LIMIT"),
+               *bits = getenv("KPIPRESS_TEST_HASH_BITS");
+    k->limit = t ? (size_t)atol(t) : CANDIDATE_LIMIT;
+    k->mask = bits && atoi(bits) > 0 && atoi(bits) < 64 ? ((uint64_t)1 << atoi(bits)) - 1
+                                                         : ~(uint64_t)0;
+    kp_err rc = kp_store_query_int64(s, "SELECT max(rowid) FROM opportunity_snapshots", NULL, 0,
+                                     &k->base, e);
+    if (rc)
+        return rc;
+    const char *dir = getenv("TMPDIR");
+    char path[KP_PATH_MAX];
+    snprintf(path, sizeof path, "%s/kpipress-keys-XXXXXX", dir && *dir ? dir : "/tmp");
+    k->fd = mkstemp(path);
+    if (k->fd >= 0)
+        unlink(path);
+    if (k->fd < 0 || !(k->buf = malloc(SPILL_BUF * sizeof *k->buf)))
+        k->off = 1;
+    return KP_OK;
+}
+
+/* NULL-safe on a spill never opened (fd -1). */
+static void spill_close(key_spill *k)
+{
+    if (k->fd >= 0)
+        close(k->fd);
+    k->fd = -1;
+    free(k->buf);
+    free(k->set);
+    k->buf = k->set = NULL;
+}
+
+/* The buffered hashes to the file; a failure turns the spill off (the SQL pass remains). */
+static void spill_flush(key_spill *k)
+{
+    const char *p = (const char *)k->buf;
+    size_t left = k->n * sizeof *k->buf;
+    while (!k->off && left) {
+        ssize_t w = write(k->fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            k->off = 1;
+        else
+            p += w, left -= (size_t)w;
+    }
+    k->n = 0;
+}
+
+/* The hash of the next row queued. */
+static void spill_add(key_spill *k, uint64_t h)
+{
+    if (k->off)
+        return;
+    k->buf[k->n++] = h;
+    k->rows++;
+    if (k->n == SPILL_BUF)
+        spill_flush(k);
+}
+
+static int candidate_has(const key_spill *k, uint64_t h)
+{
+    if (!h || !k->set)
+        return h ? 0 : k->zero;
+    for (size_t i = (size_t)h & (k->cap - 1);; i = (i + 1) & (k->cap - 1))
+        if (k->set[i] == h || !k->set[i])
+            return k->set[i] == h;
+}
+
+/* Keep a candidate's hash (the set doubles at half full). Over the limit, or out of
+ * memory, the spill is off and its memory freed: the SQL pass takes over. */
+static void candidate_add(key_spill *k, uint64_t h)
+{
+    if (k->off || (h ? k->set && candidate_has(k, h) : k->zero))
+        return;
+    if (k->used + (size_t)k->zero >= k->limit) {
+        spill_close(k);
+        k->off = 1;
+        return;
+    }
+    if (!h) {
+        k->zero = 1;
+        return;
+    }
+    if (2 * (k->used + 1) > k->cap) {
+        size_t cap = k->cap ? 2 * k->cap : 1024;
+        uint64_t *set = calloc(cap, sizeof *set), *old = k->set;
+        if (!set) {
+            spill_close(k);
+            k->off = 1;
+            return;
+        }
+        size_t oldcap = k->cap;
+        k->set = set;
+        k->cap = cap;
+        k->used = 0;
+        for (size_t i = 0; i < oldcap; i++)
+            if (old[i])
+                candidate_add(k, old[i]);
+        free(old);
+    }
+    size_t i = (size_t)h & (k->cap - 1);
+    while (k->set[i] && k->set[i] != h)
+        i = (i + 1) & (k->cap - 1);
+    k->used += !k->set[i];
+    k->set[i] = h;
+}
+
+/* A deal just queued, by the hash of its key: recorded in the spill, and when the filter
+ * may have seen the key before, kept and queued as a candidate. */
+static kp_err filter_key(loader *L, uint64_t h, const char *key, size_t n, long line,
+                         kp_error *e)
+{
+    h &= L->spill.mask;
+    spill_add(&L->spill, h);
+    if (!bloom_add(L->bloom, L->bloom_blocks, h))
+        return KP_OK;
+    L->candidates++;
+    candidate_add(&L->spill, h);
+    kp_bulk_row(L->bulk, ROW_CANDIDATE, line);
+    kp_bulk_text(L->bulk, key, n);
+    return kp_bulk_end(L->bulk, e);
 }
 
 /* Run a lookup statement with one or two text parameters; returns rows seen (max 2),
@@ -1324,12 +1493,8 @@ static kp_err row_opp(loader *L, const kp_csv_record *rec, kp_error *e)
     rc = kp_bulk_end(b, e);
     if (!rc && L->bloom && key)
         key_hash = bloom_hash(key, keyn);
-    if (!rc && L->bloom && bloom_add(L->bloom, L->bloom_blocks, key_hash)) {
-        L->candidates++;
-        kp_bulk_row(b, ROW_CANDIDATE, rec->line);
-        kp_bulk_text(b, key ? key : id, keyn);
-        rc = kp_bulk_end(b, e);
-    }
+    if (!rc && L->bloom)
+        rc = filter_key(L, key_hash, key ? key : id, keyn, rec->line, e);
 fail:
     free(key);
     return rc;
@@ -2017,6 +2182,7 @@ static void loader_free(loader *L)
     kp_stmt_finalize(L->dup_probe);
     kp_stmt_finalize(L->dup_issue);
     free(L->bloom);
+    spill_close(&L->spill);
     free(L->dc);
     for (size_t i = 0; i < L->ncols; i++)
         free(L->header[i]);
@@ -2203,6 +2369,8 @@ static kp_err prepare_opportunities(loader *L, kp_error *e)
     L->bloom_blocks = bloom_blocks(L->src->path);
     if (!(L->bloom = calloc(L->bloom_blocks, 64)))
         goto nomem;
+    if ((rc = spill_open(&L->spill, L->s, e)))
+        return rc;
     return kp_store_exec(L->s,
                          "DROP TABLE IF EXISTS load_dup_candidates;"
                          "CREATE TABLE load_dup_candidates(opp_id TEXT NOT NULL) STRICT;",
@@ -2232,46 +2400,134 @@ static kp_err exec_bound(kp_store *s, const char *sql, const char *as_of, const 
     return rc;
 }
 
-/* Rows after the first with the same key (?1 = as_of; load_dups holds the keys). The
- * snapshot drives the join: it has no index on opp_id to be looked up by. */
-#define DUPLICATE_ROWS                                                                       \
-    " FROM opportunity_snapshots s CROSS JOIN load_dups d ON d.opp_id = s.opp_id"            \
-    " WHERE s.as_of = ?1 AND s.source_line > d.first"
+/* Where remove_duplicates looks for the keys that occur twice: the rows it reads (the
+ * candidates' keys, or the rows the spill found), and the rows after the first of a key
+ * (?1 = as_of; load_dups holds the keys). */
+typedef struct dup_rows {
+    const char *keyed;     /* rows of the candidate keys, a WHERE condition on the table */
+    const char *duplicate; /* FROM and WHERE of the later rows, s the snapshot's */
+} dup_rows;
 
-/* The filter's candidates that really occur twice (one scan of the snapshot), their
- * later rows as findings, then out of the table. */
-static kp_err remove_duplicates(loader *L, kp_error *e)
+#define DUPLICATE_OF " CROSS JOIN load_dups d ON d.opp_id = s.opp_id"
+#define DUPLICATE_WHERE " WHERE s.as_of = ?1 AND s.source_line > d.first"
+
+/* One scan of the snapshot, which drives the join: it has no index on opp_id. */
+static const dup_rows dup_by_scan = {
+    " opp_id IN (SELECT opp_id FROM load_dup_candidates)",
+    " FROM opportunity_snapshots s" DUPLICATE_OF DUPLICATE_WHERE};
+
+/* The rows the spill found (load_dup_rows), looked up by rowid. */
+static const dup_rows dup_by_rowid = {
+    " rowid IN (SELECT id FROM load_dup_rows)",
+    " FROM load_dup_rows r CROSS JOIN opportunity_snapshots s ON s.rowid = r.id"
+    DUPLICATE_OF DUPLICATE_WHERE};
+
+/* The keys of the rows w reads that really occur twice, their later rows as findings,
+ * then out of the table. */
+static kp_err remove_duplicates(loader *L, const dup_rows *w, kp_error *e)
 {
     int by_id = L->c.opp_id >= 0;
     int64_t n = 0;
+    char sql[640];
     kp_err rc = kp_store_exec(L->s,
                               "CREATE TABLE load_dups(opp_id TEXT PRIMARY KEY,"
                               " first INTEGER NOT NULL) STRICT",
                               e);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO load_dups(opp_id, first) SELECT opp_id, min(source_line)"
+             " FROM opportunity_snapshots WHERE as_of = ?1 AND%s"
+             " GROUP BY opp_id HAVING count(*) > 1 ORDER BY opp_id",
+             w->keyed);
     if (!rc)
-        rc = exec_bound(L->s,
-                        "INSERT INTO load_dups(opp_id, first) SELECT opp_id, min(source_line)"
-                        " FROM opportunity_snapshots WHERE as_of = ?1 AND opp_id IN"
-                        " (SELECT opp_id FROM load_dup_candidates)"
-                        " GROUP BY opp_id HAVING count(*) > 1 ORDER BY opp_id",
-                        L->as_of, NULL, NULL, 0, e);
+        rc = exec_bound(L->s, sql, L->as_of, NULL, NULL, 0, e);
     if (!rc)
         rc = kp_store_query_int64(L->s, "SELECT count(*) FROM load_dups", NULL, 0, &n, e);
     if (rc || !n)
         return rc;
-    rc = exec_bound(
-        L->s,
-        "INSERT INTO dq_issues(as_of, source, line, column_name, rule, severity, value,"
-        " message) SELECT ?1, ?2, s.source_line, ?3, 'duplicate_id', 'reject',"
-        " CASE WHEN ?4 THEN s.opp_id ELSE s.name END,"
-        " 'opportunity ''' || substr(s.opp_id, 1, 80) || ''' appears twice'" DUPLICATE_ROWS
-        " ORDER BY s.source_line",
-        L->as_of, L->src->name, col_name(L, by_id ? L->c.opp_id : L->c.name), by_id, e);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO dq_issues(as_of, source, line, column_name, rule, severity, value,"
+             " message) SELECT ?1, ?2, s.source_line, ?3, 'duplicate_id', 'reject',"
+             " CASE WHEN ?4 THEN s.opp_id ELSE s.name END,"
+             " 'opportunity ''' || substr(s.opp_id, 1, 80) || ''' appears twice'%s"
+             " ORDER BY s.source_line",
+             w->duplicate);
+    rc = exec_bound(L->s, sql, L->as_of, L->src->name,
+                    col_name(L, by_id ? L->c.opp_id : L->c.name), by_id, e);
+    snprintf(sql, sizeof sql,
+             "DELETE FROM opportunity_snapshots WHERE rowid IN (SELECT s.rowid%s)",
+             w->duplicate);
     if (!rc)
-        rc = exec_bound(L->s,
-                        "DELETE FROM opportunity_snapshots WHERE rowid IN (SELECT s.rowid"
-                        DUPLICATE_ROWS ")",
-                        L->as_of, NULL, NULL, 0, e);
+        rc = exec_bound(L->s, sql, L->as_of, NULL, NULL, 0, e);
+    return rc;
+}
+
+/* The spill read once, each row whose hash is a candidate's into load_dup_rows by its
+ * rowid: the candidates and the earlier rows of their keys, every row of a key that
+ * occurs twice (all its rows have its hash, and its second row was a candidate), and few
+ * others (false candidates, which occur once). *done = 0 when the spill cannot be used:
+ * a read failed, or the rows are not at base + 1 + i (the row count or a row's key hash
+ * disagrees); the SQL pass runs then. */
+static kp_err read_spill(loader *L, int *done, kp_error *e)
+{
+    key_spill *k = &L->spill;
+    int64_t top = 0, i = 0;
+    kp_stmt *st = NULL;
+    kp_err rc;
+    *done = 0;
+    spill_flush(k);
+    if (k->off)
+        return KP_OK;
+    if ((rc = kp_store_query_int64(L->s, "SELECT max(rowid) FROM opportunity_snapshots", NULL,
+                                   0, &top, e)) ||
+        top - k->base != k->rows) /* (no overflow: 0 <= base <= top) */
+        return rc;
+    if ((rc = kp_store_exec(L->s,
+                            "CREATE TABLE load_dup_rows(id INTEGER PRIMARY KEY,"
+                            " hash INTEGER NOT NULL) STRICT",
+                            e)) ||
+        (rc = kp_store_prepare(L->s, "INSERT INTO load_dup_rows(id, hash) VALUES(?1, ?2)",
+                               NULL, 0, &st, e)))
+        goto done;
+    if (lseek(k->fd, 0, SEEK_SET) != 0)
+        goto done;
+    while (!rc && i < k->rows) {
+        ssize_t got = read(k->fd, k->buf, SPILL_BUF * sizeof *k->buf);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0 || got % (ssize_t)sizeof *k->buf)
+            goto done; /* a short file: not trusted */
+        for (size_t j = 0; j < (size_t)got / sizeof *k->buf && !rc; j++, i++) {
+            if (!candidate_has(k, k->buf[j]))
+                continue;
+            kp_stmt_bind_int64(st, 1, k->base + 1 + i);
+            kp_stmt_bind_int64(st, 2, (int64_t)k->buf[j]);
+            rc = kp_stmt_step(st, e) < 0 ? e->code : KP_OK;
+            kp_stmt_reset(st);
+        }
+    }
+    kp_stmt_finalize(st);
+    st = NULL;
+    if (rc || i != k->rows)
+        goto done;
+    /* Each row found has the key its hash says: the rows are where assumed. */
+    if ((rc = kp_store_prepare(L->s,
+                               "SELECT r.hash, s.opp_id FROM load_dup_rows r LEFT JOIN"
+                               " opportunity_snapshots s ON s.rowid = r.id AND s.as_of = ?1"
+                               " ORDER BY r.id",
+                               NULL, 0, &st, e)))
+        goto done;
+    kp_stmt_bind_text(st, 1, L->as_of, KP_DATE_ISO_LEN);
+    int r, same = 1;
+    while (same && (r = kp_stmt_step(st, e)) == 1) {
+        const char *key = kp_stmt_column_text(st, 1);
+        same = key && (uint64_t)kp_stmt_column_int64(st, 0) ==
+                          (bloom_hash(key, kp_stmt_column_bytes(st, 1)) & k->mask);
+    }
+    if (same && r < 0)
+        rc = e->code;
+    *done = same && !rc;
+done:
+    kp_stmt_finalize(st);
     return rc;
 }
 
@@ -2410,17 +2666,26 @@ static kp_err finish_opportunities(loader *L, kp_error *e)
     int64_t dups = 0;
     if (L->filter_dups) {
         if (L->candidates) {
-            /* A file of 10M deals makes hundreds of thousands of false candidates: the
-             * pass's candidate list and sorts then spill to a file, not to memory. */
+            /* The rows the spill finds, else (too many candidates, or no usable spill)
+             * the SQL pass: with the hundreds of thousands of candidates of a file of
+             * tens of millions of deals, its candidate list and sorts then spill to a
+             * file, not to memory. */
             kp_error ignore;
+            int done = 0;
             rc = kp_store_exec(L->s, "PRAGMA temp_store = FILE", e);
             if (!rc)
-                rc = remove_duplicates(L, e);
+                rc = read_spill(L, &done, e);
+            L->stats->dup_candidates[L->index] = L->candidates;
+            L->stats->dup_scan[L->index] = !done;
+            if (!rc)
+                rc = remove_duplicates(L, done ? &dup_by_rowid : &dup_by_scan, e);
             kp_store_exec(L->s, "PRAGMA temp_store = MEMORY", &ignore);
         }
+        spill_close(&L->spill);
         if (!rc)
             rc = kp_store_exec(L->s,
-                               "DROP TABLE load_dup_candidates; DROP TABLE IF EXISTS load_dups;",
+                               "DROP TABLE load_dup_candidates; DROP TABLE IF EXISTS load_dups;"
+                               " DROP TABLE IF EXISTS load_dup_rows;",
                                e);
         if (!rc && L->history)
             rc = kp_load_ensure_indexes(L->s, KP_LOAD_INDEX_KEY, e);
@@ -2452,6 +2717,7 @@ static kp_err load_source(const kp_job *job, size_t index, kp_store *s, kp_load_
     kp_err rc;
     memset(&L, 0, sizeof L);
     L.flush.fd = -1;
+    L.spill.fd = -1;
     L.job = job;
     L.src = src;
     L.index = index;

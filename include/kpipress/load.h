@@ -17,6 +17,10 @@ typedef struct kp_load_stats {
     long rows_rejected[KP_MAX_SOURCES];
     long rows_warned[KP_MAX_SOURCES];
     long rows_skipped[KP_MAX_SOURCES]; /* recognised footer rows */
+    /* Opportunities: rows the duplicate filter flagged (false candidates included), and
+     * 1 when they were checked by a scan of the snapshot rather than by the key spill. */
+    long dup_candidates[KP_MAX_SOURCES];
+    int dup_scan[KP_MAX_SOURCES];
 } kp_load_stats;
 
 /* Create the canonical schema if missing (idempotent); fills the snapshot catalogue of a

@@ -1295,38 +1295,36 @@ static void test_cells_trimmed(void **state)
     kp_job_free(j);
 }
 
-/* The duplicate filter's size follows the file (64 bits for a row of 128 bytes, the power
- * of two at or below, 64 KiB to 8 MiB), worked by hand: the 22,142,178 bytes of the 100k
- * bench export want 1,383,880 bytes -> 1 MiB; 224 MB want 14 MB -> the 8 MiB cap. */
+/* The duplicate filter's size follows the file (64 bits for a row of 128 bytes up to
+ * 2 MiB, which files up to 256 MiB stay at, then 8 bits a row, the power of two at or
+ * below, 64 KiB to 8 MiB), worked by hand: the 22,142,178 bytes of the 100k bench export
+ * want 1,383,880 bytes -> 1 MiB; the 224 MB of the 1M one want 14 MB -> 2 MiB (the flat
+ * part); 512 MiB: 4 Mi rows -> 4 MiB; the 1.1 GB of 5M deals: 8.8 Mi rows -> 8 MiB. */
 static void test_duplicate_filter_size(void **state)
 {
     (void)state;
     assert_int_equal(kp_load_bloom_bytes(22142178), 1 << 20);
-    assert_int_equal(kp_load_bloom_bytes(224352690), 8 << 20);
+    assert_int_equal(kp_load_bloom_bytes(224352690), 2 << 20);
     assert_int_equal(kp_load_bloom_bytes(-1), 8 << 20);            /* a pipe: unknown */
     assert_int_equal(kp_load_bloom_bytes(0), 64 << 10);            /* the floor */
     assert_int_equal(kp_load_bloom_bytes(1048576), 64 << 10);      /* wants exactly 64 KiB */
     assert_int_equal(kp_load_bloom_bytes(2097152 - 16), 64 << 10); /* 1 byte short of 128 KiB */
     assert_int_equal(kp_load_bloom_bytes(2097152), 128 << 10);
-    assert_int_equal(kp_load_bloom_bytes(134217728), 8 << 20);     /* wants exactly 8 MiB */
-    assert_int_equal(kp_load_bloom_bytes(134217728 - 128), 4 << 20);
+    assert_int_equal(kp_load_bloom_bytes(33554432), 2 << 20);      /* wants exactly 2 MiB */
+    assert_int_equal(kp_load_bloom_bytes(33554432 - 128), 1 << 20);
+    assert_int_equal(kp_load_bloom_bytes(268435456), 2 << 20);     /* 256 MiB: still 2 MiB */
+    assert_int_equal(kp_load_bloom_bytes(536870912 - 128), 2 << 20); /* a row short of 4 MiB */
+    assert_int_equal(kp_load_bloom_bytes(536870912), 4 << 20);
+    assert_int_equal(kp_load_bloom_bytes(1132629405), 8 << 20);    /* 5M deals */
+    assert_int_equal(kp_load_bloom_bytes(1LL << 40), 8 << 20);     /* the cap */
 }
 
-/* The filter is exact whatever it guesses: shrunk to one block, nearly every key of 3,000
- * is a false candidate, and still only the real duplicates (each after its first row,
- * three times for one key) are rejected, with their lines, in line order. */
-static void test_duplicate_filter_exact(void **state)
+/* Load the 3,000 deals of dup_csv (o7 four times, o2998 twice) with the filter shrunk to
+ * one block, so nearly every key is a (false) candidate: only the real duplicates (each
+ * after its first row, three times for one key) are rejected, with their lines, in line
+ * order, whichever way the candidates are checked (scan: 1 for the SQL pass). */
+static void check_duplicates_found(const char *csv, int scan)
 {
-    (void)state;
-    size_t cap = 3100 * 40, o = 0;
-    char *csv = malloc(cap);
-    assert_non_null(csv);
-    o += (size_t)snprintf(csv + o, cap - o, OPP_H);
-    for (int i = 0; i < 3000; i++) {
-        /* line i + 2; rows 1000, 2000 and 2500 repeat o7; row 2999 repeats o2998 */
-        int id = i == 1000 || i == 2000 || i == 2500 ? 7 : i == 2999 ? 2998 : i;
-        o += (size_t)snprintf(csv + o, cap - o, "o%d,r,Won,%d,2024-01-01\n", id, i + 1);
-    }
     setenv("KPIPRESS_TEST_FILTER_BYTES", "64", 1);
     kp_job *j = new_job(100);
     add_src(j, "opportunities", KP_SRC_OPPORTUNITIES, "generic", csv);
@@ -1335,6 +1333,9 @@ static void test_duplicate_filter_exact(void **state)
     kp_error e = {0};
     assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
     unsetenv("KPIPRESS_TEST_FILTER_BYTES");
+    /* 512 bits for 3,000 keys: all set long before the end, every later key a candidate */
+    assert_true(st.dup_candidates[0] > 2000);
+    assert_int_equal(st.dup_scan[0], scan);
     assert_int_equal(st.rows_read[0], 3000);
     assert_int_equal(st.rows_loaded[0], 2996);
     assert_int_equal(st.rows_rejected[0], 4);
@@ -1348,6 +1349,7 @@ static void test_duplicate_filter_exact(void **state)
     assert_string_equal(qs(s, "SELECT amount_cents FROM opportunity_snapshots"
                               " WHERE opp_id IN ('o7', 'o2998') ORDER BY 1"),
                         "800\n299900\n");
+    assert_string_equal(qs(s, "SELECT name FROM sqlite_master WHERE name LIKE 'load_dup%'"), "");
     char p[700];
     snprintf(p, sizeof p, "%s/rejects/opportunities.csv", j->output_dir);
     assert_string_equal(slurp(p),
@@ -1362,7 +1364,189 @@ static void test_duplicate_filter_exact(void **state)
                         "2024-01-01\n");
     kp_store_close(s);
     kp_job_free(j);
+}
+
+/* The export of check_duplicates_found: line i + 2 is o<i> with amount i + 1, except rows
+ * 1000, 2000 and 2500 (o7) and 2999 (o2998). Also: every id distinct (all_distinct). */
+static char *dup_csv(int all_distinct)
+{
+    size_t cap = 3100 * 40, o = 0;
+    char *csv = malloc(cap);
+    assert_non_null(csv);
+    o += (size_t)snprintf(csv + o, cap - o, OPP_H);
+    for (int i = 0; i < 3000; i++) {
+        int id = i;
+        if (!all_distinct && (i == 1000 || i == 2000 || i == 2500))
+            id = 7;
+        else if (!all_distinct && i == 2999)
+            id = 2998;
+        o += (size_t)snprintf(csv + o, cap - o, "o%d,r,Won,%d,2024-01-01\n", id, i + 1);
+    }
+    return csv;
+}
+
+/* The filter is exact whatever it guesses: the candidates checked against the spill of
+ * key hashes (the usual way), by the SQL pass over the snapshot (no spill: a limit of 0
+ * candidates), and by the SQL pass after the spill gave up half-way (a limit of 100). */
+static void test_duplicate_filter_exact(void **state)
+{
+    (void)state;
+    char *csv = dup_csv(0);
+    check_duplicates_found(csv, 0);
+    setenv("KPIPRESS_TEST_CANDIDATE_LIMIT", "0", 1);
+    check_duplicates_found(csv, 1);
+    setenv("KPIPRESS_TEST_CANDIDATE_LIMIT", "100", 1);
+    check_duplicates_found(csv, 1);
+    unsetenv("KPIPRESS_TEST_CANDIDATE_LIMIT");
+    /* a TMPDIR that cannot hold the spill: the SQL pass */
+    char nodir[700];
+    snprintf(nodir, sizeof nodir, "%s/no/such/dir", dir);
+    setenv("TMPDIR", nodir, 1);
+    check_duplicates_found(csv, 1);
+    unsetenv("TMPDIR");
     free(csv);
+}
+
+/* Rows not at the rowids the spill assumes: an earlier snapshot holds the rowid one
+ * below the largest there is, so the first new row gets the largest and SQLite gives the
+ * next ones random rowids. The spill is not trusted (the table's largest rowid is not
+ * base + rows) and the SQL pass finds the duplicate. */
+static void test_duplicate_rowids_not_in_order(void **state)
+{
+    (void)state;
+    kp_store *s = new_store();
+    kp_error e = {0};
+    assert_int_equal(kp_load_schema(s, &e), KP_OK);
+    assert_int_equal(kp_store_exec(s,
+                                   "INSERT INTO opportunity_snapshots(rowid, as_of, opp_id,"
+                                   " is_closed, is_won, source_line) VALUES"
+                                   " (9223372036854775806, '2026-09-30', 'old', 0, 0, 2)",
+                                   &e),
+                     KP_OK);
+    kp_job *j = new_job(100);
+    add_src(j, "opportunities", KP_SRC_OPPORTUNITIES, "generic",
+            OPP_H "o1,r,Won,1,2024-01-01\no2,r,Won,2,2024-01-01\no1,r,Won,3,2024-01-01\n");
+    kp_load_stats st;
+    setenv("KPIPRESS_TEST_FILTER_BYTES", "64", 1);
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    unsetenv("KPIPRESS_TEST_FILTER_BYTES");
+    assert_int_equal(st.dup_scan[0], 1);
+    assert_string_equal(qs(s, "SELECT line, value FROM dq_issues WHERE severity = 'reject'"),
+                        "4|o1\n");
+    assert_string_equal(qs(s, "SELECT opp_id, amount_cents FROM opportunity_snapshots"
+                              " WHERE as_of = '2026-10-31' ORDER BY 1"),
+                        "o1|100\no2|200\n");
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
+/* False candidates only: 3,000 distinct ids through a one-block filter, nearly all
+ * candidates, checked by the spill, and nothing rejected, no finding, no rejects file. */
+static void test_duplicate_false_candidates(void **state)
+{
+    (void)state;
+    char *csv = dup_csv(1);
+    setenv("KPIPRESS_TEST_FILTER_BYTES", "64", 1);
+    kp_job *j = new_job(0);
+    add_src(j, "opportunities", KP_SRC_OPPORTUNITIES, "generic", csv);
+    kp_store *s = new_store();
+    kp_load_stats st;
+    kp_error e = {0};
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    unsetenv("KPIPRESS_TEST_FILTER_BYTES");
+    assert_true(st.dup_candidates[0] > 2000);
+    assert_int_equal(st.dup_scan[0], 0);
+    assert_int_equal(st.rows_loaded[0], 3000);
+    assert_int_equal(st.rows_rejected[0], 0);
+    assert_int_equal(qi(s, "SELECT count(*) FROM opportunity_snapshots"), 3000);
+    assert_int_equal(qi(s, "SELECT sum(amount_cents) FROM opportunity_snapshots"),
+                     (int64_t)3000 * 3001 / 2 * 100);
+    assert_int_equal(qi(s, "SELECT count(*) FROM dq_issues WHERE severity = 'reject'"), 0);
+    char p[700];
+    snprintf(p, sizeof p, "%s/rejects/opportunities.csv", j->output_dir);
+    assert_null(slurp(p));
+    kp_store_close(s);
+    kp_job_free(j);
+    free(csv);
+}
+
+/* Different keys with one hash (the hashes cut to 2 bits: 4 values, 0 among them, for 40
+ * keys): the spill finds every row, and the real keys decide. o3 twice and o30 three
+ * times are duplicates; the 35 other keys, each sharing its hash with about 9 others,
+ * are not. Lines by hand: o<i> is on line i + 2, the repeats on lines 42 to 44. */
+static void test_duplicate_hash_collision(void **state)
+{
+    (void)state;
+    char csv[4096];
+    size_t o = (size_t)snprintf(csv, sizeof csv, OPP_H);
+    for (int i = 0; i < 40; i++)
+        o += (size_t)snprintf(csv + o, sizeof csv - o, "o%d,r,Won,%d,2024-01-01\n", i, i + 1);
+    snprintf(csv + o, sizeof csv - o,
+             "o30,r,Won,41,2024-01-01\no3,r,Won,42,2024-01-01\no30,r,Won,43,2024-01-01\n");
+    setenv("KPIPRESS_TEST_HASH_BITS", "2", 1);
+    kp_job *j = new_job(100);
+    add_src(j, "opportunities", KP_SRC_OPPORTUNITIES, "generic", csv);
+    kp_store *s = new_store();
+    kp_load_stats st;
+    kp_error e = {0};
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    unsetenv("KPIPRESS_TEST_HASH_BITS");
+    assert_int_equal(st.dup_candidates[0], 43 - 4); /* all but the first of each hash */
+    assert_int_equal(st.dup_scan[0], 0);
+    assert_int_equal(st.rows_loaded[0], 40);
+    assert_int_equal(st.rows_rejected[0], 3);
+    assert_string_equal(qs(s, "SELECT line, value, message FROM dq_issues"
+                              " WHERE severity = 'reject' ORDER BY line"),
+                        "42|o30|opportunity 'o30' appears twice\n"
+                        "43|o3|opportunity 'o3' appears twice\n"
+                        "44|o30|opportunity 'o30' appears twice\n");
+    assert_int_equal(qi(s, "SELECT count(DISTINCT opp_id) FROM opportunity_snapshots"), 40);
+    assert_int_equal(qi(s, "SELECT sum(amount_cents) FROM opportunity_snapshots"),
+                     40 * 41 / 2 * 100);
+    kp_store_close(s);
+    kp_job_free(j);
+}
+
+/* No id column: name|account|created date is the key, through the spill with nearly every
+ * key a candidate. Same name, another account or created date: other deals; all three
+ * the same: a duplicate, reported in the name column with the name as its value. */
+static void test_duplicate_by_name(void **state)
+{
+    (void)state;
+    char csv[8192];
+    size_t o = (size_t)snprintf(csv, sizeof csv,
+                                "name,account,created_date,owner,stage,amount,close_date\n");
+    for (int i = 0; i < 100; i++) /* lines 2..101 */
+        o += (size_t)snprintf(csv + o, sizeof csv - o,
+                              "Deal %d,Acme,2024-01-05,r,Won,%d,2024-02-01\n", i, i + 1);
+    snprintf(csv + o, sizeof csv - o,
+             "Deal 5,Acme,2024-01-06,r,Won,1,2024-02-01\n"  /* 102: other created date */
+             "Deal 5,Zeta,2024-01-05,r,Won,1,2024-02-01\n"  /* 103: other account */
+             "Deal 5,Acme,2024-01-05,r,Won,1,2024-02-01\n"  /* 104: duplicate of line 7 */
+             "Deal 99,Acme,2024-01-05,r,Won,1,2024-02-01\n" /* 105: of line 101 */
+             "Deal 5,Acme,2024-01-06,r,Won,1,2024-02-01\n"); /* 106: of line 102 */
+    setenv("KPIPRESS_TEST_FILTER_BYTES", "64", 1);
+    kp_job *j = new_job(100);
+    add_src(j, "opportunities", KP_SRC_OPPORTUNITIES, "generic", csv);
+    kp_store *s = new_store();
+    kp_load_stats st;
+    kp_error e = {0};
+    assert_int_equal(kp_load_run(j, s, &st, &e), KP_OK);
+    unsetenv("KPIPRESS_TEST_FILTER_BYTES");
+    assert_int_equal(st.dup_scan[0], 0);
+    assert_true(st.dup_candidates[0] >= 3);
+    assert_int_equal(st.rows_loaded[0], 102);
+    assert_int_equal(st.rows_rejected[0], 3);
+    assert_string_equal(qs(s, "SELECT line, column_name, value, message FROM dq_issues"
+                              " WHERE severity = 'reject' ORDER BY line"),
+                        "104|name|Deal 5|opportunity 'Deal 5|Acme|2024-01-05' appears twice\n"
+                        "105|name|Deal 99|opportunity 'Deal 99|Acme|2024-01-05' appears twice\n"
+                        "106|name|Deal 5|opportunity 'Deal 5|Acme|2024-01-06' appears twice\n");
+    assert_string_equal(qs(s, "SELECT opp_id FROM opportunity_snapshots WHERE name = 'Deal 5'"
+                              " ORDER BY 1"),
+                        "Deal 5|Acme|2024-01-05\nDeal 5|Acme|2024-01-06\nDeal 5|Zeta|2024-01-05\n");
+    kp_store_close(s);
+    kp_job_free(j);
 }
 
 /* The snapshot catalogue: each load records its as-of and rowid range (expected ranges by
@@ -1659,6 +1843,10 @@ int main(void)
         cmocka_unit_test(test_cells_trimmed),
         cmocka_unit_test(test_duplicate_filter_size),
         cmocka_unit_test(test_duplicate_filter_exact),
+        cmocka_unit_test(test_duplicate_rowids_not_in_order),
+        cmocka_unit_test(test_duplicate_false_candidates),
+        cmocka_unit_test(test_duplicate_hash_collision),
+        cmocka_unit_test(test_duplicate_by_name),
         cmocka_unit_test(test_snapshot_catalogue),
         cmocka_unit_test(test_flush_while_loading),
         cmocka_unit_test(test_real_maven),
