@@ -1754,6 +1754,18 @@ static int is_footer(const char *s, size_t n)
            (starts_with(s, n, "Copyright (c)") && contains(s, n, "salesforce.com"));
 }
 
+/* A Grand Totals row as wide as the header: a Salesforce report with a summarised column
+ * writes the total (e.g. of Amount) in that column, the other fields empty. Its first
+ * field says what it is; the rest is a sum, not a deal. */
+static int is_wide_grand_total(const kp_csv_record *rec, size_t ncols)
+{
+    if (rec->nfields != ncols || ncols < 2)
+        return 0;
+    size_t n = rec->lens[0];
+    const char *s = kp_value_trim(rec->fields[0], &n);
+    return starts_with(s, n, "Grand Totals (") && s[n - 1] == ')';
+}
+
 /* Windows-1252 bytes 0x80..0x9F; the rest of the high half is Latin-1. The five bytes
  * Windows leaves undefined map to the C1 controls, as Windows itself converts them. */
 static const unsigned short cp1252_high[32] = {
@@ -2012,18 +2024,20 @@ static kp_err on_record(void *user, const kp_csv_record *raw, kp_error *e)
     }
     if (!L->have_header)
         return on_header(L, rec, e);
+    int footer = rec->nfields != L->ncols ? rec->nfields == 1 &&
+                                                 is_footer(rec->fields[0], rec->lens[0])
+                                           : is_wide_grand_total(rec, L->ncols);
+    if (footer && L->npending < MAX_PENDING_FOOTER) {
+        size_t n = rec->lens[0];
+        const char *t = kp_value_trim(rec->fields[0], &n);
+        footer_row *f = &L->pending[L->npending];
+        if (!(f->text = dup_mem(t, n)))
+            return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+        f->line = rec->line;
+        L->npending++;
+        return KP_OK;
+    }
     if (rec->nfields != L->ncols) {
-        if (rec->nfields == 1 && is_footer(rec->fields[0], rec->lens[0]) &&
-            L->npending < MAX_PENDING_FOOTER) {
-            size_t n = rec->lens[0];
-            const char *t = kp_value_trim(rec->fields[0], &n);
-            footer_row *f = &L->pending[L->npending];
-            if (!(f->text = dup_mem(t, n)))
-                return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
-            f->line = rec->line;
-            L->npending++;
-            return KP_OK;
-        }
         int more = rec->nfields > L->ncols;
         return kp_error_set(e, KP_ERR_DATA, L->src->path, rec->line,
                             (long)(more ? L->ncols : rec->nfields) + 1,
