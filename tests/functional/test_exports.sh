@@ -46,3 +46,16 @@ expect_exit 0 "wide Grand Totals row with a wrong count: loads" "$KP_BIN" load "
 got=$(q sfwide4 "SELECT rule, line FROM dq_issues")
 [ "$got" = "footer_count_mismatch|5" ] && ok "wide Grand Totals row: count mismatch on line 5" \
     || notok "wide Grand Totals row with a wrong count: got '$got'"
+
+# 2. A German Excel export: semicolons, decimal commas, dates written D.M.YYYY. The dots
+#    mean day first (05.10.2026 is 5 October); 31.10.2026 could not be month first anyway.
+printf 'Opportunity ID;Opportunity Owner;Stage;Amount;Close Date\r\n' >"$D/de.csv"
+printf 'O1;Ann Lee;Closed Won;1.234,50;05.10.2026\r\nO2;Bob Ray;Closed Won;500,00;31.10.2026\r\n' \
+    >>"$D/de.csv"
+exports_job de 'delimiter = semicolon' 'decimal = comma' 'dates = dmy'
+expect_exit 0 "German export (D.M.YYYY dates): the load succeeds" "$KP_BIN" load "$D/de.ini"
+got=$(q de "SELECT opp_id || ' ' || close_date || ' ' || amount_cents FROM opportunities
+            ORDER BY opp_id")
+want="O1 2026-10-05 123450 O2 2026-10-31 50000"
+[ "$got" = "$want" ] && ok "German export: dates day first, amounts with decimal commas" \
+    || notok "German export: got '$got', want '$want'"
