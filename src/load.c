@@ -163,7 +163,7 @@ kp_err kp_load_schema(kp_store *s, kp_error *e)
 typedef struct cols {
     int opp_id, name, account, owner, stage, amount, currency, probability,
         forecast_category, type, lead_source, product, created_date, close_date, is_closed,
-        is_won, status;
+        is_won, status, won_time, lost_time;
     int rep_id, email, team, region, manager, hire_date, active;
     int period_start, period_end;
 } cols;
@@ -189,6 +189,8 @@ static const struct {
     {"is_closed", offsetof(cols, is_closed)},
     {"is_won", offsetof(cols, is_won)},
     {"status", offsetof(cols, status)},
+    {"won_time", offsetof(cols, won_time)},
+    {"lost_time", offsetof(cols, lost_time)},
     {"rep_id", offsetof(cols, rep_id)},
     {"email", offsetof(cols, email)},
     {"team", offsetof(cols, team)},
@@ -1371,6 +1373,16 @@ static kp_err row_opp(loader *L, const kp_csv_record *rec, kp_error *e)
                       "the export)",
                       col_name(L, c->stage), (int)(stagen > 64 ? 64 : stagen), stage,
                       L->preset->name, where);
+    }
+    /* Pipedrive keeps a closed deal's expected close date as it was planned and records
+     * when the deal was won (lost) apart: that is the date it closed on, the month its
+     * bookings belong to. */
+    if (is_closed) {
+        kp_date t;
+        if (get_date(L, rec, is_won ? c->won_time : c->lost_time, &t) > 0) {
+            closed_on = t;
+            hd = 1;
+        }
     }
     if (hp == 0 && rule && rule->probability >= 0) {
         prob = rule->probability;

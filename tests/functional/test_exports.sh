@@ -59,3 +59,20 @@ got=$(q de "SELECT opp_id || ' ' || close_date || ' ' || amount_cents FROM oppor
 want="O1 2026-10-05 123450 O2 2026-10-31 50000"
 [ "$got" = "$want" ] && ok "German export: dates day first, amounts with decimal commas" \
     || notok "German export: got '$got', want '$want'"
+
+# 3. A Pipedrive deals export: a closed deal keeps its expected close date as planned and
+#    says when it was won or lost apart. Deal 1 was won on 5 October (expected 30
+#    November), deal 2 lost on 20 October (expected 15 December): both belong to October.
+cat >"$D/pd.csv" <<'EOF'
+Deal - ID,Deal - Title,Deal - Owner,Deal - Value,Deal - Stage,Deal - Status,Deal - Won time,Deal - Lost time,Deal - Expected close date
+1,A,Ann Lee,1000,Negotiations Started,won,2026-10-05 14:00:00,,2026-11-30
+2,B,Bob Ray,500,Proposal Made,lost,,2026-10-20 09:00:00,2026-12-15
+3,C,Ann Lee,700,Proposal Made,open,,,2026-11-15
+EOF
+exports_job pd
+sed -i 's/^preset = salesforce/preset = pipedrive/' "$D/pd.ini"
+expect_exit 0 "Pipedrive export with Won/Lost times: the load succeeds" "$KP_BIN" load "$D/pd.ini"
+got=$(q pd "SELECT opp_id || ' ' || close_date FROM opportunities ORDER BY opp_id")
+want="1 2026-10-05 2 2026-10-20 3 2026-11-15"
+[ "$got" = "$want" ] && ok "Pipedrive: closed deals dated by Won/Lost time, open by expected" \
+    || notok "Pipedrive: got '$got', want '$want'"
