@@ -1384,6 +1384,16 @@ static kp_err row_opp(loader *L, const kp_csv_record *rec, kp_error *e)
             hd = 1;
         }
     }
+    /* Legal, but no period can place the deal: say so, or a won deal's amount silently
+     * leaves every period's bookings and a forecast of undated open deals reads as an
+     * empty pipeline. */
+    if (decided && hd == 0)
+        add_issue(L, "missing_close_date", 0, c->close_date,
+                  is_closed ? "%s: the closed deal has no close date, so it counts in no "
+                              "period (bookings, deals won or lost)"
+                            : "%s: the open deal has no close date, so it is left out of the "
+                              "pipeline due in a period and of the pipeline forecast",
+                  col_name(L, c->close_date));
     if (hp == 0 && rule && rule->probability >= 0) {
         prob = rule->probability;
         hp = 1;

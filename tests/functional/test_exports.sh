@@ -76,3 +76,18 @@ got=$(q pd "SELECT opp_id || ' ' || close_date FROM opportunities ORDER BY opp_i
 want="1 2026-10-05 2 2026-10-20 3 2026-11-15"
 [ "$got" = "$want" ] && ok "Pipedrive: closed deals dated by Won/Lost time, open by expected" \
     || notok "Pipedrive: got '$got', want '$want'"
+
+# 4. Deals without a close date (the Maven CRM data set has 2,089 open ones): loaded, but
+#    no period can place them, so each is a warning the Data quality sheet shows, not a
+#    silently empty pipeline forecast or a won amount missing from every period's bookings.
+printf 'Opportunity ID,Opportunity Owner,Stage,Amount,Close Date\n' >"$D/nodate.csv"
+printf 'O1,Ann Lee,Closed Won,1000,2026-10-05\nO2,Ann Lee,Prospecting,300,\n' >>"$D/nodate.csv"
+printf 'O3,Bob Ray,Prospecting,200,2026-11-20\nO4,Bob Ray,Closed Won,400,\n' >>"$D/nodate.csv"
+exports_job nodate
+expect_exit 0 "deals without a close date: the load succeeds" "$KP_BIN" load "$D/nodate.ini"
+got=$(q nodate "SELECT (SELECT count(*) FROM opportunities) || ' ' ||
+                       group_concat(rule || ':' || line || ':' || substr(message, 1, 25), ' ')
+                FROM (SELECT * FROM dq_issues ORDER BY line)")
+want="4 missing_close_date:3:Close Date: the open deal missing_close_date:5:Close Date: the closed de"
+[ "$got" = "$want" ] && ok "deals without a close date: one warning each, lines 3 and 5" \
+    || notok "deals without a close date: got '$got', want '$want'"
