@@ -91,3 +91,26 @@ got=$(q nodate "SELECT (SELECT count(*) FROM opportunities) || ' ' ||
 want="4 missing_close_date:3:Close Date: the open deal missing_close_date:5:Close Date: the closed de"
 [ "$got" = "$want" ] && ok "deals without a close date: one warning each, lines 3 and 5" \
     || notok "deals without a close date: got '$got', want '$want'"
+
+# 5. The rep scorecard's attainment table lists overlapping windows (the month, the last 3
+#    and the last 12 months): a Total row over them (sum of bookings / sum of quotas, the
+#    month counted three times) is no figure of anything, so there is none.
+S=$TMP/sc
+mkdir -p "$S" && cp "$KP_ROOT"/sample-data/*.csv "$S"/
+sample_job "$S" "scorecard totals" <<'EOF'
+[report scorecards]
+template = rep-scorecard.ini
+burst = SELECT rep_id, name, email FROM reps WHERE rep_id IN
+  (SELECT rep_id FROM quotas WHERE period_start BETWEEN :period_start AND :period_end)
+  ORDER BY rep_id LIMIT 1
+output = sc.pdf
+EOF
+expect_exit 0 "one rep scorecard of the sample" "$KP_BIN" run "$S/job.ini" --quiet
+got=$(pdftotext -layout "$S/out/sc.pdf" - 2>/dev/null |
+    sed -n '/^Attainment against quota/,/Bookings against quota/p')
+if printf '%s\n' "$got" | grep -q 'Last 12 months' && ! printf '%s\n' "$got" | grep -q 'Total'; then
+    ok "scorecard attainment windows: three rows, no Total row"
+else
+    notok "scorecard attainment windows: want the windows without a Total row"
+    printf '%s\n' "$got" | sed 's/^/#   /' | head -12
+fi
