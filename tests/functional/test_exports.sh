@@ -114,3 +114,51 @@ else
     notok "scorecard attainment windows: want the windows without a Total row"
     printf '%s\n' "$got" | sed 's/^/#   /' | head -12
 fi
+
+# 6. No quota row in the period (quotas.csv has November only) and deals without names
+#    (Maven's export has none): the Bookings tile has no target (not a target of 0, which
+#    reads as "quota met"), and the scorecard names an open deal by its id, not n/a.
+N=$TMP/nq
+mkdir -p "$N"
+printf 'User ID,Full Name\nU1,Ann Lee\n' >"$N/users.csv"
+printf 'Quota Owner ID,Start Date,End Date,Quota Amount\nU1,2026-11-01,2026-11-30,1000\n' \
+    >"$N/quotas.csv"
+printf 'Opportunity ID,Opportunity Owner,Stage,Amount,Close Date\n' >"$N/opps.csv"
+printf 'O1,Ann Lee,Closed Won,700,2026-10-05\nO2,Ann Lee,Prospecting,300,2026-11-20\n' \
+    >>"$N/opps.csv"
+cat >"$N/job.ini" <<EOF
+[job]
+name = no quota
+database = db.sqlite
+as_of = 2026-11-01
+period = previous_month
+output_dir = out
+[source opportunities]
+file = opps.csv
+preset = salesforce
+[source reps]
+file = users.csv
+[source quotas]
+file = quotas.csv
+[report board-pack]
+template = board-pack.ini
+output = bp.xlsx
+[report scorecards]
+template = rep-scorecard.ini
+burst = SELECT rep_id, name, email FROM reps ORDER BY rep_id
+output = {rep_id}.pdf
+EOF
+expect_exit 0 "no quota in the period: the run succeeds" "$KP_BIN" run "$N/job.ini" --quiet
+got=$($PY - "$N/out/bp.xlsx" <<'EOF'
+import openpyxl, sys
+ws = openpyxl.load_workbook(sys.argv[1])['Summary']
+for row in ws.iter_rows(values_only=True):
+    if row[0] == 'Bookings':
+        print(row[1], row[3])
+EOF
+)
+[ "$got" = "700 None" ] && ok "no quota in the period: Bookings 700, no target" \
+    || notok "no quota in the period: Bookings tile got '$got', want '700 None'"
+got=$(pdftotext -layout "$N/out/U1.pdf" - 2>/dev/null | grep -A6 '^Largest open deals' | grep -c '^ *O2 ')
+[ "$got" = 1 ] && ok "scorecard: an open deal without a name is shown by its id" \
+    || notok "scorecard: the open deal O2 is not named by its id"
