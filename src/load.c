@@ -163,7 +163,7 @@ kp_err kp_load_schema(kp_store *s, kp_error *e)
 typedef struct cols {
     int opp_id, name, account, owner, stage, amount, currency, probability,
         forecast_category, type, lead_source, product, created_date, close_date, is_closed,
-        is_won, status;
+        is_won, status, won_time, lost_time;
     int rep_id, email, team, region, manager, hire_date, active;
     int period_start, period_end;
 } cols;
@@ -189,6 +189,8 @@ static const struct {
     {"is_closed", offsetof(cols, is_closed)},
     {"is_won", offsetof(cols, is_won)},
     {"status", offsetof(cols, status)},
+    {"won_time", offsetof(cols, won_time)},
+    {"lost_time", offsetof(cols, lost_time)},
     {"rep_id", offsetof(cols, rep_id)},
     {"email", offsetof(cols, email)},
     {"team", offsetof(cols, team)},
@@ -1372,6 +1374,26 @@ static kp_err row_opp(loader *L, const kp_csv_record *rec, kp_error *e)
                       col_name(L, c->stage), (int)(stagen > 64 ? 64 : stagen), stage,
                       L->preset->name, where);
     }
+    /* Pipedrive keeps a closed deal's expected close date as it was planned and records
+     * when the deal was won (lost) apart: that is the date it closed on, the month its
+     * bookings belong to. */
+    if (is_closed) {
+        kp_date t;
+        if (get_date(L, rec, is_won ? c->won_time : c->lost_time, &t) > 0) {
+            closed_on = t;
+            hd = 1;
+        }
+    }
+    /* Legal, but no period can place the deal: say so, or a won deal's amount silently
+     * leaves every period's bookings and a forecast of undated open deals reads as an
+     * empty pipeline. */
+    if (decided && hd == 0)
+        add_issue(L, "missing_close_date", 0, c->close_date,
+                  is_closed ? "%s: the closed deal has no close date, so it counts in no "
+                              "period (bookings, deals won or lost)"
+                            : "%s: the open deal has no close date, so it is left out of the "
+                              "pipeline due in a period and of the pipeline forecast",
+                  col_name(L, c->close_date));
     if (hp == 0 && rule && rule->probability >= 0) {
         prob = rule->probability;
         hp = 1;
@@ -1754,6 +1776,18 @@ static int is_footer(const char *s, size_t n)
            (starts_with(s, n, "Copyright (c)") && contains(s, n, "salesforce.com"));
 }
 
+/* A Grand Totals row as wide as the header: a Salesforce report with a summarised column
+ * writes the total (e.g. of Amount) in that column, the other fields empty. Its first
+ * field says what it is; the rest is a sum, not a deal. */
+static int is_wide_grand_total(const kp_csv_record *rec, size_t ncols)
+{
+    if (rec->nfields != ncols || ncols < 2)
+        return 0;
+    size_t n = rec->lens[0];
+    const char *s = kp_value_trim(rec->fields[0], &n);
+    return starts_with(s, n, "Grand Totals (") && s[n - 1] == ')';
+}
+
 /* Windows-1252 bytes 0x80..0x9F; the rest of the high half is Latin-1. The five bytes
  * Windows leaves undefined map to the C1 controls, as Windows itself converts them. */
 static const unsigned short cp1252_high[32] = {
@@ -2012,18 +2046,20 @@ static kp_err on_record(void *user, const kp_csv_record *raw, kp_error *e)
     }
     if (!L->have_header)
         return on_header(L, rec, e);
+    int footer = rec->nfields != L->ncols ? rec->nfields == 1 &&
+                                                 is_footer(rec->fields[0], rec->lens[0])
+                                           : is_wide_grand_total(rec, L->ncols);
+    if (footer && L->npending < MAX_PENDING_FOOTER) {
+        size_t n = rec->lens[0];
+        const char *t = kp_value_trim(rec->fields[0], &n);
+        footer_row *f = &L->pending[L->npending];
+        if (!(f->text = dup_mem(t, n)))
+            return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+        f->line = rec->line;
+        L->npending++;
+        return KP_OK;
+    }
     if (rec->nfields != L->ncols) {
-        if (rec->nfields == 1 && is_footer(rec->fields[0], rec->lens[0]) &&
-            L->npending < MAX_PENDING_FOOTER) {
-            size_t n = rec->lens[0];
-            const char *t = kp_value_trim(rec->fields[0], &n);
-            footer_row *f = &L->pending[L->npending];
-            if (!(f->text = dup_mem(t, n)))
-                return kp_error_set(e, KP_ERR_NOMEM, NULL, 0, 0, "out of memory");
-            f->line = rec->line;
-            L->npending++;
-            return KP_OK;
-        }
         int more = rec->nfields > L->ncols;
         return kp_error_set(e, KP_ERR_DATA, L->src->path, rec->line,
                             (long)(more ? L->ncols : rec->nfields) + 1,

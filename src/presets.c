@@ -79,6 +79,9 @@ static const kp_field_def pd_opps[] = {
     {"is_closed", KP_VT_BOOL, 0, H("Deal - Closed"), NULL},
     {"is_won", KP_VT_BOOL, 0, H("Deal - Won"), NULL},
     {"status", KP_VT_TEXT, 0, H("Deal - Status", "Status"), NULL},
+    /* When a closed deal was won (lost): its close date, not the expected one. */
+    {"won_time", KP_VT_DATE, 0, H("Deal - Won time", "Won time"), NULL},
+    {"lost_time", KP_VT_DATE, 0, H("Deal - Lost time", "Lost time"), NULL},
 };
 
 /* generic: the canonical names themselves and their common spellings. */
@@ -100,6 +103,8 @@ static const kp_field_def gen_opps[] = {
     {"is_closed", KP_VT_BOOL, 0, H("is_closed"), NULL},
     {"is_won", KP_VT_BOOL, 0, H("is_won"), NULL},
     {"status", KP_VT_TEXT, 0, H("status"), NULL},
+    {"won_time", KP_VT_DATE, 0, H("won_time", "won_date"), NULL},
+    {"lost_time", KP_VT_DATE, 0, H("lost_time", "lost_date"), NULL},
 };
 
 /* ---- reps and quotas: one table for all presets ------------------------------------

@@ -138,13 +138,18 @@ int kp_value_parse_date(const char *s, size_t len, kp_date_order order, const kp
             read_num(s, len, &i, 2, 2, &d))
             return -1;
     } else {
-        /* Slashes: month first (US exports) unless the source says D/M/YYYY. */
-        if (read_num(s, len, &i, 1, 2, &a) || i >= len || s[i++] != '/' ||
-            read_num(s, len, &i, 1, 2, &b) || i >= len || s[i++] != '/' ||
+        /* Slashes: month first (US exports) unless the source says D/M/YYYY. Dots: day
+         * first always (31.10.2026, as German and other European Excel exports write
+         * dates; no locale writes month first with dots). */
+        if (read_num(s, len, &i, 1, 2, &a) || i >= len || (s[i] != '/' && s[i] != '.'))
+            return -1;
+        char sep = s[i++];
+        if (read_num(s, len, &i, 1, 2, &b) || i >= len || s[i++] != sep ||
             read_num(s, len, &i, 4, 4, &y))
             return -1;
-        m = order == KP_DATES_DMY ? b : a;
-        d = order == KP_DATES_DMY ? a : b;
+        int dmy = order == KP_DATES_DMY || sep == '.';
+        m = dmy ? b : a;
+        d = dmy ? a : b;
     }
     if (i < len && is_digit(s[i]))
         return -1; /* 5-digit year or 3-digit day */

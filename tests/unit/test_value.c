@@ -47,6 +47,10 @@ static void test_dates(void **state)
     date_is("22/1/2024", KP_DATES_DMY, 0, "2024-01-22");
     date_is("1/2/2024", KP_DATES_DMY, 0, "2024-02-01");
     date_is("1/2/2024", KP_DATES_AUTO, 0, "2024-01-02");
+    /* dots: day first whatever the order (German/European Excel exports) */
+    date_is("05.10.2026", KP_DATES_DMY, 0, "2026-10-05");
+    date_is("5.10.2026", KP_DATES_AUTO, 0, "2026-10-05");
+    date_is("31.10.2026 23:30", KP_DATES_DMY, 0, "2026-10-31");
     date_is("2023-04-04 11:48", KP_DATES_AUTO, 0, "2023-04-04");
     date_is("2023-04-04 23:48", KP_DATES_AUTO, 120, "2023-04-04"); /* no zone: local */
     date_is("2024-01-22T16:14:25.000+0000", KP_DATES_AUTO, 0, "2024-01-22");
@@ -66,6 +70,9 @@ static void test_dates(void **state)
     date_is("1900-02-29", KP_DATES_AUTO, 0, NULL);
     date_is("13/1/2024", KP_DATES_AUTO, 0, NULL);
     date_is("1/13/2024", KP_DATES_DMY, 0, NULL);
+    date_is("10.31.2026", KP_DATES_AUTO, 0, NULL); /* no month 31 */
+    date_is("5.10/2026", KP_DATES_DMY, 0, NULL);   /* mixed separators */
+    date_is("5/10.2026", KP_DATES_DMY, 0, NULL);
     date_is("2024-13-01", KP_DATES_AUTO, 0, NULL);
     date_is("2024-1-22", KP_DATES_AUTO, 0, NULL);
     date_is("1/22/24", KP_DATES_AUTO, 0, NULL);
