@@ -14,6 +14,7 @@
 #include "kpipress/expr.h"
 #include "kpipress/ini.h"
 #include "kpipress/limits.h"
+#include "kpipress/log.h"
 #include "kpipress/median.h"
 
 #include <assert.h>
@@ -1281,6 +1282,9 @@ typedef struct {
                   * in w */
     int nres;
     struct wres *w; /* the wide rows in C */
+    /* the opportunities' dates (data_range), 0 = unknown: first and last of both columns,
+     * first of each */
+    kp_date data_first, data_last, first_created, first_close;
 } ectx;
 
 #define RES_WIDE INT_MAX
@@ -4319,6 +4323,126 @@ static kp_err eval_rollups(ectx *c, kp_error *e)
     return rc;
 }
 
+/* The data's dates, from the run's snapshot of the opportunities relation: the first
+ * created_date, the first close_date, and the first and last of either. Left 0 (unknown:
+ * nothing changes) when the relation is missing, unavailable, empty or lacks them. */
+static void data_range(ectx *c)
+{
+    long r = find_relation(c->lib, "opportunities");
+    if (r < 0 || !c->lib->r[r].available)
+        return;
+    sb *b = &c->sql;
+    sb_reset(b);
+    sb_add(b, "SELECT a, b, CASE WHEN b IS NOT NULL AND (a IS NULL OR b < a) THEN b ELSE a END,"
+              " CASE WHEN y IS NOT NULL AND (x IS NULL OR y > x) THEN y ELSE x END FROM"
+              " (SELECT min(created_date) AS a, min(close_date) AS b, max(created_date) AS x,"
+              " max(close_date) AS y");
+    from_sql(b, &c->lib->r[r]);
+    sb_add(b, ")");
+    kp_stmt *st = NULL;
+    if (b->oom || kp_store_prepare(c->s, b->p, NULL, 0, &st, NULL) ||
+        kp_stmt_bind_vars(st, &c->vars, NULL) || kp_stmt_step(st, NULL) != 1) {
+        kp_stmt_finalize(st);
+        return;
+    }
+    kp_date d[4] = {0, 0, 0, 0};
+    for (int k = 0; k < 4; k++) {
+        const char *t = kp_stmt_column_text(st, k);
+        if (t && kp_date_parse_iso(t, kp_stmt_column_bytes(st, k), &d[k]))
+            d[k] = 0; /* not a date: as if absent */
+    }
+    kp_stmt_finalize(st);
+    c->first_created = d[0];
+    c->first_close = d[1];
+    if (d[2] && d[3]) {
+        c->data_first = d[2];
+        c->data_last = d[3];
+    }
+}
+
+/* The date before which metric i has no data: the first date of its time column when it
+ * counts opportunities by created_date or close_date (the first of either for another
+ * column of theirs), 0 for everything else (other relations, stocks, derived metrics and
+ * rollups, which follow their operands). Maven's export has deals engaged from October
+ * 2016 but none closing before March 2017: bookings of December 2016 are not known to be
+ * 0, deals created then are. */
+static kp_date metric_data_start(const ectx *c, size_t i)
+{
+    const metric *m = &c->lib->m[i];
+    long r = find_relation(c->lib, "opportunities");
+    if (m->kind != MK_AGG || m->tm == T_STOCK || !m->time || r < 0 || m->rel != r)
+        return 0;
+    if (!strcmp(m->time, "created_date"))
+        return c->first_created;
+    if (!strcmp(m->time, "close_date"))
+        return c->first_close;
+    return c->data_first;
+}
+
+/* kp_wc: kp_w with each metric NULL in the periods that end before its data start -- the
+ * rows comparisons read. A comparison period before the data has no value to compare
+ * with (unknown, shown n/a), not the 0 of a period without deals; the current rows of
+ * kp_w keep their 0. Derived metrics evaluated on kp_wc rows, prev() and yoy() included,
+ * follow. Returns the table comparisons read: kp_wc, or kp_w when nothing is masked. */
+static kp_err mask_before_data(ectx *c, const char **table, kp_error *e)
+{
+    const kp_metric_lib *lib = c->lib;
+    sb *b = &c->sql;
+    *table = "kp_w";
+    kp_date latest = 0; /* no copy (its memory) unless some period ends before a start */
+    for (size_t i = 0; i < lib->n; i++)
+        if (metric_data_start(c, i) > latest)
+            latest = metric_data_start(c, i);
+    int any = 0;
+    for (size_t k = 0; k < c->ps.n; k++)
+        any |= c->ps.p[k].end < latest;
+    if (!any)
+        return KP_OK;
+    char d[KP_DATE_ISO_LEN + 1];
+    sb_reset(b);
+    sb_add(b, "CREATE TEMP TABLE kp_wc AS SELECT w.dimension, w.member, w.grain,"
+              " w.period_start, w.pdays");
+    /* the columns of kp_w, in wide_write's order: aggregates, then rollups */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < lib->n; i++) {
+            if (lib->m[i].kind != (pass ? MK_ROLLUP : MK_AGG))
+                continue;
+            kp_date start = metric_data_start(c, i);
+            if (start)
+                sb_add(b, ", CASE WHEN p.period_end >= '%s' THEN w.m%zu END AS m%zu",
+                       kp_date_format_iso(start, d), i, i);
+            else
+                sb_add(b, ", w.m%zu", i);
+        }
+    sb_add(b, " FROM kp_w w JOIN kpi_period p ON p.grain = w.grain AND p.period_start ="
+              " w.period_start");
+    kp_err rc = run_sql(c, NULL, e);
+    if (!rc)
+        rc = exec_sql(c,
+                      "CREATE UNIQUE INDEX temp.kp_wc_key ON kp_wc(dimension, member, grain,"
+                      " period_start)",
+                      e);
+    if (!rc)
+        *table = "kp_wc";
+    return rc;
+}
+
+/* A period wholly before the data's first date or after its last has no deal created
+ * or closing in it: the documents come out empty, which is a warning, not an error (an
+ * as-of date mistyped by years, or data not loaded). */
+static void warn_outside_data(const ectx *c)
+{
+    const kp_period *p = &c->job->period;
+    if (!c->data_first || (p->end >= c->data_first && p->start <= c->data_last))
+        return;
+    char d[4][KP_DATE_ISO_LEN + 1];
+    kp_log_warn("period %s (%s to %s) lies wholly %s the data: no deal is created or closes in"
+                " it; the opportunities' dates run from %s to %s",
+                p->label, kp_date_format_iso(p->start, d[0]), kp_date_format_iso(p->end, d[1]),
+                p->end < c->data_first ? "before" : "after",
+                kp_date_format_iso(c->data_first, d[2]), kp_date_format_iso(c->data_last, d[3]));
+}
+
 /* The kpi table: one pass joins each wide row with its previous and year-ago rows into
  * kpi_wide (three columns per metric); `kpi` is the long view of it, one UNION ALL arm per
  * metric, so a lookup by metric touches one arm and the PK of kpi_wide. Writing the long
@@ -4328,10 +4452,13 @@ static kp_err write_kpi(ectx *c, kp_error *e)
     const kp_metric_lib *lib = c->lib;
     sb *b = &c->sql;
     int64_t is_table = 0;
-    kp_err rc = kp_store_query_int64(c->s,
-                                     "SELECT count(*) FROM sqlite_master WHERE name = 'kpi'"
-                                     " AND type = 'table'",
-                                     NULL, 0, &is_table, e);
+    const char *cmp = "kp_w";
+    kp_err rc = mask_before_data(c, &cmp, e);
+    if (!rc)
+        rc = kp_store_query_int64(c->s,
+                                  "SELECT count(*) FROM sqlite_master WHERE name = 'kpi'"
+                                  " AND type = 'table'",
+                                  NULL, 0, &is_table, e);
     if (!rc)
         rc = exec_sql(c, is_table ? "DROP TABLE kpi" : "DROP VIEW IF EXISTS kpi", e);
     if (!rc)
@@ -4346,11 +4473,14 @@ static kp_err write_kpi(ectx *c, kp_error *e)
             rc = translate(lib, &lib->m[i], lib->m[i].name, rows[k], b, NULL, NULL, e);
             sb_add(b, " AS %s%zu", cols[k], i);
         }
-    sb_add(b, " FROM kp_w w JOIN kpi_period p ON p.grain = w.grain AND p.period_start ="
-              " w.period_start LEFT JOIN kp_w pw ON pw.dimension = w.dimension AND pw.member ="
-              " w.member AND pw.grain = w.grain AND pw.period_start = p.prev_start"
-              " LEFT JOIN kp_w yw ON yw.dimension = w.dimension AND yw.member = w.member AND"
-              " yw.grain = w.grain AND yw.period_start = p.yoy_start ORDER BY 1, 2, 3, 4");
+    sb_add(b,
+           " FROM kp_w w JOIN kpi_period p ON p.grain = w.grain AND p.period_start ="
+           " w.period_start LEFT JOIN %s pw ON pw.dimension = w.dimension AND pw.member ="
+           " w.member AND pw.grain = w.grain AND pw.period_start = p.prev_start"
+           " LEFT JOIN %s yw ON yw.dimension = w.dimension AND yw.member = w.member AND"
+           " yw.grain = w.grain AND yw.period_start = p.yoy_start",
+           cmp, cmp);
+    sb_add(b, " ORDER BY 1, 2, 3, 4");
     if (!rc)
         rc = run_sql(c, NULL, e);
     if (!rc)
@@ -4510,11 +4640,23 @@ static kp_err write_fixed(ectx *c, kp_error *e)
                       "UPDATE kpi_company_month SET quota = quota_cents / 100.0,"
                       " bookings = bookings_cents / 100.0",
                       e);
-    char sql[1024];
+    char sql[1024], first[KP_DATE_ISO_LEN + 1];
     const char *tables[] = {"kpi_rep", "kpi_company"};
     for (size_t i = 0; i < 2 && !rc; i++) {
         snprintf(sql, sizeof sql, derive_fmt, tables[i]);
         rc = kp_store_exec(c->s, sql, e);
+        /* The previous / year-ago rows are what templates compare with: a period that
+         * ends before the first close date has no deals closing in it to count, so its
+         * figures from them are unknown (NULL, shown n/a), not 0, as in kpi
+         * (mask_before_data). Quotas are known; the _cents columns stay 0 (NOT NULL). */
+        if (!rc && c->first_close) {
+            snprintf(sql, sizeof sql,
+                     "UPDATE %s SET bookings = NULL, win_rate = NULL, win_rate_value = NULL,"
+                     " avg_deal_size = NULL, attainment = NULL, open_pipeline = NULL"
+                     " WHERE period <> 'current' AND period_end < '%s'",
+                     tables[i], kp_date_format_iso(c->first_close, first));
+            rc = kp_store_exec(c->s, sql, e);
+        }
     }
     return rc;
 }
@@ -4627,15 +4769,18 @@ kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_er
         rc = eval_rollups(&c, e);
     wres_free(c.w); /* written: the rest is SQL over kp_w */
     c.w = NULL;
-    if (!rc)
+    if (!rc) {
+        data_range(&c);
+        warn_outside_data(&c);
         rc = write_kpi(&c, e);
+    }
     if (!rc)
         rc = write_metric_table(&c, e);
     if (!rc)
         rc = write_fixed(&c, e);
     if (!rc)
         rc = kp_store_exec(s,
-                           "DROP TABLE kp_w; DROP TABLE kp_bmap;"
+                           "DROP TABLE kp_w; DROP TABLE IF EXISTS temp.kp_wc; DROP TABLE kp_bmap;"
                            " DROP TABLE kp_bmap_before",
                            e);
     if (!rc)
@@ -4644,6 +4789,7 @@ kp_err kp_metrics_eval(kp_metric_lib *lib, const kp_job *job, kp_store *s, kp_er
         kp_store_rollback(s);
         kp_store_exec(s,
                       "DROP TABLE IF EXISTS temp.kp_w; DROP TABLE IF EXISTS temp.kp_w0;"
+                      "DROP TABLE IF EXISTS temp.kp_wc;"
                       "DROP TABLE IF EXISTS temp.kp_bmap; DROP TABLE IF EXISTS temp.kp_bmap_before;"
                       "DROP TABLE IF EXISTS temp.kp_scan",
                       NULL);
